@@ -1,0 +1,102 @@
+/**
+ * Error construction: argument errors in Node's style (TypeError / RangeError
+ * with a `code` and a message naming the argument) and system errors built
+ * from a negative errno the way Node's own `net` builds them.
+ */
+import { getSystemErrorName } from 'node:util';
+import { constants as osConstants } from 'node:os';
+
+/** An Error carrying the fields Node puts on system errors. */
+export interface SystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+/** errno numbers (positive) for the names the core tests for. */
+export const errno = {
+  EAGAIN: osConstants.errno.EAGAIN,
+  EPIPE: osConstants.errno.EPIPE,
+  ECONNRESET: osConstants.errno.ECONNRESET,
+  EBADF: osConstants.errno.EBADF,
+  ENOTSOCK: osConstants.errno.ENOTSOCK,
+  ENOPROTOOPT: osConstants.errno.ENOPROTOOPT,
+  EOPNOTSUPP: osConstants.errno.EOPNOTSUPP,
+  EEXIST: osConstants.errno.EEXIST,
+  ENOENT: osConstants.errno.ENOENT,
+  EINVAL: osConstants.errno.EINVAL,
+} as const;
+
+/** Describes a value for an error message, the way Node's ERR_INVALID_ARG_TYPE does. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') {
+    const ctor = (value as { constructor?: { name?: string } }).constructor;
+    return ctor?.name ? `an instance of ${ctor.name}` : 'an object';
+  }
+  if (typeof value === 'string') return `type string (${JSON.stringify(value.length > 28 ? value.slice(0, 25) + '...' : value)})`;
+  return `type ${typeof value} (${String(value)})`;
+}
+
+/** TypeError with code ERR_INVALID_ARG_TYPE. */
+export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
+  const err = new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(actual)}`);
+  (err as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+/** RangeError with code ERR_OUT_OF_RANGE. */
+export function outOfRange(name: string, expected: string, actual: unknown): RangeError {
+  const err = new RangeError(`The value of "${name}" is out of range. It must be ${expected}. Received ${String(actual)}`);
+  (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+  return err;
+}
+
+/** TypeError with code ERR_INVALID_ARG_VALUE, for a value of the right type that cannot be used. */
+export function invalidArgValue(name: string, reason: string, cause?: unknown): TypeError {
+  const err = new TypeError(`The argument "${name}" ${reason}`, cause === undefined ? undefined : { cause });
+  (err as TypeError & { code: string }).code = 'ERR_INVALID_ARG_VALUE';
+  return err;
+}
+
+/** Error with a custom code for misuse of the API's state (e.g. a loop that already runs). */
+export function stateError(code: string, message: string): Error {
+  const err = new Error(message);
+  (err as Error & { code: string }).code = code;
+  return err;
+}
+
+/**
+ * A Node-style system error from a negative errno: `code` 'ECONNRESET',
+ * `errno` -104, `syscall` 'read', message "read ECONNRESET".
+ */
+export function systemError(negErrno: number, syscall: string, detail?: string): SystemError {
+  let code: string;
+  try {
+    code = getSystemErrorName(negErrno);
+  } catch {
+    code = `Unknown system error ${negErrno}`;
+  }
+  const err = new Error(`${syscall} ${code}${detail ? ' ' + detail : ''}`) as SystemError;
+  err.code = code;
+  err.errno = negErrno;
+  err.syscall = syscall;
+  return err;
+}
+
+/** Validates an integer argument, throwing TypeError (not a number) or RangeError (not in range). */
+export function validateInteger(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw outOfRange(name, `an integer >= ${min} and <= ${max}`, value);
+  }
+  return value;
+}
+
+/** Validates a function argument. */
+export function validateFunction<T extends (...args: never[]) => unknown>(name: string, value: unknown): T {
+  if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value);
+  return value as T;
+}

@@ -1,0 +1,55 @@
+/**
+ * The native loop driver. Node's loop watches the epoll fd (in C, with a
+ * uv_poll_t); when it is readable, or the wait's timer fires, C collects the
+ * whole batch of events into a shared Int32Array and makes one call into
+ * JavaScript for the iteration. The iteration's return value arms the next
+ * timeout, so an iteration costs one crossing between C and JavaScript.
+ */
+import type { LoopDriver } from '../../core/transport.js';
+import type { NativeBinding } from './binding.js';
+
+/** Events collected per iteration at most (the original asked epoll for 1000). */
+const MAX_EVENTS = 1024;
+
+const EPOLL_CTL_ADD = 1;
+const EPOLL_CTL_DEL = 2;
+const POLLIN = 1;
+
+/** Drives the loop from the epoll fd. */
+export class EpollDriver implements LoopDriver {
+  readonly name = 'epoll' as const;
+  readonly events = new Int32Array(2 * MAX_EVENTS);
+  private readonly b: NativeBinding;
+  private iterate: (count: number) => number = () => -2;
+  private initialized = false;
+
+  constructor(binding: NativeBinding) {
+    this.b = binding;
+  }
+
+  /** Creates the epoll fd; sockets can be registered from then on, before the loop runs. */
+  init(): void {
+    if (this.initialized) return;
+    this.b.init(this.events, (count: number) => this.iterate(count));
+    this.initialized = true;
+  }
+
+  start(iterate: (count: number) => number, timeoutMs: number): void {
+    this.init();
+    this.iterate = iterate;
+    this.b.start(timeoutMs);
+  }
+
+  arm(timeoutMs: number): void {
+    this.b.arm(timeoutMs);
+  }
+
+  stop(): void {
+    if (this.initialized) this.b.stop();
+  }
+
+  watchFd(fd: number, on: boolean): number {
+    this.init();
+    return on ? this.b.ctl(EPOLL_CTL_ADD, fd, POLLIN) : this.b.ctl(EPOLL_CTL_DEL, fd, 0);
+  }
+}

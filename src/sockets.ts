@@ -1,0 +1,96 @@
+/**
+ * Socket helpers: create the sockets DangaSocket objects wrap. They work the
+ * same on both engines. Addresses are numeric (IPv4 or IPv6 literals, or
+ * "localhost"): resolve names first with `dns.lookup`.
+ */
+import { isIP } from 'node:net';
+import { invalidArgType, invalidArgValue, validateInteger } from './core/errors.js';
+import type { Sock } from './core/transport.js';
+import { engine } from './engines/select.js';
+
+/** Options of `listenTcp`. */
+export interface ListenTcpOptions {
+  /** IP literal or "localhost"; default "::" (all addresses, IPv4 and IPv6) falling back to "0.0.0.0". */
+  host?: string;
+  /** 0 picks a free port (see `localAddress()`). */
+  port: number;
+  /** Default 511, as Node's net. */
+  backlog?: number;
+  /** SO_REUSEPORT, so several processes can share the port. */
+  reusePort?: boolean;
+}
+
+/** Options of `connectTcp`. */
+export interface ConnectTcpOptions {
+  /** IP literal or "localhost". */
+  host: string;
+  port: number;
+}
+
+function validateHost(name: string, host: unknown): string {
+  if (typeof host !== 'string') throw invalidArgType(name, 'of type string', host);
+  if (host === 'localhost') return '127.0.0.1';
+  const unbracketed = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (isIP(unbracketed) === 0) {
+    throw invalidArgValue(name, `must be an IP address or "localhost" (resolve names with dns.lookup first). Received ${JSON.stringify(host)}`);
+  }
+  return unbracketed;
+}
+
+function validateOptions(name: string, options: unknown): Record<string, unknown> {
+  if (options === null || typeof options !== 'object') throw invalidArgType(name, 'an object', options);
+  return options as Record<string, unknown>;
+}
+
+function validatePath(path: unknown): string {
+  if (typeof path !== 'string') throw invalidArgType('path', 'of type string', path);
+  if (path.length === 0 || path.includes('\0')) throw invalidArgValue('path', 'must be a non-empty path without NUL bytes');
+  return path;
+}
+
+/** A listening TCP socket (non-blocking, SO_REUSEADDR). Readable means a connection is waiting for `accept()`. */
+export function listenTcp(options: ListenTcpOptions): Sock {
+  const o = validateOptions('options', options);
+  const port = validateInteger('options.port', o.port, 0, 65535);
+  const backlog = o.backlog === undefined ? 511 : validateInteger('options.backlog', o.backlog, 0, 0x7fffffff);
+  if (o.reusePort !== undefined && typeof o.reusePort !== 'boolean') {
+    throw invalidArgType('options.reusePort', 'of type boolean', o.reusePort);
+  }
+  const reusePort = o.reusePort === true;
+  if (o.host === undefined) {
+    try {
+      return engine.listenTcp('::', port, backlog, reusePort);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
+      return engine.listenTcp('0.0.0.0', port, backlog, reusePort);
+    }
+  }
+  return engine.listenTcp(validateHost('options.host', o.host), port, backlog, reusePort);
+}
+
+/**
+ * Starts a non-blocking TCP connection. Watch for writability: when the
+ * socket becomes writable the connection is made (or failed: `eventErr`).
+ */
+export function connectTcp(options: ConnectTcpOptions): Sock {
+  const o = validateOptions('options', options);
+  const host = validateHost('options.host', o.host);
+  const port = validateInteger('options.port', o.port, 1, 65535);
+  return engine.connectTcp(host, port);
+}
+
+/** A listening Unix domain stream socket at `path`. */
+export function listenUnix(path: string): Sock {
+  return engine.listenUnix(validatePath(path), 511);
+}
+
+/** Connects to a Unix domain stream socket at `path`. */
+export function connectUnix(path: string): Sock {
+  return engine.connectUnix(validatePath(path));
+}
+
+/** A pair of connected Unix domain stream sockets. */
+export function socketPair(): [Sock, Sock] {
+  return engine.socketPair();
+}
