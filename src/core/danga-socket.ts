@@ -78,7 +78,7 @@ function toBuffer(data: Buffer | Uint8Array | string, name: string): Buffer {
  * The base class. Subclass it, call `super(sock)`, and override the event
  * handlers you need.
  */
-export class DangaSocket {
+export class DangaSocket<S extends object = Sock> {
   // ---------------------------------------------------------------- state
   private _t: Transport | null;
   private _fd: number;
@@ -109,7 +109,7 @@ export class DangaSocket {
    * @param sock a Sock from `listenTcp`/`connectTcp`/`accept()`/…, a Node
    *   stream (stream engine), or the number of an open socket fd (taken over).
    */
-  constructor(sock: SocketLike | number) {
+  constructor(sock: S | number) {
     if (sock === undefined || sock === null) {
       throw invalidArgType('sock', 'a Sock, a stream or a socket fd', sock);
     }
@@ -269,7 +269,7 @@ export class DangaSocket {
   }
 
   /** The live map of fd -> object. An fd leaves it at the end of the iteration in which its object closed. */
-  static descriptorMap(): Map<number, DangaSocket> {
+  static descriptorMap(): Map<number, DangaSocket<object>> {
     return reactor.descriptorMap;
   }
 
@@ -342,7 +342,7 @@ export class DangaSocket {
    * Takes the socket away from this object: the object is closed (no more
    * events, the queue dropped) but the socket stays open and is returned.
    */
-  stealSocket(): SocketLike | null {
+  stealSocket(): S | null {
     if (this._closed) return null;
     const t = this._t;
     this._cleanup();
@@ -351,7 +351,7 @@ export class DangaSocket {
     // Leaves the map at the end of the iteration, like a closed fd.
     reactor.pending.push({ obj: this, fd: this._key, transport: null });
     reactor.requestPass();
-    return t.handle as SocketLike;
+    return t.handle as S;
   }
 
   /**
@@ -406,8 +406,8 @@ export class DangaSocket {
   }
 
   /** The socket: a Sock (or the stream given to the constructor); null once closed. */
-  sock(): SocketLike | null {
-    return this._t === null ? null : (this._t.handle as SocketLike);
+  sock(): S | null {
+    return this._t === null ? null : (this._t.handle as S);
   }
 
   /** Replaces the write syscall with `fn` (see WriterFunc); null restores it. */

@@ -9,7 +9,9 @@
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, LOOP_STOP } from './constants.js';
 import { TimerHeap, epochSeconds, monotonicMs } from './timers.js';
 import type { LoopDriver, Transport } from './transport.js';
-import type { DangaSocket } from './danga-socket.js';
+import type { DangaSocket as DangaSocketClass } from './danga-socket.js';
+
+type DangaSocket = DangaSocketClass<object>;
 
 /** Post-loop callback: return a falsy value to end `eventLoop()`. */
 export type PostLoopCallback = (
@@ -102,7 +104,7 @@ export class Reactor {
       try {
         const driver = this.driver();
         this.inIteration = true;
-        timeout = this.runTimers();
+        timeout = this.runTimersForWait();
         this.inIteration = false;
         driver.start(this.iterateFn, timeout);
       } catch (err) {
@@ -128,11 +130,7 @@ export class Reactor {
         settle(undefined);
         return LOOP_STOP;
       }
-      let timeout = this.runTimers();
-      // Work that the post-loop phase owes (closes requested by timers,
-      // pushed-back data, stream sockets still ready) is done on a pass
-      // that does not wait.
-      if (this.pending.length > 0 || this.pushBackSet.size > 0 || this.softReady.size > 0) timeout = 0;
+      const timeout = this.runTimersForWait();
       this.inIteration = false;
       return timeout;
     } catch (err) {
@@ -267,9 +265,27 @@ export class Reactor {
     }
   }
 
+  /**
+   * Runs due timers and returns the next wait's timeout. When timers ran, or
+   * the post-loop phase is owed work (closes requested by timers, pushed-back
+   * data, stream sockets still ready), the wait does not block, so that the
+   * post-loop callbacks see what the timers did. (The original waited the
+   * full timeout here.)
+   */
+  runTimersForWait(): number {
+    const timeout = this.runTimers();
+    if (this.timers.fired > 0 || this.pending.length > 0 || this.pushBackSet.size > 0 || this.softReady.size > 0) {
+      return 0;
+    }
+    return timeout;
+  }
+
   /** Runs due timers; returns the timeout for the next wait. */
   runTimers(): number {
-    if (this.timers.size === 0) return this.loopTimeout;
+    if (this.timers.size === 0) {
+      this.timers.fired = 0;
+      return this.loopTimeout;
+    }
     const now = monotonicMs();
     const next = this.timers.run(now, epochSeconds(now));
     if (next < 0) return this.loopTimeout;

@@ -60,6 +60,8 @@ function before(a: Timer, b: Timer): boolean {
 export class TimerHeap {
   private items: Timer[] = [];
   private nextSeq = 0;
+  /** How many callbacks the last `run()` called. */
+  fired = 0;
 
   /** Number of pending timers. */
   get size(): number {
@@ -110,6 +112,7 @@ export class TimerHeap {
   run(nowMs: number, nowSeconds: number): number {
     const items = this.items;
     const limit = this.nextSeq;
+    this.fired = 0;
     while (items.length > 0) {
       const top = items[0] as Timer;
       // Heap order is (time, seq): a timer added during this pass has the
@@ -119,7 +122,10 @@ export class TimerHeap {
       this.remove(top);
       const fn = top._fn;
       top._fn = null;
-      if (fn !== null) fn(nowSeconds);
+      if (fn !== null) {
+        this.fired++;
+        fn(nowSeconds);
+      }
     }
     if (items.length === 0) return -1;
     const wait = (items[0] as Timer)._time - nowMs;

@@ -1,0 +1,155 @@
+/**
+ * Shared test fixtures: small DangaSocket subclasses and a way to run the
+ * loop until a condition holds. Everything runs on real sockets.
+ */
+import { DangaSocket, type Sock } from 'danga-socket';
+
+/** Runs the loop until `done()` is true (checked after every iteration). */
+export async function runUntil(done: () => boolean, pollMs = 20): Promise<void> {
+  DangaSocket.setLoopTimeout(pollMs);
+  DangaSocket.setPostLoopCallback(() => !done());
+  try {
+    await DangaSocket.eventLoop();
+  } finally {
+    DangaSocket.setPostLoopCallback(null);
+    DangaSocket.setLoopTimeout(-1);
+  }
+}
+
+/** A listening socket that hands each accepted socket to `onAccept`. */
+export class Listener extends DangaSocket {
+  constructor(
+    sock: Sock,
+    private readonly onAccept: (s: Sock) => void,
+  ) {
+    super(sock);
+    this.watchRead(true);
+  }
+
+  override eventRead(): void {
+    const listening = this.sock() as Sock;
+    let s: Sock | null;
+    while ((s = listening.accept()) !== null) this.onAccept(s);
+  }
+}
+
+/** Echoes what it reads; stops reading while its queue is not empty (backpressure). */
+export class Echo extends DangaSocket {
+  constructor(sock: Sock) {
+    super(sock);
+    this.watchRead(true);
+  }
+
+  override eventRead(): void {
+    const buf = this.read(65536);
+    if (buf === null) {
+      this.write(() => this.close('eof'));
+      return;
+    }
+    if (buf.length === 0) return;
+    if (!this.write(buf)) {
+      this.watchRead(false);
+      this.write(() => this.watchRead(true));
+    }
+  }
+
+  override eventHup(): void {
+    this.close('hup');
+  }
+
+  override eventErr(): void {
+    this.close('err');
+  }
+}
+
+/** Collects everything it reads until end of stream. */
+export class Collector extends DangaSocket {
+  readonly chunks: Buffer[] = [];
+  bytes = 0;
+  eof = false;
+  hup = false;
+
+  constructor(
+    sock: Sock,
+    private readonly readSize = 65536,
+  ) {
+    super(sock);
+    this.watchRead(true);
+  }
+
+  override eventRead(): void {
+    const buf = this.read(this.readSize);
+    if (buf === null) {
+      this.eof = true;
+      this.close('eof');
+      return;
+    }
+    if (buf.length > 0) {
+      this.chunks.push(Buffer.from(buf));
+      this.bytes += buf.length;
+    }
+  }
+
+  override eventHup(): void {
+    this.hup = true;
+    // Read what is left before closing: data may precede the hangup.
+    let buf: Buffer | null;
+    while ((buf = this.read(this.readSize)) !== null && buf.length > 0) {
+      this.chunks.push(Buffer.from(buf));
+      this.bytes += buf.length;
+    }
+    this.eof = true;
+    this.close('hup');
+  }
+
+  override eventErr(): void {
+    this.close('err');
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+/** A DangaSocket that records its events and does nothing else. */
+export class Recorder extends DangaSocket {
+  readonly log: string[] = [];
+  onRead: ((self: Recorder) => void) | null = null;
+  onWrite: ((self: Recorder) => void) | null = null;
+
+  override eventRead(): void {
+    this.log.push('read');
+    if (this.onRead) this.onRead(this);
+  }
+
+  override eventWrite(): void {
+    this.log.push('write');
+    if (this.onWrite) this.onWrite(this);
+    else super.eventWrite();
+  }
+
+  override eventErr(): void {
+    this.log.push('err');
+  }
+
+  override eventHup(): void {
+    this.log.push('hup');
+    this.close('hup');
+  }
+}
+
+/** Captures what is written to stderr while `fn` runs. */
+export function captureStderr(fn: () => void): string {
+  const original = process.stderr.write.bind(process.stderr);
+  let out = '';
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    fn();
+  } finally {
+    process.stderr.write = original;
+  }
+  return out;
+}
