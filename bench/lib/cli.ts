@@ -1,0 +1,119 @@
+/** Command-line options of `npm run bench -- …`. */
+
+export interface Options {
+  scenarios: string[];
+  servers: string[];
+  rounds: number | null;
+  quick: boolean;
+  warmupS: number | null;
+  durationS: number | null;
+  pin: boolean;
+  cpus: [number, number];
+  fresh: boolean;
+  write: boolean;
+  list: boolean;
+  help: boolean;
+}
+
+export const USAGE = `usage: npm run bench -- [options]
+
+  --scenario ID[,ID…]   scenarios to run (repeatable); an ID also selects
+                        every scenario starting with "ID-" (e.g. pingpong, timers)
+  --server ID[,ID…]     servers to run (repeatable); default: all available
+  --rounds N            rounds per scenario, servers in alternation (default 3; --quick: 1)
+  --quick               short run (under a minute): 1 round, 0.2 s warm-up,
+                        0.5 s measured, smaller stream/idle sizes, no 1M timers
+  --warmup S            warm-up seconds before counting (default 1)
+  --duration S          measured seconds (default 3)
+  --cpus L,S            CPU of the load generator and of the server (default 0,1)
+  --no-pin              do not pin processes to CPUs
+  --fresh               forget earlier results instead of merging into latest.json
+  --no-write            do not write bench/results or BENCHMARKS.md
+  --list                list scenarios and servers, then exit
+  --help                this text
+`;
+
+function num(flag: string, v: string | undefined): number {
+  const n = Number(v);
+  if (v === undefined || !Number.isFinite(n) || n <= 0) throw new Error(`${flag} needs a positive number`);
+  return n;
+}
+
+export function parseArgs(argv: readonly string[]): Options {
+  const o: Options = {
+    scenarios: [],
+    servers: [],
+    rounds: null,
+    quick: false,
+    warmupS: null,
+    durationS: null,
+    pin: true,
+    cpus: [0, 1],
+    fresh: false,
+    write: true,
+    list: false,
+    help: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i]!;
+    let v: string | undefined;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) {
+      v = a.slice(eq + 1);
+      a = a.slice(0, eq);
+    }
+    const value = (): string => {
+      if (v !== undefined) return v;
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${a} needs a value`);
+      return next;
+    };
+    switch (a) {
+      case '--scenario':
+      case '--scenarios':
+        o.scenarios.push(...value().split(',').filter(Boolean));
+        break;
+      case '--server':
+      case '--servers':
+        o.servers.push(...value().split(',').filter(Boolean));
+        break;
+      case '--rounds':
+        o.rounds = Math.round(num(a, value()));
+        break;
+      case '--warmup':
+        o.warmupS = num(a, value());
+        break;
+      case '--duration':
+        o.durationS = num(a, value());
+        break;
+      case '--cpus': {
+        const c = value().split(',').map(Number);
+        if (c.length !== 2 || c.some((x) => !Number.isInteger(x) || x < 0)) throw new Error('--cpus needs two CPU numbers, e.g. 0,1');
+        o.cpus = [c[0]!, c[1]!];
+        break;
+      }
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--no-pin':
+        o.pin = false;
+        break;
+      case '--fresh':
+        o.fresh = true;
+        break;
+      case '--no-write':
+        o.write = false;
+        break;
+      case '--list':
+        o.list = true;
+        break;
+      case '--help':
+      case '-h':
+        o.help = true;
+        break;
+      default:
+        throw new Error(`unknown option ${a}`);
+    }
+  }
+  return o;
+}

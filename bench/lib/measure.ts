@@ -1,0 +1,214 @@
+/** One measurement: one server (or timer implementation) under one scenario. */
+import { join } from 'node:path';
+import type { Scenario } from '../scenarios.js';
+import type { ServerDef } from '../servers.js';
+import { distBench, root } from './paths.js';
+import { Proc, describeExit, sleep, vmRssBytes, wrap, type Pinning } from './proc.js';
+
+export type Sample = Record<string, number>;
+
+export interface Settings {
+  pin: Pinning;
+  warmupS: number;
+  durationS: number;
+  quick: boolean;
+  loadgen: string;
+  round: number;
+}
+
+/** A failure that means the server cannot start at all (skip it for the rest of the run). */
+export class StartError extends Error {}
+
+function envFor(server: ServerDef): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.DANGA_ENGINE;
+  return Object.assign(env, server.env ?? {});
+}
+
+interface Running {
+  proc: Proc;
+  port: number;
+  engine: string | null;
+}
+
+async function startServer(server: ServerDef, mode: 'echo' | 'sink', s: Settings): Promise<Running> {
+  let argv: string[];
+  try {
+    argv = [...server.command(), '--port', '0', '--mode', mode];
+  } catch (e) {
+    throw new StartError((e as Error).message);
+  }
+  const proc = new Proc(server.id, wrap(argv, s.pin.enabled ? s.pin.serverCpu : null), envFor(server), root);
+  let line: string;
+  try {
+    line = await proc.nextLine(15_000, 'printing its port');
+  } catch (e) {
+    await proc.stop();
+    throw new StartError((e as Error).message);
+  }
+  const m = /^\s*(\d+)\b(.*)$/.exec(line);
+  if (!m) {
+    await proc.stop();
+    throw new StartError(`${server.id}: expected its port on the first stdout line, got ${JSON.stringify(line)}`);
+  }
+  const engine = /\bengine=(\S+)/.exec(m[2] ?? '')?.[1] ?? null;
+  if (server.engine && engine !== null && engine !== server.engine && !(engine === 'unknown' && server.engine === 'epoll')) {
+    await proc.stop();
+    throw new StartError(
+      engine === 'unknown'
+        ? `${server.id}: cannot confirm the ${server.engine} engine (DangaSocket.engine() is missing)`
+        : `${server.id}: runs the ${engine} engine, expected ${server.engine}`,
+    );
+  }
+  return { proc, port: Number(m[1]), engine };
+}
+
+function lastJson(p: Proc, what: string): Record<string, unknown> {
+  const lines = p.remainingLines().filter((l) => l.trim().startsWith('{'));
+  const last = lines[lines.length - 1];
+  if (last === undefined) throw new Error(`${what} printed no result (${p.exit ? describeExit(p.exit) : 'running'})${p.stderrHint()}`);
+  const obj = JSON.parse(last) as Record<string, unknown>;
+  if (typeof obj.error === 'string') throw new Error(`${what}: ${obj.error}${p.stderrHint()}`);
+  return obj;
+}
+
+function numbers(obj: Record<string, unknown>, keys: Record<string, string>): Sample {
+  const out: Sample = {};
+  for (const [from, to] of Object.entries(keys)) {
+    const v = obj[from];
+    if (typeof v === 'number' && Number.isFinite(v)) out[to] = v;
+  }
+  return out;
+}
+
+function serverDied(srv: Running): string {
+  return srv.proc.exit ? `\n  the server had ended (${describeExit(srv.proc.exit)})${srv.proc.stderrHint()}` : '';
+}
+
+async function runLoadgen(srv: Running, args: string[], s: Settings, timeoutS: number): Promise<Record<string, unknown>> {
+  const argv = [s.loadgen, '--port', String(srv.port), '--server-pid', String(srv.proc.pid), ...args];
+  const lg = new Proc('loadgen', wrap(argv, s.pin.enabled ? s.pin.loadgenCpu : null), process.env, root);
+  const exit = await lg.waitExit(timeoutS * 1000);
+  if (!exit) {
+    await lg.stop(500);
+    throw new Error(`the load generator did not finish within ${timeoutS} s${serverDied(srv)}`);
+  }
+  try {
+    const r = lastJson(lg, 'load generator');
+    if (exit.code !== 0) throw new Error(`load generator: ${describeExit(exit)}${lg.stderrHint()}`);
+    if (srv.proc.exit) throw new Error(`the server ended during the run${serverDied(srv)}`);
+    return r;
+  } catch (e) {
+    throw new Error((e as Error).message + serverDied(srv));
+  }
+}
+
+async function memory(srv: Running, server: ServerDef): Promise<{ rss: number; heap: number | null }> {
+  let heap: number | null = null;
+  if (server.heap) {
+    srv.proc.send('mem\n');
+    const line = await srv.proc.nextLine(10_000, 'answering the mem request');
+    heap = (JSON.parse(line) as { heapUsed: number }).heapUsed;
+  }
+  return { rss: vmRssBytes(srv.proc.pid), heap };
+}
+
+async function measureIdle(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
+  const conns = (s.quick ? sc.quickConns : undefined) ?? sc.conns ?? 9000;
+  const srv = await startServer(server, 'echo', s);
+  try {
+    await sleep(300);
+    const before = await memory(srv, server);
+    const argv = [s.loadgen, '--port', String(srv.port), '--mode', 'idle', '--conns', String(conns), '--size', String(sc.size ?? 64)];
+    const lg = new Proc('loadgen', wrap(argv, s.pin.enabled ? s.pin.loadgenCpu : null), process.env, root);
+    try {
+      const ready = JSON.parse(await lg.nextLine(120_000, 'opening the idle connections')) as { ready?: number; setup_s?: number; error?: string };
+      if (ready.error) throw new Error(`load generator: ${ready.error}`);
+      await sleep(500);
+      if (srv.proc.exit) throw new Error('the server ended');
+      const after = await memory(srv, server);
+      lg.closeStdin();
+      const exit = await lg.waitExit(30_000);
+      if (!exit) throw new Error('the load generator did not end after the idle phase');
+      const end = lastJson(lg, 'load generator');
+      const closed = typeof end.closed_by_server === 'number' ? end.closed_by_server : 0;
+      if (closed > 0) throw new Error(`the server closed ${closed} idle connections`);
+      const sample: Sample = {
+        rssPerConn: (after.rss - before.rss) / conns,
+        rssBase: before.rss,
+        rssLoaded: after.rss,
+        conns,
+        setupS: ready.setup_s ?? NaN,
+      };
+      if (after.heap !== null && before.heap !== null) {
+        sample.heapPerConn = (after.heap - before.heap) / conns;
+        sample.heapBase = before.heap;
+        sample.heapLoaded = after.heap;
+      }
+      return sample;
+    } catch (e) {
+      throw new Error((e as Error).message + serverDied(srv));
+    } finally {
+      await lg.stop(500);
+    }
+  } finally {
+    await srv.proc.stop();
+  }
+}
+
+async function measureTimers(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
+  const count = sc.timers ?? 100_000;
+  const argv = [process.execPath, join(distBench, 'timers.js'), '--impl', server.timers!, '--kind', sc.timerKind ?? 'fire',
+    '--count', String(count), '--seed', String(s.round + 1)];
+  const p = new Proc(`timers/${server.id}`, wrap(argv, s.pin.enabled ? s.pin.serverCpu : null), envFor(server), root);
+  const timeoutS = 60 + count / 5000;
+  const exit = await p.waitExit(timeoutS * 1000);
+  if (!exit) {
+    await p.stop(500);
+    throw new Error(`the timer run did not finish within ${timeoutS} s${p.stderrHint()}`);
+  }
+  if (exit.code !== 0) throw new Error(`the timer run failed (${describeExit(exit)})${p.stderrHint()}`);
+  const r = lastJson(p, 'timer run');
+  if (server.engine && typeof r.engine === 'string' && r.engine !== server.engine && r.engine !== 'unknown') {
+    throw new Error(`timers ran on the ${r.engine} engine, expected ${server.engine}`);
+  }
+  if (typeof r.firedAfterCancel === 'number' && r.firedAfterCancel > 0) throw new Error(`${r.firedAfterCancel} cancelled timers fired`);
+  return numbers(r, { nsPerTimer: 'nsPerTimer', cpuS: 'cpuS', wallS: 'wallS', addS: 'addS', overrunMs: 'overrunMs' });
+}
+
+const LOADGEN_KEYS = { rate: 'rate', p50_us: 'p50', p99_us: 'p99', server_cpu: 'serverCpu', loadgen_cpu: 'loadgenCpu', count: 'count' };
+
+export async function measure(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
+  switch (sc.kind) {
+    case 'timers':
+      return measureTimers(server, sc, s);
+    case 'idle':
+      return measureIdle(server, sc, s);
+    case 'stream': {
+      const bytes = (s.quick ? sc.quickBytes : undefined) ?? sc.bytes ?? 1 << 30;
+      const srv = await startServer(server, 'sink', s);
+      try {
+        const r = await runLoadgen(srv, ['--mode', 'stream', '--bytes', String(bytes), '--timeout', '300'], s, 320);
+        const out = numbers(r, { mib_s: 'mibPerSec', elapsed_s: 'seconds', server_cpu: 'serverCpu', loadgen_cpu: 'loadgenCpu' });
+        out.bytes = bytes;
+        return out;
+      } finally {
+        await srv.proc.stop();
+      }
+    }
+    case 'echo':
+    case 'churn': {
+      const srv = await startServer(server, 'echo', s);
+      try {
+        const args = ['--mode', sc.kind, '--conns', String(sc.conns ?? 1), '--size', String(sc.size ?? 64),
+          '--warmup', String(s.warmupS), '--duration', String(s.durationS), '--timeout', '20'];
+        if (sc.depth) args.push('--depth', String(sc.depth));
+        const r = await runLoadgen(srv, args, s, s.warmupS + s.durationS + 60);
+        return numbers(r, LOADGEN_KEYS);
+      } finally {
+        await srv.proc.stop();
+      }
+    }
+  }
+}
+

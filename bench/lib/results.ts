@@ -1,0 +1,128 @@
+/** The shape of bench/results/latest.json and how a scenario's samples become figures. */
+import type { Metric, Scenario, Target } from '../scenarios.js';
+import type { Role } from '../servers.js';
+import type { Machine } from './machine.js';
+import type { Sample } from './measure.js';
+import { summarize, type Summary } from './stats.js';
+
+export type TargetStatus = 'met' | 'missed' | 'no data';
+
+export interface ServerResult {
+  id: string;
+  label: string;
+  role: Role;
+  status: 'ok' | 'failed' | 'skipped';
+  /** the error or the reason it was skipped */
+  note?: string;
+  samples: Sample[];
+  /** median, min, max of every sampled figure */
+  summary: Record<string, Summary>;
+  /** every figure's median divided by the same figure's median on Node net / on the C ceiling */
+  vsNet: Record<string, number>;
+  vsC: Record<string, number>;
+  /** the load generator used ≥90% of its CPU (median): the figure may be the generator's limit */
+  loadgenSaturated?: boolean;
+  target?: { status: TargetStatus; detail: string };
+}
+
+export interface RunInfo {
+  date: string;
+  quick: boolean;
+  rounds: number;
+  warmupS: number;
+  durationS: number;
+  pinning: string;
+  node: string;
+}
+
+export interface ScenarioResult {
+  id: string;
+  title: string;
+  kind: Scenario['kind'];
+  metric: Metric;
+  target?: Target;
+  /** size actually used (quick mode shrinks stream/idle) */
+  params: Record<string, number>;
+  run: RunInfo;
+  servers: ServerResult[];
+}
+
+export interface Results {
+  version: 1;
+  generated: string;
+  command: string;
+  machine: Machine;
+  pinning: string;
+  notes: string[];
+  scenarios: ScenarioResult[];
+}
+
+const median = (r: ServerResult | undefined, key: string): number | undefined =>
+  r && r.status === 'ok' ? r.summary[key]?.median : undefined;
+
+/** Fills summaries, ratios and target status in place. */
+export function finalize(sc: ScenarioResult, baselineId: string, ceilingId: string): void {
+  for (const r of sc.servers) {
+    r.summary = {};
+    const keys = new Set(r.samples.flatMap((s) => Object.keys(s)));
+    for (const k of keys) {
+      const s = summarize(r.samples.map((x) => x[k] ?? NaN));
+      if (s) r.summary[k] = s;
+    }
+    if (r.status === 'ok' && r.samples.length === 0) r.status = 'failed';
+  }
+  const base = sc.servers.find((r) => r.id === baselineId);
+  const ceil = sc.kind === 'timers' ? undefined : sc.servers.find((r) => r.id === ceilingId);
+  for (const r of sc.servers) {
+    r.vsNet = {};
+    r.vsC = {};
+    if (r.status !== 'ok') continue;
+    for (const [k, s] of Object.entries(r.summary)) {
+      const b = median(base, k);
+      const c = median(ceil, k);
+      if (b) r.vsNet[k] = s.median / b;
+      if (c) r.vsC[k] = s.median / c;
+    }
+    const lg = r.summary.loadgenCpu?.median;
+    if (lg !== undefined) r.loadgenSaturated = lg >= 0.9;
+    if (r.role === 'subject' && sc.target) r.target = judge(sc, r);
+  }
+  for (const r of sc.servers) if (r.role === 'subject' && sc.target && !r.target) r.target = { status: 'no data', detail: r.note ?? 'no result' };
+}
+
+function judge(sc: ScenarioResult, r: ServerResult): { status: TargetStatus; detail: string } {
+  const t = sc.target!;
+  const key = sc.metric.key;
+  const checks: string[] = [];
+  let ok = true;
+  let missing = false;
+  if (t.vsNet !== undefined) {
+    const x = r.vsNet[key];
+    if (x === undefined) missing = true;
+    else {
+      const pass = sc.metric.higherIsBetter ? x >= t.vsNet : x <= t.vsNet;
+      ok &&= pass;
+      checks.push(`${x.toFixed(2)}× net ${pass ? 'meets' : 'misses'} ${sc.metric.higherIsBetter ? '≥' : '≤'}${t.vsNet}`);
+    }
+  }
+  if (t.vsC !== undefined) {
+    const x = r.vsC[key];
+    if (x === undefined) missing = true;
+    else {
+      const pass = x >= t.vsC;
+      ok &&= pass;
+      checks.push(`${x.toFixed(2)}× C ${pass ? 'meets' : 'misses'} ≥${t.vsC}`);
+    }
+  }
+  if (t.maxValue !== undefined) {
+    const v = r.summary[key]?.median;
+    if (v === undefined) missing = true;
+    else {
+      const pass = v <= t.maxValue;
+      ok &&= pass;
+      checks.push(`${Math.round(v)} ${sc.metric.unit} ${pass ? 'meets' : 'misses'} ≤${t.maxValue}`);
+    }
+  }
+  if (missing) return { status: 'no data', detail: `baseline missing; ${checks.join('; ')}` };
+  return { status: ok ? 'met' : 'missed', detail: checks.join('; ') };
+}

@@ -1,0 +1,726 @@
+/*
+ * loadgen: the load generator of `npm run bench`.
+ *
+ * Single-threaded, epoll, non-blocking, written so that it is not the
+ * bottleneck: one clock read per readiness event, a fixed log-linear latency
+ * histogram (no allocation on the hot path), payloads sent from a static
+ * pattern buffer.  It reports one JSON object on stdout.
+ *
+ * Modes:
+ *   echo   N connections, D messages of S bytes in flight on each.  A message
+ *          completes when S more echoed bytes have arrived on its connection;
+ *          its round-trip latency is measured from the write that queued it.
+ *          After --warmup seconds the counters reset, then it measures for
+ *          --duration seconds.  Echoed bytes are checked against what was sent.
+ *   stream one connection writes --bytes bytes then shuts down its write side;
+ *          the server (in "sink" mode) answers with one line once it has read
+ *          everything.  Time runs from the first write to that answer.
+ *   churn  N slots; each slot connects, sends S bytes, reads them back, closes,
+ *          and starts again.  Counts completed connections per second.  Source
+ *          addresses rotate over 127.0.0.1..127.0.0.(--src-ips) with
+ *          IP_BIND_ADDRESS_NO_PORT so TIME_WAIT does not exhaust ports.
+ *   idle   opens N connections, does one S-byte echo on each, prints
+ *          {"ready":N,...} and holds them until a line (or EOF) on stdin.
+ *
+ * --server-pid P: sample /proc/P/stat during the measured window to report the
+ * server's CPU use next to our own (getrusage), so a reader can tell who was
+ * saturated.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+#define PATTERN_PERIOD 251u
+#define MAX_EVENTS 1024
+
+/* ---------- options ---------- */
+
+static const char *opt_host = "127.0.0.1";
+static int opt_port = 0;
+static const char *opt_mode = "echo";
+static int opt_conns = 1;
+static int opt_depth = 1;
+static size_t opt_size = 64;
+static double opt_warmup = 1.0;
+static double opt_duration = 3.0;
+static unsigned long long opt_bytes = 1ull << 30;
+static int opt_server_pid = 0;
+static int opt_src_ips = 16;
+static int opt_verify = 1;
+static int opt_nodelay = 1;
+static double opt_timeout = 60.0;
+static int opt_spin = 0;
+
+/* ---------- utilities ---------- */
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void die(const char *what) {
+    fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
+    printf("{\"error\":\"%s: %s\"}\n", what, strerror(errno));
+    fflush(stdout);
+    exit(2);
+}
+
+static void fail(const char *msg) {
+    fprintf(stderr, "loadgen: %s\n", msg);
+    printf("{\"error\":\"%s\"}\n", msg);
+    fflush(stdout);
+    exit(2);
+}
+
+static unsigned char *pattern; /* PATTERN_PERIOD + max chunk bytes */
+static size_t pattern_len;
+
+static void make_pattern(size_t chunk) {
+    pattern_len = PATTERN_PERIOD + chunk;
+    pattern = malloc(pattern_len);
+    if (!pattern) die("malloc");
+    for (size_t i = 0; i < pattern_len; i++) pattern[i] = (unsigned char)(i % PATTERN_PERIOD);
+}
+
+static inline const unsigned char *pattern_at(uint64_t stream_off) {
+    return pattern + (stream_off % PATTERN_PERIOD);
+}
+
+/* CPU seconds (user+sys) of another process from /proc/PID/stat, -1 if gone */
+static double proc_cpu_seconds(int pid) {
+    char path[64], buf[1024];
+    if (pid <= 0) return -1;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* comm may contain spaces */
+    if (!p) return -1;
+    p += 2;
+    /* fields after comm: state(3) ppid pgrp session tty tpgid flags minflt
+       cminflt majflt cmajflt utime(14) stime(15) */
+    unsigned long utime = 0, stime = 0;
+    int field = 3;
+    char *save = NULL;
+    for (char *tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
+        if (field == 14) utime = strtoul(tok, NULL, 10);
+        if (field == 15) { stime = strtoul(tok, NULL, 10); break; }
+    }
+    long hz = sysconf(_SC_CLK_TCK);
+    return (double)(utime + stime) / (double)hz;
+}
+
+static double self_cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* ---------- latency histogram: log-linear, 64 sub-buckets per octave ---------- */
+
+#define SUB_BITS 6
+#define SUB (1 << SUB_BITS)
+#define HIST_BUCKETS ((64 - SUB_BITS) * SUB + SUB)
+
+static uint64_t hist[HIST_BUCKETS];
+static uint64_t hist_count;
+static int64_t hist_max;
+
+static inline int hist_index(uint64_t v) {
+    if (v < SUB) return (int)v;
+    int e = 63 - __builtin_clzll(v); /* >= SUB_BITS */
+    int sub = (int)((v >> (e - SUB_BITS)) & (SUB - 1));
+    return (e - SUB_BITS + 1) * SUB + sub;
+}
+
+static inline uint64_t hist_value(int idx) { /* midpoint of the bucket */
+    if (idx < SUB) return (uint64_t)idx;
+    int e = idx / SUB - 1 + SUB_BITS;
+    uint64_t sub = (uint64_t)(idx % SUB);
+    uint64_t lo = (1ull << e) + (sub << (e - SUB_BITS));
+    uint64_t width = 1ull << (e - SUB_BITS);
+    return lo + width / 2;
+}
+
+static inline void hist_add(int64_t v) {
+    if (v < 0) v = 0;
+    hist[hist_index((uint64_t)v)]++;
+    hist_count++;
+    if (v > hist_max) hist_max = v;
+}
+
+static void hist_reset(void) {
+    memset(hist, 0, sizeof hist);
+    hist_count = 0;
+    hist_max = 0;
+}
+
+static double hist_pct_us(double pct) {
+    if (hist_count == 0) return 0;
+    uint64_t want = (uint64_t)((double)hist_count * pct / 100.0);
+    if (want >= hist_count) want = hist_count - 1;
+    uint64_t seen = 0;
+    for (int i = 0; i < HIST_BUCKETS; i++) {
+        seen += hist[i];
+        if (seen > want) return (double)hist_value(i) / 1000.0;
+    }
+    return (double)hist_max / 1000.0;
+}
+
+/* ---------- sockets ---------- */
+
+static struct sockaddr_in server_addr;
+static int epfd;
+
+/* Starts a non-blocking connect. src_ip_index < 0: no explicit bind. */
+static int start_connect(int src_ip_index) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) die("socket");
+    int one = 1;
+    if (opt_nodelay) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (src_ip_index >= 0) {
+        struct sockaddr_in src;
+        memset(&src, 0, sizeof src);
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)src_ip_index);
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind");
+    }
+    int r = connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr);
+    if (r < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static int connect_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+    return err;
+}
+
+static void ep_ctl(int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    ev.events = events;
+    ev.data.u64 = data;
+    if (epoll_ctl(epfd, op, fd, &ev) < 0) die("epoll_ctl");
+}
+
+/* ---------- echo mode ---------- */
+
+struct conn {
+    int fd;
+    int connected;
+    int want_out;        /* EPOLLOUT registered */
+    uint64_t sent;       /* bytes written */
+    uint64_t to_send;    /* bytes queued (written + pending) */
+    uint64_t recvd;      /* bytes read back */
+    int64_t *stamps;     /* ring of send times, one per message in flight */
+    unsigned head, tail; /* ring indexes (head: oldest) */
+};
+
+static struct conn *conns;
+static uint64_t completed;
+static int measuring;
+static int64_t last_completion_ns;
+
+static unsigned char *rbuf;
+static size_t rbuf_len;
+
+static void conn_flush(struct conn *c) {
+    while (c->sent < c->to_send) {
+        size_t n = (size_t)(c->to_send - c->sent);
+        size_t max = pattern_len - PATTERN_PERIOD;
+        if (n > max) n = max;
+        ssize_t w = write(c->fd, pattern_at(c->sent), n);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR) break;
+            die("write");
+        }
+        c->sent += (uint64_t)w;
+    }
+    int need = c->sent < c->to_send;
+    if (need != c->want_out) {
+        ep_ctl(EPOLL_CTL_MOD, c->fd, EPOLLIN | (need ? EPOLLOUT : 0), (uint64_t)(c - conns));
+        c->want_out = need;
+    }
+}
+
+static void conn_queue_messages(struct conn *c, unsigned k, int64_t t) {
+    for (unsigned i = 0; i < k; i++) {
+        c->stamps[c->tail % (unsigned)opt_depth] = t;
+        c->tail++;
+    }
+    c->to_send += (uint64_t)k * opt_size;
+}
+
+static void conn_readable(struct conn *c) {
+    for (;;) {
+        ssize_t r = read(c->fd, rbuf, rbuf_len);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EINTR) return;
+            die("read");
+        }
+        if (r == 0) fail("server closed a connection");
+        if (opt_verify && memcmp(rbuf, pattern_at(c->recvd), (size_t)r) != 0)
+            fail("echoed bytes differ from the bytes sent");
+        uint64_t before = c->recvd / opt_size;
+        c->recvd += (uint64_t)r;
+        uint64_t done = c->recvd / opt_size - before;
+        if (done) {
+            int64_t t = now_ns();
+            last_completion_ns = t;
+            for (uint64_t i = 0; i < done; i++) {
+                int64_t sent_at = c->stamps[c->head % (unsigned)opt_depth];
+                c->head++;
+                if (measuring) hist_add(t - sent_at);
+            }
+            if (measuring) completed += done;
+            conn_queue_messages(c, (unsigned)done, t);
+            conn_flush(c);
+        }
+        if ((size_t)r < rbuf_len) return; /* drained (level-triggered anyway) */
+    }
+}
+
+static void connect_all(int n) {
+    /* connect in batches so a small listen backlog does not drop SYNs */
+    struct epoll_event evs[MAX_EVENTS];
+    int pending = 0, next = 0, done = 0;
+    int64_t deadline = now_ns() + (int64_t)(opt_timeout * 1e9);
+    while (done < n) {
+        while (next < n && pending < 512) {
+            struct conn *c = &conns[next];
+            c->fd = start_connect(-1);
+            if (c->fd < 0) die("connect");
+            ep_ctl(EPOLL_CTL_ADD, c->fd, EPOLLOUT, (uint64_t)next);
+            next++;
+            pending++;
+        }
+        int k = epoll_wait(epfd, evs, MAX_EVENTS, 1000);
+        if (k < 0 && errno != EINTR) die("epoll_wait");
+        for (int i = 0; i < k; i++) {
+            struct conn *c = &conns[evs[i].data.u64];
+            if (c->connected) continue;
+            int err = connect_error(c->fd);
+            if (err) { errno = err; die("connect"); }
+            c->connected = 1;
+            ep_ctl(EPOLL_CTL_MOD, c->fd, EPOLLIN, evs[i].data.u64);
+            pending--;
+            done++;
+        }
+        if (now_ns() > deadline) fail("timed out connecting");
+    }
+}
+
+static void alloc_conns(int n, int depth) {
+    conns = calloc((size_t)n, sizeof *conns);
+    int64_t *stamps = calloc((size_t)n * (size_t)depth, sizeof(int64_t));
+    if (!conns || !stamps) die("calloc");
+    for (int i = 0; i < n; i++) conns[i].stamps = stamps + (size_t)i * (size_t)depth;
+}
+
+static void print_common(double elapsed, double self_cpu, double srv_cpu) {
+    printf("\"elapsed_s\":%.6f,\"loadgen_cpu\":%.4f", elapsed, elapsed > 0 ? self_cpu / elapsed : 0);
+    if (srv_cpu >= 0) printf(",\"server_cpu\":%.4f", elapsed > 0 ? srv_cpu / elapsed : 0);
+}
+
+static int run_echo(void) {
+    alloc_conns(opt_conns, opt_depth);
+    rbuf_len = opt_size * (size_t)opt_depth;
+    if (rbuf_len < 65536) rbuf_len = 65536;
+    if (rbuf_len > 1 << 20) rbuf_len = 1 << 20;
+    rbuf = malloc(rbuf_len);
+    size_t chunk = opt_size * (size_t)opt_depth;
+    if (chunk > 1 << 20) chunk = 1 << 20;
+    if (chunk < 65536) chunk = 65536;
+    make_pattern(chunk);
+    connect_all(opt_conns);
+
+    int64_t t0 = now_ns();
+    for (int i = 0; i < opt_conns; i++) {
+        conn_queue_messages(&conns[i], (unsigned)opt_depth, t0);
+        conn_flush(&conns[i]);
+    }
+
+    struct epoll_event evs[MAX_EVENTS];
+    int64_t warm_end = t0 + (int64_t)(opt_warmup * 1e9);
+    int64_t end = warm_end + (int64_t)(opt_duration * 1e9);
+    int64_t m_start = 0;
+    double cpu0 = 0, srv0 = -1;
+    last_completion_ns = t0;
+    for (;;) {
+        int k = epoll_wait(epfd, evs, MAX_EVENTS, opt_spin ? 0 : 100);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            die("epoll_wait");
+        }
+        for (int i = 0; i < k; i++) {
+            struct conn *c = &conns[evs[i].data.u64];
+            if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
+                if (!(evs[i].events & EPOLLIN)) fail("connection error/hangup from server");
+            }
+            if (evs[i].events & EPOLLIN) conn_readable(c);
+            if (evs[i].events & EPOLLOUT) conn_flush(c);
+        }
+        int64_t t = now_ns();
+        if (!measuring) {
+            if (t >= warm_end) {
+                measuring = 1;
+                completed = 0;
+                hist_reset();
+                m_start = t;
+                cpu0 = self_cpu_seconds();
+                srv0 = proc_cpu_seconds(opt_server_pid);
+            }
+        } else if (t >= end) {
+            break;
+        }
+        if (t - last_completion_ns > (int64_t)(opt_timeout * 1e9))
+            fail("stalled: no round trip completed within the timeout");
+    }
+    int64_t m_end = now_ns();
+    double cpu1 = self_cpu_seconds();
+    double srv1 = proc_cpu_seconds(opt_server_pid);
+    double elapsed = (double)(m_end - m_start) / 1e9;
+    printf("{\"mode\":\"echo\",\"conns\":%d,\"depth\":%d,\"size\":%zu,\"count\":%llu,"
+           "\"rate\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f,",
+           opt_conns, opt_depth, opt_size, (unsigned long long)completed,
+           elapsed > 0 ? (double)completed / elapsed : 0, hist_pct_us(50), hist_pct_us(99),
+           (double)hist_max / 1000.0);
+    print_common(elapsed, cpu1 - cpu0, (srv0 >= 0 && srv1 >= 0) ? srv1 - srv0 : -1);
+    printf("}\n");
+    return 0;
+}
+
+/* ---------- stream mode ---------- */
+
+static int run_stream(void) {
+    size_t chunk = 256 * 1024;
+    make_pattern(chunk);
+    alloc_conns(1, 1);
+    connect_all(1);
+    struct conn *c = &conns[0];
+    ep_ctl(EPOLL_CTL_MOD, c->fd, EPOLLIN | EPOLLOUT, 0);
+    int64_t t0 = now_ns();
+    double cpu0 = self_cpu_seconds();
+    double srv0 = proc_cpu_seconds(opt_server_pid);
+    uint64_t sent = 0;
+    int shut = 0;
+    char ack[256];
+    size_t ack_len = 0;
+    struct epoll_event evs[4];
+    int64_t deadline = t0 + (int64_t)(opt_timeout * 1e9);
+    for (;;) {
+        int k = epoll_wait(epfd, evs, 4, 1000);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            die("epoll_wait");
+        }
+        if (now_ns() > deadline) fail("stream timed out");
+        if (k == 0) continue;
+        uint32_t ev = evs[0].events;
+        if ((ev & EPOLLOUT) && !shut) {
+            while (sent < opt_bytes) {
+                size_t n = chunk;
+                if (opt_bytes - sent < n) n = (size_t)(opt_bytes - sent);
+                ssize_t w = write(c->fd, pattern_at(sent), n);
+                if (w < 0) {
+                    if (errno == EAGAIN || errno == EINTR) break;
+                    die("write");
+                }
+                sent += (uint64_t)w;
+            }
+            if (sent == opt_bytes) {
+                shutdown(c->fd, SHUT_WR);
+                shut = 1;
+                ep_ctl(EPOLL_CTL_MOD, c->fd, EPOLLIN, 0);
+            }
+        }
+        if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            ssize_t r = read(c->fd, ack + ack_len, sizeof ack - 1 - ack_len);
+            if (r < 0 && errno != EAGAIN && errno != EINTR) die("read");
+            if (r > 0) ack_len += (size_t)r;
+            ack[ack_len] = 0;
+            if (memchr(ack, '\n', ack_len) || r == 0) break;
+            if (ack_len >= sizeof ack - 1) break;
+        }
+    }
+    int64_t t1 = now_ns();
+    double cpu1 = self_cpu_seconds();
+    double srv1 = proc_cpu_seconds(opt_server_pid);
+    if (!shut) fail("server answered before the stream ended");
+    unsigned long long got = strtoull(ack, NULL, 10);
+    if (got != opt_bytes) {
+        fprintf(stderr, "loadgen: server acknowledged %llu bytes of %llu (answer \"%s\")\n", got,
+                (unsigned long long)opt_bytes, ack);
+        fail("server did not acknowledge every byte");
+    }
+    double elapsed = (double)(t1 - t0) / 1e9;
+    printf("{\"mode\":\"stream\",\"bytes\":%llu,\"rate\":%.2f,\"mib_s\":%.2f,",
+           (unsigned long long)opt_bytes, (double)opt_bytes / elapsed,
+           (double)opt_bytes / elapsed / 1048576.0);
+    print_common(elapsed, cpu1 - cpu0, (srv0 >= 0 && srv1 >= 0) ? srv1 - srv0 : -1);
+    printf("}\n");
+    return 0;
+}
+
+/* ---------- churn mode ---------- */
+
+enum slot_state { S_CONNECTING, S_SENT };
+
+struct slot {
+    int fd;
+    int state;
+    size_t got;
+    int64_t started;
+};
+
+static int run_churn(void) {
+    make_pattern(opt_size < 65536 ? 65536 : opt_size);
+    struct slot *slots = calloc((size_t)opt_conns, sizeof *slots);
+    rbuf_len = opt_size < 65536 ? 65536 : opt_size;
+    rbuf = malloc(rbuf_len);
+    if (!slots || !rbuf) die("calloc");
+    unsigned src = 0;
+    int64_t t0 = now_ns();
+
+#define SLOT_START(i)                                                                      \
+    do {                                                                                   \
+        struct slot *s_ = &slots[i];                                                       \
+        s_->fd = start_connect(opt_src_ips > 0 ? (int)(src++ % (unsigned)opt_src_ips) : -1); \
+        if (s_->fd < 0) die("connect");                                                    \
+        s_->state = S_CONNECTING;                                                          \
+        s_->got = 0;                                                                       \
+        s_->started = now_ns();                                                            \
+        ep_ctl(EPOLL_CTL_ADD, s_->fd, EPOLLOUT, (uint64_t)(i));                            \
+    } while (0)
+
+    for (int i = 0; i < opt_conns; i++) SLOT_START(i);
+
+    struct epoll_event evs[MAX_EVENTS];
+    int64_t warm_end = t0 + (int64_t)(opt_warmup * 1e9);
+    int64_t end = warm_end + (int64_t)(opt_duration * 1e9);
+    int64_t m_start = 0, last_progress_t = t0;
+    double cpu0 = 0, srv0 = -1;
+    for (;;) {
+        int k = epoll_wait(epfd, evs, MAX_EVENTS, 100);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            die("epoll_wait");
+        }
+        for (int i = 0; i < k; i++) {
+            int idx = (int)evs[i].data.u64;
+            struct slot *s = &slots[idx];
+            if (s->state == S_CONNECTING) {
+                int err = connect_error(s->fd);
+                if (err) { errno = err; die("connect"); }
+                ssize_t w = write(s->fd, pattern, opt_size);
+                if (w != (ssize_t)opt_size) die("write (churn)");
+                s->state = S_SENT;
+                ep_ctl(EPOLL_CTL_MOD, s->fd, EPOLLIN, (uint64_t)idx);
+                continue;
+            }
+            ssize_t r = read(s->fd, rbuf, rbuf_len);
+            if (r < 0) {
+                if (errno == EAGAIN || errno == EINTR) continue;
+                die("read (churn)");
+            }
+            if (r == 0) fail("server closed a connection before echoing");
+            if (opt_verify && memcmp(rbuf, pattern + s->got, (size_t)r) != 0)
+                fail("echoed bytes differ from the bytes sent");
+            s->got += (size_t)r;
+            if (s->got >= opt_size) {
+                int64_t t = now_ns();
+                if (measuring) {
+                    completed++;
+                    hist_add(t - s->started);
+                }
+                last_progress_t = t;
+                close(s->fd); /* also removes it from the epoll set */
+                SLOT_START(idx);
+            }
+        }
+        int64_t t = now_ns();
+        if (!measuring) {
+            if (t >= warm_end) {
+                measuring = 1;
+                completed = 0;
+                hist_reset();
+                m_start = t;
+                cpu0 = self_cpu_seconds();
+                srv0 = proc_cpu_seconds(opt_server_pid);
+            }
+        } else if (t >= end) {
+            break;
+        }
+        if (t - last_progress_t > (int64_t)(opt_timeout * 1e9))
+            fail("stalled: no connection completed within the timeout");
+    }
+    int64_t m_end = now_ns();
+    double cpu1 = self_cpu_seconds();
+    double srv1 = proc_cpu_seconds(opt_server_pid);
+    double elapsed = (double)(m_end - m_start) / 1e9;
+    printf("{\"mode\":\"churn\",\"conns\":%d,\"size\":%zu,\"count\":%llu,\"rate\":%.2f,"
+           "\"p50_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f,",
+           opt_conns, opt_size, (unsigned long long)completed,
+           elapsed > 0 ? (double)completed / elapsed : 0, hist_pct_us(50), hist_pct_us(99),
+           (double)hist_max / 1000.0);
+    print_common(elapsed, cpu1 - cpu0, (srv0 >= 0 && srv1 >= 0) ? srv1 - srv0 : -1);
+    printf("}\n");
+    return 0;
+}
+
+/* ---------- idle mode ---------- */
+
+static int run_idle(void) {
+    alloc_conns(opt_conns, 1);
+    rbuf_len = 65536;
+    rbuf = malloc(rbuf_len);
+    make_pattern(65536);
+    int64_t t0 = now_ns();
+    connect_all(opt_conns);
+    for (int i = 0; i < opt_conns; i++) {
+        conn_queue_messages(&conns[i], 1, t0);
+        conn_flush(&conns[i]);
+    }
+    /* wait until every connection got its echo back */
+    uint64_t echoed = 0;
+    struct epoll_event evs[MAX_EVENTS];
+    int64_t deadline = now_ns() + (int64_t)(opt_timeout * 1e9);
+    while (echoed < (uint64_t)opt_conns) {
+        int k = epoll_wait(epfd, evs, MAX_EVENTS, 1000);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            die("epoll_wait");
+        }
+        for (int i = 0; i < k; i++) {
+            struct conn *c = &conns[evs[i].data.u64];
+            ssize_t r = read(c->fd, rbuf, rbuf_len);
+            if (r < 0) {
+                if (errno == EAGAIN || errno == EINTR) continue;
+                die("read (idle)");
+            }
+            if (r == 0) fail("server closed an idle connection");
+            c->recvd += (uint64_t)r;
+            if (c->recvd == opt_size) echoed++;
+        }
+        if (now_ns() > deadline) fail("timed out waiting for the idle connections' echoes");
+    }
+    double setup = (double)(now_ns() - t0) / 1e9;
+    printf("{\"ready\":%d,\"setup_s\":%.3f}\n", opt_conns, setup);
+    fflush(stdout);
+    /* hold the connections until told to go (a line or EOF on stdin) */
+    char line[64];
+    ssize_t r;
+    do r = read(0, line, sizeof line); while (r < 0 && errno == EINTR);
+    /* check that the server kept every connection open */
+    int closed = 0;
+    int k = epoll_wait(epfd, evs, MAX_EVENTS, 0);
+    for (int i = 0; i < k; i++)
+        if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) closed++;
+    printf("{\"mode\":\"idle\",\"conns\":%d,\"setup_s\":%.3f,\"closed_by_server\":%d}\n", opt_conns,
+           setup, closed);
+    return 0;
+}
+
+/* ---------- main ---------- */
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: loadgen --port P [--host 127.0.0.1] [--mode echo|stream|churn|idle]\n"
+            "               [--conns N] [--depth D] [--size BYTES] [--warmup S] [--duration S]\n"
+            "               [--bytes N] [--server-pid PID] [--src-ips K] [--no-verify]\n"
+            "               [--no-nodelay] [--timeout S]\n");
+    exit(64);
+}
+
+int main(int argc, char **argv) {
+    static struct option longopts[] = {
+        {"host", required_argument, 0, 'h'},     {"port", required_argument, 0, 'p'},
+        {"mode", required_argument, 0, 'm'},     {"conns", required_argument, 0, 'c'},
+        {"depth", required_argument, 0, 'd'},    {"size", required_argument, 0, 's'},
+        {"warmup", required_argument, 0, 'w'},   {"duration", required_argument, 0, 't'},
+        {"bytes", required_argument, 0, 'b'},    {"server-pid", required_argument, 0, 'P'},
+        {"src-ips", required_argument, 0, 'S'},  {"no-verify", no_argument, 0, 'V'},
+        {"no-nodelay", no_argument, 0, 'N'},     {"timeout", required_argument, 0, 'T'},
+        {"spin", no_argument, 0, 'X'},
+        {0, 0, 0, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'h': opt_host = optarg; break;
+        case 'p': opt_port = atoi(optarg); break;
+        case 'm': opt_mode = optarg; break;
+        case 'c': opt_conns = atoi(optarg); break;
+        case 'd': opt_depth = atoi(optarg); break;
+        case 's': opt_size = (size_t)strtoull(optarg, NULL, 10); break;
+        case 'w': opt_warmup = atof(optarg); break;
+        case 't': opt_duration = atof(optarg); break;
+        case 'b': opt_bytes = strtoull(optarg, NULL, 10); break;
+        case 'P': opt_server_pid = atoi(optarg); break;
+        case 'S': opt_src_ips = atoi(optarg); break;
+        case 'V': opt_verify = 0; break;
+        case 'N': opt_nodelay = 0; break;
+        case 'T': opt_timeout = atof(optarg); break;
+        case 'X': opt_spin = 1; break;
+        default: usage();
+        }
+    }
+    if (opt_port <= 0 || opt_conns <= 0 || opt_depth <= 0 || opt_size == 0) usage();
+    signal(SIGPIPE, SIG_IGN);
+
+    /* enough fds for the connections (the hard limit permitting) */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)opt_conns + 16)
+        fail("file descriptor limit too low for the connection count");
+
+    memset(&server_addr, 0, sizeof server_addr);
+    server_addr.sin_family = AF_INET;
+    server_addr.sin_port = htons((uint16_t)opt_port);
+    if (inet_pton(AF_INET, opt_host, &server_addr.sin_addr) != 1) fail("--host must be IPv4");
+
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) die("epoll_create1");
+
+    int rc;
+    if (!strcmp(opt_mode, "echo")) rc = run_echo();
+    else if (!strcmp(opt_mode, "stream")) rc = run_stream();
+    else if (!strcmp(opt_mode, "churn")) rc = run_churn();
+    else if (!strcmp(opt_mode, "idle")) rc = run_idle();
+    else usage();
+    fflush(stdout);
+    return rc;
+}

@@ -1,0 +1,250 @@
+/**
+ * `npm run bench`: builds the C programs, runs every selected scenario on every
+ * selected server (servers in alternation, `rounds` times), and writes
+ * bench/results/latest.json, bench/results/ratios.svg and BENCHMARKS.md.
+ * See bench/README.md.
+ */
+import { SCENARIOS, type Scenario } from './scenarios.js';
+import { BASELINE_ID, CEILING_ID, SERVERS, type ServerDef } from './servers.js';
+import { ensureBuilt } from './lib/build.js';
+import { USAGE, parseArgs, type Options } from './lib/cli.js';
+import { machine } from './lib/machine.js';
+import { StartError, measure, type Settings } from './lib/measure.js';
+import { detectPinning } from './lib/proc.js';
+import { LATEST, MD, SVG, fmt, loadPrevious, merge, writeAll } from './lib/report.js';
+import { finalize, type Results, type ScenarioResult, type ServerResult } from './lib/results.js';
+
+function selectScenarios(o: Options): Scenario[] {
+  if (o.scenarios.length === 0) return SCENARIOS.filter((s) => !o.quick || s.quick);
+  const picked = new Set<Scenario>();
+  for (const want of o.scenarios) {
+    const hits = want === 'all' ? SCENARIOS : SCENARIOS.filter((s) => s.id === want || s.id.startsWith(`${want}-`));
+    if (hits.length === 0) throw new Error(`no scenario "${want}" (see --list)`);
+    hits.forEach((h) => picked.add(h));
+  }
+  return SCENARIOS.filter((s) => picked.has(s));
+}
+
+function selectServers(o: Options): ServerDef[] {
+  if (o.servers.length === 0) return SERVERS;
+  for (const id of o.servers) if (!SERVERS.some((s) => s.id === id)) throw new Error(`no server "${id}" (see --list)`);
+  return SERVERS.filter((s) => o.servers.includes(s.id));
+}
+
+function list(): void {
+  console.log('scenarios:');
+  for (const s of SCENARIOS) console.log(`  ${s.id.padEnd(20)} ${s.title}${s.target ? `  [target ${s.target.text}]` : ''}${s.quick ? '' : '  (not in --quick)'}`);
+  console.log('servers:');
+  for (const s of SERVERS) console.log(`  ${s.id.padEnd(20)} ${s.label} (${s.role}${s.timers ? `, timers: ${s.timers}` : ''})`);
+}
+
+const mmss = (ms: number): string => {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+};
+
+class Progress {
+  private readonly tty = process.stderr.isTTY === true;
+  private readonly t0 = Date.now();
+  private done = 0;
+  private spent = 0;
+  constructor(private total: number) {}
+  start(what: string): number {
+    const elapsed = Date.now() - this.t0;
+    const avg = this.done ? this.spent / this.done : 0;
+    const left = this.done ? ` ~${mmss(avg * (this.total - this.done))} left` : '';
+    const line = `[${String(this.done + 1).padStart(String(this.total).length)}/${this.total}] ${what}  ${mmss(elapsed)} elapsed${left}`;
+    if (this.tty) process.stderr.write(`\r\x1b[K${line}`);
+    else process.stderr.write(`${line}\n`);
+    return Date.now();
+  }
+  finish(started: number, result: string): void {
+    this.done++;
+    this.spent += Date.now() - started;
+    if (this.tty) process.stderr.write(`  ${result}`);
+    else process.stderr.write(`      ${result}\n`);
+  }
+  skip(): void {
+    this.total--;
+  }
+  log(msg: string): void {
+    process.stderr.write(`${this.tty ? '\r\x1b[K' : ''}${msg}\n`);
+  }
+  end(): void {
+    if (this.tty) process.stderr.write('\r\x1b[K');
+    process.stderr.write(`finished in ${mmss(Date.now() - this.t0)}\n`);
+  }
+}
+
+function briefResult(sc: Scenario, s: Record<string, number>): string {
+  const v = s[sc.metric.key];
+  const proxy = { metric: sc.metric } as ScenarioResult;
+  let out = `${fmt(proxy, v)} ${sc.metric.unit === '/s' ? sc.metric.label : ''}`.trim();
+  if (s.p50 !== undefined) out += `, p50 ${s.p50.toFixed(0)} µs, p99 ${s.p99?.toFixed(0)} µs`;
+  if (s.heapPerConn !== undefined) out += `, heap ${Math.round(s.heapPerConn)} B/conn`;
+  if (s.serverCpu !== undefined) out += ` (cpu: server ${Math.round(s.serverCpu * 100)}%, loadgen ${Math.round((s.loadgenCpu ?? 0) * 100)}%)`;
+  return out;
+}
+
+async function main(): Promise<number> {
+  let o: Options;
+  try {
+    o = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${USAGE}`);
+    return 64;
+  }
+  if (o.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (o.list) {
+    list();
+    return 0;
+  }
+  const scenarios = selectScenarios(o);
+  const servers = selectServers(o);
+  const rounds = o.rounds ?? (o.quick ? 1 : 3);
+  const warmupS = o.warmupS ?? (o.quick ? 0.2 : 1);
+  const durationS = o.durationS ?? (o.quick ? 0.5 : 3);
+  const mach = machine();
+  const pin = detectPinning(o.pin, o.cpus, mach.cores);
+  const notes: string[] = [];
+  if (!pin.enabled) notes.push(pin.note);
+  if (rounds < 3 && !o.quick) notes.push(`only ${rounds} round(s) per scenario`);
+
+  let loadgen: string;
+  try {
+    loadgen = ensureBuilt('loadgen', 'loadgen/loadgen.c');
+  } catch (e) {
+    process.stderr.write(`cannot build the load generator: ${(e as Error).message}\n`);
+    return 1;
+  }
+
+  // servers that cannot run here are skipped with a note; servers that fail to start are dropped from the rest of the run
+  const unavailable = new Map<string, string>();
+  for (const s of servers) {
+    const why = s.unavailable?.() ?? null;
+    if (why) {
+      unavailable.set(s.id, why);
+      notes.push(`${s.label} skipped: ${why}`);
+    }
+  }
+  const broken = new Map<string, string>();
+
+  const participants = (sc: Scenario): ServerDef[] => servers.filter((s) => (sc.kind === 'timers' ? s.timers !== undefined : true));
+  const total = scenarios.reduce((n, sc) => n + rounds * participants(sc).filter((s) => !unavailable.has(s.id)).length, 0);
+  const progress = new Progress(total);
+  progress.log(
+    `danga-socket bench: ${scenarios.length} scenarios × ${rounds} round(s), servers ${servers.map((s) => s.id).join(', ')}; ` +
+      `${pin.note}; ${mach.cpuModel}, ${mach.cores} cores, Node ${mach.node}`,
+  );
+  for (const [id, why] of unavailable) progress.log(`  skipping ${id}: ${why}`);
+
+  const startedAt = new Date().toISOString();
+  const scenarioResults: ScenarioResult[] = [];
+  for (const sc of scenarios) {
+    const who = participants(sc);
+    const results = new Map<string, ServerResult>(
+      who.map((s) => [
+        s.id,
+        {
+          id: s.id,
+          label: sc.kind === 'timers' ? (s.timers === 'settimeout' ? 'Node setTimeout' : `${s.label} addTimer`) : s.label,
+          role: s.role,
+          status: unavailable.has(s.id) ? 'skipped' : 'ok',
+          ...(unavailable.has(s.id) ? { note: unavailable.get(s.id)! } : {}),
+          samples: [],
+          summary: {},
+          vsNet: {},
+          vsC: {},
+        },
+      ]),
+    );
+    for (let round = 0; round < rounds; round++) {
+      for (const s of who) {
+        const r = results.get(s.id)!;
+        if (r.status !== 'ok') {
+          if (r.status === 'failed') progress.skip();
+          continue;
+        }
+        if (sc.kind !== 'timers' && broken.has(s.id)) {
+          r.status = 'failed';
+          r.note = `did not start earlier in this run: ${broken.get(s.id)}`;
+          progress.skip();
+          continue;
+        }
+        const settings: Settings = { pin, warmupS, durationS, quick: o.quick, loadgen, round };
+        const t = progress.start(`${sc.id} · round ${round + 1}/${rounds} · ${s.id}`);
+        try {
+          const sample = await measure(s, sc, settings);
+          r.samples.push(sample);
+          progress.finish(t, briefResult(sc, sample));
+        } catch (e) {
+          const msg = (e as Error).message;
+          r.status = 'failed';
+          r.note = msg;
+          if (e instanceof StartError) broken.set(s.id, msg);
+          progress.finish(t, 'FAILED');
+          progress.log(`  ✗ ${s.label} failed in ${sc.id}: ${msg.split('\n').join('\n    ')}`);
+        }
+      }
+    }
+    const params: Record<string, number> = {};
+    if (sc.kind === 'timers') params.timers = sc.timers ?? 0;
+    else if (sc.kind === 'stream') params.bytes = (o.quick ? sc.quickBytes : undefined) ?? sc.bytes ?? 0;
+    else {
+      params.connections = (sc.kind === 'idle' && o.quick ? sc.quickConns : undefined) ?? sc.conns ?? 0;
+      if (sc.depth) params['in flight'] = sc.depth;
+      if (sc.size) params['message bytes'] = sc.size;
+    }
+    const res: ScenarioResult = {
+      id: sc.id,
+      title: sc.title,
+      kind: sc.kind,
+      metric: sc.metric,
+      ...(sc.target ? { target: sc.target } : {}),
+      params,
+      run: { date: startedAt, quick: o.quick, rounds, warmupS, durationS, pinning: pin.note, node: mach.node },
+      servers: [...results.values()],
+    };
+    finalize(res, BASELINE_ID, CEILING_ID);
+    scenarioResults.push(res);
+  }
+  progress.end();
+
+  for (const [id, why] of broken) notes.push(`${id} could not start: ${why.split('\n')[0]}`);
+  const now: Results = {
+    version: 1,
+    generated: new Date().toISOString(),
+    command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+    machine: mach,
+    pinning: pin.note,
+    notes,
+    scenarios: scenarioResults,
+  };
+
+  // summary on stdout
+  for (const sc of scenarioResults) {
+    console.log(`${sc.id}: ${sc.title}`);
+    for (const r of sc.servers) {
+      const med = r.summary[sc.metric.key];
+      const line =
+        r.status === 'ok' && med
+          ? `${fmt(sc, med.median)} ${sc.metric.label} (min ${fmt(sc, med.min)}, max ${fmt(sc, med.max)})` +
+            `  ×net ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×C ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}` +
+            (r.loadgenSaturated ? '  [loadgen ≥90% CPU]' : '') +
+            (r.target ? `  target: ${r.target.status}` : '')
+          : `${r.status}${r.note ? `: ${r.note.split('\n')[0]}` : ''}`;
+      console.log(`  ${r.label.padEnd(34)} ${line}`);
+    }
+  }
+  if (o.write) {
+    const merged = merge(o.fresh ? null : loadPrevious(), now);
+    writeAll(merged);
+    console.log(`\nwrote ${LATEST}\n      ${SVG}\n      ${MD}`);
+  }
+  return 0;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,80 @@
+/**
+ * The scenarios.  Each is measured on every selected server, servers in
+ * alternation (A B C A B C …), `rounds` times.
+ */
+
+export type Kind = 'echo' | 'stream' | 'churn' | 'idle' | 'timers';
+
+export interface Metric {
+  /** the key of a sample holding the figure */
+  key: string;
+  label: string;
+  unit: string;
+  higherIsBetter: boolean;
+}
+
+export interface Target {
+  /** subject ÷ Node net, at least (higher-is-better) or at most (cost) */
+  vsNet?: number;
+  /** subject ÷ C ceiling, at least */
+  vsC?: number;
+  /** absolute upper bound of the figure */
+  maxValue?: number;
+  text: string;
+}
+
+export interface Scenario {
+  id: string;
+  title: string;
+  kind: Kind;
+  metric: Metric;
+  target?: Target;
+  /** part of --quick */
+  quick: boolean;
+  /** load generator settings (echo, stream, churn, idle) */
+  conns?: number;
+  depth?: number;
+  size?: number;
+  bytes?: number;
+  quickBytes?: number;
+  quickConns?: number;
+  /** timer scenarios */
+  timerKind?: 'fire' | 'cancel';
+  timers?: number;
+}
+
+const RATE: Metric = { key: 'rate', label: 'round trips/s', unit: '/s', higherIsBetter: true };
+const MIB: Metric = { key: 'mibPerSec', label: 'MiB/s', unit: 'MiB/s', higherIsBetter: true };
+const CONNS: Metric = { key: 'rate', label: 'connections/s', unit: '/s', higherIsBetter: true };
+const IDLE: Metric = { key: 'rssPerConn', label: 'RSS bytes/connection', unit: 'B', higherIsBetter: false };
+const TIMER: Metric = { key: 'nsPerTimer', label: 'CPU ns/timer', unit: 'ns', higherIsBetter: false };
+
+const KiB = 1024;
+const GiB = 1024 * 1024 * 1024;
+
+// prettier-ignore
+export const SCENARIOS: Scenario[] = [
+  { id: 'pingpong-1', title: '64 B ping-pong, 1 connection', kind: 'echo', conns: 1, depth: 1, size: 64, metric: RATE, quick: true },
+  { id: 'pingpong-50', title: '64 B ping-pong, 50 connections', kind: 'echo', conns: 50, depth: 1, size: 64, metric: RATE, quick: true,
+    target: { vsNet: 1.6, vsC: 0.85, text: '≥1.6× net, ≥0.85× C' } },
+  { id: 'pingpong-1000', title: '64 B ping-pong, 1000 connections', kind: 'echo', conns: 1000, depth: 1, size: 64, metric: RATE, quick: true,
+    target: { vsNet: 1.5, text: '≥1.5× net' } },
+  { id: 'msg16k-20', title: '16 KiB messages, 20 connections', kind: 'echo', conns: 20, depth: 1, size: 16 * KiB, metric: RATE, quick: true,
+    target: { vsNet: 1.3, text: '≥1.3× net' } },
+  { id: 'pipelined-10x16', title: '64 B pipelined, 10 connections × 16 in flight', kind: 'echo', conns: 10, depth: 16, size: 64, metric: RATE, quick: true,
+    target: { vsNet: 1.0, text: '≥1.0× net' } },
+  { id: 'stream-1g', title: '1 GiB streamed one way (client → server) on 1 connection', kind: 'stream', bytes: GiB, quickBytes: GiB / 8, metric: MIB, quick: true,
+    target: { vsNet: 1.0, text: '≥1.0× net' } },
+  { id: 'churn', title: 'connection churn: connect, one 64 B echo, close (50 at a time)', kind: 'churn', conns: 50, size: 64, metric: CONNS, quick: true,
+    target: { vsNet: 1.3, text: '≥1.3× net' } },
+  { id: 'idle-9000', title: '9,000 idle connections: memory per connection over the empty server', kind: 'idle', conns: 9000, quickConns: 3000, size: 64, metric: IDLE, quick: true,
+    target: { maxValue: 1536, text: '≤1.5 KiB RSS/conn' } },
+  { id: 'timers-10k', title: '10,000 random timers (1–1000 ms) added and fired', kind: 'timers', timerKind: 'fire', timers: 10_000, metric: TIMER, quick: true,
+    target: { vsNet: 1.0, text: '≤1.0× setTimeout' } },
+  { id: 'timers-100k', title: '100,000 random timers added and fired', kind: 'timers', timerKind: 'fire', timers: 100_000, metric: TIMER, quick: true,
+    target: { vsNet: 1.0, text: '≤1.0× setTimeout' } },
+  { id: 'timers-1m', title: '1,000,000 random timers added and fired', kind: 'timers', timerKind: 'fire', timers: 1_000_000, metric: TIMER, quick: false,
+    target: { vsNet: 1.0, text: '≤1.0× setTimeout' } },
+  { id: 'timers-cancel-100k', title: '100,000 random timers added and cancelled', kind: 'timers', timerKind: 'cancel', timers: 100_000, metric: TIMER, quick: true,
+    target: { vsNet: 1.0, text: '≤1.0× setTimeout' } },
+];

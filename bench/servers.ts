@@ -1,0 +1,86 @@
+/**
+ * The servers compared.  Adding a server is one line in SERVERS below.
+ *
+ * A server is a program that takes `--port P --mode echo|sink`, prints the
+ * port it listens on (127.0.0.1) as the first token of its first stdout line
+ * (optionally followed by `engine=<name>`), then serves until SIGTERM:
+ *   echo  writes back everything it reads;
+ *   sink  reads and discards, and at end of stream answers "<bytes read>\n".
+ * Servers with `heap: true` also answer `mem\n` on stdin with one JSON line
+ * holding `heapUsed` (see servers/control.ts).  Resident memory is read from
+ * /proc/PID/status for every server.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ensureBuilt } from './lib/build.js';
+import { distBench, benchSrc } from './lib/paths.js';
+
+/** baseline: the ratio denominator (Node net); ceiling: the other one (C); subject: what the targets apply to. */
+export type Role = 'baseline' | 'ceiling' | 'subject' | 'reference';
+
+/** In-process timer implementations of timers.ts. */
+export type TimerImpl = 'danga' | 'settimeout';
+
+export interface ServerDef {
+  id: string;
+  label: string;
+  role: Role;
+  /** argv of the server; called once per start (may build it first) */
+  command: () => string[];
+  /** extra environment; DANGA_ENGINE is removed from the inherited one unless set here */
+  env?: Record<string, string>;
+  /** answers `mem` on stdin with its V8 heap */
+  heap?: boolean;
+  /** engine the server must report (`engine=` on its port line), when it reports one */
+  engine?: string;
+  /** timer implementation to run in the timer scenarios, with the same env */
+  timers?: TimerImpl;
+  /** returns why the server cannot run on this machine, or null */
+  unavailable?: () => string | null;
+}
+
+interface Extra {
+  env?: Record<string, string>;
+  engine?: string;
+  timers?: TimerImpl;
+}
+
+const node = (id: string, label: string, role: Role, script: string, x: Extra = {}): ServerDef => ({
+  id,
+  label,
+  role,
+  heap: true,
+  command: () => [process.execPath, '--expose-gc', join(distBench, 'servers', script)],
+  ...x,
+});
+
+const native = (id: string, label: string, role: Role, src: string): ServerDef => ({
+  id,
+  label,
+  role,
+  command: () => [ensureBuilt(id, src)],
+});
+
+const perl = (id: string, label: string, role: Role, script: string, modules: string[]): ServerDef => ({
+  id,
+  label,
+  role,
+  command: () => ['perl', join(benchSrc, 'servers', script)],
+  unavailable: () => {
+    const r = spawnSync('perl', [...modules.map((m) => `-M${m}`), '-e1'], { encoding: 'utf8' });
+    if (r.error) return `perl not found (${r.error.message})`;
+    return r.status === 0 ? null : `perl ${modules.map((m) => `-M${m}`).join(' ')} -e1 failed: ${r.stderr.trim().split('\n')[0]}`;
+  },
+});
+
+// prettier-ignore
+export const SERVERS: ServerDef[] = [
+  native('c', 'C epoll (ceiling)', 'ceiling', 'servers/c-echo.c'),
+  node('net', 'Node net', 'baseline', 'net-echo.js', { timers: 'settimeout' }),
+  node('danga', 'DangaSocket (epoll)', 'subject', 'danga-echo.js', { engine: 'epoll', timers: 'danga' }),
+  node('danga-node', 'DangaSocket (stream engine)', 'subject', 'danga-echo.js', { env: { DANGA_ENGINE: 'node' }, engine: 'node', timers: 'danga' }),
+  perl('perl', 'Perl Danga::Socket 1.62', 'reference', 'perl-echo.pl', ['Danga::Socket']),
+];
+
+export const BASELINE_ID = SERVERS.find((s) => s.role === 'baseline')?.id ?? 'net';
+export const CEILING_ID = SERVERS.find((s) => s.role === 'ceiling')?.id ?? 'c';

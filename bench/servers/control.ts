@@ -1,0 +1,66 @@
+/**
+ * What the Node echo servers share: argument parsing and the control channel.
+ *
+ * Control channel: the runner writes `mem\n` on the server's stdin; the server
+ * runs a full GC (when started with --expose-gc) and answers one JSON line on
+ * stdout: {"rss":…, "heapUsed":…, "heapTotal":…, "external":…, "arrayBuffers":…}.
+ * Stdin reaching its end makes the server exit.
+ */
+
+export type ServerMode = 'echo' | 'sink';
+
+export interface ServerArgs {
+  port: number;
+  mode: ServerMode;
+}
+
+export function parseServerArgs(argv: readonly string[]): ServerArgs {
+  const args: ServerArgs = { port: 0, mode: 'echo' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[i + 1];
+    if (a === '--port' && v !== undefined) {
+      args.port = Number(v);
+      i++;
+    } else if (a === '--mode' && (v === 'echo' || v === 'sink')) {
+      args.mode = v;
+      i++;
+    } else {
+      process.stderr.write(`usage: [--port P] [--mode echo|sink] (got ${String(a)})\n`);
+      process.exit(64);
+    }
+  }
+  return args;
+}
+
+export function memoryReport(): string {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) {
+    gc();
+    gc();
+  }
+  const m = process.memoryUsage();
+  return JSON.stringify({
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+    gc: gc !== undefined,
+  });
+}
+
+export function serveControl(): void {
+  let pending = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk: string) => {
+    pending += chunk;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (line === 'mem') process.stdout.write(memoryReport() + '\n');
+    }
+  });
+  process.stdin.on('end', () => process.exit(0));
+}
