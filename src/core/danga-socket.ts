@@ -52,6 +52,30 @@ export function registerTransportFactory(factory: TransportFactory): void {
   transportFactories.push(factory);
 }
 
+/**
+ * Turns a transport into a TLS one over the same connection (STARTTLS). Gets
+ * the old transport (already detached from the loop), the options, and the
+ * bytes read from the socket but not consumed (pushed back), which belong in
+ * front of the TLS stream. Returns the new transport.
+ */
+export type TlsUpgrader = (old: Transport, options: StartTlsOptions, unread: Buffer[]) => Transport;
+let tlsUpgrader: TlsUpgrader | null = null;
+
+/** @internal The stream engine registers how to start TLS. */
+export function registerTlsUpgrader(fn: TlsUpgrader): void {
+  tlsUpgrader = fn;
+}
+
+/**
+ * Options of `startTls()`: those of `tls.TLSSocket` plus `isServer`
+ * (default false: this end is the TLS client) and, for clients,
+ * `servername` and `checkServerIdentity` as `tls.connect` takes them.
+ */
+export interface StartTlsOptions {
+  isServer?: boolean;
+  [option: string]: unknown;
+}
+
 /** @internal the engine that runs the loop (set by engine selection). */
 let engineName: EngineName = 'epoll';
 /** @internal */
@@ -408,6 +432,37 @@ export class DangaSocket<S extends object = Sock> {
   /** The socket: a Sock (or the stream given to the constructor); null once closed. */
   sock(): S | null {
     return this._t === null ? null : (this._t.handle as S);
+  }
+
+  /**
+   * Switches the connection to TLS (STARTTLS): from here on reads and writes
+   * go through TLS on the same connection. Bytes pushed back (or already read
+   * by the engine) are fed to TLS first, so none is lost or reordered. The
+   * write queue must be empty, so no plain text is sent after the switch:
+   * call it from a write callback, `this.write(() => this.startTls(opts))`.
+   * Handshake and certificate errors reach `eventErr`.
+   */
+  startTls(options: StartTlsOptions = {}): void {
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    if (this._closed || this._t === null) throw stateError('ERR_SOCKET_CLOSED', 'startTls() on a closed DangaSocket');
+    if (this._wqHead < this._wq.length) {
+      throw stateError(
+        'ERR_WRITE_QUEUE_NOT_EMPTY',
+        'startTls() with data still queued; call it from a write callback: this.write(() => this.startTls(options))',
+      );
+    }
+    if (tlsUpgrader === null) throw stateError('ERR_DANGA_NO_TLS', 'TLS is not available in this build');
+    const old = this._t;
+    const unread = this._pushBack ?? [];
+    this._pushBack = null;
+    reactor.pushBackSet.delete(this._key);
+    old.detach();
+    const t = tlsUpgrader(old, options, unread);
+    this._t = t;
+    this._corked = false;
+    const rc = t.attach(this, this._watch);
+    if (rc < 0) throw systemError(rc, 'attach', `fd ${this._key}`);
+    this._markReady();
   }
 
   /** Replaces the write syscall with `fn` (see WriterFunc); null restores it. */
