@@ -6,7 +6,7 @@
 import './engines/select.js';
 
 export { DangaSocket } from './core/danga-socket.js';
-export type { WriteData, WriteCallback, WriterFunc, SocketLike } from './core/danga-socket.js';
+export type { WriteData, WriteCallback, WriterFunc, SocketLike, StartTlsOptions } from './core/danga-socket.js';
 export { Timer } from './core/timers.js';
 export type { TimerCallback } from './core/timers.js';
 export type { PostLoopCallback, OtherFdCallback, ProfilingData } from './core/loop.js';

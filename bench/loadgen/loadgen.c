@@ -68,7 +68,8 @@ static int opt_src_ips = 16;
 static int opt_verify = 1;
 static int opt_nodelay = 1;
 static double opt_timeout = 60.0;
-static int opt_spin = 0;
+static int opt_rst = 0;
+static int opt_src_base = 0;
 
 /* ---------- utilities ---------- */
 
@@ -131,6 +132,32 @@ static double proc_cpu_seconds(int pid) {
     }
     long hz = sysconf(_SC_CLK_TCK);
     return (double)(utime + stime) / (double)hz;
+}
+
+/* Busy CPU seconds of the whole machine (all CPUs) from /proc/stat:
+   user+nice+system (+irq+softirq in *irq) and steal; -1 when unreadable. */
+struct machine_cpu {
+    double task, irq, steal;
+};
+
+static struct machine_cpu machine_cpu(void) {
+    struct machine_cpu m = {-1, -1, -1};
+    char buf[512];
+    int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return m;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return m;
+    buf[n] = 0;
+    unsigned long long v[8] = {0};
+    if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+               &v[5], &v[6], &v[7]) < 8)
+        return m;
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    m.task = (double)(v[0] + v[1] + v[2]) / hz;
+    m.irq = (double)(v[5] + v[6]) / hz;
+    m.steal = (double)v[7] / hz;
+    return m;
 }
 
 static double self_cpu_seconds(void) {
@@ -206,7 +233,7 @@ static int start_connect(int src_ip_index) {
         struct sockaddr_in src;
         memset(&src, 0, sizeof src);
         src.sin_family = AF_INET;
-        src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)src_ip_index);
+        src.sin_addr.s_addr = htonl(0x7f000001u + ((uint32_t)opt_src_base << 8) + (uint32_t)src_ip_index);
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind");
     }
@@ -348,9 +375,21 @@ static void alloc_conns(int n, int depth) {
     for (int i = 0; i < n; i++) conns[i].stamps = stamps + (size_t)i * (size_t)depth;
 }
 
+static struct machine_cpu mach0;
+
+/* call at the start of the measured window (after self/server CPU samples) */
+static void window_start(void) { mach0 = machine_cpu(); }
+
 static void print_common(double elapsed, double self_cpu, double srv_cpu) {
+    struct machine_cpu m1 = machine_cpu();
     printf("\"elapsed_s\":%.6f,\"loadgen_cpu\":%.4f", elapsed, elapsed > 0 ? self_cpu / elapsed : 0);
     if (srv_cpu >= 0) printf(",\"server_cpu\":%.4f", elapsed > 0 ? srv_cpu / elapsed : 0);
+    if (elapsed > 0 && mach0.task >= 0 && m1.task >= 0 && srv_cpu >= 0) {
+        /* task time of everything else on the machine, in CPUs */
+        double other = (m1.task - mach0.task - self_cpu - srv_cpu) / elapsed;
+        printf(",\"other_cpu\":%.4f,\"irq_cpu\":%.4f,\"steal_cpu\":%.4f", other < 0 ? 0 : other,
+               (m1.irq - mach0.irq) / elapsed, (m1.steal - mach0.steal) / elapsed);
+    }
 }
 
 static int run_echo(void) {
@@ -378,7 +417,7 @@ static int run_echo(void) {
     double cpu0 = 0, srv0 = -1;
     last_completion_ns = t0;
     for (;;) {
-        int k = epoll_wait(epfd, evs, MAX_EVENTS, opt_spin ? 0 : 100);
+        int k = epoll_wait(epfd, evs, MAX_EVENTS, 100);
         if (k < 0) {
             if (errno == EINTR) continue;
             die("epoll_wait");
@@ -400,6 +439,7 @@ static int run_echo(void) {
                 m_start = t;
                 cpu0 = self_cpu_seconds();
                 srv0 = proc_cpu_seconds(opt_server_pid);
+                window_start();
             }
         } else if (t >= end) {
             break;
@@ -433,6 +473,7 @@ static int run_stream(void) {
     int64_t t0 = now_ns();
     double cpu0 = self_cpu_seconds();
     double srv0 = proc_cpu_seconds(opt_server_pid);
+    window_start();
     uint64_t sent = 0;
     int shut = 0;
     char ack[256];
@@ -565,6 +606,10 @@ static int run_churn(void) {
                     hist_add(t - s->started);
                 }
                 last_progress_t = t;
+                if (opt_rst) {
+                    struct linger lg = {1, 0};
+                    setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+                }
                 close(s->fd); /* also removes it from the epoll set */
                 SLOT_START(idx);
             }
@@ -578,6 +623,7 @@ static int run_churn(void) {
                 m_start = t;
                 cpu0 = self_cpu_seconds();
                 srv0 = proc_cpu_seconds(opt_server_pid);
+                window_start();
             }
         } else if (t >= end) {
             break;
@@ -672,7 +718,7 @@ int main(int argc, char **argv) {
         {"bytes", required_argument, 0, 'b'},    {"server-pid", required_argument, 0, 'P'},
         {"src-ips", required_argument, 0, 'S'},  {"no-verify", no_argument, 0, 'V'},
         {"no-nodelay", no_argument, 0, 'N'},     {"timeout", required_argument, 0, 'T'},
-        {"spin", no_argument, 0, 'X'},
+        {"rst", no_argument, 0, 'R'},            {"src-base", required_argument, 0, 'B'},
         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -691,7 +737,8 @@ int main(int argc, char **argv) {
         case 'V': opt_verify = 0; break;
         case 'N': opt_nodelay = 0; break;
         case 'T': opt_timeout = atof(optarg); break;
-        case 'X': opt_spin = 1; break;
+        case 'R': opt_rst = 1; break;
+        case 'B': opt_src_base = atoi(optarg); break;
         default: usage();
         }
     }
