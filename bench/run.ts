@@ -11,8 +11,12 @@ import { USAGE, parseArgs, type Options } from './lib/cli.js';
 import { machine } from './lib/machine.js';
 import { StartError, measure, type Settings } from './lib/measure.js';
 import { detectPinning } from './lib/proc.js';
+import { waitQuiet } from './lib/quiet.js';
 import { LATEST, MD, SVG, fmt, loadPrevious, merge, writeAll } from './lib/report.js';
-import { finalize, type Results, type ScenarioResult, type ServerResult } from './lib/results.js';
+import { DISTURBED, finalize, type Results, type ScenarioResult, type ServerResult } from './lib/results.js';
+
+/** start a measurement only when other processes use less than this many CPUs */
+const QUIET = 0.15;
 
 function selectScenarios(o: Options): Scenario[] {
   if (o.scenarios.length === 0) return SCENARIOS.filter((s) => !o.quick || s.quick);
@@ -83,6 +87,7 @@ function briefResult(sc: Scenario, s: Record<string, number>): string {
   if (s.p50 !== undefined) out += `, p50 ${s.p50.toFixed(0)} µs, p99 ${s.p99?.toFixed(0)} µs`;
   if (s.heapPerConn !== undefined) out += `, heap ${Math.round(s.heapPerConn)} B/conn`;
   if (s.serverCpu !== undefined) out += ` (cpu: server ${Math.round(s.serverCpu * 100)}%, loadgen ${Math.round((s.loadgenCpu ?? 0) * 100)}%)`;
+  if ((s.otherCpu ?? 0) > DISTURBED) out += ` [others used ${Math.round(s.otherCpu! * 100)}% CPU]`;
   return out;
 }
 
@@ -131,6 +136,7 @@ async function main(): Promise<number> {
     }
   }
   const broken = new Map<string, string>();
+  let busyStarts = 0;
 
   const participants = (sc: Scenario): ServerDef[] => servers.filter((s) => (sc.kind === 'timers' ? s.timers !== undefined : true));
   const total = scenarios.reduce((n, sc) => n + rounds * participants(sc).filter((s) => !unavailable.has(s.id)).length, 0);
@@ -175,6 +181,13 @@ async function main(): Promise<number> {
           continue;
         }
         const settings: Settings = { pin, warmupS, durationS, quick: o.quick, loadgen, round };
+        const level = await waitQuiet(o.quick ? 5_000 : 60_000, QUIET, (l) =>
+          progress.log(`  waiting for the machine to be quiet: other processes use ${Math.round(l * 100)}% of a CPU`),
+        );
+        if (level >= QUIET) {
+          progress.log(`  still ${Math.round(level * 100)}% of a CPU in use by others; measuring anyway`);
+          busyStarts++;
+        }
         const t = progress.start(`${sc.id} · round ${round + 1}/${rounds} · ${s.id}`);
         try {
           const sample = await measure(s, sc, settings);
@@ -214,6 +227,9 @@ async function main(): Promise<number> {
   progress.end();
 
   for (const [id, why] of broken) notes.push(`${id} could not start: ${why.split('\n')[0]}`);
+  if (busyStarts) notes.push(`${busyStarts} measurement(s) started while other processes kept the machine busy (shared machine)`);
+  const disturbed = scenarioResults.reduce((n, sc) => n + sc.servers.reduce((m, r) => m + (r.disturbed ?? 0), 0), 0);
+  if (disturbed) notes.push(`${disturbed} round(s) had other processes using more than ${DISTURBED} CPU while measuring (marked §)`);
   const now: Results = {
     version: 1,
     generated: new Date().toISOString(),
@@ -233,7 +249,8 @@ async function main(): Promise<number> {
         r.status === 'ok' && med
           ? `${fmt(sc, med.median)} ${sc.metric.label} (min ${fmt(sc, med.min)}, max ${fmt(sc, med.max)})` +
             `  ×net ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×C ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}` +
-            (r.loadgenSaturated ? '  [loadgen ≥90% CPU]' : '') +
+            (r.loadgenBound ? '  [loadgen-bound]' : '') +
+            (r.disturbed ? `  [disturbed ×${r.disturbed}]` : '') +
             (r.target ? `  target: ${r.target.status}` : '')
           : `${r.status}${r.note ? `: ${r.note.split('\n')[0]}` : ''}`;
       console.log(`  ${r.label.padEnd(34)} ${line}`);

@@ -4,6 +4,7 @@ import type { Scenario } from '../scenarios.js';
 import type { ServerDef } from '../servers.js';
 import { distBench, root } from './paths.js';
 import { Proc, describeExit, sleep, vmRssBytes, wrap, type Pinning } from './proc.js';
+import { busyCpus, cpuStat } from './quiet.js';
 
 export type Sample = Record<string, number>;
 
@@ -162,7 +163,11 @@ async function measureTimers(server: ServerDef, sc: Scenario, s: Settings): Prom
     '--count', String(count), '--seed', String(s.round + 1)];
   const p = new Proc(`timers/${server.id}`, wrap(argv, s.pin.enabled ? s.pin.serverCpu : null), envFor(server), root);
   const timeoutS = 60 + count / 5000;
+  const before = cpuStat();
+  const t0 = performance.now();
   const exit = await p.waitExit(timeoutS * 1000);
+  const after = cpuStat();
+  const wallS = (performance.now() - t0) / 1000;
   if (!exit) {
     await p.stop(500);
     throw new Error(`the timer run did not finish within ${timeoutS} s${p.stderrHint()}`);
@@ -173,10 +178,16 @@ async function measureTimers(server: ServerDef, sc: Scenario, s: Settings): Prom
     throw new Error(`timers ran on the ${r.engine} engine, expected ${server.engine}`);
   }
   if (typeof r.firedAfterCancel === 'number' && r.firedAfterCancel > 0) throw new Error(`${r.firedAfterCancel} cancelled timers fired`);
-  return numbers(r, { nsPerTimer: 'nsPerTimer', cpuS: 'cpuS', wallS: 'wallS', addS: 'addS', overrunMs: 'overrunMs' });
+  const out = numbers(r, { nsPerTimer: 'nsPerTimer', cpuS: 'cpuS', wallS: 'wallS', addS: 'addS', overrunMs: 'overrunMs' });
+  // CPU the rest of the machine used meanwhile (process start-up included, so an over-estimate)
+  if (before && after && out.cpuS !== undefined) out.otherCpu = Math.max(0, busyCpus(before, after, wallS) - out.cpuS / wallS);
+  return out;
 }
 
-const LOADGEN_KEYS = { rate: 'rate', p50_us: 'p50', p99_us: 'p99', server_cpu: 'serverCpu', loadgen_cpu: 'loadgenCpu', count: 'count' };
+const LOADGEN_KEYS = {
+  rate: 'rate', p50_us: 'p50', p99_us: 'p99', server_cpu: 'serverCpu', loadgen_cpu: 'loadgenCpu', count: 'count',
+  other_cpu: 'otherCpu', irq_cpu: 'irqCpu', steal_cpu: 'stealCpu',
+};
 
 export async function measure(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
   switch (sc.kind) {
@@ -189,7 +200,7 @@ export async function measure(server: ServerDef, sc: Scenario, s: Settings): Pro
       const srv = await startServer(server, 'sink', s);
       try {
         const r = await runLoadgen(srv, ['--mode', 'stream', '--bytes', String(bytes), '--timeout', '300'], s, 320);
-        const out = numbers(r, { mib_s: 'mibPerSec', elapsed_s: 'seconds', server_cpu: 'serverCpu', loadgen_cpu: 'loadgenCpu' });
+        const out = numbers(r, { mib_s: 'mibPerSec', elapsed_s: 'seconds', server_cpu: 'serverCpu', loadgen_cpu: 'loadgenCpu', other_cpu: 'otherCpu', irq_cpu: 'irqCpu', steal_cpu: 'stealCpu' });
         out.bytes = bytes;
         return out;
       } finally {
@@ -203,6 +214,8 @@ export async function measure(server: ServerDef, sc: Scenario, s: Settings): Pro
         const args = ['--mode', sc.kind, '--conns', String(sc.conns ?? 1), '--size', String(sc.size ?? 64),
           '--warmup', String(s.warmupS), '--duration', String(s.durationS), '--timeout', '20'];
         if (sc.depth) args.push('--depth', String(sc.depth));
+        // churn closes with RST: orderly closes would pile up >100k TIME_WAIT sockets that slow the next measurements
+        if (sc.kind === 'churn') args.push('--rst');
         const r = await runLoadgen(srv, args, s, s.warmupS + s.durationS + 60);
         return numbers(r, LOADGEN_KEYS);
       } finally {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { SCENARIOS } from '../scenarios.js';
 import { BASELINE_ID, SERVERS } from '../servers.js';
 import { resultsDir, root } from './paths.js';
-import type { Results, ScenarioResult, ServerResult } from './results.js';
+import { DISTURBED, type Results, type ScenarioResult, type ServerResult } from './results.js';
 
 export const BEGIN = '<!-- bench:generated:begin — written by `npm run bench`; edits between these markers are lost -->';
 export const END = '<!-- bench:generated:end -->';
@@ -78,6 +78,14 @@ const short = (s: string, n = 160): string => {
   return one.length > n ? one.slice(0, n - 1) + '…' : one;
 };
 
+const FOOTNOTES =
+  '‡ the load generator was at ≥90% of a CPU while the server was below 85%: the figure is the generator\'s limit, a lower bound for the server. ' +
+  `§ other processes used more than ${DISTURBED} CPU during some rounds (shared machine); the median may be low.`;
+
+function marks(r: ServerResult): string {
+  return (r.loadgenBound ? ' ‡' : '') + (r.disturbed ? ` §${r.disturbed > 1 ? `×${r.disturbed}` : ''}` : '');
+}
+
 function statusCell(r: ServerResult): string {
   if (!r.target) return '';
   if (r.target.status === 'met') return '✅ met';
@@ -130,7 +138,7 @@ function renderMarkdown(res: Results): string {
         let c = ratio(r.vsNet[sc.metric.key]);
         if (r.role === 'subject' && sc.target?.vsC !== undefined) c += ` (${ratio(r.vsC[sc.metric.key])} C)`;
         if (r.role === 'subject' && sc.target?.maxValue !== undefined) c += ` (${fmt(sc, r.summary[sc.metric.key]?.median)})`;
-        if (r.loadgenSaturated) c += ' ‡';
+        c += marks(r);
         cells.push(c);
       }
     }
@@ -141,7 +149,7 @@ function renderMarkdown(res: Results): string {
     }
     out.push(`| ${cells.map(esc).join(' | ')} |`);
   }
-  out.push('', '‡ the load generator was at ≥90% of its CPU: the figure may be its limit rather than the server\'s.');
+  out.push('', FOOTNOTES);
   out.push('', '![Ratios to Node net](bench/results/ratios.svg)');
 
   // details
@@ -178,7 +186,7 @@ function detailTable(sc: ScenarioResult): string[] {
   type Col = [string, (r: ServerResult) => string];
   const base: Col[] = [
     ['Server', (r) => r.label],
-    [`${sc.metric.label} (median)`, (r) => fmt(sc, r.summary[k]?.median) + (r.loadgenSaturated ? ' ‡' : '')],
+    [`${sc.metric.label} (median)`, (r) => fmt(sc, r.summary[k]?.median) + marks(r)],
     ['min – max', (r) => `${fmt(sc, r.summary[k]?.min)} – ${fmt(sc, r.summary[k]?.max)}`],
     [sc.kind === 'timers' ? '×setTimeout' : '×net', (r) => ratio(r.vsNet[k])],
   ];
@@ -190,6 +198,7 @@ function detailTable(sc: ScenarioResult): string[] {
   const cpu: Col[] = [
     ['server CPU', (r) => pct(r.summary.serverCpu?.median)],
     ['loadgen CPU', (r) => pct(r.summary.loadgenCpu?.median)],
+    ['others CPU', (r) => pct(r.summary.otherCpu?.median)],
   ];
   let cols: Col[];
   switch (sc.kind) {

@@ -5,6 +5,9 @@ import type { Machine } from './machine.js';
 import type { Sample } from './measure.js';
 import { summarize, type Summary } from './stats.js';
 
+/** other processes' CPU (in CPUs) above which a round counts as disturbed */
+export const DISTURBED = 0.15;
+
 export type TargetStatus = 'met' | 'missed' | 'no data';
 
 export interface ServerResult {
@@ -20,8 +23,10 @@ export interface ServerResult {
   /** every figure's median divided by the same figure's median on Node net / on the C ceiling */
   vsNet: Record<string, number>;
   vsC: Record<string, number>;
-  /** the load generator used ≥90% of its CPU (median): the figure may be the generator's limit */
-  loadgenSaturated?: boolean;
+  /** median load generator CPU ≥90% while the server's was <85%: the generator, not the server, was the limit */
+  loadgenBound?: boolean;
+  /** rounds during which other processes used more than 0.15 CPU */
+  disturbed?: number;
   target?: { status: TargetStatus; detail: string };
 }
 
@@ -84,7 +89,9 @@ export function finalize(sc: ScenarioResult, baselineId: string, ceilingId: stri
       if (c) r.vsC[k] = s.median / c;
     }
     const lg = r.summary.loadgenCpu?.median;
-    if (lg !== undefined) r.loadgenSaturated = lg >= 0.9;
+    const sv = r.summary.serverCpu?.median;
+    if (lg !== undefined && sv !== undefined) r.loadgenBound = lg >= 0.9 && sv < 0.85;
+    r.disturbed = r.samples.filter((x) => (x.otherCpu ?? 0) > DISTURBED).length;
     if (r.role === 'subject' && sc.target) r.target = judge(sc, r);
   }
   for (const r of sc.servers) if (r.role === 'subject' && sc.target && !r.target) r.target = { status: 'no data', detail: r.note ?? 'no result' };

@@ -287,8 +287,9 @@ export class DangaSocket<S extends object = Sock> {
     validateFunction('fn', fn);
     const delay = seconds > 0 ? seconds * 1000 : 0;
     const timer = reactor.timers.add(monotonicMs(), delay, fn);
-    // A timer added between iterations of a waiting loop must shorten the wait.
-    reactor.requestPass();
+    // A new earliest timer, added between iterations of a waiting loop, must
+    // shorten the wait: a pass recomputes it.
+    if (timer._index === 0) reactor.requestPass();
     return timer;
   }
 
