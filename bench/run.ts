@@ -12,7 +12,7 @@ import { machine } from './lib/machine.js';
 import { StartError, measure, type Settings } from './lib/measure.js';
 import { detectPinning } from './lib/proc.js';
 import { waitQuiet } from './lib/quiet.js';
-import { LATEST, MD, SVG, fmt, loadPrevious, merge, writeAll } from './lib/report.js';
+import { LATEST, MD, SVG, fmt, gist, loadPrevious, merge, writeAll } from './lib/report.js';
 import { DISTURBED, finalize, type Results, type ScenarioResult, type ServerResult } from './lib/results.js';
 
 /** start a measurement only when other processes use less than this many CPUs */
@@ -110,8 +110,8 @@ async function main(): Promise<number> {
   const scenarios = selectScenarios(o);
   const servers = selectServers(o);
   const rounds = o.rounds ?? (o.quick ? 1 : 3);
-  const warmupS = o.warmupS ?? (o.quick ? 0.2 : 1);
-  const durationS = o.durationS ?? (o.quick ? 0.5 : 3);
+  const warmupS = o.warmupS ?? (o.quick ? 0.15 : 1);
+  const durationS = o.durationS ?? (o.quick ? 0.4 : 3);
   const mach = machine();
   const pin = detectPinning(o.pin, o.cpus, mach.cores);
   const notes: string[] = [];
@@ -181,7 +181,7 @@ async function main(): Promise<number> {
           continue;
         }
         const settings: Settings = { pin, warmupS, durationS, quick: o.quick, loadgen, round };
-        const level = await waitQuiet(o.quick ? 5_000 : 60_000, QUIET, (l) =>
+        const level = await waitQuiet(o.quick ? 5_000 : 60_000, QUIET, o.quick ? 100 : 300, (l) =>
           progress.log(`  waiting for the machine to be quiet: other processes use ${Math.round(l * 100)}% of a CPU`),
         );
         if (level >= QUIET) {
@@ -199,7 +199,7 @@ async function main(): Promise<number> {
           r.note = msg;
           if (e instanceof StartError) broken.set(s.id, msg);
           progress.finish(t, 'FAILED');
-          progress.log(`  ✗ ${s.label} failed in ${sc.id}: ${msg.split('\n').join('\n    ')}`);
+          progress.log(`  ✗ ${s.label} failed in ${sc.id}: ${gist(msg)}`);
         }
       }
     }
@@ -226,7 +226,7 @@ async function main(): Promise<number> {
   }
   progress.end();
 
-  for (const [id, why] of broken) notes.push(`${id} could not start: ${why.split('\n')[0]}`);
+  for (const [id, why] of broken) notes.push(`${id} could not start: ${gist(why)}`);
   if (busyStarts) notes.push(`${busyStarts} measurement(s) started while other processes kept the machine busy (shared machine)`);
   const disturbed = scenarioResults.reduce((n, sc) => n + sc.servers.reduce((m, r) => m + (r.disturbed ?? 0), 0), 0);
   if (disturbed) notes.push(`${disturbed} round(s) had other processes using more than ${DISTURBED} CPU while measuring (marked §)`);
@@ -253,7 +253,7 @@ async function main(): Promise<number> {
             (r.disturbed ? `  [disturbed ×${r.disturbed}]` : '') +
             (r.target ? `  target: ${r.target.status}` : '')
           : `${r.status}${r.note ? `: ${r.note.split('\n')[0]}` : ''}`;
-      console.log(`  ${r.label.padEnd(34)} ${line}`);
+      console.log(`  ${r.label.padEnd(36)} ${r.status === 'ok' ? line : `${r.status}: ${gist(r.note ?? '')}`}`);
     }
   }
   if (o.write) {

@@ -33,15 +33,15 @@ export function busyCpus(a: CpuStat, b: CpuStat, wallS: number): number {
 
 /**
  * Waits until other processes use less than `threshold` CPUs (sampled over
- * 300 ms windows), for at most `maxWaitMs`. Returns the last level seen.
+ * `windowMs` windows), for at most `maxWaitMs`. Returns the last level seen.
  */
-export async function waitQuiet(maxWaitMs: number, threshold: number, onWait: (level: number) => void): Promise<number> {
+export async function waitQuiet(maxWaitMs: number, threshold: number, windowMs: number, onWait: (level: number) => void): Promise<number> {
   const deadline = Date.now() + maxWaitMs;
   let told = false;
   for (;;) {
     const a = cpuStat();
     const t0 = performance.now();
-    await sleep(300);
+    await sleep(windowMs);
     const b = cpuStat();
     if (!a || !b) return 0;
     const level = busyCpus(a, b, (performance.now() - t0) / 1000);
