@@ -289,7 +289,7 @@ export class DangaSocket<S extends object = Sock> {
     const timer = reactor.timers.add(monotonicMs(), delay, fn);
     // A new earliest timer, added between iterations of a waiting loop, must
     // shorten the wait: a pass recomputes it.
-    if (timer._index === 0) reactor.requestPass();
+    if (reactor.timers.isFirst(timer)) reactor.requestPass();
     return timer;
   }
 

@@ -7,7 +7,7 @@
  * own loop, so everything else in Node keeps running beside it.
  */
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, LOOP_STOP } from './constants.js';
-import { TimerHeap, epochSeconds, monotonicMs } from './timers.js';
+import { TimerQueue, epochSeconds, monotonicMs } from './timers.js';
 import type { LoopDriver, Transport } from './transport.js';
 import type { DangaSocket as DangaSocketClass } from './danga-socket.js';
 
@@ -57,7 +57,7 @@ export class Reactor {
   loopTimeout = -1;
   doProfile = false;
   profiling: ProfilingData = {};
-  readonly timers = new TimerHeap();
+  readonly timers = new TimerQueue();
 
   running = false;
   inIteration = false;
@@ -282,7 +282,7 @@ export class Reactor {
 
   /** Runs due timers; returns the timeout for the next wait. */
   runTimers(): number {
-    if (this.timers.size === 0) {
+    if (this.timers.isEmpty()) {
       this.timers.fired = 0;
       return this.loopTimeout;
     }

@@ -1,12 +1,18 @@
 /**
- * Timers for the loop: a binary min-heap ordered by (fire time, insertion
- * order), with O(log n) insert and cancel.
+ * Timers for the loop: a calendar of one-millisecond buckets, with a small
+ * min-heap of the bucket numbers.
  *
  * Danga::Socket 1.62 kept timers in a sorted list and inserted by a linear
- * scan; with many random timers that is quadratic (20,000 random timers take
- * seconds). A heap gives the same firing order (time order, equal times in the
- * order they were added) at O(log n) a timer. Cancelling removes the timer from
- * the heap at once, so cancelled timers hold no memory and never fire.
+ * scan: quadratic with many random timers (20,000 take seconds). Here adding
+ * a timer is O(1) (append to its millisecond's bucket, plus a heap push when
+ * the bucket is new), cancelling is O(1) (swap-remove from the bucket, so a
+ * cancelled timer holds no memory), and firing sorts each due bucket, which
+ * is usually tiny or already in order. The firing order is the original's:
+ * time order, equal times in the order added.
+ *
+ * A bucket holds the timers due in [k, k+1) ms; the loop waits until the end
+ * of the first bucket's millisecond. The original likewise rounded the wait
+ * up by a millisecond.
  */
 import { performance } from 'node:perf_hooks';
 
@@ -21,14 +27,13 @@ export class Timer {
   _seq: number;
   /** @internal null once fired or cancelled */
   _fn: TimerCallback | null;
-  /** @internal position in the heap, -1 when not in it */
+  /** @internal the bucket holding it (null while its bucket is being fired) */
+  _bucket: Timer[] | null = null;
+  /** @internal position in the bucket */
   _index = -1;
-  /** @internal the heap that holds it */
-  _heap: TimerHeap | null;
 
   /** @internal */
-  constructor(heap: TimerHeap, time: number, seq: number, fn: TimerCallback) {
-    this._heap = heap;
+  constructor(time: number, seq: number, fn: TimerCallback) {
     this._time = time;
     this._seq = seq;
     this._fn = fn;
@@ -37,7 +42,16 @@ export class Timer {
   /** Cancels the timer: it will not fire. Cancelling twice, or after it fired, does nothing. */
   cancel(): void {
     this._fn = null;
-    if (this._index >= 0 && this._heap !== null) this._heap.remove(this);
+    const bucket = this._bucket;
+    if (bucket !== null) {
+      // Swap-remove: order inside a bucket does not matter until it fires.
+      const last = bucket.pop() as Timer;
+      if (last !== this) {
+        bucket[this._index] = last;
+        last._index = this._index;
+      }
+      this._bucket = null;
+    }
   }
 
   /** True until the timer fires or is cancelled. */
@@ -52,119 +66,173 @@ export const monotonicMs = (): number => performance.now();
 /** Seconds since the epoch, with sub-millisecond precision, for a monotonic reading. */
 export const epochSeconds = (monoMs: number): number => (performance.timeOrigin + monoMs) / 1000;
 
-function before(a: Timer, b: Timer): boolean {
-  return a._time < b._time || (a._time === b._time && a._seq < b._seq);
+function byTimeThenSeq(a: Timer, b: Timer): number {
+  return a._time - b._time || a._seq - b._seq;
 }
 
-/** The heap itself. */
-export class TimerHeap {
-  private items: Timer[] = [];
+/** The timer queue of the loop. */
+export class TimerQueue {
+  private readonly buckets = new Map<number, Timer[]>();
+  /** Min-heap of the bucket numbers present in `buckets`. */
+  private readonly keys: number[] = [];
   private nextSeq = 0;
+  /** Bumped by clear(), so a pass interrupted by reset() stops firing. */
+  private generation = 0;
   /** How many callbacks the last `run()` called. */
   fired = 0;
 
-  /** Number of pending timers. */
-  get size(): number {
-    return this.items.length;
+  /**
+   * True when no bucket is left. (Buckets emptied by cancel() are dropped
+   * lazily, when their millisecond comes.)
+   */
+  isEmpty(): boolean {
+    return this.keys.length === 0;
   }
 
   /** Adds a timer firing `delayMs` from `nowMs`. */
   add(nowMs: number, delayMs: number, fn: TimerCallback): Timer {
-    const t = new Timer(this, nowMs + delayMs, this.nextSeq++, fn);
-    const i = this.items.length;
-    this.items.push(t);
-    t._index = i;
-    this.up(i);
+    const t = new Timer(nowMs + delayMs, this.nextSeq++, fn);
+    this.file(t);
     return t;
   }
 
-  /** Removes a timer that is in the heap. */
-  remove(t: Timer): void {
-    const i = t._index;
-    const items = this.items;
-    const last = items.pop() as Timer;
-    t._index = -1;
-    if (last !== t) {
-      items[i] = last;
-      last._index = i;
-      this.down(i);
-      this.up(last._index);
+  /** True when `t` is in the first bucket, i.e. it may be the next to fire. */
+  isFirst(t: Timer): boolean {
+    return this.keys.length > 0 && Math.floor(t._time) === this.keys[0];
+  }
+
+  private file(t: Timer): void {
+    const key = Math.floor(t._time);
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      bucket = [];
+      this.buckets.set(key, bucket);
+      this.pushKey(key);
     }
+    t._bucket = bucket;
+    t._index = bucket.length;
+    bucket.push(t);
   }
 
   /** Drops every timer (used by reset). */
   clear(): void {
-    for (const t of this.items) {
-      t._index = -1;
-      t._fn = null;
+    for (const bucket of this.buckets.values()) {
+      for (const t of bucket) {
+        t._fn = null;
+        t._bucket = null;
+      }
     }
-    this.items = [];
+    this.buckets.clear();
+    this.keys.length = 0;
+    this.generation++;
   }
 
   /**
    * Runs the timers due at `nowMs`, in order. Only timers that existed when
    * the pass began run: one added by a callback (even with a delay of 0) waits
-   * for a later pass. If a callback throws, the timers not yet run stay in the
-   * heap and the exception propagates.
+   * for a later pass. If a callback throws, the timers not yet run stay
+   * pending and the exception propagates.
    *
    * @returns milliseconds until the next timer, or -1 when there is none.
    */
   run(nowMs: number, nowSeconds: number): number {
-    const items = this.items;
-    const limit = this.nextSeq;
     this.fired = 0;
-    while (items.length > 0) {
-      const top = items[0] as Timer;
-      // Heap order is (time, seq): a timer added during this pass has the
-      // largest seq and a time >= now, so it reaches the top only after every
-      // older due timer has run.
-      if (top._time > nowMs || top._seq >= limit) break;
-      this.remove(top);
-      const fn = top._fn;
-      top._fn = null;
-      if (fn !== null) {
-        this.fired++;
-        fn(nowSeconds);
+    const keys = this.keys;
+    const limit = this.nextSeq;
+    // Take every due bucket out first: callbacks may add timers to the same
+    // milliseconds, and those belong to a later pass.
+    let due: Timer[] | null = null;
+    while (keys.length > 0 && (keys[0] as number) <= nowMs) {
+      const key = this.popKey();
+      const bucket = this.buckets.get(key) as Timer[];
+      this.buckets.delete(key);
+      if (bucket.length === 0) continue;
+      if (due === null) due = bucket;
+      else for (let i = 0; i < bucket.length; i++) due.push(bucket[i] as Timer);
+    }
+    if (due !== null) {
+      if (!detachSorted(due)) due.sort(byTimeThenSeq);
+      const generation = this.generation;
+      let i = 0;
+      try {
+        for (; i < due.length; i++) {
+          const t = due[i] as Timer;
+          const fn = t._fn;
+          if (fn === null) continue; // cancelled by an earlier callback of this pass
+          if (t._time > nowMs || t._seq >= limit) break;
+          t._fn = null;
+          this.fired++;
+          fn(nowSeconds);
+          if (this.generation !== generation) break; // reset() from a callback
+        }
+      } finally {
+        // Whatever did not run (not due yet in this millisecond, or left
+        // behind by an exception) goes back, unless reset() dropped it all.
+        const keep = this.generation === generation;
+        for (let j = i + 1; j < due.length; j++) {
+          const t = due[j] as Timer;
+          if (!keep) t._fn = null;
+          else if (t._fn !== null && t._bucket === null) this.file(t);
+        }
+        const t = due[i];
+        if (t !== undefined && t._fn !== null && t._bucket === null) {
+          if (keep) this.file(t);
+          else t._fn = null;
+        }
       }
     }
-    if (items.length === 0) return -1;
-    const wait = (items[0] as Timer)._time - nowMs;
+    if (keys.length === 0) return -1;
+    // Wait for the end of the first bucket's millisecond.
+    const wait = (keys[0] as number) + 1 - nowMs;
     return wait <= 0 ? 0 : Math.ceil(wait);
   }
 
-  private up(i: number): void {
-    const items = this.items;
-    const t = items[i] as Timer;
+  private pushKey(key: number): void {
+    const keys = this.keys;
+    let i = keys.length;
+    keys.push(key);
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const parent = items[p] as Timer;
-      if (!before(t, parent)) break;
-      items[i] = parent;
-      parent._index = i;
+      const parent = keys[p] as number;
+      if (parent <= key) break;
+      keys[i] = parent;
       i = p;
     }
-    items[i] = t;
-    t._index = i;
+    keys[i] = key;
   }
 
-  private down(i: number): void {
-    const items = this.items;
-    const n = items.length;
-    if (i >= n) return;
-    const t = items[i] as Timer;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      let c = l;
-      if (r < n && before(items[r] as Timer, items[l] as Timer)) c = r;
-      const child = items[c] as Timer;
-      if (!before(child, t)) break;
-      items[i] = child;
-      child._index = i;
-      i = c;
+  private popKey(): number {
+    const keys = this.keys;
+    const top = keys[0] as number;
+    const last = keys.pop() as number;
+    const n = keys.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        const c = r < n && (keys[r] as number) < (keys[l] as number) ? r : l;
+        if ((keys[c] as number) >= last) break;
+        keys[i] = keys[c] as number;
+        i = c;
+      }
+      keys[i] = last;
     }
-    items[i] = t;
-    t._index = i;
+    return top;
   }
+}
+
+/** Detaches the timers from their bucket; returns whether they are already in firing order. */
+function detachSorted(list: Timer[]): boolean {
+  let sorted = true;
+  let prev = list[0] as Timer;
+  prev._bucket = null;
+  for (let i = 1; i < list.length; i++) {
+    const t = list[i] as Timer;
+    t._bucket = null;
+    if (sorted && byTimeThenSeq(prev, t) > 0) sorted = false;
+    prev = t;
+  }
+  return sorted;
 }

@@ -1,0 +1,51 @@
+/**
+ * Timer queue edge cases: reset() from inside a timer, cancelling timers of
+ * the same millisecond from a callback, timers far apart, fractional delays.
+ */
+import { test, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { DangaSocket } from 'danga-socket';
+import { runUntil } from './helpers.js';
+
+afterEach(() => DangaSocket.reset());
+
+test('reset() from inside a timer drops the timers due in the same pass', async () => {
+  const fired: string[] = [];
+  DangaSocket.addTimer(0, () => {
+    fired.push('first');
+    DangaSocket.reset();
+  });
+  DangaSocket.addTimer(0, () => fired.push('second'));
+  DangaSocket.addTimer(0.001, () => fired.push('third'));
+  let passes = 0;
+  DangaSocket.setLoopTimeout(0);
+  DangaSocket.setPostLoopCallback(() => ++passes < 3);
+  // reset() also drops the post-loop callback and the loop timeout: end the loop with a timer.
+  setTimeout(() => DangaSocket.addTimer(0, () => DangaSocket.setPostLoopCallback(() => false)), 20);
+  await DangaSocket.eventLoop();
+  assert.deepEqual(fired, ['first']);
+});
+
+test('a callback cancelling later timers of its own millisecond, and adding new ones', async () => {
+  const fired: number[] = [];
+  const timers = Array.from({ length: 20 }, (_, i) =>
+    DangaSocket.addTimer(0.002, () => {
+      fired.push(i);
+      if (i === 0) for (let k = 1; k < 20; k += 2) timers[k]?.cancel();
+      if (i === 2) DangaSocket.addTimer(0, () => fired.push(100));
+    }),
+  );
+  await runUntil(() => fired.includes(100) && fired.length === 11);
+  assert.deepEqual(fired, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 100]);
+});
+
+test('fractional and widely spread delays fire in time order', async () => {
+  const fired: string[] = [];
+  DangaSocket.addTimer(0.0305, () => fired.push('30.5ms'));
+  DangaSocket.addTimer(0.0301, () => fired.push('30.1ms'));
+  DangaSocket.addTimer(0.0005, () => fired.push('0.5ms'));
+  DangaSocket.addTimer(0.12, () => fired.push('120ms'));
+  DangaSocket.addTimer(-5, () => fired.push('negative = now'));
+  await runUntil(() => fired.length === 5);
+  assert.deepEqual(fired, ['negative = now', '0.5ms', '30.1ms', '30.5ms', '120ms']);
+});
