@@ -155,6 +155,8 @@ async function main(): Promise<void> {
     result = await runDanga(DangaSocket, a, ds, a.maxMs);
     result.engine = engine;
   }
+  const all = process.cpuUsage();
+  result.procCpuS = (all.user + all.system) / 1e6; // start-up and warm-up included
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 

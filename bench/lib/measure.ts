@@ -179,8 +179,9 @@ async function measureTimers(server: ServerDef, sc: Scenario, s: Settings): Prom
   }
   if (typeof r.firedAfterCancel === 'number' && r.firedAfterCancel > 0) throw new Error(`${r.firedAfterCancel} cancelled timers fired`);
   const out = numbers(r, { nsPerTimer: 'nsPerTimer', cpuS: 'cpuS', wallS: 'wallS', addS: 'addS', overrunMs: 'overrunMs' });
-  // CPU the rest of the machine used meanwhile (process start-up included, so an over-estimate)
-  if (before && after && out.cpuS !== undefined) out.otherCpu = Math.max(0, busyCpus(before, after, wallS) - out.cpuS / wallS);
+  // CPU the rest of the machine used meanwhile: everything busy minus the whole timer process
+  const procCpuS = typeof r.procCpuS === 'number' ? r.procCpuS : out.cpuS;
+  if (before && after && procCpuS !== undefined) out.otherCpu = Math.max(0, busyCpus(before, after, wallS) - procCpuS / wallS);
   return out;
 }
 

@@ -391,7 +391,7 @@ export function renderSvg(res: Results): string {
   const H = bottom + 30 + 14 * footer.length;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif">`,
-    '<style>.g{font-size:12px;fill:#24292f}.v{font-size:11px;fill:#24292f}.na{font-size:11px;fill:#8c959f;font-style:italic}.ax{font-size:10px;fill:#57606a}.l{font-size:11px;fill:#24292f}.grid{stroke:#d0d7de;stroke-width:1}.one{stroke:#cf222e;stroke-width:1.5;stroke-dasharray:4 3}.t{stroke:#24292f;stroke-width:2}.title{font-size:14px;font-weight:600;fill:#24292f}.sub{font-size:11px;fill:#57606a}</style>',
+    '<style>.g{font-size:12px;fill:#24292f}.v{font-size:11px;fill:#24292f;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}.na{font-size:11px;fill:#8c959f;font-style:italic}.ax{font-size:10px;fill:#57606a}.l{font-size:11px;fill:#24292f}.grid{stroke:#d0d7de;stroke-width:1}.one{stroke:#cf222e;stroke-width:1.5;stroke-dasharray:4 3}.t{stroke:#24292f;stroke-width:2}.title{font-size:14px;font-weight:600;fill:#24292f}.sub{font-size:11px;fill:#57606a}</style>',
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
     `<text x="12" y="20" class="title">Advantage over Node net (same run; higher is better; 1× = Node net)</text>`,
     `<text x="${W - 12}" y="20" text-anchor="end" class="sub">${xmlEsc(`${res.machine.cpuModel}, ${res.machine.cores} cores, Node ${res.machine.node}`)}</text>`,
