@@ -181,7 +181,7 @@ async function main(): Promise<number> {
           continue;
         }
         const settings: Settings = { pin, warmupS, durationS, quick: o.quick, loadgen, round };
-        const level = await waitQuiet(o.quick ? 5_000 : 60_000, QUIET, o.quick ? 100 : 300, (l) =>
+        const level = await waitQuiet(o.quick ? 2_000 : 60_000, QUIET, o.quick ? 100 : 300, (l) =>
           progress.log(`  waiting for the machine to be quiet: other processes use ${Math.round(l * 100)}% of a CPU`),
         );
         if (level >= QUIET) {
