@@ -14,3 +14,6 @@ export type { Sock, SockAddress, EngineName } from './core/transport.js';
 export { POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL } from './core/constants.js';
 export { listenTcp, connectTcp, listenUnix, connectUnix, socketPair } from './sockets.js';
 export type { ListenTcpOptions, ConnectTcpOptions } from './sockets.js';
+export { listenTls, connectTls } from './tls.js';
+export type { ListenTlsOptions, ConnectTlsOptions } from './tls.js';
+export type { StreamSock, ListenSock } from './engines/node/index.js';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { DangaSocket, Timer, socketPair, listenTcp, POLLIN, type Sock } from 'danga-socket';
-import { runUntil, Recorder, Collector, captureStderr, Listener } from './helpers.js';
+import { runUntil, Recorder, Collector, captureStderr, Listener, onEpoll, NEEDS_EPOLL } from './helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -113,7 +113,7 @@ test('enableProfiling() returns true and gathers per-class, per-event figures', 
   assert.deepEqual(DangaSocket.profilingData(), {}, 'enabling clears the data');
 });
 
-test('addOtherFds() watches a foreign fd for readability, given as an object or a Map', async () => {
+test('addOtherFds() watches a foreign fd for readability, given as an object or a Map', { skip: onEpoll() ? false : NEEDS_EPOLL }, async () => {
   const [a, b] = socketPair();
   const [c, d] = socketPair();
   const states: number[] = [];
@@ -141,7 +141,7 @@ function drain(s: Sock): void {
   }
 }
 
-test('addOtherFds() while the loop runs takes effect at once', async () => {
+test('addOtherFds() while the loop runs takes effect at once', { skip: onEpoll() ? false : NEEDS_EPOLL }, async () => {
   const [a, b] = socketPair();
   let fired = 0;
   const wb = new Recorder(b);
@@ -154,7 +154,7 @@ test('addOtherFds() while the loop runs takes effect at once', async () => {
   a.close();
 });
 
-test('otherFds(map) replaces the set and stops watching removed fds', async () => {
+test('otherFds(map) replaces the set and stops watching removed fds', { skip: onEpoll() ? false : NEEDS_EPOLL }, async () => {
   const [a, b] = socketPair();
   const [c, d] = socketPair();
   let aFired = 0;

@@ -1,16 +1,71 @@
 /**
- * The portable engine over Node's own sockets and streams (issue: second
- * transport). Placeholder until it lands: it adopts nothing and cannot run
- * the loop.
+ * The stream engine: DangaSocket over Node's own sockets and streams. It runs
+ * the loop when the native addon is not there (or DANGA_ENGINE=node), and,
+ * whichever engine runs the loop, it drives the Node streams (and TLS
+ * sockets) given to the constructor.
  */
+import { Duplex } from 'node:stream';
+import { invalidArgValue } from '../../core/errors.js';
+import { registerTlsUpgrader } from '../../core/danga-socket.js';
+import type { Transport } from '../../core/transport.js';
 import type { Engine } from '../engine.js';
+import { NodeDriver } from './driver.js';
+import { StreamSock } from './stream-transport.js';
+import { ListenSock, adoptFd, connectTcp, connectUnix, listenTcp, listenUnix, socketPair } from './stream-sock.js';
+import { upgradeToTls } from './tls.js';
 
-/** The stream engine, or null when it is not available in this build. */
-export function createNodeEngine(): Engine | null {
-  return null;
+export { StreamSock } from './stream-transport.js';
+export { ListenSock } from './stream-sock.js';
+
+/** The stream engine. Always available: it needs nothing but Node. */
+export function createNodeEngine(): Engine {
+  return {
+    name: 'node',
+    createDriver: () => new NodeDriver(),
+    adopt: (sock: unknown) => (typeof sock === 'number' ? adoptFd(sock) : null),
+    listenTcp: (host, port, backlog, reusePort) => listenTcp(host, port, backlog, reusePort),
+    connectTcp,
+    listenUnix,
+    connectUnix,
+    socketPair,
+  };
 }
 
-/** Adopts Node streams into transports (used beside the epoll engine too). */
-export function adoptStream(_sock: unknown): null {
-  return null;
+/** The transport of each user stream, so a stream wrapped again (after stealSocket()) keeps its id. */
+const adopted = new WeakMap<object, StreamSock>();
+
+/** True for a Node Duplex, or an object that quacks like one. */
+function isDuplex(value: object): value is Duplex {
+  if (value instanceof Duplex) return true;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.read === 'function' &&
+    typeof v.write === 'function' &&
+    typeof v.end === 'function' &&
+    typeof v.on === 'function' &&
+    typeof v.destroy === 'function' &&
+    typeof v.readableLength === 'number' &&
+    typeof v.writableLength === 'number'
+  );
 }
+
+/**
+ * Adopts what the stream engine drives, under either engine: its own Socks
+ * (StreamSock, ListenSock: the TLS helpers make them under epoll too) and
+ * any Node Duplex (net.Socket, tls.TLSSocket, …), for which `sock()` then
+ * returns the stream itself.
+ */
+export function adoptStream(sock: unknown): Transport | null {
+  if (sock instanceof StreamSock || sock instanceof ListenSock) return sock;
+  if (sock === null || typeof sock !== 'object' || !isDuplex(sock)) return null;
+  if (sock.readableObjectMode || sock.writableObjectMode) {
+    throw invalidArgValue('sock', 'is a stream in object mode; DangaSocket needs a byte stream');
+  }
+  const known = adopted.get(sock);
+  if (known !== undefined && !known.closed) return known;
+  const t = new StreamSock(sock, { handle: sock });
+  adopted.set(sock, t);
+  return t;
+}
+
+registerTlsUpgrader(upgradeToTls);

@@ -1,0 +1,473 @@
+/**
+ * The stream transport: a DangaSocket over any Node Duplex (net.Socket,
+ * tls.TLSSocket, an in-memory pair, a user's own stream) with the semantics
+ * of a non-blocking socket.
+ *
+ * The stream is used in paused mode. What Node has read and not yet handed
+ * out sits in the stream's readable buffer, which stands in for the kernel's
+ * receive buffer: Node stops reading from the OS once it holds
+ * `readableHighWaterMark` bytes, so a reader that stops reading (watchRead
+ * off, or simply not reading) makes TCP backpressure reach the peer. The
+ * writable buffer stands in for the kernel's send buffer: `write()` only
+ * takes what fits below `writableHighWaterMark`, so the write queue, partial
+ * writes, EAGAIN and write interest behave as on a native socket.
+ *
+ * Readiness is computed, level-triggered, from the stream's state; the
+ * stream's events only tell the loop to look again (`_markReady`).
+ */
+import type { Duplex } from 'node:stream';
+import { constants as osConstants } from 'node:os';
+import { invalidArgValue, systemError } from '../../core/errors.js';
+import { reactor } from '../../core/loop.js';
+import { DangaSocket } from '../../core/danga-socket.js';
+import type { Sock, SockAddress, Transport, TransportOwner } from '../../core/transport.js';
+import { isPeerClosed } from './pair.js';
+
+const POLLIN = 1;
+const POLLOUT = 4;
+const POLLERR = 8;
+const POLLHUP = 16;
+const E = osConstants.errno;
+const EMPTY = Buffer.alloc(0);
+/** Used when a stream reports a high-water mark of 0 (it would otherwise take nothing). */
+const DEFAULT_CAPACITY = 16 * 1024;
+/** How long a closed stream may take to flush what it holds before it is destroyed anyway. */
+const LINGER_MS = 30_000;
+const noop = (): void => {};
+
+// Stream sockets have no fd the loop could rely on: Node closes a socket's
+// fd by itself on errors, and the kernel would hand the number to the next
+// socket while the old object is still in the descriptor map. So each gets a
+// negative id, never reused.
+let nextId = -1000;
+
+/** A fresh descriptor-map id for a stream socket. */
+export function allocateId(): number {
+  return nextId--;
+}
+
+/** The negative errno for an error: its OS code, else `fallback`. */
+export function errnoOf(err: unknown, fallback: number): number {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && Object.hasOwn(E, code)) return -(E as Record<string, number>)[code]!;
+  const n = (err as { errno?: unknown } | null)?.errno;
+  if (typeof n === 'number' && n < 0) return n;
+  return fallback;
+}
+
+/** Internals of Node streams this file reads; all are present on Node 20+. */
+interface StreamInternals {
+  _readableState?: { ended?: boolean };
+  _handle?: { getpeername?(out: Record<string, unknown>): number } | null;
+  connecting?: boolean;
+  encrypted?: boolean;
+  allowHalfOpen?: boolean;
+  resetAndDestroy?(): void;
+  localAddress?: string;
+  localPort?: number;
+  localFamily?: string;
+  remoteAddress?: string;
+  remotePort?: number;
+  remoteFamily?: string;
+}
+
+/** Where a stream's addresses come from when Node does not know them (Unix sockets). */
+export interface AddressHints {
+  local?: SockAddress | null;
+  remote?: SockAddress | null;
+}
+
+/** Options of a StreamSock. */
+export interface StreamSockOptions {
+  /** What `sock()` returns: the StreamSock itself (helpers) or the user's stream. */
+  handle?: unknown;
+  /** Descriptor-map id (default: a fresh negative id). */
+  id?: number;
+  addresses?: AddressHints;
+}
+
+function ipAddress(address: string | undefined, port: number | undefined, family: string | undefined): SockAddress | null {
+  if (typeof address !== 'string' || address === '' || typeof port !== 'number') return null;
+  return { address, port, family: family === 'IPv6' || address.includes(':') ? 'IPv6' : 'IPv4' };
+}
+
+/**
+ * A socket of the stream engine: a Node Duplex driven as a non-blocking
+ * socket. It is the Sock the helpers return (and `accept()` hands out) and
+ * the Transport the core drives.
+ *
+ * Buffers given to `write()` are referenced, not copied, until the stream
+ * has flushed them (as with Node's own `net`): do not modify a Buffer after
+ * writing it.
+ */
+export class StreamSock implements Sock, Transport {
+  readonly engine = 'node' as const;
+  /** The underlying Node stream. */
+  readonly stream: Duplex;
+  lastError = 0;
+  private readonly _id: number;
+  private readonly _handle: unknown;
+  private readonly _hints: AddressHints;
+  private _closed: boolean;
+  private _listening = false;
+  private _owner: TransportOwner | null = null;
+  private _mask = 0;
+  private _corked = false;
+  private _error: Error | null = null;
+  /** A read returned null for the end of stream (or the error): POLLIN is no longer owed for it. */
+  private _endReported = false;
+  /** The error was reported by a read or a write: POLLERR is no longer owed for it. */
+  private _errorReported = false;
+  private readonly _onChange = (): void => this._changed();
+  private readonly _onError = (err: unknown): void => {
+    this._recordError(err);
+    // Make every error terminal, as on a socket: the stream closes (POLLHUP).
+    if (!this.stream.destroyed) this.stream.destroy();
+    this._changed();
+  };
+
+  constructor(stream: Duplex, options: StreamSockOptions = {}) {
+    this.stream = stream;
+    this._id = options.id ?? allocateId();
+    this._handle = options.handle ?? this;
+    this._hints = options.addresses ?? {};
+    // Half-open like a socket: reading the peer's EOF must not end our side
+    // (Node's default would, and writes still queued would then fail).
+    (stream as unknown as StreamInternals).allowHalfOpen = true;
+    this._closed = options.handle !== undefined && options.handle !== this && stream.destroyed;
+    const errored = (stream as Duplex & { errored?: Error | null }).errored;
+    if (errored) this._recordError(errored);
+    this._listen(true);
+  }
+
+  /** Descriptor-map id (negative unless inherited from a native fd); -1 once closed. */
+  get fd(): number {
+    return this._closed ? -1 : this._id;
+  }
+
+  get closed(): boolean {
+    return this._closed;
+  }
+
+  get handle(): unknown {
+    return this._handle;
+  }
+
+  /** The error that ended the stream (TLS and certificate errors included), or null. */
+  get error(): Error | null {
+    return this._error ?? (this.stream as Duplex & { errored?: Error | null }).errored ?? null;
+  }
+
+  /** The pending error as a positive errno (like SO_ERROR), 0 when none; EPROTO for errors without an OS code (TLS). */
+  socketError(): number {
+    const err = this.error;
+    return err === null ? 0 : -errnoOf(err, -E.EPROTO);
+  }
+
+  /** A connected socket has nothing to accept. */
+  accept(): Sock | null {
+    if (this._closed) throw invalidArgValue('this', 'is a closed socket');
+    throw systemError(-E.EINVAL, 'accept', 'on a socket that is not listening');
+  }
+
+  localAddress(): SockAddress | null {
+    if (this._closed) return null;
+    const s = this.stream as unknown as StreamInternals;
+    return ipAddress(s.localAddress, s.localPort, s.localFamily) ?? this._hints.local ?? null;
+  }
+
+  remoteAddress(): SockAddress | null {
+    if (this._closed) return null;
+    const s = this.stream as unknown as StreamInternals;
+    let a = ipAddress(s.remoteAddress, s.remotePort, s.remoteFamily);
+    if (a === null && s.connecting === true && typeof s._handle?.getpeername === 'function') {
+      // The kernel may have connected before Node's connect callback ran:
+      // ask it, as getpeername(2) on a native socket would.
+      const out: Record<string, unknown> = {};
+      if (s._handle.getpeername(out) === 0) a = ipAddress(out.address as string, out.port as number, out.family as string);
+    }
+    return a ?? this._hints.remote ?? null;
+  }
+
+  // ---------------------------------------------------------------- Transport
+
+  attach(owner: TransportOwner, mask: number): number {
+    if (this._closed) return -E.EBADF;
+    const previous = this._owner;
+    // Registered again (the same socket given to a second object): the new
+    // object takes its events, as the fd's epoll registration would.
+    if (previous !== null && previous !== owner) reactor.softReady.delete(previous as unknown as DangaSocket<object>);
+    this._owner = owner;
+    this._mask = mask;
+    this._listen(true);
+    this._changed();
+    return 0;
+  }
+
+  setInterest(mask: number): number {
+    if (this._closed) return -E.EBADF;
+    this._mask = mask;
+    if (this.readiness() !== 0) this._changed();
+    return 0;
+  }
+
+  detach(): number {
+    this._owner = null;
+    this._mask = 0;
+    // A user's stream handed back by stealSocket() gets no more of our listeners.
+    if (this._handle !== this) this._listen(false);
+    return 0;
+  }
+
+  readiness(): number {
+    if (this._closed) return 0;
+    const s = this.stream;
+    const mask = this._mask;
+    let r = 0;
+    const finished = this._finished();
+    if (mask & POLLIN && (s.readableLength > 0 || (finished && !this._endReported))) r |= POLLIN;
+    if (mask & POLLOUT && this._writable() && this._room() > 0) r |= POLLOUT;
+    if (this.error !== null && !this._errorReported) r |= POLLERR;
+    if (s.destroyed || isPeerClosed(s)) r |= POLLHUP;
+    return r;
+  }
+
+  read(max: number): Buffer | null {
+    if (this._closed) return null;
+    const s = this.stream;
+    const length = s.readableLength;
+    let buf: Buffer | null;
+    if (length > 0) {
+      // read(n) for n > highWaterMark would raise the stream's high-water
+      // mark (and so the data Node buffers); read() takes all there is.
+      const hwm = s.readableHighWaterMark;
+      buf = this._bytes(max >= length ? s.read() : s.read(max > hwm && hwm > 0 ? hwm : max));
+    } else {
+      buf = this._finished() ? null : this._bytes(s.read());
+      if (buf !== null && buf.length > max) {
+        s.unshift(buf.subarray(max));
+        buf = buf.subarray(0, max);
+      }
+    }
+    if (buf !== null) {
+      // Node promises another 'readable' event only to a reader that read
+      // until read() returned null; a read that emptied the buffer may have
+      // been one short of that (more data can arrive during read()).
+      if (s.readableLength === 0 && !this._finished()) {
+        const more: unknown = s.read();
+        if (more !== null) s.unshift(more as Buffer);
+      }
+      return buf;
+    }
+    if (!this._finished()) return EMPTY;
+    this._endReported = true;
+    const err = this.error;
+    if (err !== null && !this._errorReported) {
+      this._errorReported = true;
+      this.lastError = errnoOf(err, -E.EPROTO);
+    }
+    // Let Node emit 'end' (and close the stream once both sides are done).
+    if (!s.destroyed) s.read();
+    return null;
+  }
+
+  write(buf: Buffer, offset: number, length: number): number {
+    if (this._closed) return -E.EBADF;
+    const failed = this._writeFailure();
+    if (failed !== 0) return failed;
+    const s = this.stream;
+    let written = 0;
+    while (written < length) {
+      let room = this._room();
+      if (room <= 0 && s.writableCorked > 0) {
+        // Corked (TCP_CORK emulation): flush what is held, as the kernel
+        // sends full frames of a corked socket.
+        this._flushCorked();
+        room = this._room();
+      }
+      if (room <= 0) break;
+      const n = room < length - written ? room : length - written;
+      const start = offset + written;
+      s.write(start === 0 && n === buf.length ? buf : buf.subarray(start, start + n));
+      written += n;
+      // Node reports a write the kernel refused synchronously (EPIPE after
+      // the peer reset) through the stream's error state.
+      const err = this._writeFailure();
+      if (err !== 0) return written > n ? written - n : err;
+    }
+    return written > 0 ? written : -E.EAGAIN;
+  }
+
+  writev(list: readonly unknown[], start: number, count: number, firstOffset: number): number {
+    if (this._closed) return -E.EBADF;
+    const s = this.stream;
+    // Corked, the buffers of one call go out in one writev of the stream.
+    const cork = s.writableCorked === 0;
+    if (cork) s.cork();
+    let total = 0;
+    try {
+      for (let i = start; i < start + count; i++) {
+        const buf = list[i] as Buffer;
+        const off = i === start ? firstOffset : 0;
+        const len = buf.length - off;
+        const n = this.write(buf, off, len);
+        if (n < 0) {
+          if (total > 0) break;
+          return n;
+        }
+        total += n;
+        if (n < len) break;
+      }
+    } finally {
+      if (cork) s.uncork();
+    }
+    return total;
+  }
+
+  setCork(on: boolean): number {
+    if (this._closed) return -E.EBADF;
+    if (on === this._corked) return 0;
+    this._corked = on;
+    if (on) this.stream.cork();
+    else this.stream.uncork();
+    return 0;
+  }
+
+  /**
+   * Closes like close(2): what the stream holds to send is still sent (then
+   * FIN; TLS sends close_notify), unread data makes a TCP socket reset.
+   */
+  close(): void {
+    if (this._closed) return;
+    this._closed = true;
+    this._owner = null;
+    const s = this.stream;
+    this._listen(false);
+    s.on('error', noop); // late errors of a socket nobody watches any more
+    if (this._corked) {
+      this._corked = false;
+      s.uncork();
+    }
+    if (s.destroyed) return;
+    const internals = s as unknown as StreamInternals;
+    if (s.writableLength > 0 || (internals.encrypted === true && s.writable)) {
+      s.resume(); // discard what still arrives, as a closed socket does
+      const timer = setTimeout(() => s.destroy(), LINGER_MS).unref();
+      s.once('finish', () => s.destroy());
+      s.once('close', () => clearTimeout(timer));
+      s.end();
+      return;
+    }
+    if (s.readableLength > 0 && !this._finished() && typeof internals.resetAndDestroy === 'function') {
+      try {
+        internals.resetAndDestroy(); // TCP only; Unix sockets throw
+        return;
+      } catch {
+        // fall through
+      }
+    }
+    s.destroy();
+  }
+
+  /**
+   * @internal Gives the stream away (STARTTLS): no more listeners, and
+   * closing this Sock no longer touches the stream.
+   */
+  _release(): Duplex {
+    this._listen(false);
+    this._owner = null;
+    this._closed = true;
+    return this.stream;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private _changed(): void {
+    if (this._owner !== null) markReady(this._owner);
+  }
+
+  /** A chunk of the stream as a Buffer (a stream with an encoding set hands out strings). */
+  private _bytes(chunk: unknown): Buffer | null {
+    if (chunk === null || chunk === undefined) return null;
+    return typeof chunk === 'string' ? Buffer.from(chunk, this.stream.readableEncoding ?? 'utf8') : (chunk as Buffer);
+  }
+
+  private _recordError(err: unknown): void {
+    if (this._error !== null) return;
+    this._error = err instanceof Error ? err : new Error(String(err));
+  }
+
+  private _listen(on: boolean): void {
+    if (on === this._listening) return;
+    this._listening = on;
+    const s = this.stream;
+    const method = on ? 'on' : 'off';
+    s[method]('readable', this._onChange);
+    s[method]('end', this._onChange);
+    s[method]('drain', this._onChange);
+    s[method]('close', this._onChange);
+    s[method]('connect', this._onChange);
+    s[method]('peerclose', this._onChange);
+    s[method]('error', this._onError);
+    // TLS errors that Node does not emit as 'error' until a server releases control.
+    s[method]('_tlsError', this._onError);
+  }
+
+  /** The end of the stream is there (EOF, error or destroyed): a read returns null once the data is read. */
+  private _finished(): boolean {
+    const s = this.stream;
+    return (s as unknown as StreamInternals)._readableState?.ended === true || s.destroyed || this.error !== null;
+  }
+
+  private _writable(): boolean {
+    const s = this.stream;
+    return s.writable && (s as unknown as StreamInternals).connecting !== true && this.error === null;
+  }
+
+  /** Bytes the stream takes before it must drain (the emulated send buffer). */
+  private _room(): number {
+    const s = this.stream;
+    const cap = s.writableHighWaterMark > 0 ? s.writableHighWaterMark : DEFAULT_CAPACITY;
+    return cap - s.writableLength;
+  }
+
+  /** -errno when writing can only fail (peer gone, error, ended), else 0. */
+  private _writeFailure(): number {
+    const s = this.stream;
+    const err = this.error;
+    if (err !== null) {
+      this._errorReported = true;
+      return errnoOf(err, -E.EPIPE);
+    }
+    if (s.destroyed || s.writableEnded || !s.writable || isPeerClosed(s)) return -E.EPIPE;
+    return 0;
+  }
+
+  private _flushCorked(): void {
+    const s = this.stream;
+    const depth = s.writableCorked;
+    for (let i = 0; i < depth; i++) s.uncork();
+    for (let i = 0; i < depth; i++) s.cork();
+  }
+}
+
+/** Tells the loop that `owner` may be ready. */
+export function markReady(owner: TransportOwner): void {
+  owner._markReady();
+  if (reactor.running && DangaSocket.engine() === 'epoll') kickEpollLoop();
+}
+
+// When the epoll driver runs the loop, a readiness change noticed in a
+// nextTick or promise job that runs inside the driver's own callback (after
+// the iteration returned, before the driver re-arms its timer) would have its
+// wake-up request overwritten by that re-arm. Asking again from a later
+// phase of Node's loop makes sure the loop looks.
+let kickPending = false;
+function kickEpollLoop(): void {
+  if (kickPending) return;
+  kickPending = true;
+  setImmediate(() => {
+    kickPending = false;
+    reactor.requestPass();
+  });
+}

@@ -1,0 +1,93 @@
+/**
+ * TLS helpers: a listening socket whose connections speak TLS, and a TLS
+ * client connection. They work under both engines (Node's `tls` does the
+ * cryptography; the sockets are stream sockets, which share the loop with
+ * native ones). For STARTTLS, see `DangaSocket#startTls()`.
+ */
+import { isIP } from 'node:net';
+import type tls from 'node:tls';
+import { invalidArgType, invalidArgValue, validateInteger } from './core/errors.js';
+import type { Sock } from './core/transport.js';
+import './engines/select.js';
+import { connectTlsTo, listenTlsOn } from './engines/node/tls.js';
+
+/** Options of `listenTls`: where to listen, plus those of `tls.createSecureContext` (key, cert, ca, …) and server TLS options (requestCert, rejectUnauthorized, ALPNProtocols, SNICallback, handshakeTimeout). */
+export interface ListenTlsOptions extends tls.SecureContextOptions {
+  /** IP literal or "localhost"; default "::" falling back to "0.0.0.0". */
+  host?: string;
+  /** 0 picks a free port (see `localAddress()`). */
+  port: number;
+  /** Default 511. */
+  backlog?: number;
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+  ALPNProtocols?: string[] | Uint8Array[] | Uint8Array;
+  SNICallback?: tls.TlsOptions['SNICallback'];
+  /** ms; default 120000, as Node's tls.Server. */
+  handshakeTimeout?: number;
+  secureContext?: tls.SecureContext;
+  [option: string]: unknown;
+}
+
+/** Options of `connectTls`: where to connect, plus those of `tls.connect` (ca, servername, checkServerIdentity, cert/key for client certificates, …). */
+export interface ConnectTlsOptions extends Omit<tls.ConnectionOptions, 'host' | 'port' | 'socket' | 'path'> {
+  /** IP literal or "localhost" (then the certificate must name "localhost"). */
+  host: string;
+  port: number;
+}
+
+function validateHost(name: string, host: unknown): string {
+  if (typeof host !== 'string') throw invalidArgType(name, 'of type string', host);
+  if (host === 'localhost') return '127.0.0.1';
+  const unbracketed = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (isIP(unbracketed) === 0) {
+    throw invalidArgValue(name, `must be an IP address or "localhost" (resolve names with dns.lookup first; pass the name as servername). Received ${JSON.stringify(host)}`);
+  }
+  return unbracketed;
+}
+
+function validateOptions(options: unknown): Record<string, unknown> {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+  return options as Record<string, unknown>;
+}
+
+/**
+ * A listening TCP socket whose accepted connections are TLS (server side).
+ * `accept()` returns a connection at once, before its handshake: data written
+ * early goes out once the handshake is done, and handshake or certificate
+ * failures reach the connection's `eventErr` (the Error is
+ * `(sock as StreamSock).error`).
+ */
+export function listenTls(options: ListenTlsOptions): Sock {
+  const o = validateOptions(options);
+  const port = validateInteger('options.port', o.port, 0, 65535);
+  const backlog = o.backlog === undefined ? 511 : validateInteger('options.backlog', o.backlog, 0, 0x7fffffff);
+  const { host, port: _port, backlog: _backlog, ...tlsOptions } = o;
+  if (host === undefined) {
+    try {
+      return listenTlsOn('::', port, backlog, tlsOptions);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
+      return listenTlsOn('0.0.0.0', port, backlog, tlsOptions);
+    }
+  }
+  return listenTlsOn(validateHost('options.host', host), port, backlog, tlsOptions);
+}
+
+/**
+ * Starts a TLS client connection. It becomes writable once TCP is connected;
+ * what is written before the handshake is done goes out after it. The
+ * server's certificate is checked against `ca` (default: Node's root CAs)
+ * and against `servername`, else the host. Failures reach `eventErr`, with
+ * the TLS error (e.g. code 'DEPTH_ZERO_SELF_SIGNED_CERT',
+ * 'ERR_TLS_CERT_ALTNAME_INVALID') as `(sock as StreamSock).error`.
+ */
+export function connectTls(options: ConnectTlsOptions): Sock {
+  const o = validateOptions(options);
+  const host = validateHost('options.host', o.host);
+  const port = validateInteger('options.port', o.port, 1, 65535);
+  const { host: givenHost, port: _port, ...tlsOptions } = o;
+  if (givenHost === 'localhost' && tlsOptions.servername === undefined) tlsOptions.servername = 'localhost';
+  return connectTlsTo(host, port, tlsOptions);
+}
