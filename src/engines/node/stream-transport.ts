@@ -84,6 +84,11 @@ export interface StreamSockOptions {
   /** Descriptor-map id (default: a fresh negative id). */
   id?: number;
   addresses?: AddressHints;
+  /**
+   * Asked when the stream ends: an Error makes the end an error (a TLS
+   * connection that ends before its handshake completed was cut off).
+   */
+  endError?: () => Error | null;
 }
 
 function ipAddress(address: string | undefined, port: number | undefined, family: string | undefined): SockAddress | null {
@@ -108,6 +113,7 @@ export class StreamSock implements Sock, Transport {
   private readonly _id: number;
   private readonly _handle: unknown;
   private readonly _hints: AddressHints;
+  private readonly _endError: (() => Error | null) | null;
   private _closed: boolean;
   private _listening = false;
   private _owner: TransportOwner | null = null;
@@ -131,6 +137,7 @@ export class StreamSock implements Sock, Transport {
     this._id = options.id ?? allocateId();
     this._handle = options.handle ?? this;
     this._hints = options.addresses ?? {};
+    this._endError = options.endError ?? null;
     // Half-open like a socket: reading the peer's EOF must not end our side
     // (Node's default would, and writes still queued would then fail).
     (stream as unknown as StreamInternals).allowHalfOpen = true;
@@ -224,10 +231,14 @@ export class StreamSock implements Sock, Transport {
     const s = this.stream;
     const mask = this._mask;
     let r = 0;
-    const finished = this._finished();
-    if (mask & POLLIN && (s.readableLength > 0 || (finished && !this._endReported))) r |= POLLIN;
+    const finished = this._finished(); // (may turn an end into an error)
+    const error = this.error !== null && !this._errorReported;
+    // An error is reported by eventErr (with the Error in `error`), not by a
+    // read returning null: a handler that closes on a null read would
+    // otherwise never see it. Data that arrived before it is still readable.
+    if (mask & POLLIN && (s.readableLength > 0 || (!error && finished && !this._endReported))) r |= POLLIN;
     if (mask & POLLOUT && this._writable() && this._room() > 0) r |= POLLOUT;
-    if (this.error !== null && !this._errorReported) r |= POLLERR;
+    if (error) r |= POLLERR;
     if (s.destroyed || isPeerClosed(s)) r |= POLLHUP;
     return r;
   }
@@ -416,7 +427,15 @@ export class StreamSock implements Sock, Transport {
   /** The end of the stream is there (EOF, error or destroyed): a read returns null once the data is read. */
   private _finished(): boolean {
     const s = this.stream;
-    return (s as unknown as StreamInternals)._readableState?.ended === true || s.destroyed || this.error !== null;
+    const ended = (s as unknown as StreamInternals)._readableState?.ended === true;
+    if (ended && this._error === null && this._endError !== null) {
+      const err = this._endError();
+      if (err !== null) {
+        this._recordError(err);
+        if (!s.destroyed) s.destroy();
+      }
+    }
+    return ended || s.destroyed || this.error !== null;
   }
 
   private _writable(): boolean {

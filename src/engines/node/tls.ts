@@ -9,8 +9,28 @@ import type { Duplex } from 'node:stream';
 import { invalidArgValue, stateError } from '../../core/errors.js';
 import type { StartTlsOptions } from '../../core/danga-socket.js';
 import type { SockAddress, Transport } from '../../core/transport.js';
-import { StreamSock } from './stream-transport.js';
+import { StreamSock, type StreamSockOptions } from './stream-transport.js';
 import { ListenSock, listenTcp } from './stream-sock.js';
+
+/**
+ * The StreamSock of a TLS socket. An end of the stream before the handshake
+ * completed is an error (ECONNRESET, as tls.Server and tls.connect report
+ * it), so that eventErr, not a quiet end of stream, tells of a peer that
+ * went away mid-handshake.
+ */
+export function tlsStreamSock(socket: tls.TLSSocket, options: Omit<StreamSockOptions, 'endError'> = {}): StreamSock {
+  let secure = false;
+  socket.once('secure', () => {
+    secure = true;
+  });
+  const endError = (): Error | null => {
+    if (secure) return null;
+    const err = new Error('TLS connection closed before the handshake completed') as Error & { code: string };
+    err.code = 'ECONNRESET';
+    return err;
+  };
+  return new StreamSock(socket, { ...options, endError });
+}
 
 /** Node's server default: a handshake that takes longer fails with ERR_TLS_HANDSHAKE_TIMEOUT. */
 const HANDSHAKE_TIMEOUT_MS = 120_000;
@@ -100,19 +120,19 @@ export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: B
   }
   for (let i = unread.length - 1; i >= 0; i--) stream.unshift(unread[i] as Buffer);
   const tlsSocket = options.isServer === true ? serverTlsSocket(stream, options) : clientTlsSocket(stream, options, addresses.remote);
-  return new StreamSock(tlsSocket, { id, addresses, handle: userStream ? tlsSocket : undefined });
+  return tlsStreamSock(tlsSocket, { id, addresses, handle: userStream ? tlsSocket : undefined });
 }
 
 /** A listening TCP socket whose connections speak TLS (server side) from the first byte. */
 export function listenTlsOn(host: string, port: number, backlog: number, options: Record<string, unknown>): ListenSock {
   const ctx = (options.secureContext as tls.SecureContext | undefined) ?? tls.createSecureContext(options as tls.SecureContextOptions);
   const tlsOptions = { ...options, secureContext: ctx };
-  return listenTcp(host, port, backlog, false, (socket, hints) => new StreamSock(serverTlsSocket(socket, tlsOptions), { addresses: hints }));
+  return listenTcp(host, port, backlog, false, (socket, hints) => tlsStreamSock(serverTlsSocket(socket, tlsOptions), { addresses: hints }));
 }
 
 /** A TLS client connection; writable once TCP is connected (data written earlier goes out after the handshake). */
 export function connectTlsTo(host: string, port: number, options: Record<string, unknown>): StreamSock {
   // (StreamSock makes the socket half-open, as a native socket is.)
   const socket = tls.connect({ ...(options as tls.ConnectionOptions), host, port });
-  return new StreamSock(socket);
+  return tlsStreamSock(socket);
 }
