@@ -1,0 +1,386 @@
+/**
+ * Node streams as DangaSocket sockets (the stream transport, under either
+ * engine): a net.Socket from a net.Server, any Duplex, backpressure both
+ * ways, level-triggered write interest, errors, hangups, deferred close,
+ * stealSocket; native and stream sockets in one loop; and the engine choice
+ * (fallback with one warning, DANGA_ENGINE=node|epoll).
+ */
+import { test, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { Duplex } from 'node:stream';
+import { DangaSocket, socketPair, type Sock } from 'danga-socket';
+import { runUntil, Recorder, Collector, onEpoll } from './helpers.js';
+
+/** What a test opened with Node directly, closed after it whatever happened. */
+const opened: Array<net.Server | net.Socket> = [];
+
+afterEach(() => {
+  DangaSocket.reset();
+  for (const x of opened.splice(0)) {
+    if (x instanceof net.Server) x.close();
+    else x.destroy();
+  }
+});
+
+/** Streams are not Socks, but the constructor takes them: the subclasses here are typed for Socks. */
+const asSock = (stream: Duplex): Sock => stream as unknown as Sock;
+
+/** A Node server and client over loopback; resolves with both ends once connected. */
+async function nodePair(serverOptions: net.ServerOpts = {}): Promise<{ server: net.Server; accepted: net.Socket; client: net.Socket }> {
+  const server = net.createServer(serverOptions);
+  opened.push(server);
+  const acceptedP = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise<void>((resolve) => client.once('connect', resolve));
+  const accepted = await acceptedP;
+  opened.push(client, accepted);
+  return { server, accepted, client };
+}
+
+/** Echoes; stops reading while its queue is not empty. */
+class StreamEcho extends DangaSocket<net.Socket> {
+  constructor(stream: net.Socket) {
+    super(stream);
+    this.watchRead(true);
+  }
+
+  override eventRead(): void {
+    const buf = this.read(65536);
+    if (buf === null) {
+      this.write(() => this.close('eof'));
+      return;
+    }
+    if (buf.length > 0 && !this.write(buf)) {
+      this.watchRead(false);
+      this.write(() => this.watchRead(true));
+    }
+  }
+
+  override eventErr(): void {
+    this.close('err');
+  }
+
+  override eventHup(): void {
+    this.close('hup');
+  }
+}
+
+test('a net.Socket from a net.Server connection, driven by DangaSocket: echo, sock(), descriptorMap, half-close', async () => {
+  const { server, accepted, client } = await nodePair();
+  const echo = new StreamEcho(accepted);
+  assert.equal(echo.sock(), accepted, 'sock() is the stream itself');
+  assert.equal(DangaSocket.descriptorMap().get(echo.fd), echo);
+  assert.ok(echo.fd < 0, 'a stream is filed under a negative id');
+  assert.equal(echo.peerIpString(), '127.0.0.1');
+  assert.equal(echo.localAddrString(), `127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+  let got = '';
+  let ended = false;
+  client.setEncoding('utf8');
+  client.on('data', (d: string) => { got += d; });
+  client.on('end', () => { ended = true; });
+  client.write('hello ');
+  client.end('stream'); // half-close: the echo still answers, then closes
+  await runUntil(() => ended);
+  assert.equal(got, 'hello stream');
+  assert.ok(echo.closed);
+  server.close();
+});
+
+test('any Duplex: read(n) at most n, empty Buffer when nothing, null at the end; writes, markers and hangup', async () => {
+  const written: string[] = [];
+  const d = new Duplex({
+    read() {},
+    write(chunk: Buffer, _enc, cb) {
+      written.push(chunk.toString());
+      cb();
+    },
+  });
+  const r = new Recorder(asSock(d));
+  assert.equal(r.sock(), d);
+  assert.deepEqual(r.read(10), Buffer.alloc(0));
+  const reads: Array<string | null> = [];
+  r.onRead = (self) => {
+    for (;;) {
+      const b = self.read(3);
+      reads.push(b === null ? null : b.toString());
+      if (b === null || b.length === 0) return;
+    }
+  };
+  r.watchRead(true);
+  d.push('abcdefg');
+  await runUntil(() => reads.includes(''));
+  assert.deepEqual(reads, ['abc', 'def', 'g', '']);
+  const order: string[] = [];
+  assert.equal(r.write('one '), true);
+  assert.equal(r.write(() => order.push('marker')), true);
+  assert.equal(r.write(Buffer.from('two')), true);
+  assert.deepEqual(written, ['one ', 'two']);
+  assert.deepEqual(order, ['marker']);
+  d.push(null);
+  await runUntil(() => reads.includes(null as unknown as string));
+  assert.deepEqual(reads.slice(-2), ['', null]);
+  d.destroy();
+  await runUntil(() => r.closed);
+  assert.ok(r.log.includes('hup'), 'destroyed stream: eventHup');
+});
+
+test('a Duplex that errors reaches eventErr with its Error, then eventHup; data before the error is still read', async () => {
+  const d = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  const events: string[] = [];
+  let error: Error | null = null;
+  let data = '';
+  class W extends DangaSocket<Duplex> {
+    override eventRead(): void {
+      const b = this.read(100);
+      events.push(b === null ? 'read:null' : `read:${b.toString()}`);
+      if (b !== null) data += b.toString();
+    }
+    override eventErr(): void {
+      events.push('err');
+      error = (this.sock() as Duplex).errored;
+    }
+    override eventHup(): void {
+      events.push('hup');
+      this.close('hup');
+    }
+  }
+  const w = new W(d);
+  w.watchRead(true);
+  d.push('last words');
+  d.destroy(new Error('boom'));
+  await runUntil(() => w.closed);
+  assert.equal(data, 'last words');
+  assert.deepEqual(events, ['read:last words', 'err', 'hup']);
+  assert.equal((error as Error | null)?.message, 'boom');
+});
+
+test('watchRead(false) stops reading from the OS: TCP backpressure reaches the peer; nothing is lost', { timeout: 60_000 }, async () => {
+  const { server, accepted, client } = await nodePair({ pauseOnConnect: true });
+  const reader = new Collector(asSock(accepted), 256 * 1024);
+  reader.watchRead(false);
+  const data = randomBytes(64 * 1024 * 1024);
+  let all = true;
+  for (let off = 0; off < data.length; off += 65536) all = client.write(data.subarray(off, off + 65536));
+  assert.equal(all, false, 'the client has to wait');
+  client.end();
+  const hwm = accepted.readableHighWaterMark;
+  // Node fills the reader's stream buffer, then stops reading the socket.
+  await runUntil(() => accepted.readableLength >= hwm);
+  let stable = 0;
+  let last = -1;
+  await runUntil(() => {
+    stable = client.writableLength === last ? stable + 1 : 0;
+    last = client.writableLength;
+    return stable >= 20;
+  }, 5);
+  assert.ok(accepted.readableLength <= hwm + 64 * 1024, `Node stopped reading at ${accepted.readableLength} bytes`);
+  assert.ok(client.writableLength > 0, "the client's writes are blocked");
+  assert.ok(client.writableLength < data.length, 'what the kernel buffers did go out');
+  reader.watchRead(true);
+  await runUntil(() => reader.eof);
+  assert.equal(reader.bytes, data.length);
+  assert.equal(createHash('sha256').update(Buffer.concat(reader.chunks)).digest('hex'), createHash('sha256').update(data).digest('hex'));
+  server.close();
+});
+
+test('writes to a slow Duplex: false and queued when its buffer is full, write interest on until drained, markers in order', async () => {
+  let release: (() => void) | null = null;
+  const received: Buffer[] = [];
+  const d = new Duplex({
+    read() {},
+    highWaterMark: 1024,
+    write(chunk: Buffer, _enc, cb) {
+      received.push(Buffer.from(chunk));
+      release = cb; // completes when the test says so
+    },
+  });
+  const w = new Recorder(asSock(d));
+  const order: string[] = [];
+  assert.equal(w.write(Buffer.alloc(4000, 1)), false, 'more than the stream buffers');
+  assert.match(w.asString(), /\(W\)/, 'write() turned write interest on');
+  w.write(() => order.push('after 4000'));
+  w.write('tail');
+  w.write(() => order.push('after tail'));
+  let iterations = 0;
+  await runUntil(() => {
+    iterations++;
+    if (release !== null) {
+      const cb = release as () => void;
+      release = null;
+      cb();
+    }
+    return order.length === 2;
+  }, 0);
+  assert.deepEqual(order, ['after 4000', 'after tail']);
+  assert.equal(Buffer.concat(received).length, 4004);
+  assert.equal(Buffer.concat(received).subarray(4000).toString(), 'tail');
+  assert.match(w.asString(), /\(\)/, 'write interest off again');
+  assert.ok(iterations > 1);
+});
+
+test('eventWrite is level-triggered while write interest is on and the stream can take data', async () => {
+  const d = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  const w = new Recorder(asSock(d));
+  w.onWrite = () => {};
+  w.watchWrite(true);
+  let iterations = 0;
+  await runUntil(() => ++iterations >= 10, 0);
+  const writes = w.log.filter((e) => e === 'write').length;
+  assert.ok(writes >= iterations - 1, `${writes} write events in ${iterations} iterations`);
+  w.watchWrite(false);
+  const before = w.log.length;
+  iterations = 0;
+  await runUntil(() => ++iterations >= 5, 0);
+  assert.equal(w.log.length, before, 'no write events once interest is off');
+});
+
+test('close() is deferred to the end of the iteration; then the stream is closed', async () => {
+  const { server, accepted, client } = await nodePair();
+  let destroyedInside: boolean | null = null;
+  const r = new Recorder(asSock(accepted));
+  r.onRead = (self) => {
+    self.read(100);
+    self.close('done');
+    destroyedInside = accepted.destroyed;
+    assert.ok(DangaSocket.toClose().length === 1);
+  };
+  r.watchRead(true);
+  client.write('x');
+  let clientEnded = false;
+  client.on('end', () => { clientEnded = true; });
+  client.resume();
+  await runUntil(() => r.closed && DangaSocket.toClose().length === 0 && clientEnded);
+  assert.equal(destroyedInside, false, 'not closed inside the handler');
+  assert.ok(accepted.destroyed || accepted.writableEnded, 'closed at the end of the iteration');
+  server.close();
+});
+
+test('stealSocket() hands the stream back, unread data intact and without our listeners', async () => {
+  const { server, accepted, client } = await nodePair();
+  const listenersBefore = accepted.listenerCount('readable');
+  const r = new Recorder(asSock(accepted));
+  let first = '';
+  r.onRead = (self) => {
+    first = (self.read(5) as Buffer).toString();
+    self.watchRead(false);
+  };
+  r.watchRead(true);
+  client.write('hello world');
+  await runUntil(() => first !== '' && accepted.readableLength === 6);
+  const stolen = r.stealSocket();
+  assert.equal(stolen, accepted);
+  assert.ok(r.closed);
+  await runUntil(() => DangaSocket.toClose().length === 0);
+  assert.ok(!accepted.destroyed, 'the stream stays open');
+  assert.equal(accepted.listenerCount('readable'), listenersBefore, 'our listeners are gone');
+  assert.equal(first, 'hello');
+  assert.equal(String(accepted.read()), ' world');
+  // And it can be wrapped again.
+  const again = new Collector(asSock(accepted));
+  client.end('!');
+  await runUntil(() => again.eof);
+  assert.equal(again.text(), '!');
+  server.close();
+});
+
+test('native and stream sockets in one loop and one descriptorMap; a stream made ready inside a nextTick wakes an idle loop', { timeout: 20_000 }, async () => {
+  // A Duplex that answers each write on the next tick, as streams in Node
+  // often do: it becomes readable in a nextTick that runs right after the
+  // iteration that wrote to it.
+  const d = new Duplex({
+    read() {},
+    write(chunk: Buffer, _enc, cb) {
+      process.nextTick(() => this.push(Buffer.concat([Buffer.from('re:'), chunk])));
+      cb();
+    },
+  });
+  const stream = new Collector(asSock(d));
+  // A native socket (under epoll) whose input is forwarded to the stream.
+  const [a, b] = socketPair();
+  const native = new Recorder(a);
+  native.onRead = (self) => {
+    const buf = self.read(100);
+    if (buf !== null && buf.length > 0) stream.write(buf);
+  };
+  native.watchRead(true);
+  const map = DangaSocket.descriptorMap();
+  assert.equal(map.get(native.fd), native);
+  assert.equal(map.get(stream.fd), stream);
+  assert.equal(map.size, 2);
+  if (onEpoll()) assert.ok(native.fd >= 0 && stream.fd < 0, 'a native fd and a stream id');
+  new Recorder(b).write('ping');
+  // No loop timeout and no timers: only the stream's readiness can wake the loop.
+  DangaSocket.setLoopTimeout(-1);
+  DangaSocket.setPostLoopCallback(() => stream.text() !== 're:ping');
+  await DangaSocket.eventLoop();
+  DangaSocket.setPostLoopCallback(null);
+  assert.equal(stream.text(), 're:ping');
+});
+
+test('addOtherFds() on the stream engine throws ERR_DANGA_NO_EPOLL', { skip: onEpoll() ? 'the epoll engine watches foreign fds (loop.test.ts)' : false }, () => {
+  assert.throws(() => DangaSocket.addOtherFds({ 0: () => {} }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ERR_DANGA_NO_EPOLL');
+    assert.match(err.message, /epoll/);
+    return true;
+  });
+  assert.equal(DangaSocket.otherFds().size, 0);
+});
+
+// ---------------------------------------------------------------- engine choice
+
+const indexUrl = new URL('../src/index.js', import.meta.url).href;
+
+/** Loads the library in a fresh process, the addon made unloadable when `breakAddon`. */
+function loadWith(engine: string | undefined, breakAddon: boolean): { engine?: string; haveEpoll?: boolean; warnings?: string[]; code?: string; message?: string } {
+  const script = `
+    ${breakAddon ? "process.dlopen = () => { throw new Error('simulated: no addon'); };" : ''}
+    const warnings = [];
+    process.on('warning', (w) => warnings.push(w.code ?? w.name));
+    let out;
+    try {
+      const { DangaSocket } = await import(${JSON.stringify(indexUrl)});
+      await new Promise((r) => setImmediate(r));
+      out = { engine: DangaSocket.engine(), haveEpoll: DangaSocket.haveEpoll(), warnings };
+    } catch (err) {
+      out = { code: err.code, message: err.message };
+    }
+    console.log(JSON.stringify(out));
+  `;
+  const env = { ...process.env };
+  if (engine === undefined) delete env.DANGA_ENGINE;
+  else env.DANGA_ENGINE = engine;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string);
+}
+
+test('engine choice: no addon falls back to the stream engine with one warning; DANGA_ENGINE=node forces it; =epoll demands the addon', () => {
+  const fallback = loadWith(undefined, true);
+  assert.equal(fallback.engine, 'node');
+  assert.equal(fallback.haveEpoll, false);
+  assert.deepEqual(fallback.warnings, ['DANGA_NO_EPOLL'], 'exactly one warning');
+
+  const forced = loadWith('node', false);
+  assert.equal(forced.engine, 'node');
+  assert.equal(forced.haveEpoll, false);
+  assert.deepEqual(forced.warnings, [], 'no warning when asked for');
+
+  const demanded = loadWith('epoll', true);
+  assert.equal(demanded.code, 'ERR_DANGA_NO_EPOLL');
+  assert.match(demanded.message as string, /DANGA_ENGINE=epoll.*simulated: no addon/);
+
+  const bogus = loadWith('kqueue', false);
+  assert.match(bogus.message as string, /DANGA_ENGINE must be "epoll" or "node"/);
+});
+
+test('engine choice: the addon is used when it loads', { skip: onEpoll() ? false : 'this run is the stream engine; the addon may not be built' }, () => {
+  const native = loadWith(undefined, false);
+  assert.equal(native.engine, 'epoll');
+  assert.equal(native.haveEpoll, true);
+  assert.deepEqual(native.warnings, []);
+});
+
