@@ -288,7 +288,7 @@ test('a certificate the client cannot verify reaches eventErr with the TLS error
   }
 });
 
-test('a server certificate the server does not accept from a client (requestCert) reaches eventErr', { ...opts, timeout: 30_000 }, async () => {
+test('a client certificate the server does not accept (requestCert) reaches the server side eventErr', { ...opts, timeout: 30_000 }, async () => {
   const servers: Watcher[] = [];
   const l = new Listener(listenTls({ host: '127.0.0.1', port: 0, key, cert, requestCert: true, ca: [] }), (s) => servers.push(new Watcher(s)));
   const port = (l.sock()!.localAddress() as { port: number }).port;

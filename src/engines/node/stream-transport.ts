@@ -127,8 +127,9 @@ export class StreamSock implements Sock, Transport {
   private readonly _onChange = (): void => this._changed();
   private readonly _onError = (err: unknown): void => {
     this._recordError(err);
-    // Make every error terminal, as on a socket: the stream closes (POLLHUP).
-    if (!this.stream.destroyed) this.stream.destroy();
+    // Make every error terminal, as on a socket: the stream closes (POLLHUP),
+    // and keeps the error as its `errored`.
+    if (!this.stream.destroyed) this.stream.destroy(this._error as Error);
     this._changed();
   };
 
@@ -432,7 +433,7 @@ export class StreamSock implements Sock, Transport {
       const err = this._endError();
       if (err !== null) {
         this._recordError(err);
-        if (!s.destroyed) s.destroy();
+        if (!s.destroyed) s.destroy(err);
       }
     }
     return ended || s.destroyed || this.error !== null;
