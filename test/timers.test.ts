@@ -49,3 +49,19 @@ test('fractional and widely spread delays fire in time order', async () => {
   await runUntil(() => fired.length === 5);
   assert.deepEqual(fired, ['negative = now', '0.5ms', '30.1ms', '30.5ms', '120ms']);
 });
+
+test('timers of a millisecond that is only partly due when a pass runs still fire, later', async () => {
+  // Sub-millisecond delays put several timers in one bucket; a pass that
+  // comes in the middle of that millisecond must keep the rest for later.
+  const fired = new Set<number>();
+  for (let i = 0; i < 200; i++) DangaSocket.addTimer((i % 10) * 0.0001, () => fired.add(i));
+  let sentinel = false;
+  DangaSocket.addTimer(0.05, () => { sentinel = true; });
+  // A Node timer ends the loop too, should the sentinel itself be lost.
+  const backstop = setTimeout(() => { sentinel = true; }, 5000);
+  DangaSocket.setLoopTimeout(0);
+  DangaSocket.setPostLoopCallback(() => !sentinel);
+  await DangaSocket.eventLoop();
+  clearTimeout(backstop);
+  assert.equal(fired.size, 200);
+});

@@ -76,6 +76,8 @@ export class TimerQueue {
   /** Min-heap of the bucket numbers present in `buckets`. */
   private readonly keys: number[] = [];
   private nextSeq = 0;
+  /** Due buckets of the pass being run (reused). */
+  private readonly dueBuckets: Timer[][] = [];
   /** Bumped by clear(), so a pass interrupted by reset() stops firing. */
   private generation = 0;
   /** How many callbacks the last `run()` called. */
@@ -138,52 +140,58 @@ export class TimerQueue {
   run(nowMs: number, nowSeconds: number): number {
     this.fired = 0;
     const keys = this.keys;
-    const limit = this.nextSeq;
+    if (keys.length === 0 || (keys[0] as number) > nowMs) return this.wait(nowMs);
     // Take every due bucket out first: callbacks may add timers to the same
-    // milliseconds, and those belong to a later pass.
-    let due: Timer[] | null = null;
+    // milliseconds, and those belong to a later pass. Buckets cover disjoint
+    // milliseconds, so they fire one after the other, each sorted on its own.
+    const due = this.dueBuckets;
     while (keys.length > 0 && (keys[0] as number) <= nowMs) {
       const key = this.popKey();
       const bucket = this.buckets.get(key) as Timer[];
       this.buckets.delete(key);
-      if (bucket.length === 0) continue;
-      if (due === null) due = bucket;
-      else for (let i = 0; i < bucket.length; i++) due.push(bucket[i] as Timer);
+      if (bucket.length > 0) due.push(bucket);
     }
-    if (due !== null) {
-      if (!detachSorted(due)) due.sort(byTimeThenSeq);
-      const generation = this.generation;
-      let i = 0;
-      try {
-        for (; i < due.length; i++) {
-          const t = due[i] as Timer;
+    const generation = this.generation;
+    let b = 0;
+    let i = 0;
+    try {
+      buckets: for (; b < due.length; b++) {
+        const bucket = due[b] as Timer[];
+        if (!detachSorted(bucket)) bucket.sort(byTimeThenSeq);
+        for (i = 0; i < bucket.length; i++) {
+          const t = bucket[i] as Timer;
           const fn = t._fn;
           if (fn === null) continue; // cancelled by an earlier callback of this pass
-          if (t._time > nowMs || t._seq >= limit) break;
+          if (t._time > nowMs) break buckets; // the rest is not due yet
           t._fn = null;
           this.fired++;
           fn(nowSeconds);
-          if (this.generation !== generation) break; // reset() from a callback
-        }
-      } finally {
-        // Whatever did not run (not due yet in this millisecond, or left
-        // behind by an exception) goes back, unless reset() dropped it all.
-        const keep = this.generation === generation;
-        for (let j = i + 1; j < due.length; j++) {
-          const t = due[j] as Timer;
-          if (!keep) t._fn = null;
-          else if (t._fn !== null && t._bucket === null) this.file(t);
-        }
-        const t = due[i];
-        if (t !== undefined && t._fn !== null && t._bucket === null) {
-          if (keep) this.file(t);
-          else t._fn = null;
+          if (this.generation !== generation) return this.wait(nowMs); // reset() from a callback
         }
       }
+    } finally {
+      // Whatever did not run (not due yet, or left behind by an exception)
+      // goes back, unless reset() dropped everything.
+      const keep = this.generation === generation;
+      for (; b < due.length; b++) {
+        const bucket = due[b] as Timer[];
+        for (; i < bucket.length; i++) {
+          const t = bucket[i] as Timer;
+          if (t._fn === null) continue;
+          if (!keep) t._fn = null;
+          else if (t._bucket === null) this.file(t);
+        }
+        i = 0;
+      }
+      due.length = 0;
     }
-    if (keys.length === 0) return -1;
-    // Wait for the end of the first bucket's millisecond.
-    const wait = (keys[0] as number) + 1 - nowMs;
+    return this.wait(nowMs);
+  }
+
+  /** Milliseconds until the end of the first bucket's millisecond, or -1 when none. */
+  private wait(nowMs: number): number {
+    if (this.keys.length === 0) return -1;
+    const wait = (this.keys[0] as number) + 1 - nowMs;
     return wait <= 0 ? 0 : Math.ceil(wait);
   }
 
