@@ -22,6 +22,8 @@ struct danga_loop {
   int open_handles;           /* handles whose close callback is pending */
   bool closing;               /* environment teardown has begun */
   unsigned stop_gen;          /* bumped by every stop, see call_js() */
+  bool in_callback;           /* onEvents (and the promise jobs after it) runs */
+  int64_t callback_arm;       /* shortest arm() made meanwhile, -1 if none */
   uv_poll_t poll;             /* watches epfd for readability */
   uv_timer_t timer;           /* one-shot wait timeout */
   napi_ref events_ref;        /* the Int32Array */
@@ -132,8 +134,12 @@ static void call_js(danga_loop *L, int count) {
     return;
   }
   unsigned gen = L->stop_gen;
-  if (napi_make_callback(env, L->async_ctx, recv, cb, 1, &arg, &result) !=
-      napi_ok) {
+  L->in_callback = true;
+  L->callback_arm = -1;
+  napi_status st =
+      napi_make_callback(env, L->async_ctx, recv, cb, 1, &arg, &result);
+  L->in_callback = false;
+  if (st != napi_ok) {
     callback_failed(L);
     return;
   }
@@ -142,10 +148,17 @@ static void call_js(danga_loop *L, int count) {
 
   int32_t r;
   if (napi_get_value_int32(env, result, &r) != napi_ok) r = -1;
-  if (r == -2)
+  if (r == -2) {
     stop_all(L);
-  else
-    timer_arm(L, r >= 0 ? r : -1);
+    return;
+  }
+  /* Promise jobs and nextTicks run inside napi_make_callback, after onEvents
+   * returned: an arm() they made (a wake-up) must not be lost to the
+   * iteration's own timeout.  The shorter wait wins. */
+  int64_t ms = r >= 0 ? r : -1;
+  if (L->callback_arm >= 0 && (ms < 0 || L->callback_arm < ms))
+    ms = L->callback_arm;
+  timer_arm(L, ms);
 }
 
 static void run_iteration(danga_loop *L, bool always_call) {
@@ -293,6 +306,13 @@ napi_value danga_loop_arm(napi_env env, napi_callback_info info) {
   if (!danga_arg_timeout(env, argv[0], "timeoutMs", &ms) ||
       !require_init(env, L, "arm"))
     return NULL;
+  if (L->in_callback) {
+    /* Inside the iteration: its return value arms the timer; remember the
+     * request so that call_js() can honour it. */
+    if (ms >= 0 && (L->callback_arm < 0 || ms < L->callback_arm))
+      L->callback_arm = ms;
+    return NULL;
+  }
   timer_arm(L, ms);
   return NULL;
 }

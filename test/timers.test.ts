@@ -4,7 +4,8 @@
  */
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { DangaSocket } from 'danga-socket';
+import { performance } from 'node:perf_hooks';
+import { DangaSocket, socketPair } from 'danga-socket';
 import { runUntil } from './helpers.js';
 
 afterEach(() => DangaSocket.reset());
@@ -64,4 +65,54 @@ test('timers of a millisecond that is only partly due when a pass runs still fir
   await DangaSocket.eventLoop();
   clearTimeout(backstop);
   assert.equal(fired.size, 200);
+});
+
+/** Spins until `ms` have passed, so timers added before are due together. */
+function spin(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+test('a pass over several due milliseconds: cancels reach later buckets; after an exception the rest still fire', async () => {
+  const fired: string[] = [];
+  let victim: { cancel(): void } | null = null;
+  DangaSocket.addTimer(0, () => {
+    fired.push('a');
+    victim?.cancel();
+    throw new Error('boom in a');
+  });
+  victim = DangaSocket.addTimer(0.002, () => fired.push('victim'));
+  DangaSocket.addTimer(0.002, () => fired.push('b'));
+  DangaSocket.addTimer(0.004, () => fired.push('c'));
+  spin(6); // everything above is due by the time the loop starts
+  await assert.rejects(DangaSocket.eventLoop(), /boom in a/);
+  await runUntil(() => fired.includes('c'));
+  assert.deepEqual(fired, ['a', 'b', 'c']);
+});
+
+test('a wake-up requested from a promise job after an event handler is not lost', async () => {
+  const [a, b] = socketPair();
+  let fired = false;
+  class Waker extends DangaSocket {
+    override eventRead(): void {
+      this.read(100);
+      this.watchRead(false);
+      // Runs after the handler, while the iteration is finishing.
+      void Promise.resolve().then(() => DangaSocket.addTimer(0, () => { fired = true; }));
+    }
+    override eventHup(): void {
+      this.close('hup');
+    }
+  }
+  const w = new Waker(a);
+  w.watchRead(true);
+  new Waker(b).write('wake');
+  DangaSocket.setLoopTimeout(-1);
+  let lost = false;
+  DangaSocket.setPostLoopCallback(() => !fired && !lost);
+  // Should the wake-up be lost, the loop would wait forever: end it and fail.
+  const backstop = setTimeout(() => DangaSocket.addTimer(0, () => { lost = true; }), 10_000);
+  await DangaSocket.eventLoop();
+  clearTimeout(backstop);
+  assert.ok(fired && !lost, 'the timer added from the promise job fired');
 });

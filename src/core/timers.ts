@@ -149,7 +149,11 @@ export class TimerQueue {
       const key = this.popKey();
       const bucket = this.buckets.get(key) as Timer[];
       this.buckets.delete(key);
-      if (bucket.length > 0) due.push(bucket);
+      if (bucket.length === 0) continue;
+      // Detached at once: a callback cancelling one of these only clears it,
+      // and whatever is left behind can be filed again.
+      if (!detachSorted(bucket)) bucket.sort(byTimeThenSeq);
+      due.push(bucket);
     }
     const generation = this.generation;
     let b = 0;
@@ -157,7 +161,6 @@ export class TimerQueue {
     try {
       buckets: for (; b < due.length; b++) {
         const bucket = due[b] as Timer[];
-        if (!detachSorted(bucket)) bucket.sort(byTimeThenSeq);
         for (i = 0; i < bucket.length; i++) {
           const t = bucket[i] as Timer;
           const fn = t._fn;
