@@ -264,6 +264,17 @@ test('startTls() with data still queued is refused; on a closed object too', opt
   assert.throws(() => w.startTls({}), { code: 'ERR_SOCKET_CLOSED' });
 });
 
+test('startTls() with a bad key throws and leaves the plain connection working', opts, async () => {
+  const [a, b] = socketPair();
+  const w = new Watcher(a);
+  const peer = new Watcher(b);
+  assert.throws(() => w.startTls({ isServer: true, key: 'not a key', cert: 'not a cert' }));
+  assert.ok(!w.closed);
+  w.write('still plain');
+  peer.write('both ways');
+  await runUntil(() => peer.text === 'still plain' && w.text === 'both ways');
+});
+
 test('a certificate the client cannot verify reaches eventErr with the TLS error code', { ...opts, timeout: 30_000 }, async () => {
   const servers: Watcher[] = [];
   const l = new Listener(listenTls({ host: '127.0.0.1', port: 0, key, cert }), (s) => servers.push(new Watcher(s)));

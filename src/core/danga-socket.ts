@@ -455,10 +455,17 @@ export class DangaSocket<S extends object = Sock> {
     if (tlsUpgrader === null) throw stateError('ERR_DANGA_NO_TLS', 'TLS is not available in this build');
     const old = this._t;
     const unread = this._pushBack ?? [];
+    old.detach();
+    let t: Transport;
+    try {
+      t = tlsUpgrader(old, options, unread);
+    } catch (err) {
+      // Nothing changed hands: go on with the plain connection.
+      old.attach(this, this._watch);
+      throw err;
+    }
     this._pushBack = null;
     reactor.pushBackSet.delete(this._key);
-    old.detach();
-    const t = tlsUpgrader(old, options, unread);
     this._t = t;
     this._corked = false;
     const rc = t.attach(this, this._watch);

@@ -99,6 +99,12 @@ function clientTlsSocket(stream: Duplex, options: Record<string, unknown>, remot
  * the old transport had read but not handed out fed to TLS first.
  */
 export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: Buffer[]): Transport {
+  // Bad keys or certificates fail here, before the connection changes hands,
+  // so the caller can go on with the plain connection.
+  const { isServer: _isServer, ...contextOptions } = options;
+  if (options.secureContext === undefined) {
+    options = { ...options, secureContext: tls.createSecureContext(contextOptions as tls.SecureContextOptions) };
+  }
   const addresses = { local: old.localAddress(), remote: old.remoteAddress() };
   const id = old.fd;
   let stream: Duplex;
