@@ -3,8 +3,8 @@
  * same on both engines. Addresses are numeric (IPv4 or IPv6 literals, or
  * "localhost"): resolve names first with `dns.lookup`.
  */
-import { isIP } from 'node:net';
-import { invalidArgType, invalidArgValue, validateInteger } from './core/errors.js';
+import { invalidArgType, validateInteger } from './core/errors.js';
+import { listenOnHost, validateHost, validateOptions, validatePath } from './socket-args.js';
 import type { Sock } from './core/transport.js';
 import { engine } from './engines/select.js';
 
@@ -27,27 +27,6 @@ export interface ConnectTcpOptions {
   port: number;
 }
 
-function validateHost(name: string, host: unknown): string {
-  if (typeof host !== 'string') throw invalidArgType(name, 'of type string', host);
-  if (host === 'localhost') return '127.0.0.1';
-  const unbracketed = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (isIP(unbracketed) === 0) {
-    throw invalidArgValue(name, `must be an IP address or "localhost" (resolve names with dns.lookup first). Received ${JSON.stringify(host)}`);
-  }
-  return unbracketed;
-}
-
-function validateOptions(name: string, options: unknown): Record<string, unknown> {
-  if (options === null || typeof options !== 'object') throw invalidArgType(name, 'an object', options);
-  return options as Record<string, unknown>;
-}
-
-function validatePath(path: unknown): string {
-  if (typeof path !== 'string') throw invalidArgType('path', 'of type string', path);
-  if (path.length === 0 || path.includes('\0')) throw invalidArgValue('path', 'must be a non-empty path without NUL bytes');
-  return path;
-}
-
 /** A listening TCP socket (non-blocking, SO_REUSEADDR). Readable means a connection is waiting for `accept()`. */
 export function listenTcp(options: ListenTcpOptions): Sock {
   const o = validateOptions('options', options);
@@ -57,16 +36,7 @@ export function listenTcp(options: ListenTcpOptions): Sock {
     throw invalidArgType('options.reusePort', 'of type boolean', o.reusePort);
   }
   const reusePort = o.reusePort === true;
-  if (o.host === undefined) {
-    try {
-      return engine.listenTcp('::', port, backlog, reusePort);
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
-      return engine.listenTcp('0.0.0.0', port, backlog, reusePort);
-    }
-  }
-  return engine.listenTcp(validateHost('options.host', o.host), port, backlog, reusePort);
+  return listenOnHost(o.host, (host) => engine.listenTcp(host, port, backlog, reusePort));
 }
 
 /**

@@ -4,9 +4,9 @@
  * cryptography; the sockets are stream sockets, which share the loop with
  * native ones). For STARTTLS, see `DangaSocket#startTls()`.
  */
-import { isIP } from 'node:net';
 import type tls from 'node:tls';
-import { invalidArgType, invalidArgValue, validateInteger } from './core/errors.js';
+import { validateInteger } from './core/errors.js';
+import { listenOnHost, validateHost, validateOptions } from './socket-args.js';
 import type { Sock } from './core/transport.js';
 import './engines/select.js';
 import { connectTlsTo, listenTlsOn } from './engines/node/tls.js';
@@ -36,21 +36,6 @@ export interface ConnectTlsOptions extends Omit<tls.ConnectionOptions, 'host' | 
   port: number;
 }
 
-function validateHost(name: string, host: unknown): string {
-  if (typeof host !== 'string') throw invalidArgType(name, 'of type string', host);
-  if (host === 'localhost') return '127.0.0.1';
-  const unbracketed = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (isIP(unbracketed) === 0) {
-    throw invalidArgValue(name, `must be an IP address or "localhost" (resolve names with dns.lookup first; pass the name as servername). Received ${JSON.stringify(host)}`);
-  }
-  return unbracketed;
-}
-
-function validateOptions(options: unknown): Record<string, unknown> {
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
-  return options as Record<string, unknown>;
-}
-
 /**
  * A listening TCP socket whose accepted connections are TLS (server side).
  * `accept()` returns a connection at once, before its handshake: data written
@@ -59,20 +44,11 @@ function validateOptions(options: unknown): Record<string, unknown> {
  * `(sock as StreamSock).error`).
  */
 export function listenTls(options: ListenTlsOptions): Sock {
-  const o = validateOptions(options);
+  const o = validateOptions('options', options);
   const port = validateInteger('options.port', o.port, 0, 65535);
   const backlog = o.backlog === undefined ? 511 : validateInteger('options.backlog', o.backlog, 0, 0x7fffffff);
   const { host, port: _port, backlog: _backlog, ...tlsOptions } = o;
-  if (host === undefined) {
-    try {
-      return listenTlsOn('::', port, backlog, tlsOptions);
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
-      return listenTlsOn('0.0.0.0', port, backlog, tlsOptions);
-    }
-  }
-  return listenTlsOn(validateHost('options.host', host), port, backlog, tlsOptions);
+  return listenOnHost(host, (h) => listenTlsOn(h, port, backlog, tlsOptions));
 }
 
 /**
@@ -84,7 +60,7 @@ export function listenTls(options: ListenTlsOptions): Sock {
  * 'ERR_TLS_CERT_ALTNAME_INVALID') as `(sock as StreamSock).error`.
  */
 export function connectTls(options: ConnectTlsOptions): Sock {
-  const o = validateOptions(options);
+  const o = validateOptions('options', options);
   const host = validateHost('options.host', o.host);
   const port = validateInteger('options.port', o.port, 1, 65535);
   const { host: givenHost, port: _port, ...tlsOptions } = o;
