@@ -217,6 +217,7 @@ async function main(): Promise<number> {
       kind: sc.kind,
       metric: sc.metric,
       ...(sc.target ? { target: sc.target } : {}),
+      ...(sc.serverTargets ? { serverTargets: sc.serverTargets } : {}),
       params,
       run: { date: startedAt, quick: o.quick, rounds, warmupS, durationS, pinning: pin.note, node: mach.node },
       servers: [...results.values()],

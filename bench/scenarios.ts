@@ -29,6 +29,11 @@ export interface Scenario {
   kind: Kind;
   metric: Metric;
   target?: Target;
+  /**
+   * Targets for particular servers, by server id, in place of `target`
+   * (null: none). The stream engine has its own, lower, bar.
+   */
+  serverTargets?: Record<string, Target | null>;
   /** part of --quick */
   quick: boolean;
   /** load generator settings (echo, stream, churn, idle) */
@@ -52,29 +57,33 @@ const TIMER: Metric = { key: 'nsPerTimer', label: 'CPU ns/timer', unit: 'ns', hi
 const KiB = 1024;
 const GiB = 1024 * 1024 * 1024;
 
+/** The issue sets the stream engine one target only (pingpong-50). */
+const NO_STREAM_TARGET: Record<string, Target | null> = { 'danga-node': null };
+
 // prettier-ignore
 export const SCENARIOS: Scenario[] = [
   { id: 'pingpong-1', title: '64 B ping-pong, 1 connection', kind: 'echo', conns: 1, depth: 1, size: 64, metric: RATE, quick: true },
   { id: 'pingpong-50', title: '64 B ping-pong, 50 connections', kind: 'echo', conns: 50, depth: 1, size: 64, metric: RATE, quick: true,
-    target: { vsNet: 1.6, vsC: 0.85, text: '≥1.6× net, ≥0.85× C' } },
+    target: { vsNet: 1.6, vsC: 0.85, text: '≥1.6× net, ≥0.85× C' },
+    serverTargets: { 'danga-node': { vsNet: 0.9, text: '≥0.9× net' } } },
   { id: 'pingpong-1000', title: '64 B ping-pong, 1000 connections', kind: 'echo', conns: 1000, depth: 1, size: 64, metric: RATE, quick: true,
-    target: { vsNet: 1.5, text: '≥1.5× net' } },
+    target: { vsNet: 1.5, text: '≥1.5× net' }, serverTargets: NO_STREAM_TARGET },
   { id: 'msg16k-20', title: '16 KiB messages, 20 connections', kind: 'echo', conns: 20, depth: 1, size: 16 * KiB, metric: RATE, quick: true,
-    target: { vsNet: 1.3, text: '≥1.3× net' } },
+    target: { vsNet: 1.3, text: '≥1.3× net' }, serverTargets: NO_STREAM_TARGET },
   { id: 'pipelined-10x16', title: '64 B pipelined, 10 connections × 16 in flight', kind: 'echo', conns: 10, depth: 16, size: 64, metric: RATE, quick: true,
-    target: { vsNet: 1.0, text: '≥1.0× net' } },
+    target: { vsNet: 1.0, text: '≥1.0× net' }, serverTargets: NO_STREAM_TARGET },
   { id: 'stream-1g', title: '1 GiB streamed one way (client → server) on 1 connection', kind: 'stream', bytes: GiB, quickBytes: GiB / 8, metric: MIB, quick: true,
-    target: { vsNet: 1.0, text: '≥1.0× net' } },
+    target: { vsNet: 1.0, text: '≥1.0× net' }, serverTargets: NO_STREAM_TARGET },
   { id: 'churn', title: 'connection churn: connect, one 64 B echo, close (50 at a time)', kind: 'churn', conns: 50, size: 64, metric: CONNS, quick: true,
-    target: { vsNet: 1.3, text: '≥1.3× net' } },
+    target: { vsNet: 1.3, text: '≥1.3× net' }, serverTargets: NO_STREAM_TARGET },
   { id: 'idle-9000', title: '9,000 idle connections: memory per connection over the empty server', kind: 'idle', conns: 9000, quickConns: 2000, size: 64, metric: IDLE, quick: true,
-    target: { maxValue: 1536, text: '≤1.5 KiB RSS/conn' } },
+    target: { maxValue: 1536, text: '≤1.5 KiB RSS/conn' }, serverTargets: NO_STREAM_TARGET },
   { id: 'timers-10k', title: '10,000 random timers (1–1000 ms) added and fired', kind: 'timers', timerKind: 'fire', timers: 10_000, metric: TIMER, quick: false,
-    target: { vsNet: 1.0, text: '≤1.0× setTimeout' } },
+    target: { vsNet: 1.0, text: '≤1.0× setTimeout' }, serverTargets: NO_STREAM_TARGET },
   { id: 'timers-100k', title: '100,000 random timers added and fired', kind: 'timers', timerKind: 'fire', timers: 100_000, metric: TIMER, quick: true,
-    target: { vsNet: 1.0, text: '≤1.0× setTimeout' } },
+    target: { vsNet: 1.0, text: '≤1.0× setTimeout' }, serverTargets: NO_STREAM_TARGET },
   { id: 'timers-1m', title: '1,000,000 random timers added and fired', kind: 'timers', timerKind: 'fire', timers: 1_000_000, metric: TIMER, quick: false,
-    target: { vsNet: 1.0, text: '≤1.0× setTimeout' } },
+    target: { vsNet: 1.0, text: '≤1.0× setTimeout' }, serverTargets: NO_STREAM_TARGET },
   { id: 'timers-cancel-100k', title: '100,000 random timers added and cancelled', kind: 'timers', timerKind: 'cancel', timers: 100_000, metric: TIMER, quick: true,
-    target: { vsNet: 1.0, text: '≤1.0× setTimeout' } },
+    target: { vsNet: 1.0, text: '≤1.0× setTimeout' }, serverTargets: NO_STREAM_TARGET },
 ];

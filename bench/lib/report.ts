@@ -152,7 +152,10 @@ function renderMarkdown(res: Results): string {
         cells.push(c);
       }
     }
-    cells.push(sc.target?.text ?? '—');
+    const own = Object.entries(sc.serverTargets ?? {})
+      .filter(([, t]) => t !== null)
+      .map(([id, t]) => `${sc.servers.find((r) => r.id === id)?.label ?? id}: ${t!.text}`);
+    cells.push([sc.target?.text ?? '—', ...own].join('; '));
     for (const s of subjects.filter((x) => cols.includes(x))) {
       const r = sc.servers.find((x) => x.id === s.id);
       cells.push(!r ? '—' : r.status !== 'ok' ? r.status : statusCell(r) || '—');
@@ -169,7 +172,7 @@ function renderMarkdown(res: Results): string {
     out.push(...detailTable(sc), '');
     const notes = sc.servers.filter((r) => r.status !== 'ok' && r.note);
     for (const r of notes) out.push(`- ${r.label}: ${r.status} — ${esc(short(gist(r.note!), 400))}`);
-    for (const r of sc.servers) if (r.target && r.target.status !== 'no data') out.push(`- ${r.label} vs target (${sc.target!.text}): ${r.target.status} — ${r.target.detail}`);
+    for (const r of sc.servers) if (r.target && r.target.status !== 'no data') out.push(`- ${r.label} vs target (${r.target.text ?? sc.target?.text}): ${r.target.status} — ${r.target.detail}`);
     if (notes.length || sc.servers.some((r) => r.target)) out.push('');
   }
 

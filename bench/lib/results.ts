@@ -27,7 +27,7 @@ export interface ServerResult {
   loadgenBound?: boolean;
   /** rounds during which other processes used more than 0.15 CPU */
   disturbed?: number;
-  target?: { status: TargetStatus; detail: string };
+  target?: { status: TargetStatus; detail: string; text?: string };
 }
 
 export interface RunInfo {
@@ -46,6 +46,8 @@ export interface ScenarioResult {
   kind: Scenario['kind'];
   metric: Metric;
   target?: Target;
+  /** per-server targets in place of `target` (null: none), by server id */
+  serverTargets?: Record<string, Target | null>;
   /** size actually used (quick mode shrinks stream/idle) */
   params: Record<string, number>;
   run: RunInfo;
@@ -92,13 +94,23 @@ export function finalize(sc: ScenarioResult, baselineId: string, ceilingId: stri
     const sv = r.summary.serverCpu?.median;
     if (lg !== undefined && sv !== undefined) r.loadgenBound = lg >= 0.9 && sv < 0.85;
     r.disturbed = r.samples.filter((x) => (x.otherCpu ?? 0) > DISTURBED).length;
-    if (r.role === 'subject' && sc.target) r.target = judge(sc, r);
+    const t = targetFor(sc, r);
+    if (r.role === 'subject' && t) r.target = judge(sc, r, t);
   }
-  for (const r of sc.servers) if (r.role === 'subject' && sc.target && !r.target) r.target = { status: 'no data', detail: r.note ?? 'no result' };
+  for (const r of sc.servers) {
+    const t = targetFor(sc, r);
+    if (r.role === 'subject' && t && !r.target) r.target = { status: 'no data', detail: r.note ?? 'no result', text: t.text };
+  }
 }
 
-function judge(sc: ScenarioResult, r: ServerResult): { status: TargetStatus; detail: string } {
-  const t = sc.target!;
+/** The target that applies to server `r` in scenario `sc`, if any. */
+export function targetFor(sc: ScenarioResult, r: ServerResult): Target | undefined {
+  const own = sc.serverTargets?.[r.id];
+  if (own !== undefined) return own ?? undefined;
+  return sc.target;
+}
+
+function judge(sc: ScenarioResult, r: ServerResult, t: Target): { status: TargetStatus; detail: string; text: string } {
   const key = sc.metric.key;
   const checks: string[] = [];
   let ok = true;
@@ -130,6 +142,6 @@ function judge(sc: ScenarioResult, r: ServerResult): { status: TargetStatus; det
       checks.push(`${Math.round(v)} ${sc.metric.unit} ${pass ? 'meets' : 'misses'} ≤${t.maxValue}`);
     }
   }
-  if (missing) return { status: 'no data', detail: `baseline missing; ${checks.join('; ')}` };
-  return { status: ok ? 'met' : 'missed', detail: checks.join('; ') };
+  if (missing) return { status: 'no data', detail: `baseline missing; ${checks.join('; ')}`, text: t.text };
+  return { status: ok ? 'met' : 'missed', detail: checks.join('; '), text: t.text };
 }
