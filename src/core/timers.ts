@@ -21,8 +21,15 @@ export type TimerCallback = (nowSeconds: number) => void;
 
 /** A pending timer, as returned by `DangaSocket.addTimer()`. */
 export class Timer {
-  /** @internal monotonic fire time in milliseconds */
-  _time: number;
+  /**
+   * @internal fire time on the monotonic clock: whole milliseconds (the
+   * bucket) and the nanoseconds past them. Two small integers rather than one
+   * double: V8 keeps small integers in the object, a double in a box of its
+   * own, which would be a second allocation per timer.
+   */
+  _ms: number;
+  /** @internal */
+  _ns: number;
   /** @internal insertion order, for stable ordering of equal times */
   _seq: number;
   /** @internal null once fired or cancelled */
@@ -34,7 +41,9 @@ export class Timer {
 
   /** @internal */
   constructor(time: number, seq: number, fn: TimerCallback) {
-    this._time = time;
+    const ms = Math.floor(time);
+    this._ms = ms;
+    this._ns = Math.floor((time - ms) * 1e6);
     this._seq = seq;
     this._fn = fn;
   }
@@ -67,7 +76,7 @@ export const monotonicMs = (): number => performance.now();
 export const epochSeconds = (monoMs: number): number => (performance.timeOrigin + monoMs) / 1000;
 
 function byTimeThenSeq(a: Timer, b: Timer): number {
-  return a._time - b._time || a._seq - b._seq;
+  return a._ms - b._ms || a._ns - b._ns || a._seq - b._seq;
 }
 
 /** The timer queue of the loop. */
@@ -100,11 +109,11 @@ export class TimerQueue {
 
   /** True when `t` is in the first bucket, i.e. it may be the next to fire. */
   isFirst(t: Timer): boolean {
-    return this.keys.length > 0 && Math.floor(t._time) === this.keys[0];
+    return this.keys.length > 0 && t._ms === this.keys[0];
   }
 
   private file(t: Timer): void {
-    const key = Math.floor(t._time);
+    const key = t._ms;
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
       bucket = [];
@@ -165,7 +174,7 @@ export class TimerQueue {
           const t = bucket[i] as Timer;
           const fn = t._fn;
           if (fn === null) continue; // cancelled by an earlier callback of this pass
-          if (t._time > nowMs) break buckets; // the rest is not due yet
+          if (t._ms + t._ns / 1e6 > nowMs) break buckets; // the rest is not due yet
           t._fn = null;
           this.fired++;
           fn(nowSeconds);
