@@ -396,6 +396,52 @@ static void print_common(double elapsed, double self_cpu, double srv_cpu) {
     }
 }
 
+/* The measured window shared by the echo and churn modes: --warmup seconds,
+ * then --duration seconds of counting. */
+struct window {
+    int64_t warm_end, end, start;
+    double cpu0, srv0;
+};
+
+static void window_init(struct window *w, int64_t t0) {
+    w->warm_end = t0 + (int64_t)(opt_warmup * 1e9);
+    w->end = w->warm_end + (int64_t)(opt_duration * 1e9);
+    w->start = 0;
+    w->cpu0 = 0;
+    w->srv0 = -1;
+}
+
+/* After each batch of events: starts counting once the warm-up is over;
+ * returns 1 when the measured window has ended. */
+static int window_tick(struct window *w, int64_t t) {
+    if (!measuring) {
+        if (t >= w->warm_end) {
+            measuring = 1;
+            completed = 0;
+            hist_reset();
+            w->start = t;
+            w->cpu0 = self_cpu_seconds();
+            w->srv0 = proc_cpu_seconds(opt_server_pid);
+            window_start();
+        }
+        return 0;
+    }
+    return t >= w->end;
+}
+
+/* Prints the rate and latency fields and those common to every mode, given
+ * the opening of the JSON object (mode and parameters), and closes it. */
+static void window_report(const struct window *w, const char *head) {
+    int64_t m_end = now_ns();
+    double cpu1 = self_cpu_seconds();
+    double srv1 = proc_cpu_seconds(opt_server_pid);
+    double elapsed = (double)(m_end - w->start) / 1e9;
+    printf("%s\"count\":%llu,\"rate\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f,", head,
+           (unsigned long long)completed, elapsed > 0 ? (double)completed / elapsed : 0,
+           hist_pct_us(50), hist_pct_us(99), (double)hist_max / 1000.0);
+    print_common(elapsed, cpu1 - w->cpu0, (w->srv0 >= 0 && srv1 >= 0) ? srv1 - w->srv0 : -1);
+}
+
 static int run_echo(void) {
     alloc_conns(opt_conns, opt_depth);
     rbuf_len = opt_size * (size_t)opt_depth;
@@ -415,10 +461,8 @@ static int run_echo(void) {
     }
 
     struct epoll_event evs[MAX_EVENTS];
-    int64_t warm_end = t0 + (int64_t)(opt_warmup * 1e9);
-    int64_t end = warm_end + (int64_t)(opt_duration * 1e9);
-    int64_t m_start = 0;
-    double cpu0 = 0, srv0 = -1;
+    struct window w;
+    window_init(&w, t0);
     last_completion_ns = t0;
     for (;;) {
         int k = epoll_wait(epfd, evs, MAX_EVENTS, 100);
@@ -435,32 +479,14 @@ static int run_echo(void) {
             if (evs[i].events & EPOLLOUT) conn_flush(c);
         }
         int64_t t = now_ns();
-        if (!measuring) {
-            if (t >= warm_end) {
-                measuring = 1;
-                completed = 0;
-                hist_reset();
-                m_start = t;
-                cpu0 = self_cpu_seconds();
-                srv0 = proc_cpu_seconds(opt_server_pid);
-                window_start();
-            }
-        } else if (t >= end) {
-            break;
-        }
+        if (window_tick(&w, t)) break;
         if (t - last_completion_ns > (int64_t)(opt_timeout * 1e9))
             fail("stalled: no round trip completed within the timeout");
     }
-    int64_t m_end = now_ns();
-    double cpu1 = self_cpu_seconds();
-    double srv1 = proc_cpu_seconds(opt_server_pid);
-    double elapsed = (double)(m_end - m_start) / 1e9;
-    printf("{\"mode\":\"echo\",\"conns\":%d,\"depth\":%d,\"size\":%zu,\"count\":%llu,"
-           "\"rate\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f,",
-           opt_conns, opt_depth, opt_size, (unsigned long long)completed,
-           elapsed > 0 ? (double)completed / elapsed : 0, hist_pct_us(50), hist_pct_us(99),
-           (double)hist_max / 1000.0);
-    print_common(elapsed, cpu1 - cpu0, (srv0 >= 0 && srv1 >= 0) ? srv1 - srv0 : -1);
+    char head[160];
+    snprintf(head, sizeof head, "{\"mode\":\"echo\",\"conns\":%d,\"depth\":%d,\"size\":%zu,", opt_conns,
+             opt_depth, opt_size);
+    window_report(&w, head);
     printf("}\n");
     return 0;
 }
@@ -588,10 +614,9 @@ static int run_churn(void) {
     for (int i = 0; i < opt_conns; i++) SLOT_START(i);
 
     struct epoll_event evs[MAX_EVENTS];
-    int64_t warm_end = t0 + (int64_t)(opt_warmup * 1e9);
-    int64_t end = warm_end + (int64_t)(opt_duration * 1e9);
-    int64_t m_start = 0, last_progress_t = t0;
-    double cpu0 = 0, srv0 = -1;
+    struct window w;
+    window_init(&w, t0);
+    int64_t last_progress_t = t0;
     for (;;) {
         int k = epoll_wait(epfd, evs, MAX_EVENTS, 100);
         if (k < 0) {
@@ -635,32 +660,13 @@ static int run_churn(void) {
             }
         }
         int64_t t = now_ns();
-        if (!measuring) {
-            if (t >= warm_end) {
-                measuring = 1;
-                completed = 0;
-                hist_reset();
-                m_start = t;
-                cpu0 = self_cpu_seconds();
-                srv0 = proc_cpu_seconds(opt_server_pid);
-                window_start();
-            }
-        } else if (t >= end) {
-            break;
-        }
+        if (window_tick(&w, t)) break;
         if (t - last_progress_t > (int64_t)(opt_timeout * 1e9))
             fail("stalled: no connection completed within the timeout");
     }
-    int64_t m_end = now_ns();
-    double cpu1 = self_cpu_seconds();
-    double srv1 = proc_cpu_seconds(opt_server_pid);
-    double elapsed = (double)(m_end - m_start) / 1e9;
-    printf("{\"mode\":\"churn\",\"conns\":%d,\"size\":%zu,\"count\":%llu,\"rate\":%.2f,"
-           "\"p50_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f,",
-           opt_conns, opt_size, (unsigned long long)completed,
-           elapsed > 0 ? (double)completed / elapsed : 0, hist_pct_us(50), hist_pct_us(99),
-           (double)hist_max / 1000.0);
-    print_common(elapsed, cpu1 - cpu0, (srv0 >= 0 && srv1 >= 0) ? srv1 - srv0 : -1);
+    char head[160];
+    snprintf(head, sizeof head, "{\"mode\":\"churn\",\"conns\":%d,\"size\":%zu,", opt_conns, opt_size);
+    window_report(&w, head);
     printf("}\n");
     return 0;
 }
