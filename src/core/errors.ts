@@ -25,6 +25,7 @@ export const errno = {
   EEXIST: osConstants.errno.EEXIST,
   ENOENT: osConstants.errno.ENOENT,
   EINVAL: osConstants.errno.EINVAL,
+  ENOTCONN: osConstants.errno.ENOTCONN,
 } as const;
 
 /** Describes a value for an error message, the way Node's ERR_INVALID_ARG_TYPE does. */

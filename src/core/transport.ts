@@ -30,6 +30,20 @@ export interface Sock {
   remoteAddress(): SockAddress | null;
   /** Closes the socket now (DangaSocket objects defer this to the end of the loop iteration). */
   close(): void;
+  /**
+   * The socket's pending error as a positive errno (SO_ERROR), 0 when none:
+   * after a non-blocking connect turned writable, 0 means connected.
+   */
+  socketError(): number;
+  /** TCP_NODELAY on or off (default on); ignored where it does not apply (Unix sockets, pairs). */
+  setNoDelay(on?: boolean): void;
+  /**
+   * Half-closes the connection (shutdown(2)): 'write' sends end of stream to
+   * the peer while reading goes on; 'read' and 'both' as shutdown(2) (the
+   * stream engine can only shut the writing side). To shut down after queued
+   * data is out: `obj.write(() => sock.shutdown('write'))`.
+   */
+  shutdown(how?: 'read' | 'write' | 'both'): void;
 }
 
 /** The names of the engines. */

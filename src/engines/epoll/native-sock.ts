@@ -90,14 +90,28 @@ export class NativeSock implements Sock, Transport {
     this._fd = -1;
   }
 
-  /** Shuts down reading (0), writing (1) or both (2); 0 or -errno. */
-  shutdown(how: 0 | 1 | 2): number {
-    return this._closed ? -errno.EBADF : this.b.shutdown(this._fd, how);
+  shutdown(how: 'read' | 'write' | 'both' = 'write'): void {
+    if (this._closed) return;
+    const code = how === 'read' ? 0 : how === 'write' ? 1 : how === 'both' ? 2 : -1;
+    if (code < 0) throw invalidArgValue('how', `must be 'read', 'write' or 'both'. Received ${String(how)}`);
+    const rc = this.b.shutdown(this._fd, code);
+    // Not connected (yet, or any more): nothing to shut down.
+    if (rc < 0 && rc !== -errno.ENOTCONN) throw systemError(rc, 'shutdown', `fd ${this._fd}`);
   }
 
-  /** SO_ERROR: the pending error of the socket (0 when none), e.g. after a non-blocking connect. */
   socketError(): number {
-    return this.b.getsockopt(this._fd, this.b.constants.SOL_SOCKET as number, this.b.constants.SO_ERROR as number);
+    if (this._closed) return errno.EBADF;
+    try {
+      return this.b.getsockopt(this._fd, this.b.constants.SOL_SOCKET as number, this.b.constants.SO_ERROR as number);
+    } catch (err) {
+      return -(((err as { errno?: number }).errno ?? -errno.EINVAL) as number);
+    }
+  }
+
+  setNoDelay(on = true): void {
+    if (this._closed) return;
+    const rc = this.setOption(this.tcpLevel, this.b.constants.TCP_NODELAY as number, on ? 1 : 0);
+    if (rc < 0 && rc !== -errno.EOPNOTSUPP && rc !== -errno.ENOPROTOOPT) throw systemError(rc, 'setsockopt', 'TCP_NODELAY');
   }
 
   /** Sets an integer socket option; 0 or -errno. */

@@ -98,6 +98,17 @@ export class ListenSock implements Sock, Transport {
     return null;
   }
 
+  /** The server's error as a positive errno, 0 when none. */
+  socketError(): number {
+    return this._error === null ? 0 : -errnoOf(this._error, -E.EPROTO);
+  }
+
+  /** Nothing to do on a listening socket. */
+  setNoDelay(_on?: boolean): void {}
+
+  /** A listening socket is not connected: nothing to shut down. */
+  shutdown(_how?: 'read' | 'write' | 'both'): void {}
+
   /** Closes the server and every connection not yet accepted. */
   close(): void {
     if (this._closed) return;

@@ -172,6 +172,26 @@ export class StreamSock implements Sock, Transport {
     return err === null ? 0 : -errnoOf(err, -E.EPROTO);
   }
 
+  /** TCP_NODELAY, where the stream is a TCP socket; ignored otherwise. */
+  setNoDelay(on = true): void {
+    if (this._closed) return;
+    const socket = this.stream as Duplex & { setNoDelay?: (on: boolean) => unknown };
+    if (typeof socket.setNoDelay === 'function') socket.setNoDelay(on);
+  }
+
+  /**
+   * Half-close: 'write' and 'both' end the writing side once what the stream
+   * holds is sent (FIN; TLS sends close_notify). A stream cannot refuse what
+   * the peer still sends, so 'read' does nothing.
+   */
+  shutdown(how: 'read' | 'write' | 'both' = 'write'): void {
+    if (how !== 'read' && how !== 'write' && how !== 'both') {
+      throw invalidArgValue('how', `must be 'read', 'write' or 'both'. Received ${String(how)}`);
+    }
+    if (this._closed || how === 'read') return;
+    if (!this.stream.writableEnded) this.stream.end();
+  }
+
   /** A connected socket has nothing to accept. */
   accept(): Sock | null {
     if (this._closed) throw invalidArgValue('this', 'is a closed socket');
