@@ -237,7 +237,13 @@ for (const transport of ['tcp', 'socketpair'] as const) {
       const server = new StartTlsServer(serverSock, byteByByte);
       const client = new Source(clientSock);
       client.write('STARTTLS\r\n');
-      client.write(() => client.startTls({ ca: cert, servername: 'localhost' }));
+      client.write(() => {
+        client.startTls({ ca: cert, servername: 'localhost' });
+        // The old Sock gave its socket away: it counts as closed, and closing
+        // it must not close the connection TLS now runs on.
+        assert.ok(clientSock.closed);
+        clientSock.close();
+      });
       const data = randomBytes(1024 * 1024);
       client.send(data);
       await runUntil(() => client.received >= data.length || client.closed);

@@ -82,6 +82,15 @@ export class NativeSock implements Sock, Transport {
     }
   }
 
+  /**
+   * @internal The fd now belongs to someone else (Node, after startTls()):
+   * this Sock counts as closed, and closing it later leaves the fd alone.
+   */
+  _handOver(): void {
+    this._closed = true;
+    this._fd = -1;
+  }
+
   /** Closes the fd now. */
   close(): void {
     if (this._closed) return;

@@ -121,6 +121,8 @@ export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: B
     } catch (err) {
       throw invalidArgValue('this', `has fd ${old.fd}, which Node cannot drive for TLS`, err);
     }
+    // Node owns the fd from here on: the old Sock must never close it.
+    (old as Transport & { _handOver?: () => void })._handOver?.();
   } else {
     throw stateError('ERR_DANGA_NO_TLS', 'startTls() cannot upgrade this kind of socket');
   }
