@@ -92,3 +92,17 @@ test('setNoDelay() applies to TCP and is ignored elsewhere', async () => {
   a.close();
   c.close();
 });
+
+test('listenTcp({ reusePort: true }): two listening sockets share a port (epoll); the stream engine refuses it clearly', () => {
+  if (DangaSocket.engine() === 'node') {
+    assert.throws(() => listenTcp({ host: '127.0.0.1', port: 0, reusePort: true }), { code: 'ERR_DANGA_NO_REUSEPORT' });
+    return;
+  }
+  const first = listenTcp({ host: '127.0.0.1', port: 0, reusePort: true });
+  const port = (first.localAddress() as { port: number }).port;
+  const second = listenTcp({ host: '127.0.0.1', port, reusePort: true });
+  assert.equal((second.localAddress() as { port: number }).port, port);
+  assert.throws(() => listenTcp({ host: '127.0.0.1', port }), { code: 'EADDRINUSE' });
+  first.close();
+  second.close();
+});
