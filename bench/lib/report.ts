@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { SCENARIOS } from '../scenarios.js';
 import { BASELINE_ID, SERVERS } from '../servers.js';
 import { resultsDir, root } from './paths.js';
-import { DISTURBED, type Results, type ScenarioResult, type ServerResult } from './results.js';
+import { DISTURBED, targetFor, type Results, type ScenarioResult, type ServerResult } from './results.js';
 
 export const BEGIN = '<!-- bench:generated:begin — written by `npm run bench`; edits between these markers are lost -->';
 export const END = '<!-- bench:generated:end -->';
@@ -370,7 +370,7 @@ export function renderSvg(res: Results): string {
         body.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${color.get(b.s.id)}"><title>${xmlEsc(`${b.s.label}: ${adv.toFixed(2)}×`)}</title></rect>`);
         const clipped = adv > scaleMax ? '▸' : '';
         let labelX = x(adv) + 4;
-        const t = g.sc.target?.vsNet;
+        const t = targetFor(g.sc, r)?.vsNet;
         if (b.s.role === 'subject' && t !== undefined) {
           const tv = g.sc.metric.higherIsBetter ? t : 1 / t;
           body.push(`<line x1="${x(tv).toFixed(1)}" x2="${x(tv).toFixed(1)}" y1="${y - 2}" y2="${y + barH + 2}" class="t"><title>target ${tv.toFixed(2)}×</title></line>`);
