@@ -42,6 +42,8 @@ export type SocketLike = Sock | NodeJS.ReadWriteStream | object;
 
 const EMPTY = Buffer.alloc(0);
 const IOV_MAX = 1024;
+/** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
+const DEBUG_LEVEL = Number(process.env.DANGA_DEBUG ?? 0) || 0;
 
 /** Turns a Sock, stream or fd into a Transport; each engine adds a factory. */
 type TransportFactory = (sock: unknown) => Transport | null;
@@ -387,8 +389,8 @@ export class DangaSocket<S extends object = Sock> {
    * @param reason for debugging output
    */
   close(reason?: string): void {
-    void reason;
     if (this._closed) return;
+    if (DEBUG_LEVEL > 0) DangaSocket.debugMsg('Closing #%d (%s) due to %s', this._key, this.constructor.name, reason ?? '');
     this._cleanup();
     const t = this._t;
     if (t !== null) {
@@ -423,11 +425,6 @@ export class DangaSocket<S extends object = Sock> {
     reactor.plcMap.delete(this._key);
     reactor.softReady.delete(this);
     this._fd = -1;
-  }
-
-  /** @internal reset(): close at once. */
-  _forceClose(): void {
-    this.close('reset');
   }
 
   /** The socket: a Sock (or the stream given to the constructor); null once closed. */

@@ -299,7 +299,7 @@ export class Reactor {
     for (const fd of this.otherFds.keys()) driver?.watchFd(fd, false);
     this.otherFds.clear();
     const objs = Array.from(this.descriptorMap.values());
-    for (const obj of objs) obj._forceClose();
+    for (const obj of objs) obj.close('reset');
     this.closePending();
     this.descriptorMap.clear();
     this.pushBackSet.clear();
