@@ -15,11 +15,13 @@ const EEXIST = -errno.EEXIST;
 
 // Reads land in a shared slab and are handed out as views of it, as Node's
 // own stream reads do: no allocation per read beyond the view, one slab per
-// SLAB_SIZE bytes read. A read never asks for more than the slab has left
-// (or READ_CAP), so it may return fewer bytes than asked for; level-triggered
-// readiness brings the rest on the next iteration.
+// SLAB_SIZE bytes read. A read asks for min(n, what the slab has left), but
+// a fresh slab is taken rather than read less than MIN_SLAB_READ: the usual
+// read(65536) of a bulk transfer then always gets 64 KiB at once (reading
+// only the slab's tail measured ~20% slower streaming), while small reads
+// share a slab. Level-triggered readiness brings any rest next iteration.
 const SLAB_SIZE = 128 * 1024;
-const MIN_SLAB_READ = 16 * 1024;
+const MIN_SLAB_READ = 64 * 1024;
 const READ_CAP = 1024 * 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
 let slabOffset = 0;
