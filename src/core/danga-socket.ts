@@ -12,6 +12,7 @@ import { format } from 'node:util';
 import { INITIAL_WATCH, POLLIN, POLLOUT } from './constants.js';
 import {
   errno,
+  errnoOf,
   invalidArgType,
   invalidArgValue,
   outOfRange,
@@ -83,14 +84,6 @@ let engineName: EngineName = 'epoll';
 /** @internal */
 export function setEngineName(name: EngineName): void {
   engineName = name;
-}
-
-function errnoFromError(err: unknown): number {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && code in errno) return -errno[code as keyof typeof errno];
-  const n = (err as { errno?: unknown } | null)?.errno;
-  if (typeof n === 'number' && n < 0) return n;
-  return -errno.EINVAL;
 }
 
 function toBuffer(data: Buffer | Uint8Array | string, name: string): Buffer {
@@ -601,7 +594,7 @@ export class DangaSocket<S extends object = Sock> {
     try {
       n = writer(buf, length, offset);
     } catch (err) {
-      return errnoFromError(err);
+      return errnoOf(err, -errno.EINVAL);
     }
     if (typeof n !== 'number' || !(n >= 0)) return -errno.EINVAL;
     return n > length ? length : Math.floor(n);

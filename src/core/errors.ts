@@ -87,6 +87,20 @@ export function systemError(negErrno: number, syscall: string, detail?: string):
   return err;
 }
 
+/**
+ * The negative errno for an error: from its `code` ('EPIPE') when that is an
+ * OS error name, else its negative `errno`, else `fallback`. Used where user
+ * code or Node reports failures as Error objects (writer functions, streams).
+ */
+export function errnoOf(err: unknown, fallback: number): number {
+  const code = (err as { code?: unknown } | null)?.code;
+  const names = osConstants.errno as Record<string, number>;
+  if (typeof code === 'string' && Object.hasOwn(names, code)) return -(names[code] as number);
+  const n = (err as { errno?: unknown } | null)?.errno;
+  if (typeof n === 'number' && n < 0) return n;
+  return fallback;
+}
+
 /** Validates an integer argument, throwing TypeError (not a number) or RangeError (not in range). */
 export function validateInteger(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);

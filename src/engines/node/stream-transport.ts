@@ -17,7 +17,9 @@
  */
 import type { Duplex } from 'node:stream';
 import { constants as osConstants } from 'node:os';
-import { invalidArgValue, systemError } from '../../core/errors.js';
+import { errnoOf, invalidArgValue, systemError } from '../../core/errors.js';
+
+export { errnoOf };
 import { reactor } from '../../core/loop.js';
 import { DangaSocket } from '../../core/danga-socket.js';
 import type { Sock, SockAddress, Transport, TransportOwner } from '../../core/transport.js';
@@ -44,15 +46,6 @@ let nextId = -1000;
 /** A fresh descriptor-map id for a stream socket. */
 export function allocateId(): number {
   return nextId--;
-}
-
-/** The negative errno for an error: its OS code, else `fallback`. */
-export function errnoOf(err: unknown, fallback: number): number {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && Object.hasOwn(E, code)) return -(E as Record<string, number>)[code]!;
-  const n = (err as { errno?: unknown } | null)?.errno;
-  if (typeof n === 'number' && n < 0) return n;
-  return fallback;
 }
 
 /** Internals of Node streams this file reads; all are present on Node 20+. */
