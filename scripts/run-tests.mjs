@@ -9,7 +9,12 @@ import { join } from 'node:path';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const testDir = join(root, 'dist', 'test');
-const files = readdirSync(testDir).filter((f) => f.endsWith('.test.js')).sort().map((f) => join(testDir, f));
+// test/<module>.test.ts mirrors src/<module>.ts, so the tests live in folders.
+const files = readdirSync(testDir, { recursive: true })
+  .map(String)
+  .filter((f) => f.endsWith('.test.js'))
+  .sort()
+  .map((f) => join(testDir, f));
 const haveAddon = existsSync(join(root, 'build', 'Release', 'danga_native.node'));
 
 const engines = process.env.DANGA_ENGINE ? [process.env.DANGA_ENGINE] : haveAddon ? ['epoll', 'node'] : ['node'];

@@ -1,0 +1,178 @@
+/**
+ * The contract between the core (the semantics of Danga::Socket) and the
+ * engines (how bytes move and how the loop wakes up). This file is the only
+ * one an engine imports from the core.
+ *
+ * The shape is libuv's: a socket reaches the loop through one registration
+ * call (`Transport.attach`) and reports through one callback (the driver's
+ * event batch for kernel readiness, `onReady` for readiness an engine
+ * computes itself). Every per-socket operation returns a number (>= 0, or a
+ * negative errno) rather than throwing, so the hot path allocates no error
+ * objects and one place in the core (`core/errors.ts`) makes every Error.
+ */
+import type { Duplex } from 'node:stream';
+
+/** The names of the engines. */
+export type EngineName = 'epoll' | 'node';
+
+/** An address as the helpers report it. */
+export type SockAddress =
+  | { readonly address: string; readonly port: number; readonly family: 'IPv4' | 'IPv6' }
+  | { readonly path: string; readonly family: 'unix' };
+
+/**
+ * A socket as handed out by `listenTcp`, `connectTcp`, `listenUnix`,
+ * `connectUnix`, `socketPair` and `accept()`, and taken by the DangaSocket
+ * constructor.
+ */
+export interface Sock {
+  /** The file descriptor (a negative id for a stream without one); -1 once closed. */
+  readonly fd: number;
+  /** True once closed. */
+  readonly closed: boolean;
+  /** The engine that moves its bytes. */
+  readonly engine: EngineName;
+  /** Accepts one pending connection of a listening socket; null when none is pending. */
+  accept(): Sock | null;
+  /** The local address, or null when it has none. */
+  localAddress(): SockAddress | null;
+  /** The peer's address, or null when not connected. */
+  remoteAddress(): SockAddress | null;
+  /** Closes the socket now (DangaSocket objects defer this to the end of the loop iteration). */
+  close(): void;
+  /**
+   * The socket's pending error as a positive errno (SO_ERROR), 0 when none:
+   * after a non-blocking connect turned writable, 0 means connected.
+   */
+  socketError(): number;
+  /** TCP_NODELAY on or off (default on); ignored where it does not apply (Unix sockets, pairs). */
+  setNoDelay(on?: boolean): void;
+  /**
+   * Half-closes the connection (shutdown(2)): 'write' sends end of stream to
+   * the peer while reading goes on; 'read' and 'both' as shutdown(2) (the
+   * node engine can only shut the writing side). To shut down after queued
+   * data is out: `obj.write(() => sock.shutdown('write'))`.
+   */
+  shutdown(how?: 'read' | 'write' | 'both'): void;
+}
+
+/**
+ * Options of `startTls()`: those of `tls.TLSSocket` plus `isServer`
+ * (default false: this end is the TLS client) and, for clients,
+ * `servername` and `checkServerIdentity` as `tls.connect` takes them.
+ */
+export interface StartTlsOptions {
+  isServer?: boolean;
+  [option: string]: unknown;
+}
+
+/**
+ * Per-socket I/O, implemented by each engine. Numbers >= 0 mean success, a
+ * negative errno failure.
+ */
+export interface Transport extends Sock {
+  /**
+   * The value `sock()` returns to the user: the Sock itself for sockets the
+   * helpers made, the original stream for a stream given to the constructor.
+   */
+  readonly handle: unknown;
+  /**
+   * Registers the socket with the loop, interested in `mask` (POLLIN,
+   * POLLOUT; errors and hangups are always reported). Kernel readiness
+   * arrives in the driver's event batch under `fd`; an engine that computes
+   * readiness itself calls `onReady` whenever it may have changed, and the
+   * loop then asks `readiness()`. Registering again replaces the previous
+   * registration. Returns 0 or -errno.
+   */
+  attach(mask: number, onReady: () => void): number;
+  /** Changes the interest mask. Returns 0 or -errno. */
+  setInterest(mask: number): number;
+  /** Stops reporting readiness (the object closed or gave its socket away). Returns 0 or -errno. */
+  detach(): number;
+  /**
+   * For engines without kernel readiness: the readiness mask now, given the
+   * interest mask (level-triggered: nonzero while the condition holds).
+   */
+  readiness?(): number;
+  /**
+   * Reads at most `max` bytes: a Buffer with data, an empty Buffer when
+   * nothing is available now, null at end of stream or on error (the
+   * negative errno is then in `lastError`).
+   */
+  read(max: number): Buffer | null;
+  /** The negative errno of the last failed read, 0 if none. */
+  readonly lastError: number;
+  /** Writes `length` bytes of `buf` from `offset`; bytes written, -EAGAIN when it can take nothing now, or -errno. */
+  write(buf: Buffer, offset: number, length: number): number;
+  /**
+   * Writes `count` Buffers of `list` from `start` (the first from
+   * `firstOffset`) in one go; bytes written or -errno. The caller
+   * guarantees that each entry is a Buffer and the range is valid.
+   */
+  writev(list: readonly unknown[], start: number, count: number, firstOffset: number): number;
+  /** TCP_CORK on or off; 0 or -errno. */
+  setCork(on: boolean): number;
+  /**
+   * Gives the connection up as a Node stream (for STARTTLS): the transport
+   * is detached and counts as released; bytes it had read and not handed
+   * out stay in the stream. Its descriptor number stays reserved until
+   * `close()` (a native socket hands Node a dup of its fd and closes its
+   * own only then), so the loop's map never sees the number reused while the
+   * object is still filed under it.
+   */
+  release(): Duplex;
+}
+
+/**
+ * Runs loop iterations inside Node's loop. Created once, when the engine is
+ * installed (the epoll engine creates its epoll fd then).
+ */
+export interface LoopDriver {
+  /** Event pairs (fd, mask), filled before each call of the iteration function. */
+  readonly events: Int32Array;
+  /**
+   * Starts the loop. `iterate(count)` is called for each iteration with the
+   * number of event pairs in `events`; it returns the next wait's timeout in
+   * ms, or -1 to wait for events only. The first iteration runs after
+   * `timeoutMs` (0: on the next turn of Node's loop; -1: on events only).
+   */
+  start(iterate: (count: number) => number, timeoutMs: number): void;
+  /**
+   * Asks for an iteration within `timeoutMs` (0: on the next turn of Node's
+   * loop, never before Node's own timers and I/O had theirs). Callable at
+   * any time, during an iteration and in the promise jobs after it included;
+   * the shortest wait asked for wins over the iteration's return value.
+   */
+  arm(timeoutMs: number): void;
+  /**
+   * Stops the loop: no more iterations, nothing of the driver keeps the
+   * process alive. A stop() made during an iteration wins over its return
+   * value; a start() after it begins a new run whose wake-ups all count.
+   */
+  stop(): void;
+  /** Watches a foreign fd for readability (`on`) or stops watching it; 0 or -errno. */
+  watchFd(fd: number, on: boolean): number;
+}
+
+/**
+ * An engine, as the composition root installs it. Arguments reach it
+ * validated by the core or the helpers.
+ */
+export interface Engine {
+  readonly name: EngineName;
+  /** The loop driver (called once, at installation). */
+  createDriver(): LoopDriver;
+  /** The transport for `sock`, or null when this engine does not drive that kind of value. */
+  adopt(sock: unknown): Transport | null;
+  /**
+   * STARTTLS: validates `options` (nothing changes hands when they are bad),
+   * then continues the connection of `old` (already detached) as TLS, with
+   * `unread` (bytes pushed back and not consumed) fed to TLS first.
+   */
+  startTls(old: Transport, options: StartTlsOptions, unread: readonly Buffer[]): Transport;
+  listenTcp(host: string, port: number, backlog: number, reusePort: boolean): Sock;
+  connectTcp(host: string, port: number): Sock;
+  listenUnix(path: string, backlog: number): Sock;
+  connectUnix(path: string): Sock;
+  socketPair(): [Sock, Sock];
+}
