@@ -3,14 +3,14 @@
  *
  * @packageDocumentation
  */
-import './engines/select.js';
+import './engines/install.js';
 
 export { DangaSocket } from './core/danga-socket.js';
-export type { WriteData, WriteCallback, WriterFunc, SocketLike, StartTlsOptions } from './core/danga-socket.js';
+export type { WriteData, WriteCallback, WriterFunc, SocketLike, StartTlsOptions, PostLoopCallback } from './core/danga-socket.js';
 export { Timer } from './core/timers.js';
 export type { TimerCallback } from './core/timers.js';
-export type { PostLoopCallback, OtherFdCallback, ProfilingData } from './core/loop.js';
-export type { Sock, SockAddress, EngineName } from './core/transport.js';
+export type { OtherFdCallback, ProfilingData } from './core/loop.js';
+export type { Sock, SockAddress, EngineName } from './core/contract.js';
 export { POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL } from './core/constants.js';
 export { listenTcp, connectTcp, listenUnix, connectUnix, socketPair } from './sockets.js';
 export type { ListenTcpOptions, ConnectTcpOptions } from './sockets.js';

@@ -5,8 +5,8 @@
  */
 import { invalidArgType, validateInteger } from './core/errors.js';
 import { listenOnHost, validateHost, validateOptions, validatePath } from './socket-args.js';
-import type { Sock } from './core/transport.js';
-import { engine } from './engines/select.js';
+import type { Sock } from './core/contract.js';
+import { engine } from './engines/install.js';
 
 /** Options of `listenTcp`. */
 export interface ListenTcpOptions {

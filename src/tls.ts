@@ -7,8 +7,8 @@
 import type tls from 'node:tls';
 import { validateInteger } from './core/errors.js';
 import { listenOnHost, validateHost, validateOptions } from './socket-args.js';
-import type { Sock } from './core/transport.js';
-import './engines/select.js';
+import type { Sock } from './core/contract.js';
+import './engines/install.js';
 import { connectTlsTo, listenTlsOn } from './engines/node/tls.js';
 
 /** Options of `listenTls`: where to listen, plus those of `tls.createSecureContext` (key, cert, ca, …) and server TLS options (requestCert, rejectUnauthorized, ALPNProtocols, SNICallback, handshakeTimeout). */

@@ -12,7 +12,5 @@ export const POLLNVAL = 32;
 /** The mask every object starts with: errors and hangups are always wanted. */
 export const INITIAL_WATCH = POLLERR | POLLHUP | POLLNVAL;
 
-/** Returned by an iteration to the driver: stop the loop. */
-export const LOOP_STOP = -2;
-/** Returned by an iteration to the driver: wait for events only, no timeout. */
-export const LOOP_WAIT_FOREVER = -1;
+/** A wait without a timeout: for events only (the loop timeout's default). */
+export const WAIT_FOREVER = -1;

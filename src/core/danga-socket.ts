@@ -7,9 +7,15 @@
  * level-triggered, as the kernel reports readiness. Reads are explicit
  * (`read(n)`); writes go through a queue that can hold callbacks; close is
  * deferred to the end of the loop iteration.
+ *
+ * The class is meant to be subclassed, in TypeScript or plain JavaScript:
+ * its state is in `#private` fields and what the loop needs is under
+ * Symbols, so no name a subclass picks (`_t`, `_cleanup`, …) can change
+ * how it works.
  */
 import { format } from 'node:util';
-import { INITIAL_WATCH, POLLIN, POLLOUT } from './constants.js';
+import { INITIAL_WATCH, POLLIN, POLLOUT, WAIT_FOREVER } from './constants.js';
+import type { EngineName, Sock, SockAddress, StartTlsOptions, Transport } from './contract.js';
 import {
   errno,
   errnoOf,
@@ -20,9 +26,25 @@ import {
   systemError,
   validateFunction,
 } from './errors.js';
-import { reactor, type OtherFdCallback, type PostLoopCallback, type ProfilingData } from './loop.js';
+import {
+  kPushBackStep,
+  kReadiness,
+  reactor,
+  type LoopCallback,
+  type LoopObject,
+  type OtherFdCallback,
+  type ProfilingData,
+} from './loop.js';
 import { Timer, monotonicMs, type TimerCallback } from './timers.js';
-import type { EngineName, Sock, SockAddress, Transport } from './transport.js';
+
+export type { OtherFdCallback, ProfilingData } from './loop.js';
+export type { StartTlsOptions } from './contract.js';
+
+/** Post-loop callback: gets the descriptor map and the foreign fds; return a falsy value to end `eventLoop()`. */
+export type PostLoopCallback = (
+  descriptorMap: Map<number, DangaSocket<object>>,
+  otherFds: Map<number, OtherFdCallback>,
+) => unknown;
 
 /** What `write()` takes: bytes, a string (UTF-8), a callback to run once everything before it is out, or nothing (kick the queue). */
 export type WriteData = Buffer | Uint8Array | string | WriteCallback | undefined | null;
@@ -38,122 +60,109 @@ export type WriteCallback = () => void;
  */
 export type WriterFunc = (data: Buffer, length: number, offset: number) => number;
 
-/** Anything the constructor accepts: a Sock from the helpers, or (stream engine) a Node stream. */
+/** Anything the constructor accepts: a Sock from the helpers, or a Node stream. */
 export type SocketLike = Sock | NodeJS.ReadWriteStream | object;
 
 const EMPTY = Buffer.alloc(0);
+/** Most Buffers handed to one writev (the kernel's IOV_MAX). */
 const IOV_MAX = 1024;
 /** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
 const DEBUG_LEVEL = Number(process.env.DANGA_DEBUG ?? 0) || 0;
-
-/** Turns a Sock, stream or fd into a Transport; each engine adds a factory. */
-type TransportFactory = (sock: unknown) => Transport | null;
-const transportFactories: TransportFactory[] = [];
-
-/** @internal Engines register how they adopt sockets. */
-export function registerTransportFactory(factory: TransportFactory): void {
-  transportFactories.push(factory);
-}
-
-/**
- * Turns a transport into a TLS one over the same connection (STARTTLS). Gets
- * the old transport (already detached from the loop), the options, and the
- * bytes read from the socket but not consumed (pushed back), which belong in
- * front of the TLS stream. Returns the new transport.
- */
-export type TlsUpgrader = (old: Transport, options: StartTlsOptions, unread: Buffer[]) => Transport;
-let tlsUpgrader: TlsUpgrader | null = null;
-
-/** @internal The stream engine registers how to start TLS. */
-export function registerTlsUpgrader(fn: TlsUpgrader): void {
-  tlsUpgrader = fn;
-}
-
-/**
- * Options of `startTls()`: those of `tls.TLSSocket` plus `isServer`
- * (default false: this end is the TLS client) and, for clients,
- * `servername` and `checkServerIdentity` as `tls.connect` takes them.
- */
-export interface StartTlsOptions {
-  isServer?: boolean;
-  [option: string]: unknown;
-}
-
-/** @internal the engine that runs the loop (set by engine selection). */
-let engineName: EngineName = 'epoll';
-/** @internal */
-export function setEngineName(name: EngineName): void {
-  engineName = name;
-}
+/** A written-out head of the queue is cut off once it is this long (and half the queue). */
+const COMPACT_AFTER = 1024;
 
 function toBuffer(data: Buffer | Uint8Array | string, name: string): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof Uint8Array) {
+    try {
+      return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    } catch (err) {
+      throw invalidArgValue(name, 'is a view of a detached ArrayBuffer', err);
+    }
+  }
   throw invalidArgType(name, 'a Buffer, Uint8Array or string', data);
+}
+
+/** Text of a value for a message, whatever it is (a Symbol, an object without prototype). */
+function text(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 /**
  * The base class. Subclass it, call `super(sock)`, and override the event
  * handlers you need.
  */
-export class DangaSocket<S extends object = Sock> {
+export class DangaSocket<S extends object = Sock> implements LoopObject {
   // ---------------------------------------------------------------- state
-  private _t: Transport | null;
-  private _fd: number;
+  #t: Transport | null;
+  /** A transport given up for STARTTLS whose fd number stays reserved until the deferred close. */
+  #reserved: Transport | null = null;
+  #fd: number;
   /** The fd this object is filed under in the descriptor map (kept after close). */
-  private readonly _key: number;
-  private _closed = false;
-  private _corked = false;
-  private _watch = INITIAL_WATCH;
-  /** Write queue: Buffers and callbacks; `_wqHead` is the first live entry. */
-  private _wq: Array<Buffer | WriteCallback> = [];
-  private _wqHead = 0;
+  readonly #key: number;
+  #closed = false;
+  #corked = false;
+  #watch = INITIAL_WATCH;
+  readonly #onReady = (): void => reactor.markReady(this);
+  /** Write queue: Buffers and callbacks; `#wqHead` is the first live entry. */
+  #wq: Array<Buffer | WriteCallback> = [];
+  #wqHead = 0;
   /** Bytes of the head Buffer already written. */
-  private _wqOffset = 0;
+  #wqOffset = 0;
   /** Queued bytes plus one per queued callback (the original's write_buf_size). */
-  private _wqSize = 0;
+  #wqSize = 0;
   /** True when write() turned write interest on itself, so it turns it off once drained. */
-  private _writeSetWatch = false;
-  private _pushBack: Buffer[] | null = null;
-  private _pushBackVersion = 0;
-  private _writer: WriterFunc | null = null;
-  private _peer: SockAddress | null | undefined = undefined;
-  private _local: SockAddress | null | undefined = undefined;
+  #writeSetWatch = false;
+  /**
+   * Depth of write callbacks running: a callback queued from inside one runs
+   * after it returns (a trampoline), so chained callbacks never grow the stack.
+   */
+  #callbackDepth = 0;
+  #pushBack: Buffer[] | null = null;
+  #pushBackBytes = 0;
+  /** The handler left its pushed-back data as it found it: delivered with the socket's next data. */
+  #pushBackParked = false;
+  /** Bytes read from the socket (not from pushed-back data): progress, for the pushed-back phase. */
+  #bytesRead = 0;
+  #writer: WriterFunc | null = null;
+  #peer: SockAddress | null | undefined = undefined;
+  #local: SockAddress | null | undefined = undefined;
 
   /**
    * Registers `sock` with the event loop. Only errors and hangups are watched
    * at first: call `watchRead(true)` to get `eventRead`.
    *
    * @param sock a Sock from `listenTcp`/`connectTcp`/`accept()`/…, a Node
-   *   stream (stream engine), or the number of an open socket fd (taken over).
+   *   stream (net.Socket, tls.TLSSocket, any Duplex), or the number of an
+   *   open socket fd (taken over).
    */
   constructor(sock: S | number) {
     if (sock === undefined || sock === null) {
       throw invalidArgType('sock', 'a Sock, a stream or a socket fd', sock);
     }
-    let t: Transport | null = null;
-    for (const factory of transportFactories) {
-      t = factory(sock);
-      if (t !== null) break;
-    }
+    const t = reactor.engine.adopt(sock);
     if (t === null) throw invalidArgType('sock', 'a Sock, a stream or a socket fd', sock);
     if (t.closed) throw invalidArgValue('sock', 'is closed');
-    this._t = t;
-    this._fd = t.fd;
-    this._key = t.fd;
+    this.#t = t;
+    this.#fd = t.fd;
+    this.#key = t.fd;
 
-    const existing = reactor.descriptorMap.get(this._key);
+    const existing = reactor.descriptorMap.get(this.#key);
     if (existing !== undefined && !existing.closed) {
       // The original warns (Carp::cluck) and replaces the entry.
       process.emitWarning(
-        `DangaSocket: fd ${this._key} is already registered to ${existing.asString()}; replacing it`,
+        `DangaSocket: fd ${this.#key} is already registered to ${(existing as DangaSocket<object>).asString()}; replacing it`,
         { code: 'DANGA_FD_REGISTERED_TWICE' },
       );
     }
-    const rc = t.attach(this, this._watch);
-    if (rc < 0) throw systemError(rc, 'epoll_ctl', `fd ${this._key}`);
-    reactor.descriptorMap.set(this._key, this);
+    const rc = t.attach(this.#watch, this.#onReady);
+    if (rc < 0) throw systemError(rc, 'epoll_ctl', `fd ${this.#key}`);
+    reactor.descriptorMap.set(this.#key, this);
   }
 
   // ---------------------------------------------------------------- class side: the loop
@@ -165,12 +174,12 @@ export class DangaSocket<S extends object = Sock> {
 
   /** True when the native epoll engine runs the loop. */
   static haveEpoll(): boolean {
-    return engineName === 'epoll';
+    return reactor.engine.name === 'epoll';
   }
 
   /** The engine that runs the loop: 'epoll' (native) or 'node' (Node streams). */
   static engine(): EngineName {
-    return engineName;
+    return reactor.engine.name;
   }
 
   /** The number of objects in the descriptor map. */
@@ -208,15 +217,15 @@ export class DangaSocket<S extends object = Sock> {
    */
   static otherFds(map?: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Map<number, OtherFdCallback> {
     if (map !== undefined) {
-      const entries = DangaSocket._otherFdEntries(map);
-      const driver = reactor.driver();
+      const entries = otherFdEntries(map);
+      const wanted = new Set(entries.map(([fd]) => fd));
       for (const fd of reactor.otherFds.keys()) {
-        if (!entries.some(([f]) => f === fd)) driver.watchFd(fd, false);
+        if (!wanted.has(fd)) reactor.unwatchOtherFd(fd);
       }
       const kept = new Map(reactor.otherFds);
       reactor.otherFds.clear();
       for (const [fd, cb] of entries) {
-        if (!kept.has(fd)) DangaSocket._watchOtherFd(fd);
+        if (!kept.has(fd)) watchOtherFd(fd);
         reactor.otherFds.set(fd, cb);
       }
     }
@@ -225,50 +234,28 @@ export class DangaSocket<S extends object = Sock> {
 
   /** Adds foreign fds (fd -> callback(state)); they are watched for readability at once. */
   static addOtherFds(map: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Map<number, OtherFdCallback> {
-    const entries = DangaSocket._otherFdEntries(map);
-    for (const [fd, cb] of entries) {
-      if (!reactor.otherFds.has(fd)) DangaSocket._watchOtherFd(fd);
+    for (const [fd, cb] of otherFdEntries(map)) {
+      if (!reactor.otherFds.has(fd)) watchOtherFd(fd);
       reactor.otherFds.set(fd, cb);
     }
     return reactor.otherFds;
   }
 
-  private static _otherFdEntries(
-    map: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>,
-  ): Array<[number, OtherFdCallback]> {
-    if (map === null || typeof map !== 'object') throw invalidArgType('map', 'a Map or an object', map);
-    const raw: Array<[unknown, unknown]> = map instanceof Map ? Array.from(map.entries()) : Object.entries(map);
-    return raw.map(([k, v]) => {
-      const fd = typeof k === 'string' ? Number(k) : k;
-      if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
-        throw invalidArgValue('map', `has a key that is not a file descriptor: ${String(k)}`);
-      }
-      return [fd, validateFunction<OtherFdCallback>(`map[${fd}]`, v)];
-    });
-  }
-
-  private static _watchOtherFd(fd: number): void {
-    const rc = reactor.driver().watchFd(fd, true);
-    if (rc < 0) {
-      throw invalidArgValue('map', `has fd ${fd}, which cannot be watched`, systemError(rc, 'epoll_ctl', `fd ${fd}`));
-    }
-  }
-
   /**
    * Sets the loop timeout in milliseconds: -1 (the default) waits for events
-   * or timers only; 0 never waits (busy polling); N > 0 runs the post-loop
-   * callbacks at least every N ms.
+   * or timers only; 0 never waits (Node's own loop still gets a turn between
+   * iterations); N > 0 runs the post-loop callbacks at least every N ms.
    */
   static setLoopTimeout(ms: number): number {
     if (typeof ms !== 'number') throw invalidArgType('ms', 'of type number', ms);
     if (Number.isNaN(ms) || ms < -1 || ms > 0x7fffffff) throw outOfRange('ms', '-1 or a number >= 0', ms);
-    reactor.loopTimeout = ms < 0 ? -1 : Math.ceil(ms);
+    reactor.loopTimeout = ms < 0 ? WAIT_FOREVER : Math.ceil(ms);
     return reactor.loopTimeout;
   }
 
   /** Prints a `util.format`-style message to stderr, prefixed with ">>> ". */
   static debugMsg(fmt: string, ...args: unknown[]): void {
-    process.stderr.write('>>> ' + format(String(fmt).replace(/\n$/, ''), ...args) + '\n');
+    process.stderr.write('>>> ' + format(text(fmt).replace(/\n$/, ''), ...args) + '\n');
   }
 
   /**
@@ -290,7 +277,7 @@ export class DangaSocket<S extends object = Sock> {
 
   /** The live map of fd -> object. An fd leaves it at the end of the iteration in which its object closed. */
   static descriptorMap(): Map<number, DangaSocket<object>> {
-    return reactor.descriptorMap;
+    return reactor.descriptorMap as Map<number, DangaSocket<object>>;
   }
 
   /**
@@ -300,9 +287,6 @@ export class DangaSocket<S extends object = Sock> {
    * and `eventLoop()` can be called again).
    */
   static eventLoop(): Promise<void> {
-    if (reactor.running) {
-      return Promise.reject(stateError('ERR_LOOP_RUNNING', 'DangaSocket.eventLoop() is already running'));
-    }
     return reactor.start();
   }
 
@@ -313,43 +297,43 @@ export class DangaSocket<S extends object = Sock> {
    */
   static setPostLoopCallback(fn: PostLoopCallback | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
-    reactor.postLoopCallback = fn ?? null;
+    reactor.postLoopCallback = (fn ?? null) as LoopCallback | null;
   }
 
   // ---------------------------------------------------------------- object side
 
   /** True once closed (or its socket stolen). */
   get closed(): boolean {
-    return this._closed;
+    return this.#closed;
   }
 
   /** The file descriptor; -1 once closed. */
   get fd(): number {
-    return this._fd;
+    return this.#fd;
   }
 
   /** Queued bytes plus one per queued callback (the original's write_buf_size). */
   get writeBufSize(): number {
-    return this._wqSize;
+    return this.#wqSize;
   }
 
   /** Sets the per-object post-loop callback (or clears it with null). */
   setPostLoopCallback(fn: PostLoopCallback | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
-    if (this._closed) return;
-    if (fn) reactor.plcMap.set(this._key, fn);
-    else reactor.plcMap.delete(this._key);
+    if (this.#closed) return;
+    if (fn) reactor.plcMap.set(this, fn as LoopCallback);
+    else reactor.plcMap.delete(this);
   }
 
   /** TCP_CORK on or off. Ignored where the socket cannot cork (Unix sockets). */
   tcpCork(on: boolean): void {
-    const t = this._t;
+    const t = this.#t;
     if (t === null) return;
     const val = Boolean(on);
-    if (val === this._corked) return;
+    if (val === this.#corked) return;
     const rc = t.setCork(val);
     if (rc === 0) {
-      this._corked = val;
+      this.#corked = val;
     } else if (rc === -errno.EBADF || rc === -errno.ENOTSOCK) {
       process.emitWarning(systemError(rc, 'setsockopt', 'TCP_CORK').message, { code: 'DANGA_CORK_FAILED' });
       this.close('tcp_cork_failed');
@@ -363,15 +347,13 @@ export class DangaSocket<S extends object = Sock> {
    * events, the queue dropped) but the socket stays open and is returned.
    */
   stealSocket(): S | null {
-    if (this._closed) return null;
-    const t = this._t;
-    this._cleanup();
-    this._t = null;
-    if (t === null) return null;
+    if (this.#closed) return null;
+    const t = this.#t;
+    this.#cleanup();
+    this.#t = null;
     // Leaves the map at the end of the iteration, like a closed fd.
-    reactor.pending.push({ obj: this, fd: this._key, transport: null });
-    reactor.requestPass();
-    return t.handle as S;
+    reactor.deferClose({ obj: this, key: this.#key, transport: null, reserved: this.#takeReserved() });
+    return t === null ? null : (t.handle as S);
   }
 
   /**
@@ -382,47 +364,49 @@ export class DangaSocket<S extends object = Sock> {
    * @param reason for debugging output
    */
   close(reason?: string): void {
-    if (this._closed) return;
-    if (DEBUG_LEVEL > 0) DangaSocket.debugMsg('Closing #%d (%s) due to %s', this._key, this.constructor.name, reason ?? '');
-    this._cleanup();
-    const t = this._t;
-    if (t !== null) {
-      // Deferred: the fd must not be reused while events for it may still
-      // be in the batch being dispatched.
-      reactor.pending.push({ obj: this, fd: this._key, transport: t });
-      this._t = null;
-      reactor.requestPass();
-    }
+    if (this.#closed) return;
+    if (DEBUG_LEVEL > 0) DangaSocket.debugMsg('Closing #%d (%s) due to %s', this.#key, this.constructor.name, reason ?? '');
+    this.#cleanup();
+    const t = this.#t;
+    this.#t = null;
+    // Deferred: the fd must not be reused while events for it may still
+    // be in the batch being dispatched.
+    reactor.deferClose({ obj: this, key: this.#key, transport: t, reserved: this.#takeReserved() });
+  }
+
+  #takeReserved(): Transport | null {
+    const r = this.#reserved;
+    this.#reserved = null;
+    return r;
   }
 
   /** What close() and stealSocket() share: the object is dead from here on. */
-  private _cleanup(): void {
-    this._closed = true;
-    // Drop the queue: it may hold callbacks that refer back to this object.
-    this._wq = [];
-    this._wqHead = 0;
-    this._wqOffset = 0;
-    this._wqSize = 0;
+  #cleanup(): void {
+    this.#closed = true; // first: a failing uncork below closes, and must find it closed
     this.tcpCork(false);
-    const t = this._t;
+    // Drop the queue: it may hold callbacks that refer back to this object.
+    this.#wq = [];
+    this.#wqHead = 0;
+    this.#wqOffset = 0;
+    this.#wqSize = 0;
+    this.#pushBack = null;
+    this.#pushBackBytes = 0;
+    const t = this.#t;
     if (t !== null) {
       const rc = t.detach();
       if (rc < 0 && rc !== -errno.EBADF && rc !== -errno.ENOENT) {
-        this.dumpError(`epoll_ctl(): failure deleting fd=${this._key} during cleanup; ${systemError(rc, 'epoll_ctl').code}`);
+        this.dumpError(`epoll_ctl(): failure deleting fd=${this.#key} during cleanup; ${systemError(rc, 'epoll_ctl').code}`);
       }
     }
-    // The fd stays in the descriptor map until the end of the iteration, so
-    // that the dispatcher finds a closed object (and skips it) rather than an
-    // unknown fd.
-    reactor.pushBackSet.delete(this._key);
-    reactor.plcMap.delete(this._key);
-    reactor.softReady.delete(this);
-    this._fd = -1;
+    // The object stays in the descriptor map until the end of the iteration
+    // (reactor.deferClose), so that the dispatcher finds a closed object (and
+    // skips it) rather than an unknown fd or a new socket under the number.
+    this.#fd = -1;
   }
 
   /** The socket: a Sock (or the stream given to the constructor); null once closed. */
   sock(): S | null {
-    return this._t === null ? null : (this._t.handle as S);
+    return this.#t === null ? null : (this.#t.handle as S);
   }
 
   /**
@@ -435,133 +419,157 @@ export class DangaSocket<S extends object = Sock> {
    */
   startTls(options: StartTlsOptions = {}): void {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
-    if (this._closed || this._t === null) throw stateError('ERR_SOCKET_CLOSED', 'startTls() on a closed DangaSocket');
-    if (this._wqHead < this._wq.length) {
+    const old = this.#t;
+    if (this.#closed || old === null) throw stateError('ERR_SOCKET_CLOSED', 'startTls() on a closed DangaSocket');
+    if (this.#wqHead < this.#wq.length) {
       throw stateError(
         'ERR_WRITE_QUEUE_NOT_EMPTY',
         'startTls() with data still queued; call it from a write callback: this.write(() => this.startTls(options))',
       );
     }
-    if (tlsUpgrader === null) throw stateError('ERR_DANGA_NO_TLS', 'TLS is not available in this build');
-    const old = this._t;
-    const unread = this._pushBack ?? [];
     old.detach();
     let t: Transport;
     try {
-      t = tlsUpgrader(old, options, unread);
+      t = reactor.engine.startTls(old, options, this.#pushBack ?? []);
     } catch (err) {
       // Nothing changed hands: go on with the plain connection.
-      old.attach(this, this._watch);
+      old.attach(this.#watch, this.#onReady);
       throw err;
     }
-    this._pushBack = null;
-    reactor.pushBackSet.delete(this._key);
-    this._t = t;
-    this._corked = false;
-    const rc = t.attach(this, this._watch);
-    if (rc < 0) throw systemError(rc, 'attach', `fd ${this._key}`);
-    this._markReady();
+    this.#pushBack = null;
+    this.#pushBackBytes = 0;
+    reactor.pushBack.delete(this);
+    // The old transport keeps this object's number reserved until it closes.
+    this.#reserved = old;
+    this.#t = t;
+    this.#corked = false;
+    const rc = t.attach(this.#watch, this.#onReady);
+    if (rc < 0) throw systemError(rc, 'attach', `fd ${this.#key}`);
+    reactor.markReady(this);
   }
 
   /** Replaces the write syscall with `fn` (see WriterFunc); null restores it. */
   setWriterFunc(fn: WriterFunc | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
-    this._writer = fn ?? null;
+    this.#writer = fn ?? null;
   }
 
   /**
    * Writes `data`, or queues it behind what is already queued. A function is
    * run once everything queued before it has been written (at once when the
-   * queue is empty); `undefined` just pushes the queue.
+   * queue is empty; one queued from inside a write callback runs right after
+   * that callback returns); `undefined` just pushes the queue.
    *
    * @returns true when everything went out; false when something is queued
    *   (write interest is then on until the queue drains).
    */
   write(data?: WriteData): boolean {
-    if (this._closed) return true; // a dead object soon; the original lies too
-    if (data === undefined || data === null) return this._flush();
+    if (this.#closed) return true; // a dead object soon; the original lies too
+    if (data === undefined || data === null) {
+      // Inside a write callback the queue is pushed once the callback returns.
+      return this.#callbackDepth > 0 ? this.#wqHead >= this.#wq.length : this.#flush();
+    }
     let item: Buffer | WriteCallback;
     if (typeof data === 'function') item = data;
     else if (Buffer.isBuffer(data)) item = data;
     else if (typeof data === 'string' || data instanceof Uint8Array) item = toBuffer(data, 'data');
     else throw invalidArgType('data', 'a Buffer, Uint8Array, string, function or undefined', data);
 
-    if (this._wqHead < this._wq.length) {
-      this._wq.push(item);
-      this._wqSize += typeof item === 'function' ? 1 : item.length;
+    if (typeof item === 'function') {
+      if (this.#wqHead < this.#wq.length || this.#callbackDepth > 0) {
+        this.#wq.push(item);
+        this.#wqSize += 1;
+        return false;
+      }
+      // Nothing queued: run it now; what it queues runs once it returns.
+      this.#runCallback(item);
+      return this.#wqHead < this.#wq.length ? this.#flush() : true;
+    }
+    const len = item.length;
+    if (len === 0) return this.#wqHead >= this.#wq.length;
+    if (this.#wqHead < this.#wq.length) {
+      this.#wq.push(item);
+      this.#wqSize += len;
       return false;
     }
     // Nothing queued: write now, bypassing the queue.
-    if (typeof item === 'function') {
-      item();
-      return this._closed || this._wqHead >= this._wq.length;
-    }
-    const len = item.length;
-    if (len === 0) return true;
-    const n = this._rawWrite(item, 0, len);
+    const n = this.#rawWrite(item, 0, len);
     if (n === len) {
-      if (this._writeSetWatch) {
-        this._writeSetWatch = false;
-        this._setWatch(POLLOUT, false);
+      if (this.#writeSetWatch) {
+        this.#writeSetWatch = false;
+        this.#setWatch(POLLOUT, false);
       }
       return true;
     }
     if (n >= 0) {
-      this._wq.push(item);
-      this._wqOffset = n;
-      this._wqSize += len - n;
+      this.#wq.push(item);
+      this.#wqOffset = n;
+      this.#wqSize += len - n;
       this.onIncompleteWrite();
       return false;
     }
     if (n === -errno.EAGAIN) {
-      this._wq.push(item);
-      this._wqSize += len;
+      this.#wq.push(item);
+      this.#wqSize += len;
     }
-    return this._writeFailed(n);
+    return this.#writeFailed(n);
+  }
+
+  #runCallback(fn: WriteCallback): void {
+    this.#callbackDepth++;
+    try {
+      fn();
+    } finally {
+      this.#callbackDepth--;
+    }
   }
 
   /** Writes as much of the queue as the socket takes. */
-  private _flush(): boolean {
+  #flush(): boolean {
     for (;;) {
-      if (this._closed) return true;
-      const wq = this._wq;
-      const head = this._wqHead;
+      if (this.#closed) return true;
+      const wq = this.#wq;
+      const head = this.#wqHead;
       if (head >= wq.length) {
         if (head > 0) {
-          this._wq = [];
-          this._wqHead = 0;
+          this.#wq = [];
+          this.#wqHead = 0;
         }
-        if (this._writeSetWatch) {
-          this._writeSetWatch = false;
-          this._setWatch(POLLOUT, false);
+        if (this.#writeSetWatch) {
+          this.#writeSetWatch = false;
+          this.#setWatch(POLLOUT, false);
         }
         return true;
       }
       const item = wq[head] as Buffer | WriteCallback;
       if (typeof item === 'function') {
-        this._wqHead = head + 1;
-        this._wqSize -= 1;
-        item();
+        this.#wqHead = head + 1;
+        this.#wqSize -= 1;
+        this.#runCallback(item);
         continue;
       }
+      // Gather the Buffers up to the next callback into one writev.
       let count = 1;
-      if (this._writer === null) {
+      let want = item.length - this.#wqOffset;
+      let detached = item.length === 0;
+      if (this.#writer === null) {
         const end = Math.min(wq.length, head + IOV_MAX);
-        while (head + count < end && typeof wq[head + count] !== 'function') count++;
+        for (let i = head + 1; i < end; i++) {
+          const next = wq[i] as Buffer | WriteCallback;
+          if (typeof next === 'function') break;
+          if (next.length === 0) detached = true;
+          want += next.length;
+          count++;
+        }
       }
-      const offset = this._wqOffset;
-      let n: number;
-      let want: number;
-      if (count === 1) {
-        want = item.length - offset;
-        n = this._rawWrite(item, offset, want);
-      } else {
-        want = -offset;
-        for (let i = head; i < head + count; i++) want += (wq[i] as Buffer).length;
-        n = (this._t as Transport).writev(wq, head, count, offset);
-      }
-      if (n < 0) return this._writeFailed(n);
-      this._wqSize -= n;
+      // Only non-empty Buffers are queued: an empty one is a view whose
+      // ArrayBuffer was detached (transferred) since.
+      if (detached) return this.#detachedBuffer();
+      const offset = this.#wqOffset;
+      const n =
+        count === 1 ? this.#rawWrite(item, offset, want) : (this.#t as Transport).writev(wq, head, count, offset);
+      if (n < 0) return this.#writeFailed(n);
+      this.#wqSize -= n;
       // Consume n bytes from the front of the queue.
       let left = n + offset;
       let i = head;
@@ -572,12 +580,12 @@ export class DangaSocket<S extends object = Sock> {
         wq[i] = EMPTY; // let the written Buffer be collected
         i++;
       }
-      this._wqHead = i;
-      this._wqOffset = i < head + count ? left : 0;
-      if (i > 1024 && i * 2 > wq.length) {
+      this.#wqHead = i;
+      this.#wqOffset = i < head + count ? left : 0;
+      if (i > COMPACT_AFTER && i * 2 > wq.length) {
         // Compact a long-lived queue so written entries do not pile up.
-        this._wq = wq.slice(i);
-        this._wqHead = 0;
+        this.#wq = wq.slice(i);
+        this.#wqHead = 0;
       }
       if (n < want) {
         this.onIncompleteWrite();
@@ -586,10 +594,20 @@ export class DangaSocket<S extends object = Sock> {
     }
   }
 
+  /** A queued view lost its memory: this connection's bytes cannot be sent in order any more. */
+  #detachedBuffer(): false {
+    process.emitWarning(
+      `${this.asString()}: a queued Uint8Array's ArrayBuffer was detached (transferred) before it was written; closing the connection`,
+      { code: 'DANGA_DETACHED_BUFFER' },
+    );
+    this.close('write_error');
+    return false;
+  }
+
   /** One write through the writer function or the transport; bytes or -errno. */
-  private _rawWrite(buf: Buffer, offset: number, length: number): number {
-    const writer = this._writer;
-    if (writer === null) return (this._t as Transport).write(buf, offset, length);
+  #rawWrite(buf: Buffer, offset: number, length: number): number {
+    const writer = this.#writer;
+    if (writer === null) return (this.#t as Transport).write(buf, offset, length);
     let n: number;
     try {
       n = writer(buf, length, offset);
@@ -601,10 +619,10 @@ export class DangaSocket<S extends object = Sock> {
   }
 
   /** A write that failed with -errno n: wait for writability, or close. */
-  private _writeFailed(n: number): false {
+  #writeFailed(n: number): false {
     if (n === -errno.EAGAIN) {
-      if (!(this._watch & POLLOUT)) this._writeSetWatch = true;
-      this._setWatch(POLLOUT, true);
+      if (!(this.#watch & POLLOUT)) this.#writeSetWatch = true;
+      this.#setWatch(POLLOUT, true);
       return false;
     }
     if (n === -errno.EPIPE) this.close('EPIPE');
@@ -618,18 +636,50 @@ export class DangaSocket<S extends object = Sock> {
    * interest on (and marks it as the queue's, so it goes off once drained).
    */
   onIncompleteWrite(): void {
-    if (!(this._watch & POLLOUT)) this._writeSetWatch = true;
-    this._setWatch(POLLOUT, true);
+    if (!(this.#watch & POLLOUT)) this.#writeSetWatch = true;
+    this.#setWatch(POLLOUT, true);
   }
 
   /** Puts `buf` back in front of the read stream: the next read() returns it first. */
   pushBackRead(buf: Buffer | Uint8Array | string): void {
     const b = toBuffer(buf, 'buf');
-    if (this._closed) return;
-    (this._pushBack ??= []).push(b);
-    this._pushBackVersion++;
-    reactor.pushBackSet.set(this._key, this);
-    reactor.requestPass();
+    if (this.#closed || b.length === 0) return;
+    (this.#pushBack ??= []).push(b);
+    this.#pushBackBytes += b.length;
+    this.#pushBackParked = false;
+    this.#updatePushBack();
+  }
+
+  /** Files this object for the pushed-back phase while it has data owed to a reader. */
+  #updatePushBack(): void {
+    if (this.#pushBackBytes > 0 && this.#watch & POLLIN && !this.#pushBackParked && !this.#closed) {
+      if (!reactor.pushBack.has(this)) {
+        reactor.pushBack.add(this);
+        reactor.requestPass();
+      }
+    } else {
+      reactor.pushBack.delete(this);
+    }
+  }
+
+  /** @internal the loop delivers pushed-back data (see LoopObject). */
+  [kPushBackStep](): boolean {
+    if (this.#closed || this.#pushBackBytes === 0 || !(this.#watch & POLLIN)) {
+      reactor.pushBack.delete(this);
+      return false;
+    }
+    const pushedBack = this.#pushBackBytes;
+    const readBefore = this.#bytesRead;
+    this.eventRead();
+    if (this.#closed) return false;
+    const progress = this.#bytesRead !== readBefore || this.#pushBackBytes < pushedBack;
+    if (!progress && this.#pushBackBytes > 0) {
+      // Left as found (e.g. a partial line pushed back until the rest
+      // arrives): wait for the socket rather than re-fire for ever.
+      this.#pushBackParked = true;
+      reactor.pushBack.delete(this);
+    }
+    return progress && reactor.pushBack.has(this);
   }
 
   /**
@@ -639,24 +689,42 @@ export class DangaSocket<S extends object = Sock> {
    *   at the end of the stream, on error, or once closed.
    */
   read(maxBytes: number): Buffer | null {
-    if (!(maxBytes >= 1 && maxBytes <= Number.MAX_SAFE_INTEGER && Number.isInteger(maxBytes))) {
+    if (!(typeof maxBytes === 'number' && maxBytes >= 1 && maxBytes <= Number.MAX_SAFE_INTEGER && Number.isInteger(maxBytes))) {
       if (typeof maxBytes !== 'number') throw invalidArgType('maxBytes', 'of type number', maxBytes);
       throw outOfRange('maxBytes', 'an integer >= 1', maxBytes);
     }
-    if (this._closed) return null;
-    const pb = this._pushBack;
-    if (pb !== null && pb.length > 0) {
-      const buf = pb[0] as Buffer;
-      this._pushBackVersion++;
-      if (buf.length <= maxBytes) {
-        pb.shift();
-        if (pb.length === 0) reactor.pushBackSet.delete(this._key);
-        return buf;
-      }
+    if (this.#closed) return null;
+    const pb = this.#pushBack;
+    if (pb !== null && pb.length > 0) return this.#readPushedBack(pb, maxBytes);
+    const buf = (this.#t as Transport).read(maxBytes);
+    if (buf !== null) this.#bytesRead += buf.length;
+    return buf;
+  }
+
+  #readPushedBack(pb: Buffer[], maxBytes: number): Buffer {
+    let buf = pb[0] as Buffer;
+    if (buf.length > maxBytes) {
       pb[0] = buf.subarray(maxBytes);
+      this.#pushBackBytes -= maxBytes;
       return buf.subarray(0, maxBytes);
     }
-    return (this._t as Transport).read(maxBytes);
+    pb.shift();
+    this.#pushBackBytes -= buf.length;
+    if (this.#pushBackParked && pb.length === 0 && buf.length < maxBytes) {
+      // Parked data is handed out with what the socket has now, so that a
+      // reader keeping a partial line sees the rest of it.
+      this.#pushBackParked = false;
+      const more = (this.#t as Transport).read(maxBytes - buf.length);
+      if (more !== null && more.length > 0) {
+        this.#bytesRead += more.length;
+        buf = Buffer.concat([buf, more], buf.length + more.length);
+      }
+    }
+    if (pb.length === 0) {
+      this.#pushBackParked = false;
+      reactor.pushBack.delete(this);
+    }
+    return buf;
   }
 
   /** Readable: override it. The default throws, naming the class. */
@@ -681,7 +749,10 @@ export class DangaSocket<S extends object = Sock> {
 
   /** Turns readable events on or off. */
   watchRead(on: boolean): void {
-    this._setWatch(POLLIN, Boolean(on));
+    const wasOn = (this.#watch & POLLIN) !== 0;
+    this.#setWatch(POLLIN, Boolean(on));
+    if (!wasOn && this.#watch & POLLIN) this.#pushBackParked = false;
+    if (this.#pushBack !== null) this.#updatePushBack();
   }
 
   /**
@@ -690,49 +761,32 @@ export class DangaSocket<S extends object = Sock> {
    * queue drains.
    */
   watchWrite(on: boolean): void {
-    if (on) this._writeSetWatch = false;
-    this._setWatch(POLLOUT, Boolean(on));
+    if (on) this.#writeSetWatch = false;
+    this.#setWatch(POLLOUT, Boolean(on));
   }
 
-  private _setWatch(bit: number, on: boolean): void {
-    const t = this._t;
-    if (this._closed || t === null) return;
-    const mask = on ? this._watch | bit : this._watch & ~bit;
-    if (mask === this._watch) return;
+  #setWatch(bit: number, on: boolean): void {
+    const t = this.#t;
+    if (this.#closed || t === null) return;
+    const mask = on ? this.#watch | bit : this.#watch & ~bit;
+    if (mask === this.#watch) return;
     const rc = t.setInterest(mask);
     if (rc < 0) {
-      this.dumpError(`couldn't modify epoll settings for ${this._key} from ${this._watch} -> ${mask}: ${systemError(rc, 'epoll_ctl').code}`);
+      this.dumpError(`couldn't modify epoll settings for ${this.#key} from ${this.#watch} -> ${mask}: ${systemError(rc, 'epoll_ctl').code}`);
     }
-    this._watch = mask;
+    this.#watch = mask;
   }
 
-  /** @internal the interest mask */
-  _watchMask(): number {
-    return this._watch;
-  }
-
-  /** @internal changes whenever the pushed-back data changes */
-  _pushBackState(): number {
-    return this._pushBack === null || this._pushBack.length === 0 ? 0 : this._pushBackVersion;
-  }
-
-  /** @internal readiness for engines without kernel readiness */
-  _readiness(): number {
-    const t = this._t;
+  /** @internal readiness computed by the engine (see LoopObject). */
+  [kReadiness](): number {
+    const t = this.#t;
     return t === null || t.readiness === undefined ? 0 : t.readiness();
-  }
-
-  /** @internal a stream engine transport says this object may be ready */
-  _markReady(): void {
-    if (this._closed) return;
-    reactor.softReady.add(this);
-    reactor.requestPass();
   }
 
   /** Prints `message`, what this object is, and a stack trace to stderr. */
   dumpError(message: string): void {
     const stack = (new Error().stack ?? '').split('\n').slice(2).join('\n');
-    process.stderr.write(`ERROR: ${message}\n\t${this.asString()}\n${stack}\n`);
+    process.stderr.write(`ERROR: ${text(message)}\n\t${this.asString()}\n${stack}\n`);
   }
 
   /** Prints a `util.format`-style message to stderr, prefixed with ">>> ". */
@@ -742,48 +796,48 @@ export class DangaSocket<S extends object = Sock> {
 
   /** The peer's IP address, or null (not connected, not an IP socket, closed). */
   peerIpString(): string | null {
-    const a = this._peerAddress();
+    const a = this.#peerAddress();
     return a !== null && a.family !== 'unix' ? a.address : null;
   }
 
   /** "ip:port" of the peer ("[ip]:port" for IPv6), or null. */
   peerAddrString(): string | null {
-    return addrString(this._peerAddress());
+    return addrString(this.#peerAddress());
   }
 
   /** The local IP address, or null. */
   localIpString(): string | null {
-    const a = this._localAddress();
+    const a = this.#localAddress();
     return a !== null && a.family !== 'unix' ? a.address : null;
   }
 
   /** "ip:port" of the local end ("[ip]:port" for IPv6), or null. */
   localAddrString(): string | null {
-    return addrString(this._localAddress());
+    return addrString(this.#localAddress());
   }
 
-  private _peerAddress(): SockAddress | null {
-    if (this._peer === undefined) {
-      if (this._t === null) return null;
-      const a = this._t.remoteAddress();
+  #peerAddress(): SockAddress | null {
+    if (this.#peer === undefined) {
+      if (this.#t === null) return null;
+      const a = this.#t.remoteAddress();
       if (a === null) return null; // not connected yet: ask again later
-      this._peer = a;
+      this.#peer = a;
     }
-    return this._peer;
+    return this.#peer;
   }
 
-  private _localAddress(): SockAddress | null {
-    if (this._local === undefined) {
-      if (this._t === null) return null;
-      this._local = this._t.localAddress();
+  #localAddress(): SockAddress | null {
+    if (this.#local === undefined) {
+      if (this.#t === null) return null;
+      this.#local = this.#t.localAddress();
     }
-    return this._local;
+    return this.#local;
   }
 
   /** "ClassName(RW): open to 1.2.3.4:5" */
   asString(): string {
-    const rw = `(${this._watch & POLLIN ? 'R' : ''}${this._watch & POLLOUT ? 'W' : ''})`;
-    let s = `${this.constructor.name}${rw}: ${this._closed ? 'closed' : 'open'}`;
+    const rw = `(${this.#watch & POLLIN ? 'R' : ''}${this.#watch & POLLOUT ? 'W' : ''})`;
+    let s = `${this.constructor.name}${rw}: ${this.#closed ? 'closed' : 'open'}`;
     const peer = this.peerAddrString();
     if (peer !== null) s += ` to ${peer}`;
     return s;
@@ -793,4 +847,23 @@ export class DangaSocket<S extends object = Sock> {
 function addrString(a: SockAddress | null): string | null {
   if (a === null || a.family === 'unix') return null;
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+function otherFdEntries(map: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Array<[number, OtherFdCallback]> {
+  if (map === null || typeof map !== 'object') throw invalidArgType('map', 'a Map or an object', map);
+  const raw: Array<[unknown, unknown]> = map instanceof Map ? Array.from(map.entries()) : Object.entries(map);
+  return raw.map(([k, v]) => {
+    const fd = typeof k === 'string' ? Number(k) : k;
+    if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
+      throw invalidArgValue('map', `has a key that is not a file descriptor: ${text(k)}`);
+    }
+    return [fd, validateFunction<OtherFdCallback>(`map[${fd}]`, v)];
+  });
+}
+
+function watchOtherFd(fd: number): void {
+  const rc = reactor.driver.watchFd(fd, true);
+  if (rc < 0) {
+    throw invalidArgValue('map', `has fd ${fd}, which cannot be watched`, systemError(rc, 'epoll_ctl', `fd ${fd}`));
+  }
 }

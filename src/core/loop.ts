@@ -1,115 +1,170 @@
 /**
  * The class side of Danga::Socket: one event loop per process (per worker),
- * holding the descriptor map, the objects waiting to be closed, pushed-back
- * reads, foreign fds, timers, post-loop callbacks and profiling data.
+ * holding the installed engine and its driver, the descriptor map, the
+ * objects waiting to be closed, pushed-back reads, foreign fds, timers,
+ * post-loop callbacks and profiling data.
  *
- * It does not block: each iteration is run by a LoopDriver from inside Node's
- * own loop, so everything else in Node keeps running beside it.
+ * It does not block: each iteration is run by the engine's LoopDriver from
+ * inside Node's own loop, so everything else in Node keeps running beside it.
+ *
+ * The loop knows the objects it serves only through `LoopObject`: the four
+ * handlers, `closed`, and two hooks under Symbols, so that the names a
+ * subclass picks can never collide with what the loop needs.
  */
-import { POLLERR, POLLHUP, POLLIN, POLLOUT, LOOP_STOP } from './constants.js';
+import { POLLERR, POLLHUP, POLLIN, POLLOUT, WAIT_FOREVER } from './constants.js';
+import type { Engine, LoopDriver, Transport } from './contract.js';
+import { stateError } from './errors.js';
 import { TimerQueue, epochSeconds, monotonicMs } from './timers.js';
-import type { LoopDriver, Transport } from './transport.js';
-import type { DangaSocket as DangaSocketClass } from './danga-socket.js';
 
-type DangaSocket = DangaSocketClass<object>;
+/** Hook: the readiness mask of an object whose engine computes readiness itself (0: not ready). */
+export const kReadiness = Symbol('danga.readiness');
+/**
+ * Hook: deliver pushed-back data (fires eventRead). Returns true when the
+ * handler made progress (read from the socket, or left less pushed back
+ * than it found), so another pass may deliver more.
+ */
+export const kPushBackStep = Symbol('danga.pushBackStep');
 
-/** Post-loop callback: return a falsy value to end `eventLoop()`. */
-export type PostLoopCallback = (
-  descriptorMap: Map<number, DangaSocket>,
-  otherFds: Map<number, OtherFdCallback>,
-) => unknown;
+/** What the loop needs of an object in its descriptor map. */
+export interface LoopObject {
+  readonly closed: boolean;
+  eventRead(): void;
+  eventWrite(): void;
+  eventErr(): void;
+  eventHup(): void;
+  close(reason?: string): void;
+  [kReadiness](): number;
+  [kPushBackStep](): boolean;
+}
 
 /** Callback for a foreign fd, given the event mask. */
 export type OtherFdCallback = (state: number) => void;
 
+/** A post-loop callback as the loop calls it; return a falsy value to end the loop. */
+export type LoopCallback = (descriptorMap: Map<number, LoopObject>, otherFds: Map<number, OtherFdCallback>) => unknown;
+
 /** Per-key profiling figures: [user CPU seconds, system CPU seconds, calls]. */
 export type ProfilingData = Record<string, [number, number, number]>;
 
-/** A socket waiting for the end of the iteration to be closed (or, when stolen, to leave the map). */
-interface Pending {
-  obj: DangaSocket;
-  fd: number;
-  transport: Transport | null; // null: stolen, only the map entry goes
+/** A closed (or stolen) object waiting for the end of the iteration to leave the map. */
+interface PendingClose {
+  readonly obj: LoopObject;
+  readonly key: number;
+  /** Closed then; null when the socket was stolen. */
+  readonly transport: Transport | null;
+  /** A transport released for STARTTLS that keeps the number reserved; closed then. */
+  readonly reserved: Transport | null;
 }
 
-/** Provides the driver when the loop first needs it (set by the engine selection). */
-let driverFactory: (() => LoopDriver) | null = null;
+type Step = (obj: LoopObject, mask: number) => void;
 
-/** @internal Installs the function that creates the loop driver. */
-export function setDriverFactory(factory: () => LoopDriver): void {
-  driverFactory = factory;
+/**
+ * Delivers one readiness mask to one object: the only place where events
+ * become handler calls (kernel events and computed readiness alike). A
+ * handler that closes the object stops the rest, as in the original.
+ */
+function dispatch(obj: LoopObject, mask: number): void {
+  if (mask & POLLIN && !obj.closed) obj.eventRead();
+  if (mask & POLLOUT && !obj.closed) obj.eventWrite();
+  if (mask & POLLERR && !obj.closed) obj.eventErr();
+  if (mask & POLLHUP && !obj.closed) obj.eventHup();
 }
+
+const PROFILE_KEYS: ReadonlyArray<readonly [number, string]> = [
+  [POLLIN, 'read'],
+  [POLLOUT, 'write'],
+  [POLLERR, 'err'],
+  [POLLHUP, 'hup'],
+];
 
 /** The loop's state and its iteration. One instance: `reactor`. */
 export class Reactor {
-  /** fd -> object. An fd stays here until the end of the iteration in which it closed. */
-  readonly descriptorMap = new Map<number, DangaSocket>();
-  /** fd -> object, for objects with pushed-back read data. */
-  readonly pushBackSet = new Map<number, DangaSocket>();
+  /** fd -> object. An fd stays here until the end of the iteration in which its object closed. */
+  readonly descriptorMap = new Map<number, LoopObject>();
+  /** Objects whose pushed-back data is owed to their eventRead (read interest on, not parked). */
+  readonly pushBack = new Set<LoopObject>();
   /** Foreign fds watched for readability. */
   readonly otherFds = new Map<number, OtherFdCallback>();
-  /** Per-object post-loop callbacks, by fd. */
-  readonly plcMap = new Map<number, PostLoopCallback>();
-  /** Objects ready by engine state rather than kernel readiness (stream sockets). */
-  readonly softReady = new Set<DangaSocket>();
-  pending: Pending[] = [];
-  postLoopCallback: PostLoopCallback | null = null;
-  loopTimeout = -1;
+  /** Per-object post-loop callbacks. */
+  readonly plcMap = new Map<LoopObject, LoopCallback>();
+  /** Objects whose engine says they may be ready (computed readiness: stream sockets). */
+  readonly softReady = new Set<LoopObject>();
+  pending: PendingClose[] = [];
+  postLoopCallback: LoopCallback | null = null;
+  loopTimeout = WAIT_FOREVER;
   doProfile = false;
   profiling: ProfilingData = {};
   readonly timers = new TimerQueue();
 
   running = false;
+  /** True while the loop's own code runs: wake-ups are then folded into the wait it returns. */
   inIteration = false;
-  private driverInstance: LoopDriver | null = null;
-  private settle: ((err: unknown) => void) | null = null;
-  private readonly iterateFn = (count: number): number => this.iterate(count);
+  #engine: Engine | null = null;
+  #driver: LoopDriver | null = null;
+  #settle: ((err: unknown) => void) | null = null;
+  readonly #iterate = (count: number): number => this.iterate(count);
+  readonly #profiledStep: Step = (obj, mask) => this.#dispatchProfiled(obj, mask);
 
-  /** The driver, created on first use. */
-  driver(): LoopDriver {
-    if (this.driverInstance === null) {
-      if (driverFactory === null) throw new Error('danga-socket: no engine is loaded');
-      this.driverInstance = driverFactory();
-    }
-    return this.driverInstance;
+  /** Installs the engine (once, from the composition root); its driver is created now. */
+  install(engine: Engine): void {
+    if (this.#engine !== null) throw stateError('ERR_DANGA_ENGINE_INSTALLED', `an engine (${this.#engine.name}) is already installed`);
+    this.#driver = engine.createDriver();
+    this.#engine = engine;
   }
 
-  /** True when the driver exists (so foreign fds are registered with it). */
-  hasDriver(): boolean {
-    return this.driverInstance !== null;
+  /** The installed engine. */
+  get engine(): Engine {
+    if (this.#engine === null) throw stateError('ERR_DANGA_NO_ENGINE', 'danga-socket: no engine is installed');
+    return this.#engine;
+  }
+
+  /** The driver of the installed engine. */
+  get driver(): LoopDriver {
+    if (this.#driver === null) throw stateError('ERR_DANGA_NO_ENGINE', 'danga-socket: no engine is installed');
+    return this.#driver;
   }
 
   /**
-   * Asks for an iteration soon. Used when something that the post-loop phase
-   * handles (a deferred close, pushed-back data, a ready stream) happens
-   * outside an iteration, e.g. in a Node callback between two iterations: the
-   * original would wait for the next kernel event, which may never come.
+   * The one wake-up: something the loop must look at (a close, pushed-back
+   * data, a ready stream, an earlier timer) happened. Inside an iteration
+   * the wait it returns already accounts for it; outside (a Node callback,
+   * a promise job after an iteration) the driver is asked for an iteration
+   * on the next turn of Node's loop.
    */
   requestPass(): void {
-    if (this.running && !this.inIteration) this.driverInstance?.arm(0);
+    if (this.running && !this.inIteration) this.driver.arm(0);
+  }
+
+  /** `obj`'s engine says it may be ready: look at it on the next pass. */
+  markReady(obj: LoopObject): void {
+    if (obj.closed) return;
+    this.softReady.add(obj);
+    this.requestPass();
   }
 
   /** Runs the loop until a post-loop callback returns a falsy value. */
   start(): Promise<void> {
+    if (this.running) {
+      return Promise.reject(stateError('ERR_LOOP_RUNNING', 'DangaSocket.eventLoop() is already running'));
+    }
     return new Promise<void>((resolve, reject) => {
+      const driver = this.driver;
       this.running = true;
-      this.settle = (err: unknown) => {
+      this.#settle = (err: unknown) => {
         this.running = false;
-        this.settle = null;
-        this.driverInstance?.stop();
+        this.#settle = null;
+        driver.stop();
         if (err === undefined) resolve();
         else reject(err);
       };
-      let timeout: number;
+      this.inIteration = true;
       try {
-        const driver = this.driver();
-        this.inIteration = true;
-        timeout = this.runTimersForWait();
+        const timeout = this.#nextWait();
         this.inIteration = false;
-        driver.start(this.iterateFn, timeout);
+        driver.start(this.#iterate, timeout);
       } catch (err) {
         this.inIteration = false;
-        this.settle(err);
+        this.#settle(err);
       }
     });
   }
@@ -119,101 +174,74 @@ export class Reactor {
    * phase, then the due timers; returns the next wait's timeout.
    */
   iterate(count: number): number {
-    const settle = this.settle;
-    if (settle === null) return LOOP_STOP;
+    const settle = this.#settle;
+    if (settle === null) return WAIT_FOREVER;
     this.inIteration = true;
     try {
-      if (count > 0) this.dispatchEvents(this.driverInstance!.events, count);
-      if (this.softReady.size > 0) this.dispatchSoftReady();
-      if (!this.postEventLoop()) {
-        this.inIteration = false;
+      const step: Step = this.doProfile ? this.#profiledStep : dispatch;
+      if (count > 0) this.#dispatchEvents(this.driver.events, count, step);
+      if (this.softReady.size > 0) this.#dispatchSoftReady(step);
+      if (!this.#postEventLoop()) {
         settle(undefined);
-        return LOOP_STOP;
+        return WAIT_FOREVER;
       }
-      const timeout = this.runTimersForWait();
-      this.inIteration = false;
-      return timeout;
+      return this.#nextWait();
     } catch (err) {
-      this.inIteration = false;
       settle(err);
-      return LOOP_STOP;
+      return WAIT_FOREVER;
+    } finally {
+      this.inIteration = false;
     }
   }
 
-  private dispatchEvents(events: Int32Array, count: number): void {
+  #dispatchEvents(events: Int32Array, count: number, step: Step): void {
     const map = this.descriptorMap;
     for (let i = 0; i < count; i++) {
       const fd = events[2 * i] as number;
-      const state = events[2 * i + 1] as number;
+      const mask = events[2 * i + 1] as number;
       const obj = map.get(fd);
-      if (obj === undefined) {
-        this.foreignEvent(fd, state);
-        continue;
-      }
-      if (this.doProfile) {
-        this.dispatchProfiled(obj, state);
-        continue;
-      }
-      if (state & POLLIN && !obj.closed) obj.eventRead();
-      if (state & POLLOUT && !obj.closed) obj.eventWrite();
-      if (state & (POLLERR | POLLHUP)) {
-        if (state & POLLERR && !obj.closed) obj.eventErr();
-        if (state & POLLHUP && !obj.closed) obj.eventHup();
-      }
+      if (obj === undefined) this.#foreignEvent(fd, mask);
+      else step(obj, mask);
     }
   }
 
-  private foreignEvent(fd: number, state: number): void {
+  #foreignEvent(fd: number, mask: number): void {
     const cb = this.otherFds.get(fd);
     if (cb !== undefined) {
-      cb(state);
+      cb(mask);
       return;
     }
     // The original also closed the fd here. In Node the fd may belong to
     // somebody else (Node itself), so it is only taken out of the epoll set.
-    process.emitWarning(`epoll returned fd ${fd} with state ${state} for which there is no mapping; removing it`, {
+    process.emitWarning(`epoll returned fd ${fd} with state ${mask} for which there is no mapping; removing it`, {
       code: 'DANGA_UNMAPPED_FD',
     });
-    this.driverInstance?.watchFd(fd, false);
+    this.driver.watchFd(fd, false);
   }
 
-  private dispatchSoftReady(): void {
+  #dispatchSoftReady(step: Step): void {
     for (const obj of this.softReady) {
-      const state = obj._readiness();
-      if (state === 0 || obj.closed) {
-        this.softReady.delete(obj);
-        continue;
-      }
-      if (this.doProfile) {
-        this.dispatchProfiled(obj, state);
-        continue;
-      }
-      if (state & POLLIN && !obj.closed) obj.eventRead();
-      if (state & POLLOUT && !obj.closed) obj.eventWrite();
-      if (state & POLLERR && !obj.closed) obj.eventErr();
-      if (state & POLLHUP && !obj.closed) obj.eventHup();
-      if (obj.closed || obj._readiness() === 0) this.softReady.delete(obj);
+      const mask = obj.closed ? 0 : obj[kReadiness]();
+      if (mask !== 0) step(obj, mask);
+      if (obj.closed || obj[kReadiness]() === 0) this.softReady.delete(obj);
     }
   }
 
-  private dispatchProfiled(obj: DangaSocket, state: number): void {
+  /** The dispatch, timed per handler (profiling on); the ladder itself stays in dispatch(). */
+  #dispatchProfiled(obj: LoopObject, mask: number): void {
     const name = obj.constructor.name;
-    if (state & POLLIN && !obj.closed) this.profiled(`${name}-read`, () => obj.eventRead());
-    if (state & POLLOUT && !obj.closed) this.profiled(`${name}-write`, () => obj.eventWrite());
-    if (state & POLLERR && !obj.closed) this.profiled(`${name}-err`, () => obj.eventErr());
-    if (state & POLLHUP && !obj.closed) this.profiled(`${name}-hup`, () => obj.eventHup());
-  }
-
-  private profiled(key: string, fn: () => void): void {
-    const before = process.cpuUsage();
-    try {
-      fn();
-    } finally {
-      const used = process.cpuUsage(before);
-      const entry = (this.profiling[key] ??= [0, 0, 0]);
-      entry[0] += used.user / 1e6;
-      entry[1] += used.system / 1e6;
-      entry[2]++;
+    for (const [bit, what] of PROFILE_KEYS) {
+      if (!(mask & bit) || obj.closed) continue;
+      const before = process.cpuUsage();
+      try {
+        dispatch(obj, bit);
+      } finally {
+        const used = process.cpuUsage(before);
+        const entry = (this.profiling[`${name}-${what}`] ??= [0, 0, 0]);
+        entry[0] += used.user / 1e6;
+        entry[1] += used.system / 1e6;
+        entry[2]++;
+      }
     }
   }
 
@@ -221,19 +249,17 @@ export class Reactor {
    * The post-loop phase: pushed-back reads, the deferred closes, then the
    * post-loop callbacks. Returns false when a callback wants the loop to end.
    */
-  postEventLoop(): boolean {
-    // Fire read events for objects with pushed-back data until none is left.
-    // An object whose handler leaves its pushed-back data untouched is not
-    // fired again in this pass (the original would spin here forever); it
-    // gets another chance on the next, non-waiting, iteration.
-    let again = this.pushBackSet.size > 0;
-    while (again) {
-      again = false;
-      for (const obj of Array.from(this.pushBackSet.values())) {
-        if (obj.closed || !(obj._watchMask() & POLLIN)) continue;
-        const before = obj._pushBackState();
-        obj.eventRead();
-        if (!obj.closed && obj._pushBackState() !== before) again = true;
+  #postEventLoop(): boolean {
+    // Deliver pushed-back data until no handler makes progress. A handler
+    // that leaves its pushed-back data as it found it (a partial line kept
+    // until the rest arrives) parks it: the object leaves the set and gets
+    // it again, joined with what the socket has, on its next read event.
+    // (The original re-fired such an object for ever, here.)
+    let progress = this.pushBack.size > 0;
+    while (progress) {
+      progress = false;
+      for (const obj of Array.from(this.pushBack)) {
+        if (obj[kPushBackStep]()) progress = true;
       }
     }
 
@@ -254,34 +280,44 @@ export class Reactor {
     return Boolean(keepRunning);
   }
 
+  /** Files a closed (or stolen) object for the end of the iteration. */
+  deferClose(entry: PendingClose): void {
+    this.pending.push(entry);
+    this.pushBack.delete(entry.obj);
+    this.plcMap.delete(entry.obj);
+    this.softReady.delete(entry.obj);
+    this.requestPass();
+  }
+
   /** Really closes what close() deferred, and lets those fds leave the map. */
   closePending(): void {
     const list = this.pending;
     this.pending = [];
     for (const p of list) {
-      if (p.transport !== null) p.transport.close();
+      p.transport?.close();
+      p.reserved?.close();
       // A stolen fd may already be registered again by a new object.
-      if (this.descriptorMap.get(p.fd) === p.obj) this.descriptorMap.delete(p.fd);
+      if (this.descriptorMap.get(p.key) === p.obj) this.descriptorMap.delete(p.key);
     }
   }
 
   /**
    * Runs due timers and returns the next wait's timeout. When timers ran, or
-   * the post-loop phase is owed work (closes requested by timers, pushed-back
-   * data, stream sockets still ready), the wait does not block, so that the
+   * the post-loop phase is owed work (closes, pushed-back data, streams
+   * still ready), the wait is 0 (the next turn of Node's loop), so that the
    * post-loop callbacks see what the timers did. (The original waited the
    * full timeout here.)
    */
-  runTimersForWait(): number {
-    const timeout = this.runTimers();
-    if (this.timers.fired > 0 || this.pending.length > 0 || this.pushBackSet.size > 0 || this.softReady.size > 0) {
+  #nextWait(): number {
+    const timeout = this.#runTimers();
+    if (this.timers.fired > 0 || this.pending.length > 0 || this.pushBack.size > 0 || this.softReady.size > 0) {
       return 0;
     }
     return timeout;
   }
 
   /** Runs due timers; returns the timeout for the next wait. */
-  runTimers(): number {
+  #runTimers(): number {
     if (this.timers.isEmpty()) {
       this.timers.fired = 0;
       return this.loopTimeout;
@@ -289,23 +325,36 @@ export class Reactor {
     const now = monotonicMs();
     const next = this.timers.run(now, epochSeconds(now));
     if (next < 0) return this.loopTimeout;
-    if (this.loopTimeout === -1) return next;
+    if (this.loopTimeout === WAIT_FOREVER) return next;
     return this.loopTimeout < next ? this.loopTimeout : next;
   }
 
-  /** Forgets everything (CLASS->Reset). */
+  /**
+   * Stops watching foreign fds that are no longer wanted. An fd now filed
+   * under an object belongs to a new socket that reuses the number (its
+   * owner closed the foreign fd): its registration is that object's.
+   */
+  unwatchOtherFd(fd: number): void {
+    if (!this.descriptorMap.has(fd)) this.driver.watchFd(fd, false);
+  }
+
+  /**
+   * Forgets everything (CLASS->Reset), and closes the registered sockets.
+   * Inside an iteration their numbers stay reserved (the objects filed)
+   * until its end, like any close.
+   */
   reset(): void {
-    const driver = this.driverInstance;
-    for (const fd of this.otherFds.keys()) driver?.watchFd(fd, false);
+    for (const fd of this.otherFds.keys()) this.unwatchOtherFd(fd);
     this.otherFds.clear();
-    const objs = Array.from(this.descriptorMap.values());
-    for (const obj of objs) obj.close('reset');
-    this.closePending();
-    this.descriptorMap.clear();
-    this.pushBackSet.clear();
+    for (const obj of Array.from(this.descriptorMap.values())) obj.close('reset');
+    if (!this.inIteration) {
+      this.closePending();
+      this.descriptorMap.clear();
+    }
+    this.pushBack.clear();
     this.plcMap.clear();
     this.softReady.clear();
-    this.loopTimeout = -1;
+    this.loopTimeout = WAIT_FOREVER;
     this.doProfile = false;
     this.profiling = {};
     this.timers.clear();

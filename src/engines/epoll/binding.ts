@@ -3,7 +3,7 @@
  * what it exports. The contract is native/API.md.
  */
 import { createRequire } from 'node:module';
-import type { SockAddress } from '../../core/transport.js';
+import type { SockAddress } from '../../core/contract.js';
 
 /** The functions and constants of the addon. */
 export interface NativeBinding {

@@ -5,7 +5,7 @@
  * JavaScript for the iteration. The iteration's return value arms the next
  * timeout, so an iteration costs one crossing between C and JavaScript.
  */
-import type { LoopDriver } from '../../core/transport.js';
+import type { LoopDriver } from '../../core/contract.js';
 import type { NativeBinding } from './binding.js';
 
 /** Events collected per iteration at most (the original asked epoll for 1000). */
@@ -25,6 +25,7 @@ export class EpollDriver implements LoopDriver {
 
   constructor(binding: NativeBinding) {
     this.b = binding;
+    this.init();
   }
 
   /** Creates the epoll fd; sockets can be registered from then on, before the loop runs. */

@@ -1,8 +1,8 @@
 /**
  * The native Linux epoll engine.
  */
-import { invalidArgType, invalidArgValue, systemError } from '../../core/errors.js';
-import type { Engine } from '../engine.js';
+import { invalidArgType, invalidArgValue, stateError, systemError } from '../../core/errors.js';
+import type { Engine } from '../../core/contract.js';
 import type { NativeBinding } from './binding.js';
 import { EpollDriver } from './driver.js';
 import { NativeSock } from './native-sock.js';
@@ -24,27 +24,17 @@ function adoptFd(b: NativeBinding, fd: number): NativeSock {
 
 /** Builds the epoll engine over a loaded binding. */
 export function createEpollEngine(b: NativeBinding): Engine {
-  let driver: EpollDriver | null = null;
-  const ensureDriver = (): EpollDriver => {
-    if (driver === null) {
-      driver = new EpollDriver(b);
-      driver.init();
-    }
-    return driver;
-  };
   return {
     name: 'epoll',
-    createDriver: ensureDriver,
-    adopt(sock: unknown) {
-      if (sock instanceof NativeSock) {
-        ensureDriver();
-        return sock;
-      }
-      if (typeof sock === 'number') {
-        ensureDriver();
-        return adoptFd(b, sock);
-      }
+    createDriver: () => new EpollDriver(b),
+    adopt: (sock: unknown) => {
+      if (sock instanceof NativeSock) return sock;
+      if (typeof sock === 'number') return adoptFd(b, sock);
       return null;
+    },
+    // TLS is Node's: the composition root puts the node engine's STARTTLS here.
+    startTls: () => {
+      throw stateError('ERR_DANGA_NO_TLS', 'the epoll engine has no TLS of its own');
     },
     listenTcp: (host, port, backlog, reusePort) => new NativeSock(b, b.listenTcp(host, port, backlog, reusePort)),
     connectTcp: (host, port) => new NativeSock(b, b.connectTcp(host, port)),

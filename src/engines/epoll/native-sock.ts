@@ -4,7 +4,9 @@
  * the Transport the core drives.
  */
 import { errno, invalidArgValue, systemError } from '../../core/errors.js';
-import type { Sock, SockAddress, Transport, TransportOwner } from '../../core/transport.js';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Sock, SockAddress, Transport } from '../../core/contract.js';
 import type { NativeBinding } from './binding.js';
 
 const EPOLL_CTL_ADD = 1;
@@ -85,12 +87,21 @@ export class NativeSock implements Sock, Transport {
   }
 
   /**
-   * @internal The fd now belongs to someone else (Node, after startTls()):
-   * this Sock counts as closed, and closing it later leaves the fd alone.
+   * Gives the connection to Node as a net.Socket (STARTTLS). The fd now
+   * belongs to Node: this Sock counts as closed, and closing it later leaves
+   * the fd alone.
    */
-  _handOver(): void {
+  release(): Duplex {
+    this.detach();
+    let stream: net.Socket;
+    try {
+      stream = new net.Socket({ fd: this._fd, readable: true, writable: true, allowHalfOpen: true });
+    } catch (err) {
+      throw invalidArgValue('this', `has fd ${this._fd}, which Node cannot drive as a stream`, err);
+    }
     this._closed = true;
     this._fd = -1;
+    return stream;
   }
 
   /** Closes the fd now. */
@@ -130,7 +141,7 @@ export class NativeSock implements Sock, Transport {
     return this.b.setsockopt(this._fd, level, name, value);
   }
 
-  attach(_owner: TransportOwner, mask: number): number {
+  attach(mask: number, _onReady: () => void): number {
     const rc = this.b.ctl(EPOLL_CTL_ADD, this._fd, mask);
     // Registered twice: take the new interest mask.
     return rc === EEXIST ? this.b.ctl(EPOLL_CTL_MOD, this._fd, mask) : rc;

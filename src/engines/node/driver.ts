@@ -4,7 +4,7 @@
  * core's soft-ready set), so every iteration is called with a count of 0.
  */
 import { stateError } from '../../core/errors.js';
-import type { LoopDriver } from '../../core/transport.js';
+import type { LoopDriver } from '../../core/contract.js';
 
 /** Longest delay Node's timers take (2^31 - 1 ms). */
 const MAX_DELAY = 0x7fffffff;

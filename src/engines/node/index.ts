@@ -6,9 +6,7 @@
  */
 import { Duplex } from 'node:stream';
 import { invalidArgValue } from '../../core/errors.js';
-import { registerTlsUpgrader } from '../../core/danga-socket.js';
-import type { Transport } from '../../core/transport.js';
-import type { Engine } from '../engine.js';
+import type { Engine, Transport } from '../../core/contract.js';
 import { NodeDriver } from './driver.js';
 import { StreamSock } from './stream-transport.js';
 import { ListenSock, adoptFd, connectTcp, connectUnix, listenTcp, listenUnix, socketPair } from './stream-sock.js';
@@ -17,12 +15,13 @@ import { upgradeToTls } from './tls.js';
 export { StreamSock } from './stream-transport.js';
 export { ListenSock } from './stream-sock.js';
 
-/** The stream engine. Always available: it needs nothing but Node. */
+/** The node engine. Always available: it needs nothing but Node. */
 export function createNodeEngine(): Engine {
   return {
     name: 'node',
     createDriver: () => new NodeDriver(),
-    adopt: (sock: unknown) => (typeof sock === 'number' ? adoptFd(sock) : null),
+    adopt: (sock: unknown) => (typeof sock === 'number' ? adoptFd(sock) : adoptStream(sock)),
+    startTls: upgradeToTls,
     listenTcp: (host, port, backlog, reusePort) => listenTcp(host, port, backlog, reusePort),
     connectTcp,
     listenUnix,
@@ -55,7 +54,7 @@ function isDuplex(value: object): value is Duplex {
  * any Node Duplex (net.Socket, tls.TLSSocket, …), for which `sock()` then
  * returns the stream itself.
  */
-export function adoptStream(sock: unknown): Transport | null {
+function adoptStream(sock: unknown): Transport | null {
   if (sock instanceof StreamSock || sock instanceof ListenSock) return sock;
   if (sock === null || typeof sock !== 'object' || !isDuplex(sock)) return null;
   if (sock.readableObjectMode || sock.writableObjectMode) {
@@ -67,5 +66,3 @@ export function adoptStream(sock: unknown): Transport | null {
   adopted.set(sock, t);
   return t;
 }
-
-registerTlsUpgrader(upgradeToTls);

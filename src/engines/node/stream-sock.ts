@@ -7,10 +7,9 @@ import net from 'node:net';
 import { fstatSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { invalidArgType, invalidArgValue, stateError, systemError } from '../../core/errors.js';
-import type { Sock, SockAddress, Transport, TransportOwner } from '../../core/transport.js';
-import type { DangaSocket } from '../../core/danga-socket.js';
-import { reactor } from '../../core/loop.js';
-import { StreamSock, allocateId, errnoOf, markReady, type AddressHints } from './stream-transport.js';
+import type { Duplex } from 'node:stream';
+import type { Sock, SockAddress, Transport } from '../../core/contract.js';
+import { StreamSock, allocateId, errnoOf, type AddressHints } from './stream-transport.js';
 import { duplexPair } from './pair.js';
 
 const POLLIN = 1;
@@ -39,7 +38,7 @@ export class ListenSock implements Sock, Transport {
   private readonly _wrap: AcceptWrapper;
   private readonly _unixPath: string | null;
   private _closed = false;
-  private _owner: TransportOwner | null = null;
+  private _onReady: (() => void) | null = null;
   private _mask = 0;
   private _error: Error | null = null;
 
@@ -52,11 +51,11 @@ export class ListenSock implements Sock, Transport {
       // An error before accept() is kept by the socket and reported once wrapped.
       socket.on('error', () => {});
       this._queue.push(socket);
-      if (this._owner !== null) markReady(this._owner);
+      this._onReady?.();
     });
     server.on('error', (err: Error) => {
       this._error ??= err;
-      if (this._owner !== null) markReady(this._owner);
+      this._onReady?.();
     });
   }
 
@@ -113,30 +112,33 @@ export class ListenSock implements Sock, Transport {
   close(): void {
     if (this._closed) return;
     this._closed = true;
-    this._owner = null;
+    this._onReady = null;
     this.server.close();
     for (const socket of this._queue.splice(0)) socket.destroy();
   }
 
-  attach(owner: TransportOwner, mask: number): number {
+  attach(mask: number, onReady: () => void): number {
     if (this._closed) return -E.EBADF;
-    const previous = this._owner;
-    if (previous !== null && previous !== owner) reactor.softReady.delete(previous as unknown as DangaSocket<object>);
-    this._owner = owner;
+    this._onReady = onReady;
     this._mask = mask;
-    if (this.readiness() !== 0) markReady(owner);
+    if (this.readiness() !== 0) onReady();
     return 0;
   }
 
   setInterest(mask: number): number {
     this._mask = mask;
-    if (this._owner !== null && this.readiness() !== 0) markReady(this._owner);
+    if (this.readiness() !== 0) this._onReady?.();
     return 0;
   }
 
   detach(): number {
-    this._owner = null;
+    this._onReady = null;
     return 0;
+  }
+
+  /** A listening socket has no byte stream to give away. */
+  release(): Duplex {
+    throw stateError('ERR_DANGA_NO_TLS', 'startTls() on a listening socket');
   }
 
   readiness(): number {

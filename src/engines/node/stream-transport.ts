@@ -13,16 +13,15 @@
  * writes, EAGAIN and write interest behave as on a native socket.
  *
  * Readiness is computed, level-triggered, from the stream's state; the
- * stream's events only tell the loop to look again (`_markReady`).
+ * stream's events only tell the loop to look again (the `onReady` given to
+ * `attach`).
  */
 import type { Duplex } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import { errnoOf, invalidArgValue, systemError } from '../../core/errors.js';
 
 export { errnoOf };
-import { reactor } from '../../core/loop.js';
-import { DangaSocket } from '../../core/danga-socket.js';
-import type { Sock, SockAddress, Transport, TransportOwner } from '../../core/transport.js';
+import type { Sock, SockAddress, Transport } from '../../core/contract.js';
 import { isPeerClosed } from './pair.js';
 
 const POLLIN = 1;
@@ -109,7 +108,7 @@ export class StreamSock implements Sock, Transport {
   private readonly _endError: (() => Error | null) | null;
   private _closed: boolean;
   private _listening = false;
-  private _owner: TransportOwner | null = null;
+  private _onReady: (() => void) | null = null;
   private _mask = 0;
   private _corked = false;
   private _error: Error | null = null;
@@ -212,13 +211,11 @@ export class StreamSock implements Sock, Transport {
 
   // ---------------------------------------------------------------- Transport
 
-  attach(owner: TransportOwner, mask: number): number {
+  attach(mask: number, onReady: () => void): number {
     if (this._closed) return -E.EBADF;
-    const previous = this._owner;
     // Registered again (the same socket given to a second object): the new
     // object takes its events, as the fd's epoll registration would.
-    if (previous !== null && previous !== owner) reactor.softReady.delete(previous as unknown as DangaSocket<object>);
-    this._owner = owner;
+    this._onReady = onReady;
     this._mask = mask;
     this._listen(true);
     this._changed();
@@ -233,7 +230,7 @@ export class StreamSock implements Sock, Transport {
   }
 
   detach(): number {
-    this._owner = null;
+    this._onReady = null;
     this._mask = 0;
     // A user's stream handed back by stealSocket() gets no more of our listeners.
     if (this._handle !== this) this._listen(false);
@@ -365,7 +362,7 @@ export class StreamSock implements Sock, Transport {
   close(): void {
     if (this._closed) return;
     this._closed = true;
-    this._owner = null;
+    this._onReady = null;
     const s = this.stream;
     this._listen(false);
     s.on('error', noop); // late errors of a socket nobody watches any more
@@ -395,12 +392,13 @@ export class StreamSock implements Sock, Transport {
   }
 
   /**
-   * @internal Gives the stream away (STARTTLS): no more listeners, and
-   * closing this Sock no longer touches the stream.
+   * Gives the stream away (STARTTLS): no more listeners, and closing this
+   * Sock no longer touches the stream. What it read and nobody took stays
+   * in the stream.
    */
-  _release(): Duplex {
+  release(): Duplex {
     this._listen(false);
-    this._owner = null;
+    this._onReady = null;
     this._closed = true;
     return this.stream;
   }
@@ -408,7 +406,7 @@ export class StreamSock implements Sock, Transport {
   // ---------------------------------------------------------------- internals
 
   private _changed(): void {
-    if (this._owner !== null) markReady(this._owner);
+    if (this._onReady !== null) this._onReady();
   }
 
   /** A chunk of the stream as a Buffer (a stream with an encoding set hands out strings). */
@@ -482,25 +480,4 @@ export class StreamSock implements Sock, Transport {
     for (let i = 0; i < depth; i++) s.uncork();
     for (let i = 0; i < depth; i++) s.cork();
   }
-}
-
-/** Tells the loop that `owner` may be ready. */
-export function markReady(owner: TransportOwner): void {
-  owner._markReady();
-  if (reactor.running && DangaSocket.engine() === 'epoll') kickEpollLoop();
-}
-
-// When the epoll driver runs the loop, a readiness change noticed in a
-// nextTick or promise job that runs inside the driver's own callback (after
-// the iteration returned, before the driver re-arms its timer) would have its
-// wake-up request overwritten by that re-arm. Asking again from a later
-// phase of Node's loop makes sure the loop looks.
-let kickPending = false;
-function kickEpollLoop(): void {
-  if (kickPending) return;
-  kickPending = true;
-  setImmediate(() => {
-    kickPending = false;
-    reactor.requestPass();
-  });
 }

@@ -6,9 +6,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { invalidArgValue, stateError } from '../../core/errors.js';
-import type { StartTlsOptions } from '../../core/danga-socket.js';
-import type { SockAddress, Transport } from '../../core/transport.js';
+import type { SockAddress, StartTlsOptions, Transport } from '../../core/contract.js';
 import { StreamSock, type StreamSockOptions } from './stream-transport.js';
 import { ListenSock, listenTcp } from './stream-sock.js';
 
@@ -94,11 +92,11 @@ function clientTlsSocket(stream: Duplex, options: Record<string, unknown>, remot
 }
 
 /**
- * The upgrader of `startTls()` (registered with the core): the connection
- * under `old` continues as TLS, with the bytes the user pushed back and those
+ * STARTTLS (the engine's `startTls`): the connection under `old`, native or
+ * stream, continues as TLS, with the bytes the user pushed back and those
  * the old transport had read but not handed out fed to TLS first.
  */
-export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: Buffer[]): Transport {
+export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: readonly Buffer[]): Transport {
   // Bad keys or certificates fail here, before the connection changes hands,
   // so the caller can go on with the plain connection.
   const { isServer: _isServer, ...contextOptions } = options;
@@ -107,25 +105,12 @@ export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: B
   }
   const addresses = { local: old.localAddress(), remote: old.remoteAddress() };
   const id = old.fd;
-  let stream: Duplex;
-  let userStream = false;
-  if (old instanceof StreamSock) {
-    userStream = old.handle !== old;
-    // The stream keeps what it read and nobody took; TLSSocket feeds that to
-    // TLS before anything newer.
-    stream = old._release();
-  } else if (old.engine === 'epoll' && old.fd >= 0) {
-    // A native socket: Node takes the fd over from here on.
-    try {
-      stream = new net.Socket({ fd: old.fd, readable: true, writable: true, allowHalfOpen: true });
-    } catch (err) {
-      throw invalidArgValue('this', `has fd ${old.fd}, which Node cannot drive for TLS`, err);
-    }
-    // Node owns the fd from here on: the old Sock must never close it.
-    (old as Transport & { _handOver?: () => void })._handOver?.();
-  } else {
-    throw stateError('ERR_DANGA_NO_TLS', 'startTls() cannot upgrade this kind of socket');
-  }
+  // A user's stream given to the constructor stays what sock() returns (as
+  // its TLS socket); a helper's Sock becomes the new StreamSock.
+  const userStream = old.handle !== old;
+  // The stream keeps what the old transport read and nobody took; TLSSocket
+  // feeds that to TLS before anything newer.
+  const stream = old.release();
   for (let i = unread.length - 1; i >= 0; i--) stream.unshift(unread[i] as Buffer);
   const tlsSocket = options.isServer === true ? serverTlsSocket(stream, options) : clientTlsSocket(stream, options, addresses.remote);
   return tlsStreamSock(tlsSocket, { id, addresses, handle: userStream ? tlsSocket : undefined });
