@@ -2,7 +2,7 @@
  * Shared test fixtures: small DangaSocket subclasses and a way to run the
  * loop until a condition holds. Everything runs on real sockets.
  */
-import { DangaSocket, type Sock } from 'danga-socket';
+import { DangaSocket, listenTcp, connectTcp, type Sock } from 'danga-socket';
 
 /** True when the loop runs on the native epoll engine (foreign fds need it). */
 export const onEpoll = (): boolean => DangaSocket.engine() === 'epoll';
@@ -37,6 +37,20 @@ export class Listener extends DangaSocket {
     let s: Sock | null;
     while ((s = listening.accept()) !== null) this.onAccept(s);
   }
+}
+
+/** A connected TCP pair on 127.0.0.1: [client, server side]; the listener is closed again. */
+export async function tcpPair(): Promise<[Sock, Sock]> {
+  let accepted: Sock | null = null;
+  const listener = new Listener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) => {
+    accepted ??= s;
+  });
+  const address = listener.sock()!.localAddress();
+  if (address === null || address.family === 'unix') throw new Error('no address');
+  const client = connectTcp({ host: '127.0.0.1', port: address.port });
+  await runUntil(() => accepted !== null);
+  listener.close('done');
+  return [client, accepted as unknown as Sock];
 }
 
 /** Echoes what it reads; stops reading while its queue is not empty (backpressure). */

@@ -3,7 +3,7 @@
  * registered with the process's epoll set. It is both the Sock users see and
  * the Transport the core drives.
  */
-import { errno, invalidArgValue, systemError } from '../../core/errors.js';
+import { describe, errno, invalidArgValue, systemError } from '../../core/errors.js';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
@@ -115,7 +115,7 @@ export class NativeSock implements Sock, Transport {
   shutdown(how: 'read' | 'write' | 'both' = 'write'): void {
     if (this._closed) return;
     const code = how === 'read' ? 0 : how === 'write' ? 1 : how === 'both' ? 2 : -1;
-    if (code < 0) throw invalidArgValue('how', `must be 'read', 'write' or 'both'. Received ${String(how)}`);
+    if (code < 0) throw invalidArgValue('how', `must be 'read', 'write' or 'both'. Received ${describe(how)}`);
     const rc = this.b.shutdown(this._fd, code);
     // Not connected (yet, or any more): nothing to shut down.
     if (rc < 0 && rc !== -errno.ENOTCONN) throw systemError(rc, 'shutdown', `fd ${this._fd}`);

@@ -18,7 +18,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { constants as osConstants } from 'node:os';
-import { errnoOf, invalidArgValue, systemError } from '../../core/errors.js';
+import { describe, errnoOf, invalidArgValue, systemError } from '../../core/errors.js';
 
 export { errnoOf };
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
@@ -178,7 +178,7 @@ export class StreamSock implements Sock, Transport {
    */
   shutdown(how: 'read' | 'write' | 'both' = 'write'): void {
     if (how !== 'read' && how !== 'write' && how !== 'both') {
-      throw invalidArgValue('how', `must be 'read', 'write' or 'both'. Received ${String(how)}`);
+      throw invalidArgValue('how', `must be 'read', 'write' or 'both'. Received ${describe(how)}`);
     }
     if (this._closed || how === 'read') return;
     if (!this.stream.writableEnded) this.stream.end();

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { DangaSocket, Timer, socketPair, listenTcp, POLLIN, type Sock } from 'danga-socket';
-import { runUntil, Recorder, Collector, captureStderr, Listener, onEpoll, NEEDS_EPOLL } from './helpers.js';
+import { runUntil, Recorder, Collector, captureStderr, Listener, onEpoll, NEEDS_EPOLL } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -364,4 +364,69 @@ test('the loop runs inside Node: Node timers, promises and net work beside it', 
   await runUntil(() => nodeTimer && promiseDone && connected && collectors[0]?.eof === true);
   assert.equal(collectors[0]?.text(), 'from node');
   assert.ok(nodeTimer && promiseDone);
+});
+
+test('reset() inside a handler keeps the closed numbers reserved: the rest of the batch never reaches new objects', async () => {
+  // Four connections whose peers are gone: one batch holds an event for each.
+  const pairs = Array.from({ length: 4 }, () => socketPair());
+  const fresh: Recorder[] = [];
+  let resetDone = false;
+  class Resetter extends DangaSocket {
+    override eventRead(): void {
+      this.onEvent();
+    }
+    override eventHup(): void {
+      this.onEvent();
+    }
+    override eventErr(): void {
+      this.onEvent();
+    }
+    private onEvent(): void {
+      if (resetDone) return;
+      resetDone = true;
+      DangaSocket.reset();
+      // New healthy connections, made while the batch is being dispatched.
+      for (let i = 0; i < 8; i++) {
+        const [x, y] = socketPair();
+        fresh.push(new Recorder(x), new Recorder(y));
+      }
+      DangaSocket.setPostLoopCallback(() => false);
+    }
+  }
+  const oldFds = new Set<number>();
+  for (const [a, b] of pairs) {
+    oldFds.add(a.fd);
+    new Resetter(a).watchRead(true);
+    b.close();
+  }
+  await DangaSocket.eventLoop();
+  assert.ok(resetDone);
+  for (const r of fresh) {
+    assert.ok(!oldFds.has(r.fd), `a new socket got fd ${r.fd}, still reserved by a closed object`);
+    assert.deepEqual(r.log, [], `a healthy new connection (fd ${r.fd}) was handed events of the old batch`);
+  }
+});
+
+test('dropping a foreign fd its owner closed leaves the registration of a new socket with that number alone', { skip: onEpoll() ? false : NEEDS_EPOLL }, async () => {
+  const [a, b] = socketPair();
+  const foreign = a.fd;
+  DangaSocket.addOtherFds({ [foreign]: () => {} });
+  a.close(); // its owner closes the foreign fd: the number is free
+  // A new connection takes the number and is registered with the loop.
+  let mine: [Sock, Sock] | null = null;
+  const spare: Sock[] = [];
+  for (let i = 0; i < 64 && mine === null; i++) {
+    const [x, y] = socketPair();
+    if (x.fd === foreign) mine = [x, y];
+    else if (y.fd === foreign) mine = [y, x];
+    else spare.push(x, y);
+  }
+  assert.ok(mine !== null, 'the number was reused');
+  const reader = new Collector(mine[0]);
+  const writer = new Collector(mine[1]);
+  DangaSocket.otherFds(new Map()); // drop the foreign fd
+  writer.write('still here');
+  await runUntil(() => reader.text() === 'still here');
+  for (const s of spare) s.close();
+  b.close();
 });
