@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// `npm run lint`: ESLint (eslint.config.js), Prettier (.prettierrc.json) and
+// clang-format (.clang-format, through scripts/lint-c.mjs), all three even when
+// one of them finds something, then one summary line.
+// Exit code: 0 all clean, 1 findings, 2 a tool could not run (bad config, crash).
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (name) => path.join(root, 'node_modules', '.bin', name);
+
+const steps = [
+  ['eslint', bin('eslint'), ['.']],
+  ['prettier', bin('prettier'), ['--check', '.']],
+  ['clang-format', process.execPath, [path.join(root, 'scripts', 'lint-c.mjs')]],
+];
+
+let worst = 0;
+const summary = [];
+for (const [name, cmd, args] of steps) {
+  console.log(`\n# lint: ${name}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  // ESLint and Prettier exit 1 for findings and 2 when they cannot run;
+  // lint-c.mjs exits 1 for findings (clang-format's own code).
+  const code = r.error ? 2 : (r.status ?? 2);
+  if (r.error) console.error(`lint: ${name}: ${r.error.message}`);
+  summary.push(`${name} ${code === 0 ? 'ok' : code === 1 ? 'found issues' : 'FAILED TO RUN'}`);
+  worst = Math.max(worst, Math.min(code, 2));
+}
+console.log(`\nlint: ${summary.join(', ')}`);
+process.exit(worst);
