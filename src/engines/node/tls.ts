@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { SockAddress, StartTlsOptions, Transport } from '../../core/contract.js';
 import { StreamSock, type StreamSockOptions } from './stream-transport.js';
-import { ListenSock, listenTcp } from './stream-sock.js';
+import { ListenSock, listenTcp } from './listen-sock.js';
 
 /**
  * The StreamSock of a TLS socket. An end of the stream before the handshake
