@@ -8,11 +8,11 @@ import { Duplex } from 'node:stream';
 import { invalidArgValue } from '../../core/errors.js';
 import type { Engine, Transport } from '../../core/contract.js';
 import { NodeDriver } from './driver.js';
-import { StreamSock } from './stream-transport.js';
+import { StreamSock } from './stream-sock.js';
 import { ListenSock, adoptFd, connectTcp, connectUnix, listenTcp, listenUnix, socketPair } from './listen-sock.js';
 import { upgradeToTls } from './tls.js';
 
-export { StreamSock } from './stream-transport.js';
+export { StreamSock } from './stream-sock.js';
 export { ListenSock } from './listen-sock.js';
 
 /** The node engine. Always available: it needs nothing but Node. */

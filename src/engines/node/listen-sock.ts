@@ -9,7 +9,7 @@ import { constants as osConstants } from 'node:os';
 import { invalidArgType, invalidArgValue, stateError, systemError } from '../../core/errors.js';
 import type { Duplex } from 'node:stream';
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
-import { StreamSock, allocateId, errnoOf, type AddressHints } from './stream-transport.js';
+import { StreamSock, allocateId, errnoOf, type AddressHints } from './stream-sock.js';
 import { duplexPair } from './pair.js';
 
 const POLLIN = 1;

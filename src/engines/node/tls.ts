@@ -7,7 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { SockAddress, StartTlsOptions, Transport } from '../../core/contract.js';
-import { StreamSock, type StreamSockOptions } from './stream-transport.js';
+import { StreamSock, type StreamSockOptions } from './stream-sock.js';
 import { ListenSock, listenTcp } from './listen-sock.js';
 
 /**
