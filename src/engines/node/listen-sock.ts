@@ -1,22 +1,16 @@
 /**
- * Sockets of the stream engine beside the connected StreamSock: listening
- * sockets over net.Server, and the helpers that make sockets (listen and
- * connect over TCP and Unix sockets, the socket pair, adopting an fd).
+ * ListenSock: a listening socket of the node engine, over a net.Server.
  */
-import net from 'node:net';
-import { fstatSync, statSync } from 'node:fs';
+import type net from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { invalidArgType, invalidArgValue, stateError, systemError } from '../../core/errors.js';
 import type { Duplex } from 'node:stream';
+import { errnoOf, invalidArgValue, stateError } from '../../core/errors.js';
+import { POLLERR, POLLIN } from '../../core/constants.js';
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
-import { StreamSock, allocateId, errnoOf, type AddressHints } from './stream-sock.js';
-import { duplexPair } from './pair.js';
+import { allocateId } from './allocate-id.js';
+import { StreamSock, type AddressHints } from './stream-sock.js';
 
-const POLLIN = 1;
-const POLLERR = 8;
 const E = osConstants.errno;
-/** sun_path holds 108 bytes, the terminating NUL included. */
-const UNIX_PATH_MAX = 107;
 
 /** Turns an accepted net.Socket into the Sock `accept()` returns. */
 export type AcceptWrapper = (socket: net.Socket, hints: AddressHints) => StreamSock;
@@ -24,9 +18,14 @@ export type AcceptWrapper = (socket: net.Socket, hints: AddressHints) => StreamS
 const plainAccept: AcceptWrapper = (socket, hints) => new StreamSock(socket, { addresses: hints });
 
 /**
- * A listening socket of the stream engine: a net.Server whose connections
+ * A listening socket of the node engine: a net.Server whose connections
  * wait, paused, in a queue until `accept()` takes them. Readable while the
  * queue is not empty.
+ *
+ * An error of the server (an accept failure, or a listen that failed where
+ * the helpers could not learn why at once: see sockets.ts) is kept, and
+ * reported as readiness POLLERR: `eventErr`, with the Error in `error` and
+ * its errno in `socketError()`.
  */
 export class ListenSock implements Sock, Transport {
   readonly engine = 'node' as const;
@@ -42,7 +41,11 @@ export class ListenSock implements Sock, Transport {
   private _mask = 0;
   private _error: Error | null = null;
 
-  /** @internal use listenTcp/listenUnix/listenTls */
+  /**
+   * @internal use listenTcp/listenUnix/listenTls. `server` listens already
+   * (or failed, and emits 'error'); `unixPath` is its Unix socket path, null
+   * for TCP.
+   */
   constructor(server: net.Server, unixPath: string | null, wrap: AcceptWrapper = plainAccept) {
     this.server = server;
     this._unixPath = unixPath;
@@ -85,8 +88,10 @@ export class ListenSock implements Sock, Transport {
     return this._wrap(socket, hints);
   }
 
+  /** The address it listens on; null once closed, or when listening failed. */
   localAddress(): SockAddress | null {
-    if (this._closed) return null;
+    if (this._closed || !this.server.listening) return null;
+    if (this._unixPath !== null) return { path: this._unixPath, family: 'unix' };
     const a = this.server.address();
     if (a === null) return null;
     if (typeof a === 'string') return { path: a, family: 'unix' };
@@ -166,127 +171,4 @@ export class ListenSock implements Sock, Transport {
   setCork(_on: boolean): number {
     return -E.EOPNOTSUPP;
   }
-}
-
-/** Which syscall a listen error belongs to: address errors are bind's, as the native engine reports them. */
-function listenSyscall(code: string): string {
-  return ['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES', 'EAFNOSUPPORT', 'EINVAL', 'ENAMETOOLONG', 'ENOENT', 'EEXIST', 'ENOTDIR', 'EROFS'].includes(code)
-    ? 'bind'
-    : 'listen';
-}
-
-interface LegacyServer {
-  _handle: unknown;
-  _listen2?(address: string, port: number, addressType: number, backlog: number, fd?: number, flags?: number): void;
-}
-
-/**
- * Binds and listens synchronously, as the native helpers do. `server.listen()`
- * resolves the host first (even an IP literal) and so binds on a later tick;
- * net.Server's own `_listen2` (the step after the lookup) binds at once and
- * reports failure on the next tick. The failure is taken from that tick and
- * thrown here, with the code and syscall of a native bind.
- */
-function listenNow(server: net.Server, address: string, port: number, addressType: number, backlog: number, detail: string, extra: Record<string, unknown>): void {
-  const s = server as unknown as LegacyServer;
-  if (typeof s._listen2 !== 'function') {
-    throw stateError('ERR_DANGA_NODE_UNSUPPORTED', 'this version of Node has no net.Server._listen2, which the stream engine needs to listen synchronously');
-  }
-  const nextTick = process.nextTick;
-  let failure: (Error & { code?: string; errno?: number }) | null = null;
-  process.nextTick = function (fn: (...a: unknown[]) => void, ...args: unknown[]): void {
-    if (args[0] === server && args[1] instanceof Error) {
-      failure = args[1];
-      return; // thrown below instead of emitted
-    }
-    nextTick.call(process, fn, ...args);
-  } as typeof process.nextTick;
-  try {
-    s._listen2(address, port, addressType, backlog);
-  } finally {
-    process.nextTick = nextTick;
-  }
-  if (s._handle !== null && s._handle !== undefined && failure === null) return;
-  const f = failure as (Error & { code?: string; errno?: number }) | null;
-  const code = f?.code ?? 'EINVAL';
-  throw Object.assign(systemError(errnoOf(f, -E.EINVAL), listenSyscall(code), detail), extra);
-}
-
-/** A listening TCP socket on `host` (an IP literal), synchronously bound. */
-export function listenTcp(host: string, port: number, backlog: number, reusePort: boolean, wrap?: AcceptWrapper): ListenSock {
-  if (reusePort) {
-    throw stateError('ERR_DANGA_NO_REUSEPORT', 'reusePort needs the native epoll engine (Node 20 cannot set SO_REUSEPORT)');
-  }
-  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
-  const family = net.isIPv6(host) ? 6 : 4;
-  listenNow(server, host, port, family, backlog, `${family === 6 ? `[${host}]` : host}:${port}`, { address: host, port });
-  return new ListenSock(server, null, wrap);
-}
-
-function checkUnixPath(path: string, syscall: string): void {
-  if (Buffer.byteLength(path) > UNIX_PATH_MAX) {
-    // libuv would silently cut the path short.
-    throw Object.assign(systemError(-E.ENAMETOOLONG, syscall, path), { path });
-  }
-}
-
-/** A listening Unix stream socket at `path`. */
-export function listenUnix(path: string, backlog: number): ListenSock {
-  checkUnixPath(path, 'bind');
-  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
-  listenNow(server, path, -1, -1, backlog, path, { path });
-  return new ListenSock(server, path);
-}
-
-/** Starts a TCP connection; the socket becomes writable once connected. */
-export function connectTcp(host: string, port: number): StreamSock {
-  return new StreamSock(net.connect({ host, port, allowHalfOpen: true }));
-}
-
-/**
- * Connects to a Unix socket. Node connects asynchronously, so the errors a
- * native connect(2) returns at once are found with stat(2) first: no such
- * file (ENOENT), not a socket (ECONNREFUSED). A socket file with no listener
- * fails later, through eventErr.
- */
-export function connectUnix(path: string): StreamSock {
-  checkUnixPath(path, 'connect');
-  if (!path.startsWith('\0')) {
-    let isSocket: boolean;
-    try {
-      isSocket = statSync(path).isSocket();
-    } catch (err) {
-      throw Object.assign(systemError(errnoOf(err, -E.ENOENT), 'connect', path), { path });
-    }
-    if (!isSocket) throw Object.assign(systemError(-E.ECONNREFUSED, 'connect', path), { path });
-  }
-  const socket = net.connect({ path, allowHalfOpen: true });
-  return new StreamSock(socket, { addresses: { local: { path: '', family: 'unix' }, remote: { path, family: 'unix' } } });
-}
-
-/** Two connected in-memory sockets (see pair.ts). */
-export function socketPair(): [StreamSock, StreamSock] {
-  const [a, b] = duplexPair();
-  const unnamed: AddressHints = { local: { path: '', family: 'unix' }, remote: { path: '', family: 'unix' } };
-  return [new StreamSock(a, { addresses: unnamed }), new StreamSock(b, { addresses: unnamed })];
-}
-
-/** Takes over an open socket fd (a number given to the constructor): Node drives it from then on. */
-export function adoptFd(fd: number): StreamSock {
-  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgType('sock', 'a Sock, a stream or a socket fd', fd);
-  let isSocket: boolean;
-  try {
-    isSocket = fstatSync(fd).isSocket();
-  } catch (err) {
-    throw invalidArgValue('sock', `is fd ${fd}, which is not open`, systemError(errnoOf(err, -E.EBADF), 'fstat'));
-  }
-  if (!isSocket) throw invalidArgValue('sock', `is fd ${fd}, which is not a socket`);
-  let socket: net.Socket;
-  try {
-    socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
-  } catch (err) {
-    // Node drives stream sockets only (TCP and Unix stream), not datagram sockets.
-    throw invalidArgValue('sock', `is fd ${fd}, which is not a stream socket Node can drive`, err);
-  }
-  return new StreamSock(socket);
 }

@@ -1,5 +1,5 @@
 /**
- * The stream transport: a DangaSocket over any Node Duplex (net.Socket,
+ * StreamSock: a DangaSocket over any Node Duplex (net.Socket,
  * tls.TLSSocket, an in-memory pair, a user's own stream) with the semantics
  * of a non-blocking socket.
  *
@@ -16,12 +16,14 @@
  * stream's events only tell the loop to look again (the `onReady` given to
  * `attach`).
  */
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { constants as osConstants } from 'node:os';
 import { describe, errnoOf, invalidArgValue, systemError } from '../../core/errors.js';
-
-export { errnoOf };
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
+import { allocateId } from './allocate-id.js';
+import { eofReceived } from './node-internals.js';
 import { isPeerClosed } from './pair.js';
 
 const POLLIN = 1;
@@ -35,33 +37,6 @@ const DEFAULT_CAPACITY = 16 * 1024;
 /** How long a closed stream may take to flush what it holds before it is destroyed anyway. */
 const LINGER_MS = 30_000;
 const noop = (): void => {};
-
-// Stream sockets have no fd the loop could rely on: Node closes a socket's
-// fd by itself on errors, and the kernel would hand the number to the next
-// socket while the old object is still in the descriptor map. So each gets a
-// negative id, never reused.
-let nextId = -1000;
-
-/** A fresh descriptor-map id for a stream socket. */
-export function allocateId(): number {
-  return nextId--;
-}
-
-/** Internals of Node streams this file reads; all are present on Node 20+. */
-interface StreamInternals {
-  _readableState?: { ended?: boolean };
-  _handle?: { getpeername?(out: Record<string, unknown>): number } | null;
-  connecting?: boolean;
-  encrypted?: boolean;
-  allowHalfOpen?: boolean;
-  resetAndDestroy?(): void;
-  localAddress?: string;
-  localPort?: number;
-  localFamily?: string;
-  remoteAddress?: string;
-  remotePort?: number;
-  remoteFamily?: string;
-}
 
 /** Where a stream's addresses come from when Node does not know them (Unix sockets). */
 export interface AddressHints {
@@ -89,7 +64,7 @@ function ipAddress(address: string | undefined, port: number | undefined, family
 }
 
 /**
- * A socket of the stream engine: a Node Duplex driven as a non-blocking
+ * A socket of the node engine: a Node Duplex driven as a non-blocking
  * socket. It is the Sock the helpers return (and `accept()` hands out) and
  * the Transport the core drives.
  *
@@ -133,10 +108,9 @@ export class StreamSock implements Sock, Transport {
     this._endError = options.endError ?? null;
     // Half-open like a socket: reading the peer's EOF must not end our side
     // (Node's default would, and writes still queued would then fail).
-    (stream as unknown as StreamInternals).allowHalfOpen = true;
+    stream.allowHalfOpen = true;
     this._closed = options.handle !== undefined && options.handle !== this && stream.destroyed;
-    const errored = (stream as Duplex & { errored?: Error | null }).errored;
-    if (errored) this._recordError(errored);
+    if (stream.errored) this._recordError(stream.errored);
     this._listen(true);
   }
 
@@ -155,7 +129,7 @@ export class StreamSock implements Sock, Transport {
 
   /** The error that ended the stream (TLS and certificate errors included), or null. */
   get error(): Error | null {
-    return this._error ?? (this.stream as Duplex & { errored?: Error | null }).errored ?? null;
+    return this._error ?? this.stream.errored ?? null;
   }
 
   /** The pending error as a positive errno (like SO_ERROR), 0 when none; EPROTO for errors without an OS code (TLS). */
@@ -167,8 +141,7 @@ export class StreamSock implements Sock, Transport {
   /** TCP_NODELAY, where the stream is a TCP socket; ignored otherwise. */
   setNoDelay(on = true): void {
     if (this._closed) return;
-    const socket = this.stream as Duplex & { setNoDelay?: (on: boolean) => unknown };
-    if (typeof socket.setNoDelay === 'function') socket.setNoDelay(on);
+    if (this.stream instanceof net.Socket) this.stream.setNoDelay(on);
   }
 
   /**
@@ -192,20 +165,16 @@ export class StreamSock implements Sock, Transport {
 
   localAddress(): SockAddress | null {
     if (this._closed) return null;
-    const s = this.stream as unknown as StreamInternals;
-    return ipAddress(s.localAddress, s.localPort, s.localFamily) ?? this._hints.local ?? null;
+    const s = this.stream;
+    const a = s instanceof net.Socket ? ipAddress(s.localAddress, s.localPort, s.localFamily) : null;
+    return a ?? this._hints.local ?? null;
   }
 
+  /** The peer's address once Node reports the socket connected (writable), as getpeername(2) would; null before. */
   remoteAddress(): SockAddress | null {
     if (this._closed) return null;
-    const s = this.stream as unknown as StreamInternals;
-    let a = ipAddress(s.remoteAddress, s.remotePort, s.remoteFamily);
-    if (a === null && s.connecting === true && typeof s._handle?.getpeername === 'function') {
-      // The kernel may have connected before Node's connect callback ran:
-      // ask it, as getpeername(2) on a native socket would.
-      const out: Record<string, unknown> = {};
-      if (s._handle.getpeername(out) === 0) a = ipAddress(out.address as string, out.port as number, out.family as string);
-    }
+    const s = this.stream;
+    const a = s instanceof net.Socket ? ipAddress(s.remoteAddress, s.remotePort, s.remoteFamily) : null;
     return a ?? this._hints.remote ?? null;
   }
 
@@ -371,8 +340,7 @@ export class StreamSock implements Sock, Transport {
       s.uncork();
     }
     if (s.destroyed) return;
-    const internals = s as unknown as StreamInternals;
-    if (s.writableLength > 0 || (internals.encrypted === true && s.writable)) {
+    if (s.writableLength > 0 || (s instanceof tls.TLSSocket && s.writable)) {
       s.resume(); // discard what still arrives, as a closed socket does
       const timer = setTimeout(() => s.destroy(), LINGER_MS).unref();
       s.once('finish', () => s.destroy());
@@ -380,9 +348,9 @@ export class StreamSock implements Sock, Transport {
       s.end();
       return;
     }
-    if (s.readableLength > 0 && !this._finished() && typeof internals.resetAndDestroy === 'function') {
+    if (s.readableLength > 0 && !this._finished() && s instanceof net.Socket) {
       try {
-        internals.resetAndDestroy(); // TCP only; Unix sockets throw
+        s.resetAndDestroy(); // TCP only: other handles throw ERR_INVALID_HANDLE_TYPE
         return;
       } catch {
         // fall through
@@ -432,14 +400,12 @@ export class StreamSock implements Sock, Transport {
     s[method]('connect', this._onChange);
     s[method]('peerclose', this._onChange);
     s[method]('error', this._onError);
-    // TLS errors that Node does not emit as 'error' until a server releases control.
-    s[method]('_tlsError', this._onError);
   }
 
   /** The end of the stream is there (EOF, error or destroyed): a read returns null once the data is read. */
   private _finished(): boolean {
     const s = this.stream;
-    const ended = (s as unknown as StreamInternals)._readableState?.ended === true;
+    const ended = eofReceived(s);
     if (ended && this._error === null && this._endError !== null) {
       const err = this._endError();
       if (err !== null) {
@@ -452,7 +418,7 @@ export class StreamSock implements Sock, Transport {
 
   private _writable(): boolean {
     const s = this.stream;
-    return s.writable && (s as unknown as StreamInternals).connecting !== true && this.error === null;
+    return s.writable && !(s instanceof net.Socket && s.connecting) && this.error === null;
   }
 
   /** Bytes the stream takes before it must drain (the emulated send buffer). */
