@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { DangaSocket, socketPair, type Sock } from 'danga-socket';
-import { runUntil, Recorder, Collector, onEpoll } from './helpers.js';
+import { runUntil, Recorder, Collector, onEpoll } from '../../helpers.js';
 
 /** What a test opened with Node directly, closed after it whatever happened. */
 const opened: Array<net.Server | net.Socket> = [];
@@ -332,7 +332,7 @@ test('addOtherFds() on the stream engine throws ERR_DANGA_NO_EPOLL', { skip: onE
 
 // ---------------------------------------------------------------- engine choice
 
-const indexUrl = new URL('../src/index.js', import.meta.url).href;
+const indexUrl = new URL('../../../src/index.js', import.meta.url).href;
 
 /** Loads the library in a fresh process, the addon made unloadable when `breakAddon`. */
 function loadWith(engine: string | undefined, breakAddon: boolean): { engine?: string; haveEpoll?: boolean; warnings?: string[]; code?: string; message?: string } {
