@@ -44,8 +44,8 @@ type ReleaseControl = (this: tls.TLSSocket) => boolean;
  * A duck-typed stream without the internal state falls back to
  * `readableEnded`.
  */
-export function eofReceived(stream: Duplex): boolean {
-  const state = (stream as Duplex & StreamWithState)._readableState;
+export function eofReceived(stream: Readable): boolean {
+  const state = (stream as Readable & StreamWithState)._readableState;
   if (state !== null && state !== undefined && typeof state.ended === 'boolean') return state.ended;
   return stream.readableEnded === true;
 }

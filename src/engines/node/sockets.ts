@@ -7,6 +7,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { fstatSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
+import { dirname } from 'node:path';
 import { errnoOf, invalidArgType, invalidArgValue, stateError, systemError } from '../../core/errors.js';
 import { ListenSock, type AcceptWrapper } from './listen-sock.js';
 import { listenSync } from './node-internals.js';
@@ -23,11 +24,12 @@ const UNIX_PATH_MAX = 107;
 const LISTEN_ERROR_CHANNEL = 'tracing:net.server.listen:error';
 const noop = (): void => {};
 
-/** Which syscall a listen error belongs to: address errors are bind's, as the epoll engine reports them. */
-function listenSyscall(code: string): string {
-  return ['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES', 'EAFNOSUPPORT', 'EINVAL', 'ENAMETOOLONG', 'ENOENT', 'EEXIST', 'ENOTDIR', 'EROFS'].includes(code)
-    ? 'bind'
-    : 'listen';
+/** Errors of bind(2): the epoll engine reports these with syscall 'bind'. */
+const BIND_ERRORS = new Set([E.EADDRINUSE, E.EADDRNOTAVAIL, E.EACCES, E.EAFNOSUPPORT, E.EINVAL, E.ENAMETOOLONG, E.ENOENT, E.EEXIST, E.ENOTDIR, E.EROFS]);
+
+/** Which syscall a listen error belongs to: Node says 'listen' for all of them. */
+function listenSyscall(negErrno: number): string {
+  return BIND_ERRORS.has(-negErrno) ? 'bind' : 'listen';
 }
 
 /**
@@ -50,6 +52,20 @@ function listenNow(
   detail: string,
   extra: Record<string, unknown>,
 ): void {
+  const failure = listenFailure(server, address, port, addressType, backlog);
+  if (failure === null) return;
+  // Thrown here instead of emitted on the next tick; the server is dropped.
+  server.on('error', noop);
+  let negErrno = errnoOf(failure, -E.EINVAL);
+  if (addressType === -1 && negErrno === -E.EACCES) negErrno = missingDirectory(address) ?? negErrno;
+  throw Object.assign(systemError(negErrno, listenSyscall(negErrno), detail), extra);
+}
+
+/**
+ * The Error of a listen that failed at once, or null: listening, or (Node
+ * before 20.16) failed without saying why yet.
+ */
+function listenFailure(server: net.Server, address: string, port: number, addressType: 4 | 6 | -1, backlog: number): Error | null {
   // (Assigned in the listener: typed so that TypeScript does not narrow it to null.)
   let failure = null as Error | null;
   const onListenError = (message: unknown): void => {
@@ -63,11 +79,23 @@ function listenNow(
   } finally {
     unsubscribe(LISTEN_ERROR_CHANNEL, onListenError);
   }
-  if (listening || failure === null) return;
-  // Thrown here instead of emitted on the next tick; the server is dropped.
-  server.on('error', noop);
-  const code = 'code' in failure && typeof failure.code === 'string' ? failure.code : '';
-  throw Object.assign(systemError(errnoOf(failure, -E.EINVAL), listenSyscall(code), detail), extra);
+  return listening ? null : failure;
+}
+
+/**
+ * libuv reports a Unix socket path in a directory that does not exist as
+ * EACCES (as Windows would); bind(2), and so the epoll engine, says ENOENT
+ * (or ENOTDIR). Returns that negative errno when the directory is missing.
+ */
+function missingDirectory(path: string): number | null {
+  if (path.startsWith('\0')) return null; // abstract: no directory
+  try {
+    statSync(dirname(path));
+    return null;
+  } catch (err) {
+    const n = errnoOf(err, 0);
+    return n === -E.ENOENT || n === -E.ENOTDIR ? n : null;
+  }
 }
 
 /** A listening TCP socket on `host` (an IP literal), bound at once. */
