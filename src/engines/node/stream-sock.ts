@@ -21,15 +21,12 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { constants as osConstants } from 'node:os';
 import { describe, errnoOf, invalidArgValue, systemError } from '../../core/errors.js';
+import { POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../core/constants.js';
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
 import { allocateId } from './allocate-id.js';
 import { eofReceived } from './node-internals.js';
 import { isPeerClosed } from './pair.js';
 
-const POLLIN = 1;
-const POLLOUT = 4;
-const POLLERR = 8;
-const POLLHUP = 16;
 const E = osConstants.errno;
 const EMPTY = Buffer.alloc(0);
 /** Used when a stream reports a high-water mark of 0 (it would otherwise take nothing). */
