@@ -7,8 +7,8 @@ import { DangaSocket, listenTcp, connectTcp, type Sock } from 'danga-socket';
 /** True when the loop runs on the native epoll engine (foreign fds need it). */
 export const onEpoll = (): boolean => DangaSocket.engine() === 'epoll';
 
-/** Why a test that needs the epoll engine is skipped on the stream engine. */
-export const NEEDS_EPOLL = 'foreign fds (addOtherFds/otherFds) need the native epoll engine; the stream engine throws ERR_DANGA_NO_EPOLL (tested in streams.test.ts)';
+/** Why a test that needs the epoll engine is skipped on the node engine. */
+export const NEEDS_EPOLL = 'foreign fds (addOtherFds/otherFds) need the native epoll engine; the node engine throws ERR_DANGA_NO_EPOLL (tested in engines/node/driver.test.ts)';
 
 /** Runs the loop until `done()` is true (checked after every iteration). */
 export async function runUntil(done: () => boolean, pollMs = 20): Promise<void> {

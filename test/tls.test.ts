@@ -342,6 +342,22 @@ test('a peer that resets mid-handshake reaches eventErr or eventHup, on both sid
   if (client.events.includes('err')) assert.equal(client.error?.code, 'ECONNRESET');
 });
 
+test('a client that never says hello: the handshake timeout reaches the server side eventErr (ERR_TLS_HANDSHAKE_TIMEOUT)', { ...opts, timeout: 30_000 }, async () => {
+  const servers: Watcher[] = [];
+  const l = new Listener(listenTls({ host: '127.0.0.1', port: 0, key, cert, handshakeTimeout: 50 }), (s) => servers.push(new Watcher(s)));
+  const port = (l.sock()!.localAddress() as { port: number }).port;
+  const silent = net.connect(port, '127.0.0.1');
+  silent.on('error', () => {});
+  let silentClosed = false;
+  silent.on('close', () => {
+    silentClosed = true;
+  });
+  await runUntil(() => servers.length === 1 && servers[0]!.closed && silentClosed);
+  const server = servers[0] as Watcher;
+  assert.equal(server.events[0], 'err');
+  assert.equal(server.error?.code, 'ERR_TLS_HANDSHAKE_TIMEOUT');
+});
+
 /** Copies bytes between two objects, with backpressure both ways. */
 class Pipe extends DangaSocket {
   peer: Pipe | null = null;

@@ -1,5 +1,5 @@
 /**
- * The portable loop driver: iterations run from Node timers. There is no
+ * The node engine's loop driver: iterations run from Node timers. There is no
  * kernel event batch to collect (stream sockets report readiness through the
  * core's soft-ready set), so every iteration is called with a count of 0.
  */
@@ -80,7 +80,7 @@ export class NodeDriver implements LoopDriver {
     if (!on) return 0;
     throw stateError(
       'ERR_DANGA_NO_EPOLL',
-      `cannot watch fd ${fd}: foreign fds (addOtherFds/otherFds) need the native epoll engine, and this loop runs on the stream engine`,
+      `cannot watch fd ${fd}: foreign fds (addOtherFds/otherFds) need the native epoll engine, and this loop runs on the node engine`,
     );
   }
 

@@ -1,5 +1,5 @@
 /**
- * The stream engine: DangaSocket over Node's own sockets and streams. It runs
+ * The node engine: DangaSocket over Node's own sockets and streams. It runs
  * the loop when the native addon is not there (or DANGA_ENGINE=node), and,
  * whichever engine runs the loop, it drives the Node streams (and TLS
  * sockets) given to the constructor.
@@ -8,15 +8,22 @@ import { Duplex } from 'node:stream';
 import { invalidArgValue } from '../../core/errors.js';
 import type { Engine, Transport } from '../../core/contract.js';
 import { NodeDriver } from './driver.js';
-import { StreamSock } from './stream-transport.js';
-import { ListenSock, adoptFd, connectTcp, connectUnix, listenTcp, listenUnix, socketPair } from './stream-sock.js';
+import { ListenSock } from './listen-sock.js';
+import { selfCheck } from './node-internals.js';
+import { adoptFd, connectTcp, connectUnix, listenTcp, listenUnix, socketPair } from './sockets.js';
+import { StreamSock } from './stream-sock.js';
 import { upgradeToTls } from './tls.js';
 
-export { StreamSock } from './stream-transport.js';
-export { ListenSock } from './stream-sock.js';
+export { StreamSock } from './stream-sock.js';
+export { ListenSock } from './listen-sock.js';
 
-/** The node engine. Always available: it needs nothing but Node. */
+/**
+ * The node engine. It needs nothing but Node, and the few Node internals
+ * listed in node-internals.ts: they are verified first, and a Node without
+ * them gets an Error with code ERR_DANGA_NODE_UNSUPPORTED naming them.
+ */
 export function createNodeEngine(): Engine {
+  selfCheck();
   return {
     name: 'node',
     createDriver: () => new NodeDriver(),
@@ -49,7 +56,7 @@ function isDuplex(value: object): value is Duplex {
 }
 
 /**
- * Adopts what the stream engine drives, under either engine: its own Socks
+ * Adopts what the node engine drives, under either engine: its own Socks
  * (StreamSock, ListenSock: the TLS helpers make them under epoll too) and
  * any Node Duplex (net.Socket, tls.TLSSocket, …), for which `sock()` then
  * returns the stream itself.

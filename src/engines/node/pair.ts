@@ -1,5 +1,5 @@
 /**
- * An in-memory socket pair for `socketPair()` on the stream engine. Node has
+ * An in-memory socket pair for `socketPair()` on the node engine. Node has
  * no socketpair(2) and no synchronous way to build a connected pair of real
  * sockets, so the pair is two Duplex ends that behave like the ends of an
  * AF_UNIX stream socketpair:

@@ -1,64 +1,117 @@
 /**
- * Sockets of the stream engine beside the connected StreamSock: listening
- * sockets over net.Server, and the helpers that make sockets (listen and
- * connect over TCP and Unix sockets, the socket pair, adopting an fd).
+ * StreamSock: a DangaSocket over any Node Duplex (net.Socket,
+ * tls.TLSSocket, an in-memory pair, a user's own stream) with the semantics
+ * of a non-blocking socket.
+ *
+ * The stream is used in paused mode. What Node has read and not yet handed
+ * out sits in the stream's readable buffer, which stands in for the kernel's
+ * receive buffer: Node stops reading from the OS once it holds
+ * `readableHighWaterMark` bytes, so a reader that stops reading (watchRead
+ * off, or simply not reading) makes TCP backpressure reach the peer. The
+ * writable buffer stands in for the kernel's send buffer: `write()` only
+ * takes what fits below `writableHighWaterMark`, so the write queue, partial
+ * writes, EAGAIN and write interest behave as on a native socket.
+ *
+ * Readiness is computed, level-triggered, from the stream's state; the
+ * stream's events only tell the loop to look again (the `onReady` given to
+ * `attach`).
  */
 import net from 'node:net';
-import { fstatSync, statSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
-import { invalidArgType, invalidArgValue, stateError, systemError } from '../../core/errors.js';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { constants as osConstants } from 'node:os';
+import { describe, errnoOf, invalidArgValue, systemError } from '../../core/errors.js';
+import { POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../core/constants.js';
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
-import { StreamSock, allocateId, errnoOf, type AddressHints } from './stream-transport.js';
-import { duplexPair } from './pair.js';
+import { allocateId } from './allocate-id.js';
+import { eofReceived } from './node-internals.js';
+import { isPeerClosed } from './pair.js';
 
-const POLLIN = 1;
-const POLLERR = 8;
 const E = osConstants.errno;
-/** sun_path holds 108 bytes, the terminating NUL included. */
-const UNIX_PATH_MAX = 107;
+const EMPTY = Buffer.alloc(0);
+/** Used when a stream reports a high-water mark of 0 (it would otherwise take nothing). */
+const DEFAULT_CAPACITY = 16 * 1024;
+/** How long a closed stream may take to flush what it holds before it is destroyed anyway. */
+const LINGER_MS = 30_000;
+const noop = (): void => {};
 
-/** Turns an accepted net.Socket into the Sock `accept()` returns. */
-export type AcceptWrapper = (socket: net.Socket, hints: AddressHints) => StreamSock;
+/** Where a stream's addresses come from when Node does not know them (Unix sockets). */
+export interface AddressHints {
+  local?: SockAddress | null;
+  remote?: SockAddress | null;
+}
 
-const plainAccept: AcceptWrapper = (socket, hints) => new StreamSock(socket, { addresses: hints });
+/** Options of a StreamSock. */
+export interface StreamSockOptions {
+  /** What `sock()` returns: the StreamSock itself (helpers) or the user's stream. */
+  handle?: unknown;
+  /** Descriptor-map id (default: a fresh negative id). */
+  id?: number;
+  addresses?: AddressHints;
+  /**
+   * Asked when the stream ends: an Error makes the end an error (a TLS
+   * connection that ends before its handshake completed was cut off).
+   */
+  endError?: () => Error | null;
+}
+
+function ipAddress(address: string | undefined, port: number | undefined, family: string | undefined): SockAddress | null {
+  if (typeof address !== 'string' || address === '' || typeof port !== 'number') return null;
+  return { address, port, family: family === 'IPv6' || address.includes(':') ? 'IPv6' : 'IPv4' };
+}
 
 /**
- * A listening socket of the stream engine: a net.Server whose connections
- * wait, paused, in a queue until `accept()` takes them. Readable while the
- * queue is not empty.
+ * A socket of the node engine: a Node Duplex driven as a non-blocking
+ * socket. It is the Sock the helpers return (and `accept()` hands out) and
+ * the Transport the core drives.
+ *
+ * Buffers given to `write()` are referenced, not copied, until the stream
+ * has flushed them (as with Node's own `net`): do not modify a Buffer after
+ * writing it.
  */
-export class ListenSock implements Sock, Transport {
+export class StreamSock implements Sock, Transport {
   readonly engine = 'node' as const;
-  /** The underlying server. */
-  readonly server: net.Server;
+  /** The underlying Node stream. */
+  readonly stream: Duplex;
   lastError = 0;
-  private readonly _id = allocateId();
-  private readonly _queue: net.Socket[] = [];
-  private readonly _wrap: AcceptWrapper;
-  private readonly _unixPath: string | null;
-  private _closed = false;
+  private readonly _id: number;
+  private readonly _handle: unknown;
+  private readonly _hints: AddressHints;
+  private readonly _endError: (() => Error | null) | null;
+  private _closed: boolean;
+  private _listening = false;
   private _onReady: (() => void) | null = null;
   private _mask = 0;
+  private _corked = false;
   private _error: Error | null = null;
+  /** A read returned null for the end of stream (or the error): POLLIN is no longer owed for it. */
+  private _endReported = false;
+  /** The error was reported by a read or a write: POLLERR is no longer owed for it. */
+  private _errorReported = false;
+  private readonly _onChange = (): void => this._changed();
+  private readonly _onError = (err: unknown): void => {
+    this._recordError(err);
+    // Make every error terminal, as on a socket: the stream closes (POLLHUP),
+    // and keeps the error as its `errored`.
+    if (!this.stream.destroyed) this.stream.destroy(this._error as Error);
+    this._changed();
+  };
 
-  /** @internal use listenTcp/listenUnix/listenTls */
-  constructor(server: net.Server, unixPath: string | null, wrap: AcceptWrapper = plainAccept) {
-    this.server = server;
-    this._unixPath = unixPath;
-    this._wrap = wrap;
-    server.on('connection', (socket: net.Socket) => {
-      // An error before accept() is kept by the socket and reported once wrapped.
-      socket.on('error', () => {});
-      this._queue.push(socket);
-      this._onReady?.();
-    });
-    server.on('error', (err: Error) => {
-      this._error ??= err;
-      this._onReady?.();
-    });
+  constructor(stream: Duplex, options: StreamSockOptions = {}) {
+    this.stream = stream;
+    this._id = options.id ?? allocateId();
+    this._handle = options.handle ?? this;
+    this._hints = options.addresses ?? {};
+    this._endError = options.endError ?? null;
+    // Half-open like a socket: reading the peer's EOF must not end our side
+    // (Node's default would, and writes still queued would then fail).
+    stream.allowHalfOpen = true;
+    this._closed = options.handle !== undefined && options.handle !== this && stream.destroyed;
+    if (stream.errored) this._recordError(stream.errored);
+    this._listen(true);
   }
 
+  /** Descriptor-map id (negative unless inherited from a native fd); -1 once closed. */
   get fd(): number {
     return this._closed ? -1 : this._id;
   }
@@ -67,226 +120,327 @@ export class ListenSock implements Sock, Transport {
     return this._closed;
   }
 
-  get handle(): ListenSock {
-    return this;
+  get handle(): unknown {
+    return this._handle;
   }
 
-  /** The error of the server, or null. */
+  /** The error that ended the stream (TLS and certificate errors included), or null. */
   get error(): Error | null {
-    return this._error;
+    return this._error ?? this.stream.errored ?? null;
   }
 
-  /** Takes one waiting connection; null when none is waiting. */
-  accept(): StreamSock | null {
+  /** The pending error as a positive errno (like SO_ERROR), 0 when none; EPROTO for errors without an OS code (TLS). */
+  socketError(): number {
+    const err = this.error;
+    return err === null ? 0 : -errnoOf(err, -E.EPROTO);
+  }
+
+  /** TCP_NODELAY, where the stream is a TCP socket; ignored otherwise. */
+  setNoDelay(on = true): void {
+    if (this._closed) return;
+    if (this.stream instanceof net.Socket) this.stream.setNoDelay(on);
+  }
+
+  /**
+   * Half-close: 'write' and 'both' end the writing side once what the stream
+   * holds is sent (FIN; TLS sends close_notify). A stream cannot refuse what
+   * the peer still sends, so 'read' does nothing.
+   */
+  shutdown(how: 'read' | 'write' | 'both' = 'write'): void {
+    if (how !== 'read' && how !== 'write' && how !== 'both') {
+      throw invalidArgValue('how', `must be 'read', 'write' or 'both'. Received ${describe(how)}`);
+    }
+    if (this._closed || how === 'read') return;
+    if (!this.stream.writableEnded) this.stream.end();
+  }
+
+  /** A connected socket has nothing to accept. */
+  accept(): Sock | null {
     if (this._closed) throw invalidArgValue('this', 'is a closed socket');
-    const socket = this._queue.shift();
-    if (socket === undefined) return null;
-    const hints: AddressHints = this._unixPath === null ? {} : { local: { path: this._unixPath, family: 'unix' }, remote: { path: '', family: 'unix' } };
-    return this._wrap(socket, hints);
+    throw systemError(-E.EINVAL, 'accept', 'on a socket that is not listening');
   }
 
   localAddress(): SockAddress | null {
     if (this._closed) return null;
-    const a = this.server.address();
-    if (a === null) return null;
-    if (typeof a === 'string') return { path: a, family: 'unix' };
-    return { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+    const s = this.stream;
+    const a = s instanceof net.Socket ? ipAddress(s.localAddress, s.localPort, s.localFamily) : null;
+    return a ?? this._hints.local ?? null;
   }
 
+  /** The peer's address once Node reports the socket connected (writable), as getpeername(2) would; null before. */
   remoteAddress(): SockAddress | null {
-    return null;
+    if (this._closed) return null;
+    const s = this.stream;
+    const a = s instanceof net.Socket ? ipAddress(s.remoteAddress, s.remotePort, s.remoteFamily) : null;
+    return a ?? this._hints.remote ?? null;
   }
 
-  /** The server's error as a positive errno, 0 when none. */
-  socketError(): number {
-    return this._error === null ? 0 : -errnoOf(this._error, -E.EPROTO);
-  }
-
-  /** Nothing to do on a listening socket. */
-  setNoDelay(_on?: boolean): void {}
-
-  /** A listening socket is not connected: nothing to shut down. */
-  shutdown(_how?: 'read' | 'write' | 'both'): void {}
-
-  /** Closes the server and every connection not yet accepted. */
-  close(): void {
-    if (this._closed) return;
-    this._closed = true;
-    this._onReady = null;
-    this.server.close();
-    for (const socket of this._queue.splice(0)) socket.destroy();
-  }
+  // ---------------------------------------------------------------- Transport
 
   attach(mask: number, onReady: () => void): number {
     if (this._closed) return -E.EBADF;
+    // Registered again (the same socket given to a second object): the new
+    // object takes its events, as the fd's epoll registration would.
     this._onReady = onReady;
     this._mask = mask;
-    if (this.readiness() !== 0) onReady();
+    this._listen(true);
+    this._changed();
     return 0;
   }
 
   setInterest(mask: number): number {
+    if (this._closed) return -E.EBADF;
     this._mask = mask;
-    if (this.readiness() !== 0) this._onReady?.();
+    if (this.readiness() !== 0) this._changed();
     return 0;
   }
 
   detach(): number {
     this._onReady = null;
+    this._mask = 0;
+    // A user's stream handed back by stealSocket() gets no more of our listeners.
+    if (this._handle !== this) this._listen(false);
     return 0;
-  }
-
-  /** A listening socket has no byte stream to give away. */
-  release(): Duplex {
-    throw stateError('ERR_DANGA_NO_TLS', 'startTls() on a listening socket');
   }
 
   readiness(): number {
     if (this._closed) return 0;
+    const s = this.stream;
+    const mask = this._mask;
     let r = 0;
-    if (this._mask & POLLIN && this._queue.length > 0) r |= POLLIN;
-    if (this._error !== null) r |= POLLERR;
+    const finished = this._finished(); // (may turn an end into an error)
+    const error = this.error !== null && !this._errorReported;
+    // An error is reported by eventErr (with the Error in `error`), not by a
+    // read returning null: a handler that closes on a null read would
+    // otherwise never see it. Data that arrived before it is still readable.
+    if (mask & POLLIN && (s.readableLength > 0 || (!error && finished && !this._endReported))) r |= POLLIN;
+    if (mask & POLLOUT && this._writable() && this._room() > 0) r |= POLLOUT;
+    if (error) r |= POLLERR;
+    if (s.destroyed || isPeerClosed(s)) r |= POLLHUP;
     return r;
   }
 
-  /** Reading a listening socket fails, as read(2) does (EINVAL). */
-  read(_max: number): Buffer | null {
-    this.lastError = -E.EINVAL;
+  read(max: number): Buffer | null {
+    if (this._closed) return null;
+    const s = this.stream;
+    const length = s.readableLength;
+    let buf: Buffer | null;
+    if (length > 0) {
+      // read(n) for n > highWaterMark would raise the stream's high-water
+      // mark (and so the data Node buffers); read() takes all there is.
+      const hwm = s.readableHighWaterMark;
+      buf = this._bytes(max >= length ? s.read() : s.read(max > hwm && hwm > 0 ? hwm : max));
+    } else {
+      buf = this._finished() ? null : this._bytes(s.read());
+      if (buf !== null && buf.length > max) {
+        s.unshift(buf.subarray(max));
+        buf = buf.subarray(0, max);
+      }
+    }
+    if (buf !== null) {
+      // Node promises another 'readable' event only to a reader that read
+      // until read() returned null; a read that emptied the buffer may have
+      // been one short of that (more data can arrive during read()).
+      if (s.readableLength === 0 && !this._finished()) {
+        const more: unknown = s.read();
+        if (more !== null) s.unshift(more as Buffer);
+      }
+      return buf;
+    }
+    if (!this._finished()) return EMPTY;
+    this._endReported = true;
+    const err = this.error;
+    if (err !== null && !this._errorReported) {
+      this._errorReported = true;
+      this.lastError = errnoOf(err, -E.EPROTO);
+    }
+    // Let Node emit 'end' (and close the stream once both sides are done).
+    if (!s.destroyed) s.read();
     return null;
   }
 
-  write(_buf: Buffer, _offset: number, _length: number): number {
-    return -E.ENOTCONN;
-  }
-
-  writev(_list: readonly unknown[], _start: number, _count: number, _firstOffset: number): number {
-    return -E.ENOTCONN;
-  }
-
-  setCork(_on: boolean): number {
-    return -E.EOPNOTSUPP;
-  }
-}
-
-/** Which syscall a listen error belongs to: address errors are bind's, as the native engine reports them. */
-function listenSyscall(code: string): string {
-  return ['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES', 'EAFNOSUPPORT', 'EINVAL', 'ENAMETOOLONG', 'ENOENT', 'EEXIST', 'ENOTDIR', 'EROFS'].includes(code)
-    ? 'bind'
-    : 'listen';
-}
-
-interface LegacyServer {
-  _handle: unknown;
-  _listen2?(address: string, port: number, addressType: number, backlog: number, fd?: number, flags?: number): void;
-}
-
-/**
- * Binds and listens synchronously, as the native helpers do. `server.listen()`
- * resolves the host first (even an IP literal) and so binds on a later tick;
- * net.Server's own `_listen2` (the step after the lookup) binds at once and
- * reports failure on the next tick. The failure is taken from that tick and
- * thrown here, with the code and syscall of a native bind.
- */
-function listenNow(server: net.Server, address: string, port: number, addressType: number, backlog: number, detail: string, extra: Record<string, unknown>): void {
-  const s = server as unknown as LegacyServer;
-  if (typeof s._listen2 !== 'function') {
-    throw stateError('ERR_DANGA_NODE_UNSUPPORTED', 'this version of Node has no net.Server._listen2, which the stream engine needs to listen synchronously');
-  }
-  const nextTick = process.nextTick;
-  let failure: (Error & { code?: string; errno?: number }) | null = null;
-  process.nextTick = function (fn: (...a: unknown[]) => void, ...args: unknown[]): void {
-    if (args[0] === server && args[1] instanceof Error) {
-      failure = args[1];
-      return; // thrown below instead of emitted
+  write(buf: Buffer, offset: number, length: number): number {
+    if (this._closed) return -E.EBADF;
+    const failed = this._writeFailure();
+    if (failed !== 0) return failed;
+    const s = this.stream;
+    let written = 0;
+    while (written < length) {
+      let room = this._room();
+      if (room <= 0 && s.writableCorked > 0) {
+        // Corked (TCP_CORK emulation): flush what is held, as the kernel
+        // sends full frames of a corked socket.
+        this._flushCorked();
+        room = this._room();
+      }
+      if (room <= 0) break;
+      const n = room < length - written ? room : length - written;
+      const start = offset + written;
+      s.write(start === 0 && n === buf.length ? buf : buf.subarray(start, start + n));
+      written += n;
+      // Node reports a write the kernel refused synchronously (EPIPE after
+      // the peer reset) through the stream's error state.
+      const err = this._writeFailure();
+      if (err !== 0) return written > n ? written - n : err;
     }
-    nextTick.call(process, fn, ...args);
-  } as typeof process.nextTick;
-  try {
-    s._listen2(address, port, addressType, backlog);
-  } finally {
-    process.nextTick = nextTick;
+    return written > 0 ? written : -E.EAGAIN;
   }
-  if (s._handle !== null && s._handle !== undefined && failure === null) return;
-  const f = failure as (Error & { code?: string; errno?: number }) | null;
-  const code = f?.code ?? 'EINVAL';
-  throw Object.assign(systemError(errnoOf(f, -E.EINVAL), listenSyscall(code), detail), extra);
-}
 
-/** A listening TCP socket on `host` (an IP literal), synchronously bound. */
-export function listenTcp(host: string, port: number, backlog: number, reusePort: boolean, wrap?: AcceptWrapper): ListenSock {
-  if (reusePort) {
-    throw stateError('ERR_DANGA_NO_REUSEPORT', 'reusePort needs the native epoll engine (Node 20 cannot set SO_REUSEPORT)');
-  }
-  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
-  const family = net.isIPv6(host) ? 6 : 4;
-  listenNow(server, host, port, family, backlog, `${family === 6 ? `[${host}]` : host}:${port}`, { address: host, port });
-  return new ListenSock(server, null, wrap);
-}
-
-function checkUnixPath(path: string, syscall: string): void {
-  if (Buffer.byteLength(path) > UNIX_PATH_MAX) {
-    // libuv would silently cut the path short.
-    throw Object.assign(systemError(-E.ENAMETOOLONG, syscall, path), { path });
-  }
-}
-
-/** A listening Unix stream socket at `path`. */
-export function listenUnix(path: string, backlog: number): ListenSock {
-  checkUnixPath(path, 'bind');
-  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
-  listenNow(server, path, -1, -1, backlog, path, { path });
-  return new ListenSock(server, path);
-}
-
-/** Starts a TCP connection; the socket becomes writable once connected. */
-export function connectTcp(host: string, port: number): StreamSock {
-  return new StreamSock(net.connect({ host, port, allowHalfOpen: true }));
-}
-
-/**
- * Connects to a Unix socket. Node connects asynchronously, so the errors a
- * native connect(2) returns at once are found with stat(2) first: no such
- * file (ENOENT), not a socket (ECONNREFUSED). A socket file with no listener
- * fails later, through eventErr.
- */
-export function connectUnix(path: string): StreamSock {
-  checkUnixPath(path, 'connect');
-  if (!path.startsWith('\0')) {
-    let isSocket: boolean;
+  writev(list: readonly unknown[], start: number, count: number, firstOffset: number): number {
+    if (this._closed) return -E.EBADF;
+    const s = this.stream;
+    // Corked, the buffers of one call go out in one writev of the stream.
+    const cork = s.writableCorked === 0;
+    if (cork) s.cork();
+    let total = 0;
     try {
-      isSocket = statSync(path).isSocket();
-    } catch (err) {
-      throw Object.assign(systemError(errnoOf(err, -E.ENOENT), 'connect', path), { path });
+      for (let i = start; i < start + count; i++) {
+        const buf = list[i] as Buffer;
+        const off = i === start ? firstOffset : 0;
+        const len = buf.length - off;
+        const n = this.write(buf, off, len);
+        if (n < 0) {
+          if (total > 0) break;
+          return n;
+        }
+        total += n;
+        if (n < len) break;
+      }
+    } finally {
+      if (cork) s.uncork();
     }
-    if (!isSocket) throw Object.assign(systemError(-E.ECONNREFUSED, 'connect', path), { path });
+    return total;
   }
-  const socket = net.connect({ path, allowHalfOpen: true });
-  return new StreamSock(socket, { addresses: { local: { path: '', family: 'unix' }, remote: { path, family: 'unix' } } });
-}
 
-/** Two connected in-memory sockets (see pair.ts). */
-export function socketPair(): [StreamSock, StreamSock] {
-  const [a, b] = duplexPair();
-  const unnamed: AddressHints = { local: { path: '', family: 'unix' }, remote: { path: '', family: 'unix' } };
-  return [new StreamSock(a, { addresses: unnamed }), new StreamSock(b, { addresses: unnamed })];
-}
+  setCork(on: boolean): number {
+    if (this._closed) return -E.EBADF;
+    if (on === this._corked) return 0;
+    this._corked = on;
+    if (on) this.stream.cork();
+    else this.stream.uncork();
+    return 0;
+  }
 
-/** Takes over an open socket fd (a number given to the constructor): Node drives it from then on. */
-export function adoptFd(fd: number): StreamSock {
-  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgType('sock', 'a Sock, a stream or a socket fd', fd);
-  let isSocket: boolean;
-  try {
-    isSocket = fstatSync(fd).isSocket();
-  } catch (err) {
-    throw invalidArgValue('sock', `is fd ${fd}, which is not open`, systemError(errnoOf(err, -E.EBADF), 'fstat'));
+  /**
+   * Closes like close(2): what the stream holds to send is still sent (then
+   * FIN; TLS sends close_notify), unread data makes a TCP socket reset.
+   */
+  close(): void {
+    if (this._closed) return;
+    this._closed = true;
+    this._onReady = null;
+    const s = this.stream;
+    this._listen(false);
+    s.on('error', noop); // late errors of a socket nobody watches any more
+    if (this._corked) {
+      this._corked = false;
+      s.uncork();
+    }
+    if (s.destroyed) return;
+    if (s.writableLength > 0 || (s instanceof tls.TLSSocket && s.writable)) {
+      s.resume(); // discard what still arrives, as a closed socket does
+      const timer = setTimeout(() => s.destroy(), LINGER_MS).unref();
+      s.once('finish', () => s.destroy());
+      s.once('close', () => clearTimeout(timer));
+      s.end();
+      return;
+    }
+    if (s.readableLength > 0 && !this._finished() && s instanceof net.Socket) {
+      try {
+        s.resetAndDestroy(); // TCP only: other handles throw ERR_INVALID_HANDLE_TYPE
+        return;
+      } catch {
+        // fall through
+      }
+    }
+    s.destroy();
   }
-  if (!isSocket) throw invalidArgValue('sock', `is fd ${fd}, which is not a socket`);
-  let socket: net.Socket;
-  try {
-    socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
-  } catch (err) {
-    // Node drives stream sockets only (TCP and Unix stream), not datagram sockets.
-    throw invalidArgValue('sock', `is fd ${fd}, which is not a stream socket Node can drive`, err);
+
+  /**
+   * Gives the stream away (STARTTLS): no more listeners, and closing this
+   * Sock no longer touches the stream. What it read and nobody took stays
+   * in the stream.
+   */
+  release(): Duplex {
+    this._listen(false);
+    this._onReady = null;
+    this._closed = true;
+    return this.stream;
   }
-  return new StreamSock(socket);
+
+  // ---------------------------------------------------------------- internals
+
+  private _changed(): void {
+    if (this._onReady !== null) this._onReady();
+  }
+
+  /** A chunk of the stream as a Buffer (a stream with an encoding set hands out strings). */
+  private _bytes(chunk: unknown): Buffer | null {
+    if (chunk === null || chunk === undefined) return null;
+    return typeof chunk === 'string' ? Buffer.from(chunk, this.stream.readableEncoding ?? 'utf8') : (chunk as Buffer);
+  }
+
+  private _recordError(err: unknown): void {
+    if (this._error !== null) return;
+    this._error = err instanceof Error ? err : new Error(String(err));
+  }
+
+  private _listen(on: boolean): void {
+    if (on === this._listening) return;
+    this._listening = on;
+    const s = this.stream;
+    const method = on ? 'on' : 'off';
+    s[method]('readable', this._onChange);
+    s[method]('end', this._onChange);
+    s[method]('drain', this._onChange);
+    s[method]('close', this._onChange);
+    s[method]('connect', this._onChange);
+    s[method]('peerclose', this._onChange);
+    s[method]('error', this._onError);
+  }
+
+  /** The end of the stream is there (EOF, error or destroyed): a read returns null once the data is read. */
+  private _finished(): boolean {
+    const s = this.stream;
+    const ended = eofReceived(s);
+    if (ended && this._error === null && this._endError !== null) {
+      const err = this._endError();
+      if (err !== null) {
+        this._recordError(err);
+        if (!s.destroyed) s.destroy(err);
+      }
+    }
+    return ended || s.destroyed || this.error !== null;
+  }
+
+  private _writable(): boolean {
+    const s = this.stream;
+    return s.writable && !(s instanceof net.Socket && s.connecting) && this.error === null;
+  }
+
+  /** Bytes the stream takes before it must drain (the emulated send buffer). */
+  private _room(): number {
+    const s = this.stream;
+    const cap = s.writableHighWaterMark > 0 ? s.writableHighWaterMark : DEFAULT_CAPACITY;
+    return cap - s.writableLength;
+  }
+
+  /** -errno when writing can only fail (peer gone, error, ended), else 0. */
+  private _writeFailure(): number {
+    const s = this.stream;
+    const err = this.error;
+    if (err !== null) {
+      this._errorReported = true;
+      return errnoOf(err, -E.EPIPE);
+    }
+    if (s.destroyed || s.writableEnded || !s.writable || isPeerClosed(s)) return -E.EPIPE;
+    return 0;
+  }
+
+  private _flushCorked(): void {
+    const s = this.stream;
+    const depth = s.writableCorked;
+    for (let i = 0; i < depth; i++) s.uncork();
+    for (let i = 0; i < depth; i++) s.cork();
+  }
 }

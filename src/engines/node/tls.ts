@@ -3,12 +3,13 @@
  * listening and connecting TLS sockets, and STARTTLS (`startTls()`), which
  * turns an open connection, native or stream, into a TLS one.
  */
-import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { SockAddress, StartTlsOptions, Transport } from '../../core/contract.js';
-import { StreamSock, type StreamSockOptions } from './stream-transport.js';
-import { ListenSock, listenTcp } from './stream-sock.js';
+import type { ListenSock } from './listen-sock.js';
+import { releaseTlsControl, tlsVerifyError } from './node-internals.js';
+import { listenTcp } from './sockets.js';
+import { StreamSock, type StreamSockOptions } from './stream-sock.js';
 
 /**
  * The StreamSock of a TLS socket. An end of the stream before the handshake
@@ -33,12 +34,6 @@ export function tlsStreamSock(socket: tls.TLSSocket, options: Omit<StreamSockOpt
 /** Node's server default: a handshake that takes longer fails with ERR_TLS_HANDSHAKE_TIMEOUT. */
 const HANDSHAKE_TIMEOUT_MS = 120_000;
 
-/** Internals of a server-side TLSSocket used to check a client certificate, as tls.Server does. */
-interface ServerTlsInternals {
-  _handle?: { verifyError?(): (Error & { code?: string }) | null } | null;
-  _releaseControl?(): boolean;
-}
-
 /**
  * The server side of TLS over `stream`. tls.Server is not used: it only
  * hands out a connection once its handshake succeeded, and handshake errors
@@ -50,7 +45,7 @@ export function serverTlsSocket(stream: Duplex, options: Record<string, unknown>
   const ctx = (secureContext as tls.SecureContext | undefined) ?? tls.createSecureContext(rest as tls.SecureContextOptions);
   const requestCert = rest.requestCert === true;
   const rejectUnauthorized = rest.rejectUnauthorized !== false;
-  const socket = new tls.TLSSocket(stream as net.Socket, {
+  const socket = new tls.TLSSocket(stream, {
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     ...rest,
     isServer: true,
@@ -58,24 +53,21 @@ export function serverTlsSocket(stream: Duplex, options: Record<string, unknown>
     requestCert,
     rejectUnauthorized,
   } as tls.TLSSocketOptions);
+  // Every TLS error (the handshake timeout included) is an 'error' from now
+  // on, as tls.connect arranges for client sockets.
+  releaseTlsControl(socket);
   socket.once('secure', () => {
-    const internals = socket as unknown as ServerTlsInternals;
-    if (requestCert) {
-      // What tls.Server does once the handshake is done: Node verifies the
-      // client's certificate itself, after OpenSSL accepted the handshake.
-      const verifyError = internals._handle?.verifyError?.() ?? null;
-      if (verifyError) {
-        socket.authorizationError = (verifyError.code ?? verifyError.message) as unknown as Error;
-        if (rejectUnauthorized) {
-          socket.destroy(verifyError);
-          return;
-        }
-      } else {
-        socket.authorized = true;
-      }
+    if (!requestCert) return;
+    // What tls.Server does once the handshake is done: Node verifies the
+    // client's certificate itself, after OpenSSL accepted the handshake.
+    const verifyError = tlsVerifyError(socket);
+    if (verifyError === null) {
+      socket.authorized = true;
+      return;
     }
-    // From here on TLS errors are emitted as 'error', as tls.Server arranges.
-    internals._releaseControl?.();
+    // A string code at run time, as Node sets it (@types/node says Error).
+    (socket as { authorizationError: unknown }).authorizationError = verifyError.code ?? verifyError.message;
+    if (rejectUnauthorized) socket.destroy(verifyError);
   });
   return socket;
 }

@@ -1,18 +1,16 @@
 /**
- * Node streams as DangaSocket sockets (the stream transport, under either
- * engine): a net.Socket from a net.Server, any Duplex, backpressure both
- * ways, level-triggered write interest, errors, hangups, deferred close,
- * stealSocket; native and stream sockets in one loop; and the engine choice
- * (fallback with one warning, DANGA_ENGINE=node|epoll).
+ * StreamSock: Node streams as DangaSocket sockets, under either engine: a
+ * net.Socket from a net.Server, any Duplex, backpressure both ways,
+ * level-triggered write interest, errors, hangups, deferred close,
+ * stealSocket; native and stream sockets in one loop.
  */
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { DangaSocket, socketPair, type Sock } from 'danga-socket';
-import { runUntil, Recorder, Collector, onEpoll } from './helpers.js';
+import { runUntil, Recorder, Collector, onEpoll } from '../../helpers.js';
 
 /** What a test opened with Node directly, closed after it whatever happened. */
 const opened: Array<net.Server | net.Socket> = [];
@@ -320,67 +318,3 @@ test('native and stream sockets in one loop and one descriptorMap; a stream made
   DangaSocket.setPostLoopCallback(null);
   assert.equal(stream.text(), 're:ping');
 });
-
-test('addOtherFds() on the stream engine throws ERR_DANGA_NO_EPOLL', { skip: onEpoll() ? 'the epoll engine watches foreign fds (loop.test.ts)' : false }, () => {
-  assert.throws(() => DangaSocket.addOtherFds({ 0: () => {} }), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'ERR_DANGA_NO_EPOLL');
-    assert.match(err.message, /epoll/);
-    return true;
-  });
-  assert.equal(DangaSocket.otherFds().size, 0);
-});
-
-// ---------------------------------------------------------------- engine choice
-
-const indexUrl = new URL('../src/index.js', import.meta.url).href;
-
-/** Loads the library in a fresh process, the addon made unloadable when `breakAddon`. */
-function loadWith(engine: string | undefined, breakAddon: boolean): { engine?: string; haveEpoll?: boolean; warnings?: string[]; code?: string; message?: string } {
-  const script = `
-    ${breakAddon ? "process.dlopen = () => { throw new Error('simulated: no addon'); };" : ''}
-    const warnings = [];
-    process.on('warning', (w) => warnings.push(w.code ?? w.name));
-    let out;
-    try {
-      const { DangaSocket } = await import(${JSON.stringify(indexUrl)});
-      await new Promise((r) => setImmediate(r));
-      out = { engine: DangaSocket.engine(), haveEpoll: DangaSocket.haveEpoll(), warnings };
-    } catch (err) {
-      out = { code: err.code, message: err.message };
-    }
-    console.log(JSON.stringify(out));
-  `;
-  const env = { ...process.env };
-  if (engine === undefined) delete env.DANGA_ENGINE;
-  else env.DANGA_ENGINE = engine;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim().split('\n').pop() as string);
-}
-
-test('engine choice: no addon falls back to the stream engine with one warning; DANGA_ENGINE=node forces it; =epoll demands the addon', () => {
-  const fallback = loadWith(undefined, true);
-  assert.equal(fallback.engine, 'node');
-  assert.equal(fallback.haveEpoll, false);
-  assert.deepEqual(fallback.warnings, ['DANGA_NO_EPOLL'], 'exactly one warning');
-
-  const forced = loadWith('node', false);
-  assert.equal(forced.engine, 'node');
-  assert.equal(forced.haveEpoll, false);
-  assert.deepEqual(forced.warnings, [], 'no warning when asked for');
-
-  const demanded = loadWith('epoll', true);
-  assert.equal(demanded.code, 'ERR_DANGA_NO_EPOLL');
-  assert.match(demanded.message as string, /DANGA_ENGINE=epoll.*simulated: no addon/);
-
-  const bogus = loadWith('kqueue', false);
-  assert.match(bogus.message as string, /DANGA_ENGINE must be "epoll" or "node"/);
-});
-
-test('engine choice: the addon is used when it loads', { skip: onEpoll() ? false : 'this run is the stream engine; the addon may not be built' }, () => {
-  const native = loadWith(undefined, false);
-  assert.equal(native.engine, 'epoll');
-  assert.equal(native.haveEpoll, true);
-  assert.deepEqual(native.warnings, []);
-});
-
