@@ -1,8 +1,12 @@
 /**
- * Loads the native addon (build/Release/danga_native.node) and describes
- * what it exports. The contract is native/API.md.
+ * Loads the native addon (build/Release/danga_native.node, found from the
+ * package root by node-gyp-build) and describes what it exports. The
+ * contract is native/API.md.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { SockAddress } from '../../core/transport.js';
 
 /** The functions and constants of the addon. */
@@ -33,18 +37,50 @@ export interface NativeBinding {
   constants: Record<string, number>;
 }
 
+const PACKAGE_NAME = 'danga-socket';
+
 let cached: NativeBinding | null | undefined;
 let loadError: unknown = null;
+
+/**
+ * The package's root directory: where its package.json is. Through the
+ * package's self-reference first ('danga-socket/package.json' is exported),
+ * else by walking up from this file to the package.json that names it.
+ */
+function packageRoot(): string {
+  const require = createRequire(import.meta.url);
+  try {
+    return dirname(require.resolve(`${PACKAGE_NAME}/package.json`));
+  } catch {
+    // no self-reference (an old resolver, a bundle): look for it
+  }
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      try {
+        if ((JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name === PACKAGE_NAME) return dir;
+      } catch {
+        // not ours (or unreadable): keep looking
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`cannot find the ${PACKAGE_NAME} package root above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
 
 /** The addon, or null when it cannot be loaded (see `nativeLoadError()`). */
 export function loadBinding(): NativeBinding | null {
   if (cached !== undefined) return cached;
   try {
     const require = createRequire(import.meta.url);
-    const path = new URL('../../../../build/Release/danga_native.node', import.meta.url);
-    cached = require(path.pathname) as NativeBinding;
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    cached = nodeGypBuild(packageRoot()) as NativeBinding;
   } catch (err) {
-    loadError = err;
+    // (node-gyp-build's message spans lines: make it one, for warnings.)
+    const message = err instanceof Error ? err.message.trim().replace(/\s*\n\s*/g, '; ') : String(err);
+    loadError = err instanceof Error && message !== err.message ? new Error(message, { cause: err }) : err;
     cached = null;
   }
   return cached;
