@@ -10,6 +10,18 @@
  * argument handling, nearly no kernel work), accept() on a listener with
  * nothing pending (EAGAIN), a 16-byte write()+read() pingpong on a
  * socketpair, and writev() of 4 small buffers + read().
+ *
+ * On a virtual machine a syscall can cost ~1 µs, ten times the binding's
+ * own work, and wall times of two identical builds differ by 10-20% from
+ * run to run. The binding's own cost is counted exactly, in instructions,
+ * by callgrind (danga_read etc., inclusive of their N-API calls), one build
+ * per process (callgrind counts only the first of two addons loaded):
+ *
+ *   ROUNDS=1 CALLS=20000 valgrind --tool=callgrind --toggle-collect='danga_*' \
+ *     node dist/bench/native-calls.js build=path/to/danga_native.node
+ *   callgrind_annotate --inclusive=yes callgrind.out.<pid> | grep danga_
+ *
+ * (20000 calls: read EAGAIN 20000 times, then 5000 iterations of each pair.)
  */
 import { createRequire } from 'node:module';
 import { loadBinding } from '../src/engines/epoll/binding.js';
@@ -37,7 +49,7 @@ if (builds.length === 0) {
   builds.push({ label: 'this build', b: b as unknown as Calls });
 }
 
-const CALLS = 1_000_000;
+const CALLS = Number(process.env.CALLS ?? 1_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 9);
 
 type Op = (b: Calls, fds: Fds) => void;

@@ -1,7 +1,11 @@
 /**
  * Loads the native addon (build/Release/danga_native.node, found from the
  * package root by node-gyp-build) and describes what it exports. The
- * contract is native/API.md.
+ * contract is native/API.md: every function returns a number (>= 0, or a
+ * negative errno) or its data; C throws no OS error, and only the one
+ * internal error (`ERR_DANGA_NATIVE`) for arguments that would make it touch
+ * memory it must not. Callers validate arguments first and make every
+ * user-visible error themselves (core/errors.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -9,7 +13,20 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SockAddress } from '../../core/transport.js';
 
-/** The functions and constants of the addon. */
+/** The ops of `ctl()` (epoll_ctl); C asserts the same values at compile time. */
+export const EPOLL_CTL = { ADD: 1, DEL: 2, MOD: 3 } as const;
+
+/**
+ * How listenTcp/connectTcp/listenUnix/connectUnix fail: the negative errno
+ * and the step that failed ('socket', 'setsockopt', 'bind', 'listen',
+ * 'connect'). Success is the new fd, a number.
+ */
+export interface SetupFailure {
+  readonly errno: number;
+  readonly syscall: string;
+}
+
+/** The functions of the addon. */
 export interface NativeBinding {
   init(events: Int32Array, onEvents: (count: number) => number): number;
   start(timeoutMs: number): void;
@@ -23,18 +40,19 @@ export interface NativeBinding {
   close(fd: number): number;
   shutdown(fd: number, how: number): number;
   fdType(fd: number): number;
-  setNonBlocking?(fd: number): number;
+  setNonBlocking(fd: number): number;
   accept(fd: number): number;
-  setsockopt(fd: number, level: number, name: number, value: number): number;
-  getsockopt(fd: number, level: number, name: number): number;
-  listenTcp(host: string, port: number, backlog: number, reusePort: boolean): number;
-  connectTcp(host: string, port: number): number;
-  listenUnix(path: string, backlog: number): number;
-  connectUnix(path: string): number;
-  socketpair(): [number, number];
-  getsockname(fd: number): SockAddress;
-  getpeername(fd: number): SockAddress;
-  constants: Record<string, number>;
+  setNoDelay(fd: number, on: boolean): number;
+  setCork(fd: number, on: boolean): number;
+  /** The pending error (SO_ERROR) as a positive errno, 0 if none; -errno when it cannot be read. */
+  socketError(fd: number): number;
+  listenTcp(host: string, port: number, backlog: number, reusePort: boolean): number | SetupFailure;
+  connectTcp(host: string, port: number): number | SetupFailure;
+  listenUnix(path: string, backlog: number): number | SetupFailure;
+  connectUnix(path: string): number | SetupFailure;
+  socketpair(): [number, number] | number;
+  getsockname(fd: number): SockAddress | number;
+  getpeername(fd: number): SockAddress | number;
 }
 
 const PACKAGE_NAME = 'danga-socket';

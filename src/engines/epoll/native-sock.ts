@@ -5,11 +5,8 @@
  */
 import { errno, invalidArgValue, systemError } from '../../core/errors.js';
 import type { Sock, SockAddress, Transport, TransportOwner } from '../../core/transport.js';
-import type { NativeBinding } from './binding.js';
+import { EPOLL_CTL, type NativeBinding } from './binding.js';
 
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
-const EPOLL_CTL_MOD = 3;
 const EAGAIN = -errno.EAGAIN;
 const EEXIST = -errno.EEXIST;
 
@@ -34,15 +31,11 @@ export class NativeSock implements Sock, Transport {
   private _closed = false;
   lastError = 0;
   private readonly b: NativeBinding;
-  private readonly tcpLevel: number;
-  private readonly tcpCork: number;
 
   /** @internal use the helpers (listenTcp, …) or `accept()` */
   constructor(binding: NativeBinding, fd: number) {
     this.b = binding;
     this._fd = fd;
-    this.tcpLevel = binding.constants.IPPROTO_TCP as number;
-    this.tcpCork = binding.constants.TCP_CORK as number;
   }
 
   get fd(): number {
@@ -68,20 +61,14 @@ export class NativeSock implements Sock, Transport {
 
   localAddress(): SockAddress | null {
     if (this._closed) return null;
-    try {
-      return this.b.getsockname(this._fd);
-    } catch {
-      return null;
-    }
+    const r = this.b.getsockname(this._fd);
+    return typeof r === 'number' ? null : r;
   }
 
   remoteAddress(): SockAddress | null {
     if (this._closed) return null;
-    try {
-      return this.b.getpeername(this._fd);
-    } catch {
-      return null;
-    }
+    const r = this.b.getpeername(this._fd);
+    return typeof r === 'number' ? null : r;
   }
 
   /**
@@ -112,36 +99,29 @@ export class NativeSock implements Sock, Transport {
 
   socketError(): number {
     if (this._closed) return errno.EBADF;
-    try {
-      return this.b.getsockopt(this._fd, this.b.constants.SOL_SOCKET as number, this.b.constants.SO_ERROR as number);
-    } catch (err) {
-      return -(((err as { errno?: number }).errno ?? -errno.EINVAL) as number);
-    }
+    // SO_ERROR's value, or the errno of a getsockopt that failed: positive either way.
+    const r = this.b.socketError(this._fd);
+    return r < 0 ? -r : r;
   }
 
   setNoDelay(on = true): void {
     if (this._closed) return;
-    const rc = this.setOption(this.tcpLevel, this.b.constants.TCP_NODELAY as number, on ? 1 : 0);
+    const rc = this.b.setNoDelay(this._fd, !!on);
     if (rc < 0 && rc !== -errno.EOPNOTSUPP && rc !== -errno.ENOPROTOOPT) throw systemError(rc, 'setsockopt', 'TCP_NODELAY');
   }
 
-  /** Sets an integer socket option; 0 or -errno. */
-  setOption(level: number, name: number, value: number): number {
-    return this.b.setsockopt(this._fd, level, name, value);
-  }
-
   attach(_owner: TransportOwner, mask: number): number {
-    const rc = this.b.ctl(EPOLL_CTL_ADD, this._fd, mask);
+    const rc = this.b.ctl(EPOLL_CTL.ADD, this._fd, mask);
     // Registered twice: take the new interest mask.
-    return rc === EEXIST ? this.b.ctl(EPOLL_CTL_MOD, this._fd, mask) : rc;
+    return rc === EEXIST ? this.b.ctl(EPOLL_CTL.MOD, this._fd, mask) : rc;
   }
 
   setInterest(mask: number): number {
-    return this.b.ctl(EPOLL_CTL_MOD, this._fd, mask);
+    return this.b.ctl(EPOLL_CTL.MOD, this._fd, mask);
   }
 
   detach(): number {
-    return this.b.ctl(EPOLL_CTL_DEL, this._fd, 0);
+    return this.b.ctl(EPOLL_CTL.DEL, this._fd, 0);
   }
 
   read(max: number): Buffer | null {
@@ -186,6 +166,6 @@ export class NativeSock implements Sock, Transport {
   }
 
   setCork(on: boolean): number {
-    return this.b.setsockopt(this._fd, this.tcpLevel, this.tcpCork, on ? 1 : 0);
+    return this.b.setCork(this._fd, !!on);
   }
 }
