@@ -56,6 +56,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
       FN("writev", danga_writev),
       FN("close", danga_close),
       FN("shutdown", danga_shutdown),
+      FN("dup", danga_dup),
       FN("fdType", danga_fd_type),
       FN("setNonBlocking", danga_set_non_blocking),
       /* socket ops (socket_ops.c) */

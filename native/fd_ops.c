@@ -118,6 +118,23 @@ napi_value danga_shutdown(napi_env env, napi_callback_info info) {
   return result(env, r);
 }
 
+/* dup(fd): a new fd for the same open file, close-on-exec (the lowest free
+ * number, as dup(2) picks), or -errno. */
+napi_value danga_dup(napi_env env, napi_callback_info info) {
+  DANGA_ARGS(env, info, 1, argv);
+  int32_t fd;
+  if (!danga_int32(env, argv[0], &fd)) return NULL;
+  int r;
+  do r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  while (r < 0 && errno == EINTR);
+  napi_value v;
+  if (napi_create_int32(env, r < 0 ? -errno : r, &v) != napi_ok) {
+    if (r >= 0) close(r); /* JS will never know of it: no leak */
+    return danga_napi_failed(env);
+  }
+  return v;
+}
+
 /* fdType(fd): 1 socket, 2 any other open file, -errno (-EBADF) if not open. */
 napi_value danga_fd_type(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 1, argv);

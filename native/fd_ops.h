@@ -16,6 +16,7 @@ napi_value danga_write(napi_env env, napi_callback_info info);
 napi_value danga_writev(napi_env env, napi_callback_info info);
 napi_value danga_close(napi_env env, napi_callback_info info);
 napi_value danga_shutdown(napi_env env, napi_callback_info info);
+napi_value danga_dup(napi_env env, napi_callback_info info);
 napi_value danga_fd_type(napi_env env, napi_callback_info info);
 napi_value danga_set_non_blocking(napi_env env, napi_callback_info info);
 

@@ -39,6 +39,7 @@ export interface NativeBinding {
   writev(fd: number, list: readonly unknown[], start: number, count: number, firstOffset: number): number;
   close(fd: number): number;
   shutdown(fd: number, how: number): number;
+  dup(fd: number): number;
   fdType(fd: number): number;
   setNonBlocking(fd: number): number;
   accept(fd: number): number;

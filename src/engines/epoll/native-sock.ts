@@ -3,6 +3,8 @@
  * registered with the process's epoll set. It is both the Sock users see and
  * the Transport the core drives.
  */
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { errno, invalidArgValue, systemError } from '../../core/errors.js';
 import type { Sock, SockAddress, Transport, TransportOwner } from '../../core/transport.js';
 import { EPOLL_CTL, type NativeBinding } from './binding.js';
@@ -29,6 +31,8 @@ export class NativeSock implements Sock, Transport {
   readonly engine = 'epoll' as const;
   private _fd: number;
   private _closed = false;
+  /** After release(): the original fd, kept open (its number reserved) until close(). */
+  private _reserved = -1;
   lastError = 0;
   private readonly b: NativeBinding;
 
@@ -72,16 +76,52 @@ export class NativeSock implements Sock, Transport {
   }
 
   /**
-   * @internal The fd now belongs to someone else (Node, after startTls()):
-   * this Sock counts as closed, and closing it later leaves the fd alone.
+   * Gives the connection to Node as a stream (STARTTLS): detaches the fd
+   * from epoll and returns a net.Socket over a dup of it. From then on this
+   * Sock counts as closed (`closed` true, `fd` -1), but its own fd stays
+   * open, so that its number stays reserved: Node may close the dup at any
+   * time (at once, when a TLS handshake fails), while the DangaSocket that
+   * owned this Sock is filed under the original number until its deferred
+   * close. `close()` then closes the original fd, never Node's dup; the
+   * connection ends once both are closed.
    */
-  _handOver(): void {
+  release(): Duplex {
+    if (this._closed) throw invalidArgValue('this', 'is a closed socket');
+    const fd = this._fd;
+    this.b.ctl(EPOLL_CTL.DEL, fd, 0); // (may not be registered: ENOENT)
+    const dup = this.b.dup(fd);
+    if (dup < 0) throw systemError(dup, 'dup', `fd ${fd}`);
+    let stream: Duplex;
+    try {
+      stream = new net.Socket({ fd: dup, readable: true, writable: true, allowHalfOpen: true });
+    } catch (err) {
+      this.b.close(dup);
+      throw invalidArgValue('this', `has fd ${fd}, which Node cannot drive as a stream`, err);
+    }
     this._closed = true;
+    this._reserved = fd;
     this._fd = -1;
+    return stream;
   }
 
-  /** Closes the fd now. */
+  /**
+   * @internal Undoes `release()` when its stream could not be used (the
+   * caller destroyed it, which closed only the dup): the Sock is open
+   * again, as before, and can be attached again.
+   */
+  _unrelease(): void {
+    if (this._reserved < 0) return;
+    this._fd = this._reserved;
+    this._reserved = -1;
+    this._closed = false;
+  }
+
+  /** Closes the fd now (after `release()`: the original fd, whose number it reserved). */
   close(): void {
+    if (this._reserved >= 0) {
+      this.b.close(this._reserved);
+      this._reserved = -1;
+    }
     if (this._closed) return;
     this._closed = true;
     this.b.close(this._fd);

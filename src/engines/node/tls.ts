@@ -6,7 +6,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { invalidArgValue, stateError } from '../../core/errors.js';
+import { stateError } from '../../core/errors.js';
 import type { StartTlsOptions } from '../../core/danga-socket.js';
 import type { SockAddress, Transport } from '../../core/transport.js';
 import { StreamSock, type StreamSockOptions } from './stream-transport.js';
@@ -109,27 +109,47 @@ export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: B
   const id = old.fd;
   let stream: Duplex;
   let userStream = false;
+  let native: ReleasableTransport | null = null;
   if (old instanceof StreamSock) {
     userStream = old.handle !== old;
     // The stream keeps what it read and nobody took; TLSSocket feeds that to
     // TLS before anything newer.
     stream = old._release();
-  } else if (old.engine === 'epoll' && old.fd >= 0) {
-    // A native socket: Node takes the fd over from here on.
-    try {
-      stream = new net.Socket({ fd: old.fd, readable: true, writable: true, allowHalfOpen: true });
-    } catch (err) {
-      throw invalidArgValue('this', `has fd ${old.fd}, which Node cannot drive for TLS`, err);
-    }
-    // Node owns the fd from here on: the old Sock must never close it.
-    (old as Transport & { _handOver?: () => void })._handOver?.();
+  } else if (old.engine === 'epoll' && old.fd >= 0 && typeof (old as ReleasableTransport).release === 'function') {
+    // A native socket: Node drives a dup of its fd from here on, and the old
+    // Sock keeps its own fd open (the number reserved for this object) until
+    // the new transport closes.
+    native = old as ReleasableTransport;
+    stream = native.release();
   } else {
     throw stateError('ERR_DANGA_NO_TLS', 'startTls() cannot upgrade this kind of socket');
   }
   for (let i = unread.length - 1; i >= 0; i--) stream.unshift(unread[i] as Buffer);
-  const tlsSocket = options.isServer === true ? serverTlsSocket(stream, options) : clientTlsSocket(stream, options, addresses.remote);
-  return tlsStreamSock(tlsSocket, { id, addresses, handle: userStream ? tlsSocket : undefined });
+  let tlsSocket: tls.TLSSocket;
+  try {
+    tlsSocket = options.isServer === true ? serverTlsSocket(stream, options) : clientTlsSocket(stream, options, addresses.remote);
+  } catch (err) {
+    if (native !== null) {
+      // (Options tls rejects): nothing changes hands, the plain connection goes on.
+      stream.destroy();
+      native._unrelease?.();
+    }
+    throw err;
+  }
+  const t = tlsStreamSock(tlsSocket, { id, addresses, handle: userStream ? tlsSocket : undefined });
+  if (native !== null) {
+    const reserved = native;
+    const closeTls = t.close.bind(t);
+    t.close = (): void => {
+      closeTls();
+      reserved.close();
+    };
+  }
+  return t;
 }
+
+/** A native socket's transport: it can give its connection to Node (see NativeSock.release). */
+type ReleasableTransport = Transport & { release(): Duplex; _unrelease?(): void };
 
 /** A listening TCP socket whose connections speak TLS (server side) from the first byte. */
 export function listenTlsOn(host: string, port: number, backlog: number, options: Record<string, unknown>): ListenSock {

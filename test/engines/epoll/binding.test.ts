@@ -71,6 +71,26 @@ test('fd ops return byte counts, 0 or -errno', { skip }, () => {
   assert.equal(openFds(), before);
 });
 
+test('dup() gives a close-on-exec fd for the same socket; -errno for a closed one', { skip }, () => {
+  const b = binding();
+  const before = openFds();
+  const [x, y] = b.socketpair() as [number, number];
+  const d = b.dup(x);
+  assert.ok(d >= 0 && d !== x);
+  assert.ok(cloexec(d));
+  assert.equal(b.write(d, Buffer.from('via dup'), 0, 7), 7);
+  const buf = Buffer.alloc(16);
+  assert.equal(b.read(y, buf, 0, 16), 7);
+  assert.equal(b.close(x), 0, 'closing the original…');
+  assert.equal(b.write(d, Buffer.from('!'), 0, 1), 1, '…leaves the dup working');
+  assert.equal(b.close(d), 0);
+  assert.equal(b.read(y, buf, 0, 16), 1);
+  assert.equal(b.read(y, buf, 0, 16), 0, 'the connection ends with its last fd');
+  assert.equal(b.dup(d), -E.EBADF);
+  b.close(y);
+  assert.equal(openFds(), before);
+});
+
 test('socket ops: accept, options, socketError, addresses; failures as numbers or { errno, syscall }', { skip }, () => {
   const b = binding();
   const before = openFds();
