@@ -14,22 +14,23 @@
 #error "IOV_MAX is smaller than DANGA_IOV_MAX"
 #endif
 
-/* A byte count or -errno as a JS number.  Linux never transfers more than
- * 0x7ffff000 bytes per call, so the result always fits an int32. */
+/* A byte count, fd or 0 (n >= 0), else -errno, as a JS number.  Linux never
+ * transfers more than 0x7ffff000 bytes per call, so it always fits. */
 static napi_value result(napi_env env, ssize_t n) {
   napi_value v;
   DANGA_NAPI(env, napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &v));
   return v;
 }
 
-/* read(fd, buf, offset, length) */
+/* read(fd, buf, offset, length): 6 N-API calls (arguments, fd, view,
+ * offset, length, result). */
 napi_value danga_read(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 4, argv);
   int32_t fd;
   uint8_t *p;
   size_t len;
-  if (!danga_arg_int32(env, argv[0], "fd", &fd) ||
-      !danga_arg_slice(env, argv[1], argv[2], argv[3], &p, &len))
+  if (!danga_int32(env, argv[0], &fd) ||
+      !danga_slice(env, argv[1], argv[2], argv[3], &p, &len))
     return NULL;
   ssize_t n;
   do n = read(fd, p, len);
@@ -43,8 +44,8 @@ napi_value danga_write(napi_env env, napi_callback_info info) {
   int32_t fd;
   uint8_t *p;
   size_t len;
-  if (!danga_arg_int32(env, argv[0], "fd", &fd) ||
-      !danga_arg_slice(env, argv[1], argv[2], argv[3], &p, &len))
+  if (!danga_int32(env, argv[0], &fd) ||
+      !danga_slice(env, argv[1], argv[2], argv[3], &p, &len))
     return NULL;
   ssize_t n;
   do n = write(fd, p, len);
@@ -58,45 +59,30 @@ napi_value danga_writev(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 5, argv);
   struct iovec iov[DANGA_IOV_MAX];
   int32_t fd;
-  size_t start, count, first_off;
-  uint32_t list_len;
-  if (!danga_arg_int32(env, argv[0], "fd", &fd)) return NULL;
-  if (napi_get_array_length(env, argv[1], &list_len) != napi_ok) {
-    danga_throw_type_error(env, "list must be an array");
-    return NULL;
-  }
-  if (!danga_arg_index(env, argv[2], "start", &start) ||
-      !danga_arg_index(env, argv[3], "count", &count) ||
-      !danga_arg_index(env, argv[4], "firstOffset", &first_off))
-    return NULL;
-  if (start > list_len || count > list_len - start) {
-    danga_throw_range_error(env,
-                            "start + count (%zu + %zu) exceeds the list "
-                            "length (%u)",
-                            start, count, list_len);
-    return NULL;
-  }
+  uint32_t start, count, list_len;
+  int64_t first_off;
+  if (!danga_int32(env, argv[0], &fd)) return NULL;
+  DANGA_NAPI(env, napi_get_array_length(env, argv[1], &list_len));
+  DANGA_NAPI(env, napi_get_value_uint32(env, argv[2], &start));
+  DANGA_NAPI(env, napi_get_value_uint32(env, argv[3], &count));
+  DANGA_NAPI(env, napi_get_value_int64(env, argv[4], &first_off));
+  if (start > list_len || count > list_len - start)
+    return danga_internal_error(env, "start + count is outside the list");
   if (count > DANGA_IOV_MAX) count = DANGA_IOV_MAX;
 
-  for (size_t i = 0; i < count; i++) {
+  for (uint32_t i = 0; i < count; i++) {
     napi_value item;
-    uint8_t *data = NULL;
-    size_t len = 0;
-    DANGA_NAPI(env, napi_get_element(env, argv[1], (uint32_t)(start + i), &item));
-    if (!danga_view_bytes(env, item, &data, &len)) {
-      danga_throw_type_error(env, "list[%zu] must be a Uint8Array", start + i);
+    uint8_t *data;
+    size_t len;
+    DANGA_NAPI(env, napi_get_element(env, argv[1], start + i, &item));
+    if (!danga_view(env, item, "list items must be TypedArrays", &data, &len))
       return NULL;
-    }
     if (i == 0) {
-      if (first_off > len) {
-        danga_throw_range_error(env,
-                                "firstOffset (%zu) exceeds the size of "
-                                "list[%zu] (%zu)",
-                                first_off, start, len);
-        return NULL;
-      }
+      if (first_off < 0 || (uint64_t)first_off > len)
+        return danga_internal_error(env,
+                                    "firstOffset is outside list[start]");
       data += first_off;
-      len -= first_off;
+      len -= (size_t)first_off;
     }
     iov[i].iov_base = data;
     iov[i].iov_len = len;
@@ -112,17 +98,19 @@ napi_value danga_writev(napi_env env, napi_callback_info info) {
 napi_value danga_close(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 1, argv);
   int32_t fd;
-  if (!danga_arg_int32(env, argv[0], "fd", &fd)) return NULL;
+  if (!danga_int32(env, argv[0], &fd)) return NULL;
   int r = close(fd);
   return result(env, (r < 0 && errno == EINTR) ? 0 : r);
 }
 
 /* shutdown(fd, how) with how 0 (SHUT_RD), 1 (SHUT_WR), 2 (SHUT_RDWR). */
+_Static_assert(SHUT_RD == 0 && SHUT_WR == 1 && SHUT_RDWR == 2,
+               "shutdown(): the `how` values JS passes");
+
 napi_value danga_shutdown(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 2, argv);
   int32_t fd, how;
-  if (!danga_arg_int32(env, argv[0], "fd", &fd) ||
-      !danga_arg_int32(env, argv[1], "how", &how))
+  if (!danga_int32(env, argv[0], &fd) || !danga_int32(env, argv[1], &how))
     return NULL;
   int r;
   do r = shutdown(fd, how);
@@ -130,11 +118,28 @@ napi_value danga_shutdown(napi_env env, napi_callback_info info) {
   return result(env, r);
 }
 
+/* dup(fd): a new fd for the same open file, close-on-exec (the lowest free
+ * number, as dup(2) picks), or -errno. */
+napi_value danga_dup(napi_env env, napi_callback_info info) {
+  DANGA_ARGS(env, info, 1, argv);
+  int32_t fd;
+  if (!danga_int32(env, argv[0], &fd)) return NULL;
+  int r;
+  do r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  while (r < 0 && errno == EINTR);
+  napi_value v;
+  if (napi_create_int32(env, r < 0 ? -errno : r, &v) != napi_ok) {
+    if (r >= 0) close(r); /* JS will never know of it: no leak */
+    return danga_napi_failed(env);
+  }
+  return v;
+}
+
 /* fdType(fd): 1 socket, 2 any other open file, -errno (-EBADF) if not open. */
 napi_value danga_fd_type(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 1, argv);
   int32_t fd;
-  if (!danga_arg_int32(env, argv[0], "fd", &fd)) return NULL;
+  if (!danga_int32(env, argv[0], &fd)) return NULL;
   struct stat st;
   int r;
   do r = fstat(fd, &st);
@@ -147,7 +152,7 @@ napi_value danga_fd_type(napi_env env, napi_callback_info info) {
 napi_value danga_set_non_blocking(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 1, argv);
   int32_t fd;
-  if (!danga_arg_int32(env, argv[0], "fd", &fd)) return NULL;
+  if (!danga_int32(env, argv[0], &fd)) return NULL;
   int flags, r = 0;
   do flags = fcntl(fd, F_GETFL);
   while (flags < 0 && errno == EINTR);

@@ -1,6 +1,7 @@
 /*
- * File descriptor operations.  Hot path: OS errors are returned as -errno,
- * never thrown; EINTR is retried here.  Only bad arguments throw.
+ * File descriptor operations.  Every function returns a number: >= 0 on
+ * success, -errno on failure; EINTR is retried here.  Nothing is thrown for
+ * an OS error (see errors.h for the one internal error).
  */
 #ifndef DANGA_FD_OPS_H
 #define DANGA_FD_OPS_H
@@ -15,6 +16,7 @@ napi_value danga_write(napi_env env, napi_callback_info info);
 napi_value danga_writev(napi_env env, napi_callback_info info);
 napi_value danga_close(napi_env env, napi_callback_info info);
 napi_value danga_shutdown(napi_env env, napi_callback_info info);
+napi_value danga_dup(napi_env env, napi_callback_info info);
 napi_value danga_fd_type(napi_env env, napi_callback_info info);
 napi_value danga_set_non_blocking(napi_env env, napi_callback_info info);
 

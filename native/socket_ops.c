@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -30,13 +31,6 @@ typedef union {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* close(2) without disturbing errno (for error paths). */
-static void close_keep_errno(int fd) {
-  int e = errno;
-  close(fd);
-  errno = e;
-}
-
 static napi_value int_result(napi_env env, int32_t n) {
   napi_value v;
   DANGA_NAPI(env, napi_create_int32(env, n, &v));
@@ -54,29 +48,40 @@ static napi_value fd_result(napi_env env, int fd) {
 }
 
 /*
+ * The failure of a listen/connect call: { errno: -err, syscall }, where
+ * `syscall` is the step that failed.  Only failures allocate.  `err` is a
+ * positive errno, read before any N-API call could change errno.
+ */
+static napi_value setup_failed(napi_env env, int err, const char *syscall) {
+  napi_value obj, verrno, vsyscall;
+  if (napi_create_object(env, &obj) != napi_ok ||
+      napi_create_int32(env, -err, &verrno) != napi_ok ||
+      napi_set_named_property(env, obj, "errno", verrno) != napi_ok ||
+      napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &vsyscall) !=
+          napi_ok ||
+      napi_set_named_property(env, obj, "syscall", vsyscall) != napi_ok)
+    return danga_napi_failed(env);
+  return obj;
+}
+
+/* close(2) an fd on an error path and report the step that failed (errno
+ * is read first). */
+static napi_value close_and_fail(napi_env env, int fd, const char *syscall) {
+  int err = errno;
+  close(fd);
+  return setup_failed(env, err, syscall);
+}
+
+/*
  * Copy a JS string into buf (always NUL-terminated, truncated to cap - 1
  * bytes).  *len receives the full UTF-8 length, which may exceed cap - 1.
  */
-static bool arg_string(napi_env env, napi_value v, const char *what,
-                       char *buf, size_t cap, size_t *len) {
-  size_t full = 0, copied = 0;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &full) != napi_ok) {
-    danga_throw_type_error(env, "%s must be a string", what);
-    return false;
-  }
-  if (napi_get_value_string_utf8(env, v, buf, cap, &copied) != napi_ok) {
+static bool arg_string(napi_env env, napi_value v, char *buf, size_t cap,
+                       size_t *len) {
+  size_t copied = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, len) != napi_ok ||
+      napi_get_value_string_utf8(env, v, buf, cap, &copied) != napi_ok) {
     danga_napi_failed(env);
-    return false;
-  }
-  *len = full;
-  return true;
-}
-
-static bool arg_port(napi_env env, napi_value v, int32_t *port) {
-  if (!danga_arg_int32(env, v, "port", port)) return false;
-  if (*port < 0 || *port > 65535) {
-    danga_throw_range_error(env, "port must be >= 0 and <= 65535, got %d",
-                            (int)*port);
     return false;
   }
   return true;
@@ -119,47 +124,48 @@ static bool parse_ip(const char *host, size_t host_len, int port,
 }
 
 /*
- * A Unix socket path argument -> sockaddr_un.  A path starting with a NUL
- * byte is a Linux abstract name (its length is the address length); any
- * other path must not contain NUL bytes.  Throws TypeError for a
- * non-string, and an errno error (ENOENT for '', ENAMETOOLONG when it does
- * not fit sun_path) with `syscall` and `path` set.
+ * A Unix socket path -> sockaddr_un.  A path starting with a NUL byte is a
+ * Linux abstract name (its length is the address length).  Returns 0, or a
+ * positive errno for the caller to report: ENOENT for '', ENAMETOOLONG when
+ * it does not fit sun_path, EINVAL for a filesystem path with a NUL byte.
+ * A failed N-API call returns -1 with the exception pending.
  */
-static bool unix_addr(napi_env env, napi_value v, const char *syscall,
-                      char *path, size_t path_cap, size_t *path_len,
-                      sockaddr_any *sa, socklen_t *salen) {
-  if (!arg_string(env, v, "path", path, path_cap, path_len)) return false;
-  size_t len = *path_len;
-  size_t shown = len < path_cap ? len : path_cap - 1;
-  bool abstract = len > 0 && path[0] == '\0';
-  if (len == 0) {
-    danga_throw_errno_path(env, ENOENT, syscall, path, 0);
-    return false;
+static int unix_addr(napi_env env, napi_value v, sockaddr_any *sa,
+                     socklen_t *salen) {
+  size_t len = 0, copied = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    danga_napi_failed(env);
+    return -1;
   }
-  if (!abstract && memchr(path, '\0', shown) != NULL) {
-    danga_throw_type_error(env, "path must not contain null bytes");
-    return false;
-  }
-  /* A filesystem path needs room for its terminating NUL. */
-  if (len > sizeof sa->un.sun_path - (abstract ? 0 : 1)) {
-    danga_throw_errno_path(env, ENAMETOOLONG, syscall, path, shown);
-    return false;
-  }
+  if (len == 0) return ENOENT;
   memset(sa, 0, sizeof *sa);
+  /* Room for the string and napi's terminating NUL: a filesystem path
+   * needs that NUL in the address too, an abstract name does not. */
+  char path[sizeof sa->un.sun_path + 1];
+  if (len > sizeof sa->un.sun_path) return ENAMETOOLONG;
+  if (napi_get_value_string_utf8(env, v, path, sizeof path, &copied) !=
+      napi_ok) {
+    danga_napi_failed(env);
+    return -1;
+  }
+  bool abstract = path[0] == '\0';
+  if (!abstract && len == sizeof sa->un.sun_path) return ENAMETOOLONG;
+  if (!abstract && memchr(path, '\0', len) != NULL) return EINVAL;
   sa->un.sun_family = AF_UNIX;
   memcpy(sa->un.sun_path, path, len);
   *salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
                        (abstract ? 0 : 1));
-  return true;
+  return 0;
 }
 
 /* ---- hot path ----------------------------------------------------------- */
 
-/* accept(fd) -> new fd (non-blocking, close-on-exec) or -errno. */
+/* accept(fd) -> new fd (non-blocking, close-on-exec) or -errno: 3 N-API
+ * calls (arguments, fd, result). */
 napi_value danga_accept(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 1, argv);
   int32_t fd;
-  if (!danga_arg_int32(env, argv[0], "fd", &fd)) return NULL;
+  if (!danga_int32(env, argv[0], &fd)) return NULL;
   int r;
   do r = accept4(fd, NULL, NULL, SOCK_FLAGS);
   while (r < 0 && (errno == EINTR || errno == ECONNABORTED));
@@ -167,181 +173,144 @@ napi_value danga_accept(napi_env env, napi_callback_info info) {
   return fd_result(env, r);
 }
 
-/* setsockopt(fd, level, name, value) with an int value -> 0 or -errno. */
-napi_value danga_setsockopt(napi_env env, napi_callback_info info) {
-  DANGA_ARGS(env, info, 4, argv);
-  int32_t fd, level, name, value;
-  if (!danga_arg_int32(env, argv[0], "fd", &fd) ||
-      !danga_arg_int32(env, argv[1], "level", &level) ||
-      !danga_arg_int32(env, argv[2], "name", &name) ||
-      !danga_arg_int32(env, argv[3], "value", &value))
+/* An int socket option set to `on` (0 or 1) -> 0 or -errno. */
+static napi_value set_flag(napi_env env, napi_callback_info info, int level,
+                           int name) {
+  DANGA_ARGS(env, info, 2, argv);
+  int32_t fd;
+  bool on;
+  if (!danga_int32(env, argv[0], &fd) || !danga_bool(env, argv[1], &on))
     return NULL;
-  int v = value;
+  int v = on ? 1 : 0;
   int r = setsockopt(fd, level, name, &v, sizeof v);
   return int_result(env, r < 0 ? -errno : 0);
 }
 
-/* ---- setup calls (throw) ------------------------------------------------ */
-
-/* getsockopt(fd, level, name) -> int value; throws on failure. */
-napi_value danga_getsockopt(napi_env env, napi_callback_info info) {
-  DANGA_ARGS(env, info, 3, argv);
-  int32_t fd, level, name;
-  if (!danga_arg_int32(env, argv[0], "fd", &fd) ||
-      !danga_arg_int32(env, argv[1], "level", &level) ||
-      !danga_arg_int32(env, argv[2], "name", &name))
-    return NULL;
-  int v = 0;
-  socklen_t len = sizeof v;
-  if (getsockopt(fd, level, name, &v, &len) < 0) {
-    danga_throw_errno(env, errno, "getsockopt");
-    return NULL;
-  }
-  return int_result(env, v);
+/* setNoDelay(fd, on): TCP_NODELAY; -EOPNOTSUPP on a Unix socket. */
+napi_value danga_set_no_delay(napi_env env, napi_callback_info info) {
+  return set_flag(env, info, IPPROTO_TCP, TCP_NODELAY);
 }
 
-/* listenTcp(host, port, backlog, reusePort) -> listening fd. */
+/* setCork(fd, on): TCP_CORK; -EOPNOTSUPP on a Unix socket. */
+napi_value danga_set_cork(napi_env env, napi_callback_info info) {
+  return set_flag(env, info, IPPROTO_TCP, TCP_CORK);
+}
+
+/* socketError(fd) -> the pending error (SO_ERROR, a positive errno; 0 when
+ * none), or -errno when getsockopt itself fails. */
+napi_value danga_socket_error(napi_env env, napi_callback_info info) {
+  DANGA_ARGS(env, info, 1, argv);
+  int32_t fd;
+  if (!danga_int32(env, argv[0], &fd)) return NULL;
+  int v = 0;
+  socklen_t len = sizeof v;
+  int r = getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len);
+  return int_result(env, r < 0 ? -errno : v);
+}
+
+/* ---- setup calls -------------------------------------------------------- */
+
+/* listenTcp(host, port, backlog, reusePort) -> listening fd, or
+ * { errno, syscall }. */
 napi_value danga_listen_tcp(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 4, argv);
   char host[HOST_MAX];
   size_t host_len;
   int32_t port, backlog;
   bool reuse_port;
-  if (!arg_string(env, argv[0], "host", host, sizeof host, &host_len) ||
-      !arg_port(env, argv[1], &port) ||
-      !danga_arg_int32(env, argv[2], "backlog", &backlog) ||
-      !danga_arg_bool(env, argv[3], "reusePort", &reuse_port))
+  if (!arg_string(env, argv[0], host, sizeof host, &host_len) ||
+      !danga_int32(env, argv[1], &port) ||
+      !danga_int32(env, argv[2], &backlog) ||
+      !danga_bool(env, argv[3], &reuse_port))
     return NULL;
 
   sockaddr_any sa;
   socklen_t salen;
-  if (!parse_ip(host, host_len, port, &sa, &salen)) {
-    danga_throw_errno_hostport(env, EINVAL, "bind", host, port);
-    return NULL;
-  }
+  if (!parse_ip(host, host_len, port, &sa, &salen))
+    return setup_failed(env, EINVAL, "bind");
 
   int fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_FLAGS, IPPROTO_TCP);
-  if (fd < 0) {
-    danga_throw_errno_hostport(env, errno, "socket", host, port);
-    return NULL;
-  }
-  const char *failed = NULL;
+  if (fd < 0) return setup_failed(env, errno, "socket");
   int one = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
-    failed = "setsockopt";
-  else if (reuse_port &&
-           setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
-    failed = "setsockopt";
-  else if (bind(fd, &sa.sa, salen) < 0)
-    failed = "bind";
-  else if (listen(fd, backlog) < 0)
-    failed = "listen";
-  if (failed != NULL) {
-    close_keep_errno(fd);
-    danga_throw_errno_hostport(env, errno, failed, host, port);
-    return NULL;
-  }
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+      (reuse_port &&
+       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0))
+    return close_and_fail(env, fd, "setsockopt");
+  if (bind(fd, &sa.sa, salen) < 0) return close_and_fail(env, fd, "bind");
+  if (listen(fd, backlog) < 0) return close_and_fail(env, fd, "listen");
   return fd_result(env, fd);
 }
 
-/* connectTcp(host, port) -> fd with a connect in progress (or done). */
+/* connectTcp(host, port) -> fd with a connect in progress (or done), or
+ * { errno, syscall }. */
 napi_value danga_connect_tcp(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 2, argv);
   char host[HOST_MAX];
   size_t host_len;
   int32_t port;
-  if (!arg_string(env, argv[0], "host", host, sizeof host, &host_len) ||
-      !arg_port(env, argv[1], &port))
+  if (!arg_string(env, argv[0], host, sizeof host, &host_len) ||
+      !danga_int32(env, argv[1], &port))
     return NULL;
 
   sockaddr_any sa;
   socklen_t salen;
-  if (!parse_ip(host, host_len, port, &sa, &salen)) {
-    danga_throw_errno_hostport(env, EINVAL, "connect", host, port);
-    return NULL;
-  }
+  if (!parse_ip(host, host_len, port, &sa, &salen))
+    return setup_failed(env, EINVAL, "connect");
 
   int fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_FLAGS, IPPROTO_TCP);
-  if (fd < 0) {
-    danga_throw_errno_hostport(env, errno, "socket", host, port);
-    return NULL;
-  }
+  if (fd < 0) return setup_failed(env, errno, "socket");
   /* EINTR: the connect carries on asynchronously, like EINPROGRESS
    * (retrying would only report EALREADY). */
   if (connect(fd, &sa.sa, salen) < 0 && errno != EINPROGRESS &&
-      errno != EINTR) {
-    close_keep_errno(fd);
-    danga_throw_errno_hostport(env, errno, "connect", host, port);
-    return NULL;
-  }
+      errno != EINTR)
+    return close_and_fail(env, fd, "connect");
   return fd_result(env, fd);
 }
 
-/* listenUnix(path, backlog) -> listening fd. */
+/* listenUnix(path, backlog) -> listening fd, or { errno, syscall }.  An
+ * unusable path fails as "bind". */
 napi_value danga_listen_unix(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 2, argv);
-  char path[PATH_MAX];
-  size_t path_len;
   int32_t backlog;
   sockaddr_any sa;
   socklen_t salen;
-  if (!unix_addr(env, argv[0], "bind", path, sizeof path, &path_len, &sa,
-                 &salen) ||
-      !danga_arg_int32(env, argv[1], "backlog", &backlog))
-    return NULL;
+  if (!danga_int32(env, argv[1], &backlog)) return NULL;
+  int err = unix_addr(env, argv[0], &sa, &salen);
+  if (err < 0) return NULL;
+  if (err > 0) return setup_failed(env, err, "bind");
 
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_FLAGS, 0);
-  if (fd < 0) {
-    danga_throw_errno_path(env, errno, "socket", path, path_len);
-    return NULL;
-  }
-  const char *failed = NULL;
-  if (bind(fd, &sa.sa, salen) < 0)
-    failed = "bind";
-  else if (listen(fd, backlog) < 0)
-    failed = "listen";
-  if (failed != NULL) {
-    close_keep_errno(fd);
-    danga_throw_errno_path(env, errno, failed, path, path_len);
-    return NULL;
-  }
+  if (fd < 0) return setup_failed(env, errno, "socket");
+  if (bind(fd, &sa.sa, salen) < 0) return close_and_fail(env, fd, "bind");
+  if (listen(fd, backlog) < 0) return close_and_fail(env, fd, "listen");
   return fd_result(env, fd);
 }
 
-/* connectUnix(path) -> connected fd.  A full listen backlog is EAGAIN,
- * which throws (as libuv does). */
+/* connectUnix(path) -> connected fd, or { errno, syscall }.  A full listen
+ * backlog is EAGAIN (an error, as libuv reports it); an unusable path fails
+ * as "connect". */
 napi_value danga_connect_unix(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 1, argv);
-  char path[PATH_MAX];
-  size_t path_len;
   sockaddr_any sa;
   socklen_t salen;
-  if (!unix_addr(env, argv[0], "connect", path, sizeof path, &path_len, &sa,
-                 &salen))
-    return NULL;
+  int err = unix_addr(env, argv[0], &sa, &salen);
+  if (err < 0) return NULL;
+  if (err > 0) return setup_failed(env, err, "connect");
 
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_FLAGS, 0);
-  if (fd < 0) {
-    danga_throw_errno_path(env, errno, "socket", path, path_len);
-    return NULL;
-  }
+  if (fd < 0) return setup_failed(env, errno, "socket");
   if (connect(fd, &sa.sa, salen) < 0 && errno != EINPROGRESS &&
-      errno != EINTR) {
-    close_keep_errno(fd);
-    danga_throw_errno_path(env, errno, "connect", path, path_len);
-    return NULL;
-  }
+      errno != EINTR)
+    return close_and_fail(env, fd, "connect");
   return fd_result(env, fd);
 }
 
-/* socketpair() -> [fd, fd], AF_UNIX stream. */
+/* socketpair() -> [fd, fd] (AF_UNIX stream), or -errno. */
 napi_value danga_socketpair(napi_env env, napi_callback_info info) {
   (void)info;
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_FLAGS, 0, sv) < 0) {
-    danga_throw_errno(env, errno, "socketpair");
-    return NULL;
-  }
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_FLAGS, 0, sv) < 0)
+    return int_result(env, -errno);
   napi_value arr, a, b;
   if (napi_create_array_with_length(env, 2, &arr) != napi_ok ||
       napi_create_int32(env, sv[0], &a) != napi_ok ||
@@ -364,9 +333,10 @@ static bool set_string(napi_env env, napi_value obj, const char *key,
          napi_set_named_property(env, obj, key, v) == napi_ok;
 }
 
-/* { address, port, family: 'IPv4' | 'IPv6' } or { path, family: 'unix' } */
+/* { address, port, family: 'IPv4' | 'IPv6' } or { path, family: 'unix' },
+ * or -errno (-EAFNOSUPPORT for another family). */
 static napi_value sockaddr_to_js(napi_env env, const sockaddr_any *sa,
-                                 socklen_t salen, const char *syscall) {
+                                 socklen_t salen) {
   napi_value obj, port;
   char addr[INET6_ADDRSTRLEN];
   DANGA_NAPI(env, napi_create_object(env, &obj));
@@ -377,10 +347,8 @@ static napi_value sockaddr_to_js(napi_env env, const sockaddr_any *sa,
       bool v4 = sa->sa.sa_family == AF_INET;
       const void *src = v4 ? (const void *)&sa->in4.sin_addr
                            : (const void *)&sa->in6.sin6_addr;
-      if (inet_ntop(sa->sa.sa_family, src, addr, sizeof addr) == NULL) {
-        danga_throw_errno(env, errno, "inet_ntop");
-        return NULL;
-      }
+      if (inet_ntop(sa->sa.sa_family, src, addr, sizeof addr) == NULL)
+        return int_result(env, -errno);
       uint16_t p = ntohs(v4 ? sa->in4.sin_port : sa->in6.sin6_port);
       if (!set_string(env, obj, "address", addr, NAPI_AUTO_LENGTH) ||
           napi_create_uint32(env, p, &port) != napi_ok ||
@@ -404,8 +372,7 @@ static napi_value sockaddr_to_js(napi_env env, const sockaddr_any *sa,
       return obj;
     }
     default:
-      danga_throw_errno(env, EAFNOSUPPORT, syscall);
-      return NULL;
+      return int_result(env, -EAFNOSUPPORT);
   }
 }
 
@@ -413,18 +380,14 @@ static napi_value sock_or_peer_name(napi_env env, napi_callback_info info,
                                     bool peer) {
   DANGA_ARGS(env, info, 1, argv);
   int32_t fd;
-  if (!danga_arg_int32(env, argv[0], "fd", &fd)) return NULL;
-  const char *syscall = peer ? "getpeername" : "getsockname";
+  if (!danga_int32(env, argv[0], &fd)) return NULL;
   sockaddr_any sa;
   socklen_t salen = sizeof sa;
   memset(&sa, 0, sizeof sa);
   int r = peer ? getpeername(fd, &sa.sa, &salen)
                : getsockname(fd, &sa.sa, &salen);
-  if (r < 0) {
-    danga_throw_errno(env, errno, syscall);
-    return NULL;
-  }
-  return sockaddr_to_js(env, &sa, salen, syscall);
+  if (r < 0) return int_result(env, -errno);
+  return sockaddr_to_js(env, &sa, salen);
 }
 
 napi_value danga_getsockname(napi_env env, napi_callback_info info) {

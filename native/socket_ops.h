@@ -1,9 +1,14 @@
 /*
- * Socket operations.
+ * Socket operations.  Nothing here throws for an OS error:
  *
- * accept and setsockopt are on the hot path: they return -errno and never
- * throw for OS errors.  The setup calls (listen / connect / socketpair /
- * getsockopt / getsockname / getpeername) throw Node-style errno errors.
+ * - accept, setNoDelay, setCork, socketError return a number (>= 0, or
+ *   -errno);
+ * - listenTcp, connectTcp, listenUnix, connectUnix return the new fd, or on
+ *   failure { errno: -errno, syscall: "socket" | "setsockopt" | "bind" |
+ *   "listen" | "connect" } (the step that failed, for the error JS makes);
+ * - socketpair returns [fd, fd] or -errno; getsockname / getpeername the
+ *   address object or -errno.
+ *
  * Every fd created here is SOCK_NONBLOCK | SOCK_CLOEXEC, and no error path
  * leaks one.
  */
@@ -13,8 +18,9 @@
 #include <node_api.h>
 
 napi_value danga_accept(napi_env env, napi_callback_info info);
-napi_value danga_setsockopt(napi_env env, napi_callback_info info);
-napi_value danga_getsockopt(napi_env env, napi_callback_info info);
+napi_value danga_set_no_delay(napi_env env, napi_callback_info info);
+napi_value danga_set_cork(napi_env env, napi_callback_info info);
+napi_value danga_socket_error(napi_env env, napi_callback_info info);
 napi_value danga_listen_tcp(napi_env env, napi_callback_info info);
 napi_value danga_connect_tcp(napi_env env, napi_callback_info info);
 napi_value danga_listen_unix(napi_env env, napi_callback_info info);

@@ -432,8 +432,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     try {
       t = reactor.engine.startTls(old, options, this.#pushBack ?? []);
     } catch (err) {
-      // Nothing changed hands: go on with the plain connection.
-      old.attach(this.#watch, this.#onReady);
+      // Bad options fail before the connection changes hands: go on with the
+      // plain connection. Should it be gone with the failure, so is the object.
+      if (old.attach(this.#watch, this.#onReady) < 0) {
+        this.#reserved = old;
+        this.close('starttls_failed');
+      }
       throw err;
     }
     this.#pushBack = null;

@@ -11,7 +11,15 @@ export interface SystemError extends Error {
   code: string;
   errno: number;
   syscall: string;
+  /** The address of a TCP socket call (with `port`). */
+  address?: string;
+  port?: number;
+  /** The path of a Unix socket call. */
+  path?: string;
 }
+
+/** Where a failed socket call was going: a TCP address and port, or a Unix socket path. */
+export type SystemErrorWhere = { readonly address: string; readonly port: number } | { readonly path: string };
 
 /** errno numbers (positive) for the names the core tests for. */
 export const errno = {
@@ -71,19 +79,39 @@ export function stateError(code: string, message: string): Error {
 
 /**
  * A Node-style system error from a negative errno: `code` 'ECONNRESET',
- * `errno` -104, `syscall` 'read', message "read ECONNRESET".
+ * `errno` -104, `syscall` 'read', message "read ECONNRESET". `detail` adds
+ * to the message: a string as it is, or where a socket call was going, as
+ * Node's net words it, with the matching fields set:
+ *
+ *     "bind EADDRINUSE 127.0.0.1:8080"   { address, port }
+ *     "connect ENOENT /tmp/s.sock"       { path } (a NUL byte, as in Linux
+ *                                        abstract names, shows as '@')
  */
-export function systemError(negErrno: number, syscall: string, detail?: string): SystemError {
+export function systemError(negErrno: number, syscall: string, detail?: string | SystemErrorWhere): SystemError {
   let code: string;
   try {
     code = getSystemErrorName(negErrno);
   } catch {
     code = `Unknown system error ${negErrno}`;
   }
-  const err = new Error(`${syscall} ${code}${detail ? ' ' + detail : ''}`) as SystemError;
+  let message = `${syscall} ${code}`;
+  if (typeof detail === 'string') {
+    if (detail) message += ` ${detail}`;
+  } else if (detail !== undefined) {
+    message += 'path' in detail ? ` ${detail.path.replaceAll('\0', '@')}` : ` ${detail.address}:${detail.port}`;
+  }
+  const err = new Error(message) as SystemError;
   err.code = code;
   err.errno = negErrno;
   err.syscall = syscall;
+  if (detail !== undefined && typeof detail !== 'string') {
+    if ('path' in detail) {
+      err.path = detail.path;
+    } else {
+      err.address = detail.address;
+      err.port = detail.port;
+    }
+  }
   return err;
 }
 

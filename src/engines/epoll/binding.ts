@@ -1,11 +1,32 @@
 /**
- * Loads the native addon (build/Release/danga_native.node) and describes
- * what it exports. The contract is native/API.md.
+ * Loads the native addon (build/Release/danga_native.node, found from the
+ * package root by node-gyp-build) and describes what it exports. The
+ * contract is native/API.md: every function returns a number (>= 0, or a
+ * negative errno) or its data; C throws no OS error, and only the one
+ * internal error (`ERR_DANGA_NATIVE`) for arguments that would make it touch
+ * memory it must not. Callers validate arguments first and make every
+ * user-visible error themselves (core/errors.ts).
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { SockAddress } from '../../core/contract.js';
 
-/** The functions and constants of the addon. */
+/** The ops of `ctl()` (epoll_ctl); C asserts the same values at compile time. */
+export const EPOLL_CTL = { ADD: 1, DEL: 2, MOD: 3 } as const;
+
+/**
+ * How listenTcp/connectTcp/listenUnix/connectUnix fail: the negative errno
+ * and the step that failed ('socket', 'setsockopt', 'bind', 'listen',
+ * 'connect'). Success is the new fd, a number.
+ */
+export interface SetupFailure {
+  readonly errno: number;
+  readonly syscall: string;
+}
+
+/** The functions of the addon. */
 export interface NativeBinding {
   init(events: Int32Array, onEvents: (count: number) => number): number;
   start(timeoutMs: number): void;
@@ -18,33 +39,67 @@ export interface NativeBinding {
   writev(fd: number, list: readonly unknown[], start: number, count: number, firstOffset: number): number;
   close(fd: number): number;
   shutdown(fd: number, how: number): number;
+  dup(fd: number): number;
   fdType(fd: number): number;
-  setNonBlocking?(fd: number): number;
+  setNonBlocking(fd: number): number;
   accept(fd: number): number;
-  setsockopt(fd: number, level: number, name: number, value: number): number;
-  getsockopt(fd: number, level: number, name: number): number;
-  listenTcp(host: string, port: number, backlog: number, reusePort: boolean): number;
-  connectTcp(host: string, port: number): number;
-  listenUnix(path: string, backlog: number): number;
-  connectUnix(path: string): number;
-  socketpair(): [number, number];
-  getsockname(fd: number): SockAddress;
-  getpeername(fd: number): SockAddress;
-  constants: Record<string, number>;
+  setNoDelay(fd: number, on: boolean): number;
+  setCork(fd: number, on: boolean): number;
+  /** The pending error (SO_ERROR) as a positive errno, 0 if none; -errno when it cannot be read. */
+  socketError(fd: number): number;
+  listenTcp(host: string, port: number, backlog: number, reusePort: boolean): number | SetupFailure;
+  connectTcp(host: string, port: number): number | SetupFailure;
+  listenUnix(path: string, backlog: number): number | SetupFailure;
+  connectUnix(path: string): number | SetupFailure;
+  socketpair(): [number, number] | number;
+  getsockname(fd: number): SockAddress | number;
+  getpeername(fd: number): SockAddress | number;
 }
+
+const PACKAGE_NAME = 'danga-socket';
 
 let cached: NativeBinding | null | undefined;
 let loadError: unknown = null;
+
+/**
+ * The package's root directory: where its package.json is. Through the
+ * package's self-reference first ('danga-socket/package.json' is exported),
+ * else by walking up from this file to the package.json that names it.
+ */
+function packageRoot(): string {
+  const require = createRequire(import.meta.url);
+  try {
+    return dirname(require.resolve(`${PACKAGE_NAME}/package.json`));
+  } catch {
+    // no self-reference (an old resolver, a bundle): look for it
+  }
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      try {
+        if ((JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name === PACKAGE_NAME) return dir;
+      } catch {
+        // not ours (or unreadable): keep looking
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`cannot find the ${PACKAGE_NAME} package root above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
 
 /** The addon, or null when it cannot be loaded (see `nativeLoadError()`). */
 export function loadBinding(): NativeBinding | null {
   if (cached !== undefined) return cached;
   try {
     const require = createRequire(import.meta.url);
-    const path = new URL('../../../../build/Release/danga_native.node', import.meta.url);
-    cached = require(path.pathname) as NativeBinding;
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    cached = nodeGypBuild(packageRoot()) as NativeBinding;
   } catch (err) {
-    loadError = err;
+    // (node-gyp-build's message spans lines: make it one, for warnings.)
+    const message = err instanceof Error ? err.message.trim().replace(/\s*\n\s*/g, '; ') : String(err);
+    loadError = err instanceof Error && message !== err.message ? new Error(message, { cause: err }) : err;
     cached = null;
   }
   return cached;

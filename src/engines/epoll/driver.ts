@@ -5,15 +5,12 @@
  * JavaScript for the iteration. The iteration's return value arms the next
  * timeout, so an iteration costs one crossing between C and JavaScript.
  */
+import { POLLIN } from '../../core/constants.js';
 import type { LoopDriver } from '../../core/contract.js';
-import type { NativeBinding } from './binding.js';
+import { EPOLL_CTL, type NativeBinding } from './binding.js';
 
 /** Events collected per iteration at most (the original asked epoll for 1000). */
 const MAX_EVENTS = 1024;
-
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
-const POLLIN = 1;
 
 /** Drives the loop from the epoll fd. */
 export class EpollDriver implements LoopDriver {
@@ -51,6 +48,6 @@ export class EpollDriver implements LoopDriver {
 
   watchFd(fd: number, on: boolean): number {
     this.init();
-    return on ? this.b.ctl(EPOLL_CTL_ADD, fd, POLLIN) : this.b.ctl(EPOLL_CTL_DEL, fd, 0);
+    return on ? this.b.ctl(EPOLL_CTL.ADD, fd, POLLIN) : this.b.ctl(EPOLL_CTL.DEL, fd, 0);
   }
 }

@@ -1,9 +1,9 @@
 /**
  * The native Linux epoll engine.
  */
-import { invalidArgType, invalidArgValue, stateError, systemError } from '../../core/errors.js';
+import { invalidArgType, invalidArgValue, stateError, systemError, type SystemErrorWhere } from '../../core/errors.js';
 import type { Engine } from '../../core/contract.js';
-import type { NativeBinding } from './binding.js';
+import type { NativeBinding, SetupFailure } from './binding.js';
 import { EpollDriver } from './driver.js';
 import { NativeSock } from './native-sock.js';
 
@@ -15,11 +15,15 @@ function adoptFd(b: NativeBinding, fd: number): NativeSock {
   const type = b.fdType(fd);
   if (type < 0) throw invalidArgValue('sock', `is fd ${fd}, which is not open`, systemError(type, 'fstat'));
   if (type !== 1) throw invalidArgValue('sock', `is fd ${fd}, which is not a socket`);
-  if (b.setNonBlocking !== undefined) {
-    const rc = b.setNonBlocking(fd);
-    if (rc < 0) throw systemError(rc, 'fcntl', `fd ${fd}`);
-  }
+  const rc = b.setNonBlocking(fd);
+  if (rc < 0) throw systemError(rc, 'fcntl', `fd ${fd}`);
   return new NativeSock(b, fd);
+}
+
+/** The fd a listen/connect call returned, or the error for the step that failed. */
+function opened(r: number | SetupFailure, where: SystemErrorWhere): number {
+  if (typeof r === 'number') return r;
+  throw systemError(r.errno, r.syscall, where);
 }
 
 /** Builds the epoll engine over a loaded binding. */
@@ -36,13 +40,15 @@ export function createEpollEngine(b: NativeBinding): Engine {
     startTls: () => {
       throw stateError('ERR_DANGA_NO_TLS', 'the epoll engine has no TLS of its own');
     },
-    listenTcp: (host, port, backlog, reusePort) => new NativeSock(b, b.listenTcp(host, port, backlog, reusePort)),
-    connectTcp: (host, port) => new NativeSock(b, b.connectTcp(host, port)),
-    listenUnix: (path, backlog) => new NativeSock(b, b.listenUnix(path, backlog)),
-    connectUnix: (path) => new NativeSock(b, b.connectUnix(path)),
+    listenTcp: (host, port, backlog, reusePort) =>
+      new NativeSock(b, opened(b.listenTcp(host, port, backlog, reusePort), { address: host, port })),
+    connectTcp: (host, port) => new NativeSock(b, opened(b.connectTcp(host, port), { address: host, port })),
+    listenUnix: (path, backlog) => new NativeSock(b, opened(b.listenUnix(path, backlog), { path })),
+    connectUnix: (path) => new NativeSock(b, opened(b.connectUnix(path), { path })),
     socketPair: () => {
-      const [a, c] = b.socketpair();
-      return [new NativeSock(b, a), new NativeSock(b, c)];
+      const pair = b.socketpair();
+      if (typeof pair === 'number') throw systemError(pair, 'socketpair');
+      return [new NativeSock(b, pair[0]), new NativeSock(b, pair[1])];
     },
   };
 }

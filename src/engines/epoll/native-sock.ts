@@ -3,15 +3,12 @@
  * registered with the process's epoll set. It is both the Sock users see and
  * the Transport the core drives.
  */
-import { describe, errno, invalidArgValue, systemError } from '../../core/errors.js';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { describe, errno, invalidArgValue, systemError } from '../../core/errors.js';
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
-import type { NativeBinding } from './binding.js';
+import { EPOLL_CTL, type NativeBinding } from './binding.js';
 
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
-const EPOLL_CTL_MOD = 3;
 const EAGAIN = -errno.EAGAIN;
 const EEXIST = -errno.EEXIST;
 
@@ -34,17 +31,15 @@ export class NativeSock implements Sock, Transport {
   readonly engine = 'epoll' as const;
   private _fd: number;
   private _closed = false;
+  /** After release(): the original fd, kept open (its number reserved) until close(). */
+  private _reserved = -1;
   lastError = 0;
   private readonly b: NativeBinding;
-  private readonly tcpLevel: number;
-  private readonly tcpCork: number;
 
   /** @internal use the helpers (listenTcp, …) or `accept()` */
   constructor(binding: NativeBinding, fd: number) {
     this.b = binding;
     this._fd = fd;
-    this.tcpLevel = binding.constants.IPPROTO_TCP as number;
-    this.tcpCork = binding.constants.TCP_CORK as number;
   }
 
   get fd(): number {
@@ -70,42 +65,63 @@ export class NativeSock implements Sock, Transport {
 
   localAddress(): SockAddress | null {
     if (this._closed) return null;
-    try {
-      return this.b.getsockname(this._fd);
-    } catch {
-      return null;
-    }
+    const r = this.b.getsockname(this._fd);
+    return typeof r === 'number' ? null : r;
   }
 
   remoteAddress(): SockAddress | null {
     if (this._closed) return null;
-    try {
-      return this.b.getpeername(this._fd);
-    } catch {
-      return null;
-    }
+    const r = this.b.getpeername(this._fd);
+    return typeof r === 'number' ? null : r;
   }
 
   /**
-   * Gives the connection to Node as a net.Socket (STARTTLS). The fd now
-   * belongs to Node: this Sock counts as closed, and closing it later leaves
-   * the fd alone.
+   * Gives the connection to Node as a stream (STARTTLS): detaches the fd
+   * from epoll and returns a net.Socket over a dup of it. From then on this
+   * Sock counts as closed (`closed` true, `fd` -1), but its own fd stays
+   * open, so that its number stays reserved: Node may close the dup at any
+   * time (at once, when a TLS handshake fails), while the DangaSocket that
+   * owned this Sock is filed under the original number until its deferred
+   * close. `close()` then closes the original fd, never Node's dup; the
+   * connection ends once both are closed.
    */
   release(): Duplex {
-    this.detach();
-    let stream: net.Socket;
+    if (this._closed) throw invalidArgValue('this', 'is a closed socket');
+    const fd = this._fd;
+    this.b.ctl(EPOLL_CTL.DEL, fd, 0); // (may not be registered: ENOENT)
+    const dup = this.b.dup(fd);
+    if (dup < 0) throw systemError(dup, 'dup', `fd ${fd}`);
+    let stream: Duplex;
     try {
-      stream = new net.Socket({ fd: this._fd, readable: true, writable: true, allowHalfOpen: true });
+      stream = new net.Socket({ fd: dup, readable: true, writable: true, allowHalfOpen: true });
     } catch (err) {
-      throw invalidArgValue('this', `has fd ${this._fd}, which Node cannot drive as a stream`, err);
+      this.b.close(dup);
+      throw invalidArgValue('this', `has fd ${fd}, which Node cannot drive as a stream`, err);
     }
     this._closed = true;
+    this._reserved = fd;
     this._fd = -1;
     return stream;
   }
 
-  /** Closes the fd now. */
+  /**
+   * @internal Undoes `release()` when its stream could not be used (the
+   * caller destroyed it, which closed only the dup): the Sock is open
+   * again, as before, and can be attached again.
+   */
+  _unrelease(): void {
+    if (this._reserved < 0) return;
+    this._fd = this._reserved;
+    this._reserved = -1;
+    this._closed = false;
+  }
+
+  /** Closes the fd now (after `release()`: the original fd, whose number it reserved). */
   close(): void {
+    if (this._reserved >= 0) {
+      this.b.close(this._reserved);
+      this._reserved = -1;
+    }
     if (this._closed) return;
     this._closed = true;
     this.b.close(this._fd);
@@ -123,36 +139,29 @@ export class NativeSock implements Sock, Transport {
 
   socketError(): number {
     if (this._closed) return errno.EBADF;
-    try {
-      return this.b.getsockopt(this._fd, this.b.constants.SOL_SOCKET as number, this.b.constants.SO_ERROR as number);
-    } catch (err) {
-      return -(((err as { errno?: number }).errno ?? -errno.EINVAL) as number);
-    }
+    // SO_ERROR's value, or the errno of a getsockopt that failed: positive either way.
+    const r = this.b.socketError(this._fd);
+    return r < 0 ? -r : r;
   }
 
   setNoDelay(on = true): void {
     if (this._closed) return;
-    const rc = this.setOption(this.tcpLevel, this.b.constants.TCP_NODELAY as number, on ? 1 : 0);
+    const rc = this.b.setNoDelay(this._fd, !!on);
     if (rc < 0 && rc !== -errno.EOPNOTSUPP && rc !== -errno.ENOPROTOOPT) throw systemError(rc, 'setsockopt', 'TCP_NODELAY');
   }
 
-  /** Sets an integer socket option; 0 or -errno. */
-  setOption(level: number, name: number, value: number): number {
-    return this.b.setsockopt(this._fd, level, name, value);
-  }
-
   attach(mask: number, _onReady: () => void): number {
-    const rc = this.b.ctl(EPOLL_CTL_ADD, this._fd, mask);
+    const rc = this.b.ctl(EPOLL_CTL.ADD, this._fd, mask);
     // Registered twice: take the new interest mask.
-    return rc === EEXIST ? this.b.ctl(EPOLL_CTL_MOD, this._fd, mask) : rc;
+    return rc === EEXIST ? this.b.ctl(EPOLL_CTL.MOD, this._fd, mask) : rc;
   }
 
   setInterest(mask: number): number {
-    return this.b.ctl(EPOLL_CTL_MOD, this._fd, mask);
+    return this.b.ctl(EPOLL_CTL.MOD, this._fd, mask);
   }
 
   detach(): number {
-    return this.b.ctl(EPOLL_CTL_DEL, this._fd, 0);
+    return this.b.ctl(EPOLL_CTL.DEL, this._fd, 0);
   }
 
   read(max: number): Buffer | null {
@@ -197,6 +206,6 @@ export class NativeSock implements Sock, Transport {
   }
 
   setCork(on: boolean): number {
-    return this.b.setsockopt(this._fd, this.tcpLevel, this.tcpCork, on ? 1 : 0);
+    return this.b.setCork(this._fd, !!on);
   }
 }

@@ -101,10 +101,23 @@ export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: r
   // its TLS socket); a helper's Sock becomes the new StreamSock.
   const userStream = old.handle !== old;
   // The stream keeps what the old transport read and nobody took; TLSSocket
-  // feeds that to TLS before anything newer.
+  // feeds that to TLS before anything newer. A native socket hands Node a dup
+  // of its fd and keeps its own open (the number reserved) until it closes.
   const stream = old.release();
   for (let i = unread.length - 1; i >= 0; i--) stream.unshift(unread[i] as Buffer);
-  const tlsSocket = options.isServer === true ? serverTlsSocket(stream, options) : clientTlsSocket(stream, options, addresses.remote);
+  let tlsSocket: tls.TLSSocket;
+  try {
+    tlsSocket = options.isServer === true ? serverTlsSocket(stream, options) : clientTlsSocket(stream, options, addresses.remote);
+  } catch (err) {
+    // Options tls rejects only now: a native socket takes its fd back (its
+    // dup is closed with the stream), so the plain connection goes on.
+    const reclaim = (old as Transport & { _unrelease?(): void })._unrelease;
+    if (reclaim !== undefined) {
+      stream.destroy();
+      reclaim.call(old);
+    }
+    throw err;
+  }
   return tlsStreamSock(tlsSocket, { id, addresses, handle: userStream ? tlsSocket : undefined });
 }
 
