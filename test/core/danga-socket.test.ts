@@ -1,5 +1,8 @@
 /**
- * The base class under misuse and in the corners of its semantics: a plain
+ * The object side: constructor, read, write and its queue, pushBackRead,
+ * watchRead/watchWrite, close, stealSocket, tcpCork, setWriterFunc, the
+ * default handlers, addresses, asString, dumpError, constants; then the
+ * class under misuse and in the corners of its semantics: a plain
  * JavaScript subclass that reuses every former internal name, chained write
  * callbacks, a partial line kept with pushBackRead(), pushed-back data with
  * read interest off, a queued view whose ArrayBuffer is detached, and bad
@@ -7,11 +10,454 @@
  */
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import {
+  DangaSocket,
+  socketPair,
+  listenTcp,
+  connectTcp,
+  listenUnix,
+  connectUnix,
+  POLLIN,
+  POLLOUT,
+  POLLERR,
+  POLLHUP,
+  POLLNVAL,
+  type Sock,
+} from 'danga-socket';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { DangaSocket, socketPair, type Sock } from 'danga-socket';
-import { runUntil, Collector, Echo, tcpPair } from '../helpers.js';
+import { runUntil, Recorder, Collector, Echo, Listener, captureStderr, tcpPair } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
+
+test('POLL constants have the values of Danga::Socket', () => {
+  assert.deepEqual([POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL], [1, 4, 8, 16, 32]);
+});
+
+test('closed and fd are read-only properties', () => {
+  const [a, b] = socketPair();
+  const r = new Recorder(a);
+  assert.equal(r.fd, a.fd);
+  assert.equal(r.closed, false);
+  assert.throws(() => { (r as unknown as { fd: number }).fd = 3; }, TypeError);
+  assert.throws(() => { (r as unknown as { closed: boolean }).closed = true; }, TypeError);
+  r.close();
+  assert.equal(r.closed, true);
+  assert.equal(r.fd, -1);
+  b.close();
+});
+
+test('sock() returns the socket, null once closed', () => {
+  const [a, b] = socketPair();
+  const r = new Recorder(a);
+  assert.equal(r.sock(), a);
+  r.close();
+  assert.equal(r.sock(), null);
+  b.close();
+});
+
+test('read(n): at most n bytes, an empty Buffer when nothing is there, null at end of stream', async () => {
+  const [a, b] = socketPair();
+  const r = new Recorder(a);
+  const w = new Recorder(b);
+  const got: Array<Buffer | null> = [];
+  r.onRead = (self) => {
+    got.push(self.read(3));
+    got.push(self.read(100));
+    got.push(self.read(100));
+    self.watchRead(false);
+  };
+  assert.deepEqual(r.read(10), Buffer.alloc(0), 'nothing yet: empty Buffer');
+  w.write('abcdefg');
+  r.watchRead(true);
+  await runUntil(() => got.length === 3);
+  assert.equal(got[0]?.toString(), 'abc');
+  assert.equal(got[1]?.toString(), 'defg');
+  assert.equal(got[2]?.length, 0);
+  w.close();
+  await runUntil(() => w.sock() === null && DangaSocket.toClose().length === 0);
+  assert.equal(r.read(10), null, 'end of stream');
+  r.close();
+  assert.equal(r.read(10), null, 'closed');
+});
+
+test('level-triggered: unread data fires eventRead again on the next iteration', async () => {
+  const [a, b] = socketPair();
+  const r = new Recorder(a);
+  let text = '';
+  r.onRead = (self) => { text += (self.read(2) as Buffer).toString(); };
+  r.watchRead(true);
+  new Recorder(b).write('0123456789');
+  await runUntil(() => text.length === 10);
+  assert.equal(text, '0123456789');
+  assert.equal(r.log.filter((e) => e === 'read').length, 5, 'one event per iteration, 2 bytes each');
+});
+
+test('watchRead(false) stops readable events', async () => {
+  const [a, b] = socketPair();
+  const r = new Recorder(a);
+  r.onRead = (self) => self.watchRead(false);
+  r.watchRead(true);
+  new Recorder(b).write('xyz');
+  let iterations = 0;
+  await runUntil(() => ++iterations > 5, 1);
+  assert.equal(r.log.filter((e) => e === 'read').length, 1);
+  assert.equal(r.read(10)?.toString(), 'xyz');
+});
+
+test('dispatch order: read, then write, then err/hup; skipped once the object closes', async () => {
+  const [a, b] = socketPair();
+  const r = new Recorder(a);
+  r.onRead = (self) => { self.read(10); };
+  r.onWrite = (self) => { self.watchWrite(false); self.watchRead(false); };
+  r.watchRead(true);
+  r.watchWrite(true);
+  new Recorder(b).write('x');
+  await runUntil(() => r.log.length >= 2);
+  assert.deepEqual(r.log.slice(0, 2), ['read', 'write']);
+
+  const [c, d] = socketPair();
+  const r2 = new Recorder(c);
+  r2.onRead = (self) => self.close('in read');
+  r2.watchRead(true);
+  r2.watchWrite(true);
+  new Recorder(d).write('y');
+  await runUntil(() => r2.closed && DangaSocket.toClose().length === 0);
+  assert.deepEqual(r2.log, ['read'], 'write not dispatched to a closed object');
+});
+
+test('eventHup: the peer closing both directions', async () => {
+  const [a, b] = socketPair();
+  const r = new Recorder(a);
+  b.close();
+  await runUntil(() => r.closed);
+  assert.ok(r.log.includes('hup'));
+});
+
+test('write(): true when all went out; strings, Buffers and Uint8Arrays', async () => {
+  const [a, b] = socketPair();
+  const w = new Recorder(a);
+  const c = new Collector(b);
+  assert.equal(w.write('héllo '), true);
+  assert.equal(w.write(Buffer.from('buffer ')), true);
+  assert.equal(w.write(new Uint8Array([0x75, 0x38])), true);
+  assert.equal(w.write(new Uint8Array(new Uint8Array([0, 0x21, 0]).buffer, 1, 1)), true);
+  assert.equal(w.write(undefined), true);
+  await runUntil(() => c.bytes === 17);
+  assert.equal(c.text(), 'héllo buffer u8!');
+});
+
+test('write() with a function runs it at once when nothing is queued', () => {
+  const [a, b] = socketPair();
+  const w = new Recorder(a);
+  let ran = false;
+  assert.equal(w.write(() => { ran = true; }), true);
+  assert.ok(ran);
+  b.close();
+});
+
+test('write() queues when the socket is full, turns write interest on, and off once drained', async () => {
+  const [a, b] = socketPair();
+  const w = new Recorder(a);
+  const c = new Collector(b);
+  c.watchRead(false);
+  const big = Buffer.alloc(4 * 1024 * 1024, 7);
+  assert.equal(w.write(big), false, 'a socketpair cannot take 4 MiB at once');
+  assert.ok(w.writeBufSize > 0);
+  assert.match(w.asString(), /\(W\)/, 'write interest turned on by write()');
+  const order: string[] = [];
+  assert.equal(w.write(() => order.push('after big')), false);
+  assert.equal(w.write('tail'), false);
+  assert.equal(w.write(() => order.push('after tail')), false);
+  c.watchRead(true);
+  await runUntil(() => c.bytes === big.length + 4 && order.length === 2);
+  assert.deepEqual(order, ['after big', 'after tail']);
+  assert.equal(w.writeBufSize, 0);
+  assert.match(w.asString(), /\(\)/, 'write interest off again');
+});
+
+test('watchWrite(true) by the subclass keeps write interest on after the queue drains', async () => {
+  const [a, b] = socketPair();
+  const w = new Recorder(a);
+  const c = new Collector(b);
+  c.watchRead(false);
+  let writes = 0;
+  w.onWrite = (self) => { writes++; self.write(undefined); };
+  assert.equal(w.write(Buffer.alloc(2 * 1024 * 1024)), false);
+  w.watchWrite(true);
+  c.watchRead(true);
+  await runUntil(() => c.bytes === 2 * 1024 * 1024 && writes > 0 && w.writeBufSize === 0);
+  assert.match(w.asString(), /\(W\)/, 'still watching: the subclass asked for it');
+  w.watchWrite(false);
+});
+
+test('onIncompleteWrite() is called on a partial write and can be overridden', async () => {
+  const [a, b] = socketPair();
+  let incomplete = 0;
+  class Partial extends Recorder {
+    override onIncompleteWrite(): void {
+      incomplete++;
+      super.onIncompleteWrite();
+    }
+  }
+  const w = new Partial(a);
+  w.setWriterFunc((data, length, offset) => {
+    // A writer that takes at most 3 bytes a call.
+    const n = Math.min(3, length);
+    chunks.push(Buffer.from(data.subarray(offset, offset + n)));
+    return n;
+  });
+  const chunks: Buffer[] = [];
+  assert.equal(w.write('0123456789'), false);
+  assert.equal(incomplete, 1);
+  await runUntil(() => w.writeBufSize === 0);
+  assert.equal(Buffer.concat(chunks).toString(), '0123456789');
+  assert.equal(incomplete, 3, "3 + 3 + 3 bytes went out in part, the last 1 byte whole");
+  b.close();
+});
+
+test('setWriterFunc(fn) replaces the syscall; EAGAIN from it queues; null restores it', async () => {
+  const [a, b] = socketPair();
+  const w = new Recorder(a);
+  const c = new Collector(b);
+  let blocked = true;
+  const seen: string[] = [];
+  w.setWriterFunc((data, length, offset) => {
+    if (blocked) {
+      const err = new Error('would block') as Error & { code: string };
+      err.code = 'EAGAIN';
+      throw err;
+    }
+    seen.push(data.toString('utf8', offset, offset + length));
+    return length;
+  });
+  assert.equal(w.write('one'), false);
+  assert.equal(w.writeBufSize, 3);
+  blocked = false;
+  await runUntil(() => w.writeBufSize === 0);
+  assert.deepEqual(seen, ['one']);
+  w.setWriterFunc(null);
+  assert.equal(w.write('real'), true);
+  await runUntil(() => c.bytes === 4);
+  assert.equal(c.text(), 'real');
+});
+
+test('EPIPE from write() closes the object', async () => {
+  const [a, b] = socketPair();
+  const w = new Recorder(a);
+  b.close();
+  assert.equal(w.write('into the void'), false);
+  assert.ok(w.closed);
+  assert.equal(w.write('more'), true, 'writes on a closed object report success, as the original does');
+});
+
+test('ECONNRESET or EPIPE from a TCP peer that reset closes the object', async () => {
+  const accepted: Sock[] = [];
+  const l = new Listener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) => accepted.push(s));
+  const addr = l.sock()!.localAddress() as { port: number };
+  const client = new Recorder(connectTcp({ host: '127.0.0.1', port: addr.port }));
+  await runUntil(() => accepted.length === 1);
+  const server = new Recorder(accepted[0] as Sock);
+  client.write('unread by the server');
+  await runUntil(() => true);
+  server.close(); // closing with unread data sends a RST
+  await runUntil(() => DangaSocket.toClose().length === 0);
+  for (let i = 0; i < 100 && !client.closed; i++) client.write(Buffer.alloc(65536));
+  assert.ok(client.closed);
+});
+
+test('close() drops the queue: callbacks after it never run; write(() => close()) closes after the data', async () => {
+  const [a, b] = socketPair();
+  const w = new Recorder(a);
+  const c = new Collector(b);
+  c.watchRead(false);
+  let ran = false;
+  w.write(Buffer.alloc(4 * 1024 * 1024));
+  w.write(() => { ran = true; });
+  w.close();
+  w.close(); // idempotent
+  assert.equal(w.writeBufSize, 0);
+  c.watchRead(true);
+  await runUntil(() => c.eof);
+  assert.equal(ran, false);
+  assert.ok(c.bytes < 4 * 1024 * 1024, 'queued data was dropped');
+
+  const [d, e] = socketPair();
+  const w2 = new Recorder(d);
+  const c2 = new Collector(e);
+  c2.watchRead(false);
+  w2.write(Buffer.alloc(3 * 1024 * 1024, 1));
+  w2.write(() => w2.close('done'));
+  c2.watchRead(true);
+  await runUntil(() => c2.eof);
+  assert.equal(c2.bytes, 3 * 1024 * 1024, 'everything arrived before the close');
+});
+
+test('pushBackRead(): pushed-back data comes first, split when larger than n, and re-fires eventRead', async () => {
+  const [a, b] = socketPair();
+  const r = new Recorder(a);
+  const got: string[] = [];
+  let pushed = false;
+  r.onRead = (self) => {
+    const buf = self.read(4);
+    if (buf === null) return;
+    if (!pushed) {
+      pushed = true;
+      self.pushBackRead(Buffer.concat([Buffer.from('PB'), buf]));
+      self.pushBackRead('xyz');
+      return;
+    }
+    got.push(buf.toString());
+  };
+  r.watchRead(true);
+  new Recorder(b).write('abcd');
+  await runUntil(() => got.join('') === 'PBabcdxyz');
+  assert.deepEqual(got, ['PBab', 'cd', 'xyz']);
+});
+
+test('pushBackRead() is not re-fired while read interest is off', async () => {
+  const [a, b] = socketPair();
+  const r = new Recorder(a);
+  r.pushBackRead('later');
+  let iterations = 0;
+  await runUntil(() => ++iterations > 3, 1);
+  assert.equal(r.log.length, 0);
+  assert.equal(r.read(100)?.toString(), 'later');
+  b.close();
+});
+
+test('stealSocket() returns the open socket; the object is closed; the socket can be wrapped again', async () => {
+  const [a, b] = socketPair();
+  const r = new Recorder(a);
+  const stolen = r.stealSocket();
+  assert.equal(stolen, a);
+  assert.ok(r.closed);
+  assert.equal(r.stealSocket(), null);
+  assert.ok(!a.closed);
+  const c = new Collector(stolen as Sock);
+  new Recorder(b).write('still works');
+  await runUntil(() => c.bytes === 11);
+  assert.equal(c.text(), 'still works');
+  assert.equal(DangaSocket.descriptorMap().get(a.fd), c);
+});
+
+test('registering an fd twice warns and the new object takes it', async () => {
+  const [a, b] = socketPair();
+  new Recorder(a);
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => { warnings.push(w.message); };
+  process.on('warning', onWarning);
+  const second = new Collector(a);
+  await new Promise((r) => setImmediate(r));
+  process.off('warning', onWarning);
+  assert.ok(warnings.some((m) => /already registered/.test(m)), warnings.join());
+  assert.equal(DangaSocket.descriptorMap().get(a.fd), second);
+  new Recorder(b).write('to the second');
+  await runUntil(() => second.bytes === 13);
+});
+
+test('tcpCork() sets TCP_CORK; close() uncorks; Unix sockets ignore it', async () => {
+  const accepted: Sock[] = [];
+  const l = new Listener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) => accepted.push(s));
+  const port = (l.sock()!.localAddress() as { port: number }).port;
+  const client = new Recorder(connectTcp({ host: '127.0.0.1', port }));
+  await runUntil(() => accepted.length === 1);
+  const server = new Collector(accepted[0] as Sock);
+  client.tcpCork(true);
+  client.write('corked bytes');
+  client.tcpCork(false);
+  await runUntil(() => server.bytes === 12);
+  assert.equal(server.text(), 'corked bytes');
+  client.tcpCork(true);
+  client.close();
+  const [a] = socketPair();
+  const u = new Recorder(a);
+  u.tcpCork(true); // EOPNOTSUPP on a Unix socket: ignored, as the original does
+  assert.ok(!u.closed);
+});
+
+test('default eventRead/eventErr/eventHup throw naming the class; default eventWrite flushes the queue', () => {
+  const [a, b] = socketPair();
+  class Plain extends DangaSocket {}
+  const p = new Plain(a);
+  assert.throws(() => p.eventRead(), /Base class eventRead called for Plain/);
+  assert.throws(() => p.eventErr(), /Base class eventErr called for Plain/);
+  assert.throws(() => p.eventHup(), /Base class eventHup called for Plain/);
+  p.eventWrite();
+  b.close();
+});
+
+test('addresses: IPv4 and IPv6 peer and local strings; asString', async () => {
+  for (const host of ['127.0.0.1', '::1']) {
+    const accepted: Sock[] = [];
+    const l = new Listener(listenTcp({ host, port: 0 }), (s) => accepted.push(s));
+    const port = (l.sock()!.localAddress() as { port: number }).port;
+    const client = new Recorder(connectTcp({ host, port }));
+    await runUntil(() => accepted.length === 1);
+    const server = new Recorder(accepted[0] as Sock);
+    const wrap = host.includes(':') ? `[${host}]` : host;
+    assert.equal(server.localIpString(), host);
+    assert.equal(server.localAddrString(), `${wrap}:${port}`);
+    assert.equal(client.peerIpString(), host);
+    assert.equal(client.peerAddrString(), `${wrap}:${port}`);
+    assert.equal(server.peerIpString(), host);
+    assert.match(server.peerAddrString() as string, new RegExp(`^${wrap.replace(/[[\]]/g, '\\$&')}:\\d+$`));
+    server.watchRead(true);
+    assert.equal(server.asString(), `Recorder(R): open to ${server.peerAddrString()}`);
+    server.close();
+    assert.match(server.asString(), /^Recorder\(R\): closed/);
+    DangaSocket.reset();
+  }
+});
+
+test('Unix domain sockets: listen, connect, accept, echo', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'danga-'));
+  const path = join(dir, 's.sock');
+  try {
+    new Listener(listenUnix(path), (s) => new Echo(s));
+    const client = new Collector(connectUnix(path));
+    assert.equal(client.peerIpString(), null, 'no IP on a Unix socket');
+    client.write('over unix');
+    await runUntil(() => client.bytes === 9);
+    assert.equal(client.text(), 'over unix');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('dumpError() prints the message, the object and a stack', () => {
+  const [a, b] = socketPair();
+  const r = new Recorder(a);
+  const out = captureStderr(() => r.dumpError('something broke'));
+  assert.match(out, /^ERROR: something broke\n\tRecorder\(\): open/);
+  assert.match(out, /at /);
+  const dbg = captureStderr(() => r.debugMsg('x=%s', 'y'));
+  assert.equal(dbg, '>>> x=y\n');
+  b.close();
+});
+
+test('connectTcp() to a closed port reaches eventErr or eventHup', async () => {
+  const l = listenTcp({ host: '127.0.0.1', port: 0 });
+  const port = (l.localAddress() as { port: number }).port;
+  l.close();
+  let failed = false;
+  try {
+    const c = new Recorder(connectTcp({ host: '127.0.0.1', port }));
+    c.watchWrite(true);
+    c.onWrite = () => { /* connected? no: refused shows as err/hup */ };
+    await runUntil(() => c.log.includes('err') || c.log.includes('hup'));
+    failed = true;
+  } catch (err) {
+    assert.equal((err as { code?: string }).code, 'ECONNREFUSED');
+    failed = true;
+  }
+  assert.ok(failed);
+});
+
+// ---------------------------------------------------------------- corners and misuse
+
 
 /** Every name the class or the loop used for its own state or hooks before they went #private or under Symbols. */
 const FORMER_INTERNALS = [

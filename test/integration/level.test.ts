@@ -5,7 +5,7 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { DangaSocket, socketPair } from 'danga-socket';
-import { Recorder } from './helpers.js';
+import { Recorder } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 

@@ -9,7 +9,7 @@ import { openSync, closeSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DangaSocket, socketPair, listenTcp, connectTcp, listenUnix, connectUnix, type Sock } from 'danga-socket';
-import { Recorder, onEpoll } from './helpers.js';
+import { Recorder, onEpoll } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 

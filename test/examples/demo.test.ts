@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const demo = fileURLToPath(new URL('../examples/demo.js', import.meta.url));
+const demo = fileURLToPath(new URL('../../examples/demo.js', import.meta.url));
 const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
 /** Resolves once `proc`'s stdout has matched `pattern`; rejects if it exits first. */

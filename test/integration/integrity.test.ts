@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { DangaSocket, listenTcp, connectTcp, socketPair, type Sock } from 'danga-socket';
-import { runUntil, Echo, Listener } from './helpers.js';
+import { runUntil, Echo, Listener } from '../helpers.js';
 
 const TOTAL = 64 * 1024 * 1024;
 
