@@ -8,7 +8,7 @@ import type { SockAddress } from '../../core/transport.js';
 /** The functions and constants of the addon. */
 export interface NativeBinding {
   init(events: Int32Array, onEvents: (count: number) => number): number;
-  start(timeoutMs: number): void;
+  start(timeoutMs: number): number;
   arm(timeoutMs: number): void;
   stop(): void;
   poll(): number;

@@ -24,14 +24,10 @@ function adoptFd(b: NativeBinding, fd: number): NativeSock {
 
 /** Builds the epoll engine over a loaded binding. */
 export function createEpollEngine(b: NativeBinding): Engine {
+  // The driver owns the epoll fd: it exists before the first socket is
+  // registered with it, whichever comes first, the loop or a socket.
   let driver: EpollDriver | null = null;
-  const ensureDriver = (): EpollDriver => {
-    if (driver === null) {
-      driver = new EpollDriver(b);
-      driver.init();
-    }
-    return driver;
-  };
+  const ensureDriver = (): EpollDriver => (driver ??= new EpollDriver(b));
   return {
     name: 'epoll',
     createDriver: ensureDriver,
