@@ -484,23 +484,12 @@ export class StreamSock implements Sock, Transport {
   }
 }
 
-/** Tells the loop that `owner` may be ready. */
+/**
+ * Tells the loop that `owner` may be ready. The loop asks its driver for a
+ * pass; the driver honours that request whenever it is made, in a promise
+ * job or nextTick run inside the driver's own callback included
+ * (test/core/fairness.test.ts).
+ */
 export function markReady(owner: TransportOwner): void {
   owner._markReady();
-  if (reactor.running && DangaSocket.engine() === 'epoll') kickEpollLoop();
-}
-
-// When the epoll driver runs the loop, a readiness change noticed in a
-// nextTick or promise job that runs inside the driver's own callback (after
-// the iteration returned, before the driver re-arms its timer) would have its
-// wake-up request overwritten by that re-arm. Asking again from a later
-// phase of Node's loop makes sure the loop looks.
-let kickPending = false;
-function kickEpollLoop(): void {
-  if (kickPending) return;
-  kickPending = true;
-  setImmediate(() => {
-    kickPending = false;
-    reactor.requestPass();
-  });
 }
