@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { DangaSocket, socketPair, type Timer } from 'danga-socket';
 import { Recorder } from '../helpers.js';
+import { NodeDriver } from '../../src/engines/node/driver.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -284,4 +285,31 @@ test('a timer added in a promise job right after an iteration fires (loop timeou
   await DangaSocket.eventLoop();
   clearTimeout(backstop);
   assert.ok(fired && !lost, 'the timer added from the promise job fired');
+});
+
+test('the node driver keeps the contract: an arm(0) made during an iteration wins over its return value', TIMEOUT, async () => {
+  // The core does not arm() during an iteration today (its return value
+  // covers what the iteration did); the contract allows it, so a driver
+  // must merge, not overwrite. (The epoll driver's one instance belongs to
+  // the loop: the tests above cover it through the loop.)
+  for (const returned of [-1, 3_600_000]) {
+    const driver = new NodeDriver();
+    let passes = 0;
+    const outcome = await new Promise<string>((resolve) => {
+      const backstop = setTimeout(() => {
+        driver.stop();
+        resolve('lost');
+      }, BACKSTOP_S * 1000);
+      driver.start(() => {
+        if (++passes === 1) {
+          driver.arm(0);
+          return returned;
+        }
+        clearTimeout(backstop);
+        resolve('second pass');
+        return -2;
+      }, 0);
+    });
+    assert.equal(outcome, 'second pass', `the arm(0) was lost to a return value of ${returned}`);
+  }
 });
