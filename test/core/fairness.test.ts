@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import { DangaSocket, socketPair, type Timer } from 'danga-socket';
 import { Recorder } from '../helpers.js';
 import { NodeDriver } from '../../src/engines/node/driver.js';
@@ -311,5 +312,24 @@ test('the node driver keeps the contract: an arm(0) made during an iteration win
       }, 0);
     });
     assert.equal(outcome, 'second pass', `the arm(0) was lost to a return value of ${returned}`);
+  }
+});
+
+test('a worker torn down with the loop in any state closes every handle of the driver', TIMEOUT, async () => {
+  // Teardown (the native cleanup hook) must close each handle it opened:
+  // too high a count hangs the worker's exit (this test fails), too low
+  // frees the state while libuv still uses it (run it under valgrind).
+  for (const mode of ['zero', 'timer', 'events', 'stopped']) {
+    for (const end of ['terminate', 'exit']) {
+      const worker = new Worker(new URL('./fixtures/loop-worker.js', import.meta.url), { workerData: { mode, end } });
+      const code = await new Promise<number>((resolve, reject) => {
+        worker.on('error', reject);
+        worker.on('message', (m) => {
+          if (m === 'running' && end === 'terminate') void worker.terminate();
+        });
+        worker.on('exit', resolve);
+      });
+      assert.equal(code, end === 'terminate' ? 1 : 0, `${mode}/${end}`);
+    }
   }
 });
