@@ -315,10 +315,11 @@ test('the node driver keeps the contract: an arm(0) made during an iteration win
   }
 });
 
-test('a worker torn down with the loop in any state closes every handle of the driver', TIMEOUT, async () => {
+// Eight workers: bounded more generously (under valgrind they take ~30 s).
+test('a worker torn down with the loop in any state closes every handle of the driver', { timeout: 90_000 }, async () => {
   // Teardown (the native cleanup hook) must close each handle it opened:
-  // too high a count hangs the worker's exit (this test fails), too low
-  // frees the state while libuv still uses it (run it under valgrind).
+  // a close count higher than the handles it closes hangs the worker's
+  // exit (this test then fails).
   for (const mode of ['zero', 'timer', 'events', 'stopped']) {
     for (const end of ['terminate', 'exit']) {
       const worker = new Worker(new URL('./fixtures/loop-worker.js', import.meta.url), { workerData: { mode, end } });
