@@ -48,7 +48,6 @@ static napi_value init_module(napi_env env, napi_value exports) {
       LOOP_FN("start", danga_loop_start),
       LOOP_FN("arm", danga_loop_arm),
       LOOP_FN("stop", danga_loop_stop),
-      LOOP_FN("poll", danga_loop_poll),
       LOOP_FN("ctl", danga_loop_ctl),
       /* fd ops (fd_ops.c) */
       FN("read", danga_read),

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,23 +10,49 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "args.h"
+#include "errors.h"
 
 /* Most events taken from the kernel per iteration, whatever the size of
  * the JS events array. */
 #define DANGA_MAX_BATCH 4096
 
+/* The handles closed at teardown: poll, timer, idle, check. */
+#define DANGA_LOOP_HANDLES 4
+
+/*
+ * When the next iteration runs.  Every wake-up asked for (by start(), by
+ * arm() at any time, by an iteration's return value) is merged into one
+ * schedule, the soonest winning:
+ *
+ *   - a wait of 0 starts `idle` (so that libuv's poll phase does not block)
+ *     and `check` (which runs the iteration right after the poll phase): the
+ *     iteration runs on the next turn of Node's loop, after Node's timers and
+ *     I/O had theirs, as setImmediate() does.  A check handle started from
+ *     its own callback does not run again in the same phase (libuv moves the
+ *     queue aside before running it, src/unix/loop-watcher.c), so iterations
+ *     that never wait still give Node a turn each.  (A timer restarted at 0
+ *     from its own callback runs again in the same timers phase, for ever.)
+ *   - a wait > 0 starts the one-shot `timer`, unless something due sooner
+ *     is already scheduled;
+ *   - no wait (-1) schedules nothing: the next iteration comes with events.
+ *
+ * An iteration answers every wake-up asked for before it: the schedule is
+ * cleared as it begins, and what JavaScript asks for during it (its return
+ * value, and arm() in the handlers or in the promise jobs and nextTicks run
+ * inside the same napi_make_callback) is merged in again.
+ */
 struct danga_loop {
   napi_env env;
   int epfd;                   /* -1 until init() */
-  bool handles_init;          /* poll and timer initialised (need uv_close) */
+  bool handles_init;          /* the handles are initialised (need uv_close) */
   int open_handles;           /* handles whose close callback is pending */
   bool closing;               /* environment teardown has begun */
-  unsigned stop_gen;          /* bumped by every stop, see call_js() */
-  bool in_callback;           /* onEvents (and the promise jobs after it) runs */
-  int64_t callback_arm;       /* shortest arm() made meanwhile, -1 if none */
+  bool running;               /* between start() and stop() */
+  unsigned run_gen;           /* bumped by start() and stop(), see call_js() */
   uv_poll_t poll;             /* watches epfd for readability */
-  uv_timer_t timer;           /* one-shot wait timeout */
+  uv_timer_t timer;           /* a wait > 0 */
+  uv_idle_t idle;             /* a wait of 0: the poll phase does not block */
+  uv_check_t check;           /* a wait of 0: the iteration, after polling */
   napi_ref events_ref;        /* the Int32Array */
   napi_ref callback_ref;      /* onEvents */
   napi_async_context async_ctx;
@@ -47,8 +74,17 @@ struct danga_loop {
     L = data_;                                                                 \
   } while (0)
 
+/* Evaluate an N-API call; on failure return from the exported function
+ * with an exception pending. */
+#define LOOP_NAPI(env, call)                                                   \
+  do {                                                                         \
+    if ((call) != napi_ok) return danga_napi_failed(env);                      \
+  } while (0)
+
 static void on_poll(uv_poll_t *handle, int status, int events);
 static void on_timer(uv_timer_t *handle);
+static void on_idle(uv_idle_t *handle);
+static void on_check(uv_check_t *handle);
 
 danga_loop *danga_loop_new(napi_env env) {
   danga_loop *L = calloc(1, sizeof *L);
@@ -58,22 +94,82 @@ danga_loop *danga_loop_new(napi_env env) {
   return L;
 }
 
-/* ---- timer / stop ------------------------------------------------------- */
+/* ---- misuse and arguments ----------------------------------------------- */
 
-static void timer_arm(danga_loop *L, int64_t ms) {
-  if (!L->handles_init) return;
-  if (ms >= 0)
-    uv_timer_start(&L->timer, on_timer, (uint64_t)ms, 0);
-  else
-    uv_timer_stop(&L->timer);
+/* The TypeScript side validates; reaching these is a bug there. */
+static napi_value misuse(napi_env env, const char *fn, const char *what) {
+  char msg[128];
+  snprintf(msg, sizeof msg, "%s(): %s", fn, what);
+  napi_throw_error(env, "ERR_DANGA_NATIVE", msg);
+  return NULL;
 }
 
-/* Stop both handles: nothing of ours keeps the process alive any more. */
-static void stop_all(danga_loop *L) {
-  L->stop_gen++;
+/* A wait in ms: negative, NaN or +Infinity is no wait (-1); a fraction is
+ * rounded up.  False with an exception pending when `v` is no number. */
+static bool get_timeout(napi_env env, napi_value v, const char *fn,
+                        int64_t *out) {
+  double d;
+  napi_status st = napi_get_value_double(env, v, &d);
+  if (st != napi_ok) {
+    if (st == napi_number_expected) misuse(env, fn, "timeoutMs is no number");
+    else danga_napi_failed(env);
+    return false;
+  }
+  if (!(d >= 0) || d - d != 0.0) {
+    *out = -1;
+    return true;
+  }
+  if (d > 9007199254740991.0) d = 9007199254740991.0; /* 2^53 - 1 */
+  int64_t ms = (int64_t)d;
+  if ((double)ms < d) ms++;
+  *out = ms;
+  return true;
+}
+
+static bool get_int32(napi_env env, napi_value v, const char *fn,
+                      const char *what, int32_t *out) {
+  napi_status st = napi_get_value_int32(env, v, out);
+  if (st == napi_ok) return true;
+  if (st == napi_number_expected) misuse(env, fn, what);
+  else danga_napi_failed(env);
+  return false;
+}
+
+/* ---- the schedule ------------------------------------------------------- */
+
+/* Asks for an iteration within `ms` (see the comment on the struct). */
+static void wake_within(danga_loop *L, int64_t ms) {
+  if (!L->running || L->closing || ms < 0) return;
+  if (uv_is_active((uv_handle_t *)&L->check)) return; /* the soonest */
+  if (ms == 0) {
+    uv_timer_stop(&L->timer);
+    /* Neither can fail: a callback is given. */
+    uv_idle_start(&L->idle, on_idle);
+    uv_check_start(&L->check, on_check);
+    return;
+  }
+  if (uv_is_active((uv_handle_t *)&L->timer) &&
+      uv_timer_get_due_in(&L->timer) <= (uint64_t)ms)
+    return;
+  /* Cannot fail: a callback is given and the handle is not closing. */
+  uv_timer_start(&L->timer, on_timer, (uint64_t)ms, 0);
+}
+
+/* Forgets every wake-up asked for. */
+static void clear_wakeups(danga_loop *L) {
   if (!L->handles_init) return;
-  uv_poll_stop(&L->poll);
   uv_timer_stop(&L->timer);
+  uv_idle_stop(&L->idle);
+  uv_check_stop(&L->check);
+}
+
+/* Ends the run: nothing of ours keeps the process alive any more. */
+static void stop_all(danga_loop *L) {
+  L->running = false;
+  L->run_gen++;
+  if (!L->handles_init) return;
+  clear_wakeups(L);
+  uv_poll_stop(&L->poll);
 }
 
 /* ---- one iteration ------------------------------------------------------ */
@@ -133,18 +229,19 @@ static void call_js(danga_loop *L, int count) {
     callback_failed(L);
     return;
   }
-  unsigned gen = L->stop_gen;
-  L->in_callback = true;
-  L->callback_arm = -1;
+  unsigned gen = L->run_gen;
+  /* This iteration answers every wake-up asked for so far. */
+  clear_wakeups(L);
   napi_status st =
       napi_make_callback(env, L->async_ctx, recv, cb, 1, &arg, &result);
-  L->in_callback = false;
   if (st != napi_ok) {
     callback_failed(L);
     return;
   }
-  /* A stop() made while the callback ran wins over its return value. */
-  if (L->stop_gen != gen || L->closing) return;
+  /* A stop() made meanwhile wins over the return value, which belongs to
+   * the run it ended; a start() after it began a new run, whose wake-ups
+   * are already in the schedule. */
+  if (L->run_gen != gen || L->closing) return;
 
   int32_t r;
   if (napi_get_value_int32(env, result, &r) != napi_ok) r = -1;
@@ -152,19 +249,13 @@ static void call_js(danga_loop *L, int count) {
     stop_all(L);
     return;
   }
-  /* Promise jobs and nextTicks run inside napi_make_callback, after onEvents
-   * returned: an arm() they made (a wake-up) must not be lost to the
-   * iteration's own timeout.  The shorter wait wins. */
-  int64_t ms = r >= 0 ? r : -1;
-  if (L->callback_arm >= 0 && (ms < 0 || L->callback_arm < ms))
-    ms = L->callback_arm;
-  timer_arm(L, ms);
+  wake_within(L, r); /* merged with what arm() asked for meanwhile */
 }
 
 static void run_iteration(danga_loop *L, bool always_call) {
   napi_env env = L->env;
   napi_handle_scope scope;
-  if (L->closing || L->callback_ref == NULL) return;
+  if (L->closing || !L->running || L->callback_ref == NULL) return;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   int n = fill_events(L);
   if (n < 0) n = 0;
@@ -182,39 +273,60 @@ static void on_timer(uv_timer_t *handle) {
   run_iteration(handle->data, true);
 }
 
+static void on_idle(uv_idle_t *handle) {
+  (void)handle; /* only there to keep the poll phase from blocking */
+}
+
+static void on_check(uv_check_t *handle) {
+  run_iteration(handle->data, true);
+}
+
 /* ---- exported functions ------------------------------------------------- */
 
-/* init(events: Int32Array, onEvents: (count) => number): epfd */
+/* Creates the epoll fd and the handles (once): 0 or -errno. */
+static int init_once(danga_loop *L, uv_loop_t *loop) {
+  if (L->epfd < 0) {
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) return -errno;
+    L->epfd = fd;
+  }
+  if (!L->handles_init) {
+    /* uv_poll_init leaves the handle untouched on failure; the others
+     * cannot fail. */
+    int r = uv_poll_init(loop, &L->poll, L->epfd);
+    if (r != 0) return r;
+    uv_timer_init(loop, &L->timer);
+    uv_idle_init(loop, &L->idle);
+    uv_check_init(loop, &L->check);
+    L->poll.data = L;
+    L->timer.data = L;
+    L->idle.data = L;
+    L->check.data = L;
+    L->handles_init = true;
+  }
+  return 0;
+}
+
+/* init(events: Int32Array, onEvents: (count) => number): epfd or -errno */
 napi_value danga_loop_init(napi_env env, napi_callback_info info) {
   LOOP_ARGS(env, info, 2, argv, L);
   bool is_ta = false;
   napi_typedarray_type type;
   size_t len = 0;
   napi_valuetype cb_type;
+  napi_value result;
 
-  if (napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, argv[0], &type, &len, NULL, NULL, NULL) !=
-          napi_ok ||
-      type != napi_int32_array) {
-    danga_throw_type_error(env, "events must be an Int32Array");
-    return NULL;
-  }
-  if (len < 2) {
-    danga_throw_range_error(env,
-                            "events must have room for one event (length >= "
-                            "2), got %zu",
-                            len);
-    return NULL;
-  }
-  DANGA_NAPI(env, napi_typeof(env, argv[1], &cb_type));
-  if (cb_type != napi_function) {
-    danga_throw_type_error(env, "onEvents must be a function");
-    return NULL;
-  }
-  if (L->closing) {
-    napi_throw_error(env, "ERR_DANGA_NATIVE", "the environment is shutting down");
-    return NULL;
-  }
+  LOOP_NAPI(env, napi_is_typedarray(env, argv[0], &is_ta));
+  if (is_ta)
+    LOOP_NAPI(env, napi_get_typedarray_info(env, argv[0], &type, &len, NULL,
+                                            NULL, NULL));
+  if (!is_ta || type != napi_int32_array || len < 2)
+    return misuse(env, "init", "events must be an Int32Array of length >= 2");
+  LOOP_NAPI(env, napi_typeof(env, argv[1], &cb_type));
+  if (cb_type != napi_function)
+    return misuse(env, "init", "onEvents must be a function");
+  if (L->closing)
+    return misuse(env, "init", "the environment is shutting down");
 
   /* Event buffer: grows to the largest array given (capped). */
   size_t cap = len / 2;
@@ -222,45 +334,30 @@ napi_value danga_loop_init(napi_env env, napi_callback_info info) {
   if (cap > L->evcap) {
     struct epoll_event *buf = realloc(L->evbuf, cap * sizeof *buf);
     if (buf == NULL) {
-      danga_throw_errno(env, ENOMEM, "init");
-      return NULL;
+      LOOP_NAPI(env, napi_create_int32(env, -ENOMEM, &result));
+      return result;
     }
     L->evbuf = buf;
     L->evcap = cap;
   }
 
-  if (L->epfd < 0) {
-    L->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (L->epfd < 0) {
-      danga_throw_errno(env, errno, "epoll_create1");
-      return NULL;
-    }
-  }
-
-  if (!L->handles_init) {
-    uv_loop_t *loop;
-    int r;
-    DANGA_NAPI(env, napi_get_uv_event_loop(env, &loop));
-    /* uv_poll_init leaves the handle untouched on failure. */
-    if ((r = uv_poll_init(loop, &L->poll, L->epfd)) != 0) {
-      danga_throw_errno(env, -r, "uv_poll_init");
-      return NULL;
-    }
-    uv_timer_init(loop, &L->timer); /* cannot fail */
-    L->poll.data = L;
-    L->timer.data = L;
-    L->handles_init = true;
+  uv_loop_t *loop;
+  LOOP_NAPI(env, napi_get_uv_event_loop(env, &loop));
+  int r = init_once(L, loop);
+  if (r < 0) {
+    LOOP_NAPI(env, napi_create_int32(env, r, &result));
+    return result;
   }
 
   if (L->async_ctx == NULL) {
     napi_value name;
-    DANGA_NAPI(env, napi_create_string_utf8(env, "DangaSocket",
-                                            NAPI_AUTO_LENGTH, &name));
-    DANGA_NAPI(env, napi_async_init(env, NULL, name, &L->async_ctx));
+    LOOP_NAPI(env, napi_create_string_utf8(env, "DangaSocket",
+                                           NAPI_AUTO_LENGTH, &name));
+    LOOP_NAPI(env, napi_async_init(env, NULL, name, &L->async_ctx));
   }
 
   napi_ref events_ref, callback_ref;
-  DANGA_NAPI(env, napi_create_reference(env, argv[0], 1, &events_ref));
+  LOOP_NAPI(env, napi_create_reference(env, argv[0], 1, &events_ref));
   if (napi_create_reference(env, argv[1], 1, &callback_ref) != napi_ok) {
     napi_delete_reference(env, events_ref);
     return danga_napi_failed(env);
@@ -270,54 +367,49 @@ napi_value danga_loop_init(napi_env env, napi_callback_info info) {
   L->events_ref = events_ref;
   L->callback_ref = callback_ref;
 
-  napi_value result;
-  DANGA_NAPI(env, napi_create_int32(env, L->epfd, &result));
+  LOOP_NAPI(env, napi_create_int32(env, L->epfd, &result));
   return result;
 }
 
 static bool require_init(napi_env env, danga_loop *L, const char *fn) {
-  if (L->handles_init && !L->closing) return true;
-  char msg[64];
-  snprintf(msg, sizeof msg, "%s() called before init()", fn);
-  napi_throw_error(env, "ERR_DANGA_NATIVE", msg);
+  if (L->closing) misuse(env, fn, "the environment is shutting down");
+  else if (!L->handles_init || L->callback_ref == NULL)
+    misuse(env, fn, "called before init()");
+  else return true;
   return false;
 }
 
-/* start(timeoutMs): watch epfd; arm the timer when timeoutMs >= 0. */
+/* start(timeoutMs): a new run; 0 or -errno. */
 napi_value danga_loop_start(napi_env env, napi_callback_info info) {
   LOOP_ARGS(env, info, 1, argv, L);
   int64_t ms;
-  if (!danga_arg_timeout(env, argv[0], "timeoutMs", &ms) ||
+  napi_value result;
+  if (!get_timeout(env, argv[0], "start", &ms) ||
       !require_init(env, L, "start"))
     return NULL;
   int r = uv_poll_start(&L->poll, UV_READABLE, on_poll);
-  if (r != 0) {
-    danga_throw_errno(env, -r, "uv_poll_start");
-    return NULL;
+  if (r == 0) {
+    /* Wake-ups asked for before belong to the run that ended (or to none). */
+    clear_wakeups(L);
+    L->running = true;
+    L->run_gen++;
+    wake_within(L, ms);
   }
-  timer_arm(L, ms);
-  return NULL;
+  LOOP_NAPI(env, napi_create_int32(env, r, &result));
+  return result;
 }
 
-/* arm(timeoutMs): >= 0 (re)starts the one-shot timer, negative stops it. */
+/* arm(timeoutMs): asks for an iteration within timeoutMs (>= 0). */
 napi_value danga_loop_arm(napi_env env, napi_callback_info info) {
   LOOP_ARGS(env, info, 1, argv, L);
   int64_t ms;
-  if (!danga_arg_timeout(env, argv[0], "timeoutMs", &ms) ||
-      !require_init(env, L, "arm"))
+  if (!get_timeout(env, argv[0], "arm", &ms) || !require_init(env, L, "arm"))
     return NULL;
-  if (L->in_callback) {
-    /* Inside the iteration: its return value arms the timer; remember the
-     * request so that call_js() can honour it. */
-    if (ms >= 0 && (L->callback_arm < 0 || ms < L->callback_arm))
-      L->callback_arm = ms;
-    return NULL;
-  }
-  timer_arm(L, ms);
+  wake_within(L, ms);
   return NULL;
 }
 
-/* stop(): stop the watcher and the timer. */
+/* stop(): ends the run. */
 napi_value danga_loop_stop(napi_env env, napi_callback_info info) {
   LOOP_ARGS(env, info, 0, argv, L);
   (void)argv;
@@ -325,32 +417,28 @@ napi_value danga_loop_stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* poll(): epoll_wait(epfd, ..., 0) into events; count or -errno. */
-napi_value danga_loop_poll(napi_env env, napi_callback_info info) {
-  LOOP_ARGS(env, info, 0, argv, L);
-  (void)argv;
-  napi_value result;
-  DANGA_NAPI(env, napi_create_int32(env, fill_events(L), &result));
-  return result;
-}
-
 /* ctl(op, fd, mask): epoll_ctl, level-triggered; 0 or -errno. */
 napi_value danga_loop_ctl(napi_env env, napi_callback_info info) {
   LOOP_ARGS(env, info, 3, argv, L);
   int32_t op, fd, mask;
-  if (!danga_arg_int32(env, argv[0], "op", &op) ||
-      !danga_arg_int32(env, argv[1], "fd", &fd) ||
-      !danga_arg_int32(env, argv[2], "mask", &mask))
+  if (!get_int32(env, argv[0], "ctl", "op is no number", &op) ||
+      !get_int32(env, argv[1], "ctl", "fd is no number", &fd) ||
+      !get_int32(env, argv[2], "ctl", "mask is no number", &mask))
     return NULL;
-  struct epoll_event ev;
-  memset(&ev, 0, sizeof ev);
-  ev.events = (uint32_t)mask;
-  ev.data.fd = fd;
   int r;
-  do r = epoll_ctl(L->epfd, op, fd, &ev);
-  while (r < 0 && errno == EINTR);
+  if (L->epfd < 0) {
+    r = -EBADF;
+  } else {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = (uint32_t)mask;
+    ev.data.fd = fd;
+    do r = epoll_ctl(L->epfd, op, fd, &ev);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) r = -errno;
+  }
   napi_value result;
-  DANGA_NAPI(env, napi_create_int32(env, r < 0 ? -errno : 0, &result));
+  LOOP_NAPI(env, napi_create_int32(env, r, &result));
   return result;
 }
 
@@ -366,10 +454,17 @@ static void release_js(danga_loop *L) {
   L->async_ctx = NULL;
 }
 
+static void close_epfd(danga_loop *L) {
+  /* close(2) on Linux frees the fd even when it fails with EINTR: never
+   * retried.  Other failures (EBADF: somebody closed it for us) leave
+   * nothing to do either. */
+  if (L->epfd >= 0) (void)close(L->epfd);
+  L->epfd = -1;
+}
+
 static void finish_cleanup(danga_loop *L) {
   L->handles_init = false;
-  if (L->epfd >= 0) close(L->epfd);
-  L->epfd = -1;
+  close_epfd(L);
   napi_async_cleanup_hook_handle h = L->cleanup_handle;
   L->cleanup_handle = NULL;
   if (h != NULL) napi_remove_async_cleanup_hook(h);
@@ -388,9 +483,11 @@ void danga_loop_async_cleanup(napi_async_cleanup_hook_handle handle,
   stop_all(L);
   release_js(L);
   if (L->handles_init) {
-    L->open_handles = 2;
+    L->open_handles = DANGA_LOOP_HANDLES;
     uv_close((uv_handle_t *)&L->poll, on_close);
     uv_close((uv_handle_t *)&L->timer, on_close);
+    uv_close((uv_handle_t *)&L->idle, on_close);
+    uv_close((uv_handle_t *)&L->check, on_close);
   } else {
     finish_cleanup(L);
   }
@@ -405,7 +502,7 @@ void danga_loop_finalize(napi_env env, void *arg, void *hint) {
    * leak the state rather than free memory libuv still points at. */
   if (L->handles_init || L->open_handles != 0) return;
   release_js(L);
-  if (L->epfd >= 0) close(L->epfd);
+  close_epfd(L);
   free(L->evbuf);
   free(L);
 }

@@ -1,8 +1,9 @@
 /*
  * The event loop: one epoll instance per Node environment, watched by a
- * uv_poll_t on Node's own loop, with a one-shot uv_timer_t as the wait
- * timeout.  Each loop iteration hands the whole event batch to JavaScript
- * in one call.
+ * uv_poll_t on Node's own loop.  A wait > 0 is a one-shot uv_timer_t; a
+ * wait of 0 a uv_idle_t + uv_check_t pair (the next iteration runs on the
+ * next turn of Node's loop, after its timers and I/O, like setImmediate).
+ * Each loop iteration hands the whole event batch to JavaScript in one call.
  */
 #ifndef DANGA_EPOLL_LOOP_H
 #define DANGA_EPOLL_LOOP_H
@@ -16,7 +17,7 @@ typedef struct danga_loop danga_loop;
 danga_loop *danga_loop_new(napi_env env);
 
 /* Async cleanup hook (environment teardown): stops and uv_close()s the
- * handles, closes the epoll fd, then removes the hook `handle`. */
+ * four handles, closes the epoll fd, then removes the hook `handle`. */
 void danga_loop_async_cleanup(napi_async_cleanup_hook_handle handle,
                               void *loop);
 
@@ -27,7 +28,6 @@ napi_value danga_loop_init(napi_env env, napi_callback_info info);
 napi_value danga_loop_start(napi_env env, napi_callback_info info);
 napi_value danga_loop_arm(napi_env env, napi_callback_info info);
 napi_value danga_loop_stop(napi_env env, napi_callback_info info);
-napi_value danga_loop_poll(napi_env env, napi_callback_info info);
 napi_value danga_loop_ctl(napi_env env, napi_callback_info info);
 
 #endif /* DANGA_EPOLL_LOOP_H */

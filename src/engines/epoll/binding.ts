@@ -29,10 +29,9 @@ export interface SetupFailure {
 /** The functions of the addon. */
 export interface NativeBinding {
   init(events: Int32Array, onEvents: (count: number) => number): number;
-  start(timeoutMs: number): void;
+  start(timeoutMs: number): number;
   arm(timeoutMs: number): void;
   stop(): void;
-  poll(): number;
   ctl(op: number, fd: number, mask: number): number;
   read(fd: number, buf: Uint8Array, offset: number, length: number): number;
   write(fd: number, buf: Uint8Array, offset: number, length: number): number;

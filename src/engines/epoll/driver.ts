@@ -1,12 +1,20 @@
 /**
  * The native loop driver. Node's loop watches the epoll fd (in C, with a
- * uv_poll_t); when it is readable, or the wait's timer fires, C collects the
- * whole batch of events into a shared Int32Array and makes one call into
- * JavaScript for the iteration. The iteration's return value arms the next
- * timeout, so an iteration costs one crossing between C and JavaScript.
+ * uv_poll_t); when it is readable, or the wait is over, C collects the whole
+ * batch of events into a shared Int32Array and makes one call into
+ * JavaScript for the iteration. The iteration's return value is the next
+ * wait, so an iteration costs one crossing between C and JavaScript.
+ *
+ * The wake-up rules of the LoopDriver contract (core/contract.ts) are kept in
+ * C: a wait of 0 runs the next iteration on the next turn of Node's loop
+ * (uv_check_t, as setImmediate), so Node is never starved; every arm(), at
+ * any time, is merged with the iteration's return value, the soonest winning;
+ * a stop() during an iteration wins over its return value, and a start()
+ * after it begins a new run whose wake-ups all count.
  */
 import { POLLIN } from '../../core/constants.js';
 import type { LoopDriver } from '../../core/contract.js';
+import { systemError } from '../../core/errors.js';
 import { EPOLL_CTL, type NativeBinding } from './binding.js';
 
 /** Events collected per iteration at most (the original asked epoll for 1000). */
@@ -18,24 +26,18 @@ export class EpollDriver implements LoopDriver {
   readonly events = new Int32Array(2 * MAX_EVENTS);
   private readonly b: NativeBinding;
   private iterate: (count: number) => number = () => -2;
-  private initialized = false;
 
+  /** Creates the epoll fd: sockets can be registered from then on, before the loop runs. */
   constructor(binding: NativeBinding) {
     this.b = binding;
-    this.init();
-  }
-
-  /** Creates the epoll fd; sockets can be registered from then on, before the loop runs. */
-  init(): void {
-    if (this.initialized) return;
-    this.b.init(this.events, (count: number) => this.iterate(count));
-    this.initialized = true;
+    const rc = binding.init(this.events, (count: number) => this.iterate(count));
+    if (rc < 0) throw systemError(rc, 'epoll_create1', '(creating the loop)');
   }
 
   start(iterate: (count: number) => number, timeoutMs: number): void {
-    this.init();
     this.iterate = iterate;
-    this.b.start(timeoutMs);
+    const rc = this.b.start(timeoutMs);
+    if (rc < 0) throw systemError(rc, 'uv_poll_start', '(starting the loop)');
   }
 
   arm(timeoutMs: number): void {
@@ -43,11 +45,10 @@ export class EpollDriver implements LoopDriver {
   }
 
   stop(): void {
-    if (this.initialized) this.b.stop();
+    this.b.stop();
   }
 
   watchFd(fd: number, on: boolean): number {
-    this.init();
     return on ? this.b.ctl(EPOLL_CTL.ADD, fd, POLLIN) : this.b.ctl(EPOLL_CTL.DEL, fd, 0);
   }
 }
