@@ -96,9 +96,9 @@ export class TimerQueue {
     return this.heap.length;
   }
 
-  /** Adds a timer firing `delayMs` from `nowMs`. */
+  /** Adds a timer firing `delayMs` from `nowMs`; a negative delay means now. */
   add(nowMs: number, delayMs: number, fn: TimerCallback): Timer {
-    const t = new Timer(nowMs + delayMs, this.nextSeq++, fn);
+    const t = new Timer(delayMs > 0 ? nowMs + delayMs : nowMs, this.nextSeq++, fn);
     this.insert(t);
     return t;
   }
