@@ -1,17 +1,24 @@
 /**
- * Timers for the loop: a binary min-heap of timers ordered by (fire time,
- * insertion sequence), as in libuv.
+ * Timers for the loop: a calendar of one-millisecond buckets, with a small
+ * min-heap of the bucket numbers.
  *
  * Danga::Socket 1.62 kept timers in a sorted list and inserted by a linear
  * scan: quadratic with many random timers (20,000 take seconds). Here adding
- * a timer is O(log n); cancelling is O(log n) too, through the heap index each
- * timer keeps, and takes the timer out at once, so a cancelled timer holds no
- * memory. The firing order is the original's: time order, equal times in the
- * order added (the sequence number breaks ties).
+ * a timer is O(1) (append to its millisecond's bucket, plus a heap push when
+ * the bucket is new), cancelling is O(1) (swap-remove from the bucket, so a
+ * cancelled timer holds no memory; a bucket it empties goes when it comes
+ * first), and firing sorts each due bucket, which is usually tiny or already
+ * in order. The firing order is the original's: time order, equal times in
+ * the order added.
  *
- * A one-millisecond calendar (O(1) add and cancel) was measured against this
- * heap and did not win clearly; see "Timers: heap or calendar" in
+ * A plain binary heap of timers (libuv's design) was measured against this
+ * calendar and lost clearly when many timers fire: each pop walks log n
+ * levels of timers spread over memory. See "Timers: heap or calendar" in
  * BENCHMARKS.md.
+ *
+ * A bucket holds the timers due in [k, k+1) ms; the loop waits until the end
+ * of the first bucket's millisecond. The original likewise rounded the wait
+ * up by a millisecond.
  */
 import { performance } from 'node:perf_hooks';
 
@@ -21,10 +28,10 @@ export type TimerCallback = (nowSeconds: number) => void;
 /** A pending timer, as returned by `DangaSocket.addTimer()`. */
 export class Timer {
   /**
-   * @internal fire time on the monotonic clock: whole milliseconds and the
-   * nanoseconds past them. Two small integers rather than one double: V8
-   * keeps small integers in the object, a double in a box of its own, which
-   * would be a second allocation per timer.
+   * @internal fire time on the monotonic clock: whole milliseconds (the
+   * bucket) and the nanoseconds past them. Two small integers rather than one
+   * double: V8 keeps small integers in the object, a double in a box of its
+   * own, which would be a second allocation per timer.
    */
   _ms: number;
   /** @internal */
@@ -33,24 +40,26 @@ export class Timer {
   _seq: number;
   /** @internal null once fired or cancelled */
   _fn: TimerCallback | null;
-  /** @internal the queue whose heap holds it; null when out of the heap */
-  _queue: TimerQueue | null = null;
-  /** @internal position in the heap */
+  /** @internal the queue it belongs to (which counts its pending timers) */
+  readonly _queue: TimerQueue;
+  /** @internal the bucket holding it (null while its bucket is being fired) */
+  _bucket: Timer[] | null = null;
+  /** @internal position in the bucket */
   _index = -1;
 
   /** @internal */
-  constructor(time: number, seq: number, fn: TimerCallback) {
+  constructor(queue: TimerQueue, time: number, seq: number, fn: TimerCallback) {
     const ms = Math.floor(time);
     this._ms = ms;
     this._ns = Math.floor((time - ms) * 1e6);
     this._seq = seq;
     this._fn = fn;
+    this._queue = queue;
   }
 
   /** Cancels the timer: it will not fire. Cancelling twice, or after it fired, does nothing. */
   cancel(): void {
-    this._fn = null;
-    if (this._queue !== null) this._queue._remove(this);
+    if (this._fn !== null) this._queue._cancel(this);
   }
 
   /** True until the timer fires or is cancelled. */
@@ -65,11 +74,8 @@ export const monotonicMs = (): number => performance.now();
 /** Seconds since the epoch, with sub-millisecond precision, for a monotonic reading. */
 export const epochSeconds = (monoMs: number): number => (performance.timeOrigin + monoMs) / 1000;
 
-/** True when `a` fires before `b`: earlier time, or the same time and added earlier. */
-function before(a: Timer, b: Timer): boolean {
-  if (a._ms !== b._ms) return a._ms < b._ms;
-  if (a._ns !== b._ns) return a._ns < b._ns;
-  return a._seq < b._seq;
+function byTimeThenSeq(a: Timer, b: Timer): number {
+  return a._ms - b._ms || a._ns - b._ns || a._seq - b._seq;
 }
 
 /** True when `t` is due at `nowMs`. */
@@ -77,45 +83,95 @@ const isDue = (t: Timer, nowMs: number): boolean => t._ms + t._ns / 1e6 <= nowMs
 
 /** The timer queue of the loop. */
 export class TimerQueue {
-  private readonly heap: Timer[] = [];
+  private readonly buckets = new Map<number, Timer[]>();
+  /**
+   * Min-heap of the bucket numbers present in `buckets`. The first bucket is
+   * never left empty by cancel(), so the wait is for a timer that is pending;
+   * buckets further on that cancel() empties are dropped when they come first.
+   */
+  private readonly keys: number[] = [];
   private nextSeq = 0;
-  /** Due timers added during the pass being run (reused): they wait for the next pass. */
-  private readonly later: Timer[] = [];
-  /** Bumped by clear(), so a pass interrupted by reset() stops firing. */
-  private generation = 0;
+  /** Pending timers, including those of a pass being run. */
+  private count = 0;
+  /** Due buckets of the pass being run (reused). */
+  private readonly dueBuckets: Timer[][] = [];
+  /** The time of the pass being run; NaN between passes. */
+  private passNow = NaN;
+  /**
+   * Timers added by callbacks of the pass being run that were due already:
+   * run() then returns 0. (Rare: the loop's clock has moved by then.)
+   */
+  private readonly addedDue: Timer[] = [];
   /** How many callbacks the last `run()` called. */
   fired = 0;
 
   /** True when no timer is pending. */
   isEmpty(): boolean {
-    return this.heap.length === 0;
+    return this.count === 0;
   }
 
-  /** How many timers are pending (cancelled ones are gone at once). */
+  /** How many timers are pending (fired and cancelled ones are not kept). */
   get size(): number {
-    return this.heap.length;
+    return this.count;
   }
 
   /** Adds a timer firing `delayMs` from `nowMs`; a negative delay means now. */
   add(nowMs: number, delayMs: number, fn: TimerCallback): Timer {
-    const t = new Timer(delayMs > 0 ? nowMs + delayMs : nowMs, this.nextSeq++, fn);
-    this.insert(t);
+    const time = delayMs > 0 ? nowMs + delayMs : nowMs;
+    const t = new Timer(this, time, this.nextSeq++, fn);
+    this.count++;
+    this.file(t);
+    if (time <= this.passNow) this.addedDue.push(t);
     return t;
   }
 
-  /** True when `t` is the next timer to fire. */
+  /** True when `t` is pending in the first bucket, i.e. it may be the next to fire. */
   isFirst(t: Timer): boolean {
-    return t._queue === this && t._index === 0;
+    return t._queue === this && t._bucket !== null && t._ms === this.keys[0];
+  }
+
+  /** @internal Timer#cancel of a pending timer. */
+  _cancel(t: Timer): void {
+    t._fn = null;
+    this.count--;
+    const bucket = t._bucket;
+    if (bucket === null) return; // its bucket is being fired: run() skips it
+    // Swap-remove: order inside a bucket does not matter until it fires.
+    const last = bucket.pop() as Timer;
+    if (last !== t) {
+      bucket[t._index] = last;
+      last._index = t._index;
+    }
+    t._bucket = null;
+    if (bucket.length === 0 && t._ms === this.keys[0]) this.dropEmptyFirst();
+  }
+
+  private file(t: Timer): void {
+    const key = t._ms;
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      bucket = [];
+      this.buckets.set(key, bucket);
+      this.pushKey(key);
+    }
+    t._bucket = bucket;
+    t._index = bucket.length;
+    bucket.push(t);
   }
 
   /** Drops every timer (used by reset). */
   clear(): void {
-    for (const t of this.heap) {
-      t._fn = null;
-      t._queue = null;
+    for (const bucket of this.buckets.values()) {
+      for (const t of bucket) {
+        t._fn = null;
+        t._bucket = null;
+      }
     }
-    this.heap.length = 0;
-    this.generation++;
+    // From a callback: the timers of the pass not yet run go too, so the pass stops.
+    for (const bucket of this.dueBuckets) for (const t of bucket) t._fn = null;
+    this.buckets.clear();
+    this.keys.length = 0;
+    this.count = 0;
   }
 
   /**
@@ -124,105 +180,133 @@ export class TimerQueue {
    * for a later pass. If a callback throws, the timers not yet run stay
    * pending and the exception propagates.
    *
-   * @returns milliseconds until the next timer (whole ms, rounded up, so the
-   * wait never ends before the timer is due), or -1 when there is none.
+   * @returns milliseconds until the next timer (0 when one is overdue), or
+   * -1 when there is none.
    */
   run(nowMs: number, nowSeconds: number): number {
     this.fired = 0;
-    const heap = this.heap;
-    if (heap.length === 0 || !isDue(heap[0] as Timer, nowMs)) return this.wait(nowMs);
-    const firstNew = this.nextSeq;
-    const generation = this.generation;
-    const later = this.later;
+    const keys = this.keys;
+    if (keys.length === 0 || (keys[0] as number) > nowMs) return this.wait(nowMs);
+    // Take every due bucket out first: callbacks may add timers to the same
+    // milliseconds, and those belong to a later pass. Buckets cover disjoint
+    // milliseconds, so they fire one after the other, each sorted on its own.
+    const due = this.dueBuckets;
+    while (keys.length > 0 && (keys[0] as number) <= nowMs) {
+      const key = this.popKey();
+      const bucket = this.buckets.get(key) as Timer[];
+      this.buckets.delete(key);
+      if (bucket.length === 0) continue;
+      // Detached at once: a callback cancelling one of these only clears it,
+      // and whatever is left behind can be filed again.
+      if (!detachSorted(bucket)) bucket.sort(byTimeThenSeq);
+      due.push(bucket);
+    }
+    this.passNow = nowMs;
+    let overdue = false;
+    let b = 0;
+    let i = 0;
     try {
-      // Timers are taken out one at a time, just before they run: a callback
-      // that throws leaves the rest in the heap, and one that cancels a later
-      // timer takes it out of the heap like any cancel.
-      while (heap.length > 0) {
-        const t = heap[0] as Timer;
-        if (!isDue(t, nowMs)) break;
-        this._remove(t);
-        if (t._seq >= firstNew) {
-          later.push(t); // added by a callback of this pass
-          continue;
+      buckets: for (; b < due.length; b++) {
+        const bucket = due[b] as Timer[];
+        for (i = 0; i < bucket.length; i++) {
+          const t = bucket[i] as Timer;
+          const fn = t._fn;
+          if (fn === null) continue; // cancelled by an earlier callback of this pass
+          if (!isDue(t, nowMs)) break buckets; // the rest is not due yet
+          t._fn = null;
+          this.count--;
+          this.fired++;
+          fn(nowSeconds);
         }
-        const fn = t._fn as TimerCallback;
-        t._fn = null;
-        this.fired++;
-        fn(nowSeconds);
-        if (this.generation !== generation) break; // reset() from a callback
       }
     } finally {
-      if (later.length > 0) {
-        const keep = this.generation === generation;
-        for (const t of later) {
-          if (t._fn === null) continue; // cancelled meanwhile
-          if (keep) this.insert(t);
-          else t._fn = null; // reset() dropped it with the rest
+      this.passNow = NaN;
+      // Whatever did not run (not due yet, or left behind by an exception)
+      // goes back. (After reset() from a callback, nothing of it is pending.)
+      for (; b < due.length; b++) {
+        const bucket = due[b] as Timer[];
+        for (; i < bucket.length; i++) {
+          const t = bucket[i] as Timer;
+          if (t._fn !== null) this.file(t);
         }
-        later.length = 0;
+        i = 0;
       }
+      due.length = 0;
+      this.dropEmptyFirst(); // taking the due buckets may have brought one to the front
+      overdue = this.addedDue.some((t) => t._fn !== null);
+      this.addedDue.length = 0;
     }
-    return this.wait(nowMs);
+    return overdue ? 0 : this.wait(nowMs);
   }
 
-  /** Milliseconds until the first timer is due, rounded up; 0 when overdue, -1 when none. */
+  /**
+   * Milliseconds until the end of the first bucket's millisecond, rounded up
+   * (so the wait never ends before a timer is due), or -1 when none.
+   */
   private wait(nowMs: number): number {
-    const first = this.heap[0];
-    if (first === undefined) return -1;
-    const wait = first._ms + first._ns / 1e6 - nowMs;
+    const key = this.keys[0];
+    if (key === undefined) return -1;
+    const wait = key + 1 - nowMs;
     return wait <= 0 ? 0 : Math.ceil(wait);
   }
 
-  private insert(t: Timer): void {
-    t._queue = this;
-    this.siftUp(t, this.heap.length);
+  /** Drops the first buckets while they are empty (emptied by cancel()). */
+  private dropEmptyFirst(): void {
+    const keys = this.keys;
+    while (keys.length > 0) {
+      const key = keys[0] as number;
+      if ((this.buckets.get(key) as Timer[]).length > 0) return;
+      this.buckets.delete(key);
+      this.popKey();
+    }
   }
 
-  /** @internal Takes `t` out of the heap (Timer#cancel, and run() before firing). */
-  _remove(t: Timer): void {
-    const heap = this.heap;
-    const i = t._index;
-    t._queue = null;
-    t._index = -1;
-    const last = heap.pop() as Timer;
-    if (last === t) return;
-    // The last timer fills the hole, then moves up or down to its place.
-    if (i > 0 && before(last, heap[(i - 1) >> 1] as Timer)) this.siftUp(last, i);
-    else this.siftDown(last, i);
-  }
-
-  /** Puts `t` at hole `i` or above it. */
-  private siftUp(t: Timer, i: number): void {
-    const heap = this.heap;
+  private pushKey(key: number): void {
+    const keys = this.keys;
+    let i = keys.length;
+    keys.push(key);
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const parent = heap[p] as Timer;
-      if (!before(t, parent)) break;
-      heap[i] = parent;
-      parent._index = i;
+      const parent = keys[p] as number;
+      if (parent <= key) break;
+      keys[i] = parent;
       i = p;
     }
-    heap[i] = t;
-    t._index = i;
+    keys[i] = key;
   }
 
-  /** Puts `t` at hole `i` or below it. */
-  private siftDown(t: Timer, i: number): void {
-    const heap = this.heap;
-    const n = heap.length;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && before(heap[r] as Timer, heap[l] as Timer) ? r : l;
-      const child = heap[c] as Timer;
-      if (!before(child, t)) break;
-      heap[i] = child;
-      child._index = i;
-      i = c;
+  private popKey(): number {
+    const keys = this.keys;
+    const top = keys[0] as number;
+    const last = keys.pop() as number;
+    const n = keys.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        const c = r < n && (keys[r] as number) < (keys[l] as number) ? r : l;
+        if ((keys[c] as number) >= last) break;
+        keys[i] = keys[c] as number;
+        i = c;
+      }
+      keys[i] = last;
     }
-    heap[i] = t;
-    t._index = i;
+    return top;
   }
+}
+
+/** Detaches the timers from their bucket; returns whether they are already in firing order. */
+function detachSorted(list: Timer[]): boolean {
+  let sorted = true;
+  let prev = list[0] as Timer;
+  prev._bucket = null;
+  for (let i = 1; i < list.length; i++) {
+    const t = list[i] as Timer;
+    t._bucket = null;
+    if (sorted && byTimeThenSeq(prev, t) > 0) sorted = false;
+    prev = t;
+  }
+  return sorted;
 }
