@@ -40,26 +40,34 @@ export class Timer {
   _seq: number;
   /** @internal null once fired or cancelled */
   _fn: TimerCallback | null;
-  /** @internal the queue it belongs to (which counts its pending timers) */
-  readonly _queue: TimerQueue;
   /** @internal the bucket holding it (null while its bucket is being fired) */
   _bucket: Timer[] | null = null;
   /** @internal position in the bucket */
   _index = -1;
 
   /** @internal */
-  constructor(queue: TimerQueue, time: number, seq: number, fn: TimerCallback) {
+  constructor(time: number, seq: number, fn: TimerCallback) {
     const ms = Math.floor(time);
     this._ms = ms;
     this._ns = Math.floor((time - ms) * 1e6);
     this._seq = seq;
     this._fn = fn;
-    this._queue = queue;
   }
 
   /** Cancels the timer: it will not fire. Cancelling twice, or after it fired, does nothing. */
   cancel(): void {
-    if (this._fn !== null) this._queue._cancel(this);
+    this._fn = null;
+    const bucket = this._bucket;
+    if (bucket !== null) {
+      // Swap-remove: order inside a bucket does not matter until it fires.
+      // (A bucket left empty is dropped when it comes first.)
+      const last = bucket.pop() as Timer;
+      if (last !== this) {
+        bucket[this._index] = last;
+        last._index = this._index;
+      }
+      this._bucket = null;
+    }
   }
 
   /** True until the timer fires or is cancelled. */
@@ -85,14 +93,12 @@ const isDue = (t: Timer, nowMs: number): boolean => t._ms + t._ns / 1e6 <= nowMs
 export class TimerQueue {
   private readonly buckets = new Map<number, Timer[]>();
   /**
-   * Min-heap of the bucket numbers present in `buckets`. The first bucket is
-   * never left empty by cancel(), so the wait is for a timer that is pending;
-   * buckets further on that cancel() empties are dropped when they come first.
+   * Min-heap of the bucket numbers present in `buckets`. Buckets emptied by
+   * cancel() are dropped when they come first (see dropEmptyFirst), so the
+   * loop never waits for one.
    */
   private readonly keys: number[] = [];
   private nextSeq = 0;
-  /** Pending timers, including those of a pass being run. */
-  private count = 0;
   /** Due buckets of the pass being run (reused). */
   private readonly dueBuckets: Timer[][] = [];
   /** The time of the pass being run; NaN between passes. */
@@ -105,21 +111,27 @@ export class TimerQueue {
   /** How many callbacks the last `run()` called. */
   fired = 0;
 
-  /** True when no timer is pending. */
+  /** True when no timer is pending (between passes). */
   isEmpty(): boolean {
-    return this.count === 0;
+    this.dropEmptyFirst();
+    return this.keys.length === 0;
   }
 
-  /** How many timers are pending (fired and cancelled ones are not kept). */
+  /**
+   * How many timers are pending: fired and cancelled ones are not kept. For
+   * tests and diagnostics: O(milliseconds that have timers).
+   */
   get size(): number {
-    return this.count;
+    let n = 0;
+    for (const bucket of this.buckets.values()) n += bucket.length;
+    for (const bucket of this.dueBuckets) for (const t of bucket) if (t._fn !== null) n++; // during a pass
+    return n;
   }
 
   /** Adds a timer firing `delayMs` from `nowMs`; a negative delay means now. */
   add(nowMs: number, delayMs: number, fn: TimerCallback): Timer {
     const time = delayMs > 0 ? nowMs + delayMs : nowMs;
-    const t = new Timer(this, time, this.nextSeq++, fn);
-    this.count++;
+    const t = new Timer(time, this.nextSeq++, fn);
     this.file(t);
     if (time <= this.passNow) this.addedDue.push(t);
     return t;
@@ -127,23 +139,8 @@ export class TimerQueue {
 
   /** True when `t` is pending in the first bucket, i.e. it may be the next to fire. */
   isFirst(t: Timer): boolean {
-    return t._queue === this && t._bucket !== null && t._ms === this.keys[0];
-  }
-
-  /** @internal Timer#cancel of a pending timer. */
-  _cancel(t: Timer): void {
-    t._fn = null;
-    this.count--;
-    const bucket = t._bucket;
-    if (bucket === null) return; // its bucket is being fired: run() skips it
-    // Swap-remove: order inside a bucket does not matter until it fires.
-    const last = bucket.pop() as Timer;
-    if (last !== t) {
-      bucket[t._index] = last;
-      last._index = t._index;
-    }
-    t._bucket = null;
-    if (bucket.length === 0 && t._ms === this.keys[0]) this.dropEmptyFirst();
+    this.dropEmptyFirst();
+    return t._bucket !== null && t._bucket === this.buckets.get(this.keys[0] as number);
   }
 
   private file(t: Timer): void {
@@ -171,7 +168,6 @@ export class TimerQueue {
     for (const bucket of this.dueBuckets) for (const t of bucket) t._fn = null;
     this.buckets.clear();
     this.keys.length = 0;
-    this.count = 0;
   }
 
   /**
@@ -185,6 +181,7 @@ export class TimerQueue {
    */
   run(nowMs: number, nowSeconds: number): number {
     this.fired = 0;
+    this.dropEmptyFirst();
     const keys = this.keys;
     if (keys.length === 0 || (keys[0] as number) > nowMs) return this.wait(nowMs);
     // Take every due bucket out first: callbacks may add timers to the same
@@ -214,7 +211,6 @@ export class TimerQueue {
           if (fn === null) continue; // cancelled by an earlier callback of this pass
           if (!isDue(t, nowMs)) break buckets; // the rest is not due yet
           t._fn = null;
-          this.count--;
           this.fired++;
           fn(nowSeconds);
         }

@@ -204,6 +204,8 @@ test('queue: the wait runs to the end of the next timer\'s millisecond, in whole
   assert.equal(q.run(1000, 1), 1); // 0.1 µs away: 1 ms, never 0
   t.cancel();
   assert.equal(q.run(1000, 1), 4);
+  q.add(1000, 2, noop).cancel(); // a millisecond left empty is not waited for
+  assert.equal(q.run(1000, 1), 4);
   assert.equal(q.fired, 0);
   assert.equal(q.run(1003, 1), -1);
   assert.equal(q.fired, 1);
@@ -251,7 +253,9 @@ test('queue: isFirst is true for the timer due next, false for timers due in a l
   assert.ok(q.isFirst(a));
   q.run(1010, 1);
   assert.ok(!q.isFirst(a) && !q.isFirst(b));
-  assert.ok(!new TimerQueue().isFirst(q.add(0, 0, noop)), 'another queue');
+  const other = new TimerQueue();
+  other.add(0, 0, noop);
+  assert.ok(!other.isFirst(q.add(0, 0, noop)), 'a timer of another queue');
 });
 
 test('queue: cancelled and fired timers are not retained', () => {
