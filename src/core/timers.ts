@@ -6,9 +6,15 @@
  * scan: quadratic with many random timers (20,000 take seconds). Here adding
  * a timer is O(1) (append to its millisecond's bucket, plus a heap push when
  * the bucket is new), cancelling is O(1) (swap-remove from the bucket, so a
- * cancelled timer holds no memory), and firing sorts each due bucket, which
- * is usually tiny or already in order. The firing order is the original's:
- * time order, equal times in the order added.
+ * cancelled timer holds no memory; a bucket it empties goes when it comes
+ * first), and firing sorts each due bucket, which is usually tiny or already
+ * in order. The firing order is the original's: time order, equal times in
+ * the order added.
+ *
+ * A plain binary heap of timers (libuv's design) was measured against this
+ * calendar and lost clearly when many timers fire: each pop walks log n
+ * levels of timers spread over memory. See "Timers: heap or calendar" in
+ * BENCHMARKS.md.
  *
  * A bucket holds the timers due in [k, k+1) ms; the loop waits until the end
  * of the first bucket's millisecond. The original likewise rounded the wait
@@ -54,6 +60,7 @@ export class Timer {
     const bucket = this._bucket;
     if (bucket !== null) {
       // Swap-remove: order inside a bucket does not matter until it fires.
+      // (A bucket left empty is dropped when it comes first.)
       const last = bucket.pop() as Timer;
       if (last !== this) {
         bucket[this._index] = last;
@@ -79,37 +86,61 @@ function byTimeThenSeq(a: Timer, b: Timer): number {
   return a._ms - b._ms || a._ns - b._ns || a._seq - b._seq;
 }
 
+/** True when `t` is due at `nowMs`. */
+const isDue = (t: Timer, nowMs: number): boolean => t._ms + t._ns / 1e6 <= nowMs;
+
 /** The timer queue of the loop. */
 export class TimerQueue {
   private readonly buckets = new Map<number, Timer[]>();
-  /** Min-heap of the bucket numbers present in `buckets`. */
+  /**
+   * Min-heap of the bucket numbers present in `buckets`. Buckets emptied by
+   * cancel() are dropped when they come first (see dropEmptyFirst), so the
+   * loop never waits for one.
+   */
   private readonly keys: number[] = [];
   private nextSeq = 0;
   /** Due buckets of the pass being run (reused). */
   private readonly dueBuckets: Timer[][] = [];
-  /** Bumped by clear(), so a pass interrupted by reset() stops firing. */
-  private generation = 0;
+  /** The time of the pass being run; NaN between passes. */
+  private passNow = NaN;
+  /**
+   * Timers added by callbacks of the pass being run that were due already:
+   * run() then returns 0. (Rare: the loop's clock has moved by then.)
+   */
+  private readonly addedDue: Timer[] = [];
   /** How many callbacks the last `run()` called. */
   fired = 0;
 
-  /**
-   * True when no bucket is left. (Buckets emptied by cancel() are dropped
-   * lazily, when their millisecond comes.)
-   */
+  /** True when no timer is pending (between passes). */
   isEmpty(): boolean {
+    this.dropEmptyFirst();
     return this.keys.length === 0;
   }
 
-  /** Adds a timer firing `delayMs` from `nowMs`. */
+  /**
+   * How many timers are pending: fired and cancelled ones are not kept. For
+   * tests and diagnostics: O(milliseconds that have timers).
+   */
+  get size(): number {
+    let n = 0;
+    for (const bucket of this.buckets.values()) n += bucket.length;
+    for (const bucket of this.dueBuckets) for (const t of bucket) if (t._fn !== null) n++; // during a pass
+    return n;
+  }
+
+  /** Adds a timer firing `delayMs` from `nowMs`; a negative delay means now. */
   add(nowMs: number, delayMs: number, fn: TimerCallback): Timer {
-    const t = new Timer(nowMs + delayMs, this.nextSeq++, fn);
+    const time = delayMs > 0 ? nowMs + delayMs : nowMs;
+    const t = new Timer(time, this.nextSeq++, fn);
     this.file(t);
+    if (time <= this.passNow) this.addedDue.push(t);
     return t;
   }
 
-  /** True when `t` is in the first bucket, i.e. it may be the next to fire. */
+  /** True when `t` is pending in the first bucket, i.e. it may be the next to fire. */
   isFirst(t: Timer): boolean {
-    return this.keys.length > 0 && t._ms === this.keys[0];
+    this.dropEmptyFirst();
+    return t._bucket !== null && t._bucket === this.buckets.get(this.keys[0] as number);
   }
 
   private file(t: Timer): void {
@@ -133,9 +164,10 @@ export class TimerQueue {
         t._bucket = null;
       }
     }
+    // From a callback: the timers of the pass not yet run go too, so the pass stops.
+    for (const bucket of this.dueBuckets) for (const t of bucket) t._fn = null;
     this.buckets.clear();
     this.keys.length = 0;
-    this.generation++;
   }
 
   /**
@@ -144,10 +176,12 @@ export class TimerQueue {
    * for a later pass. If a callback throws, the timers not yet run stay
    * pending and the exception propagates.
    *
-   * @returns milliseconds until the next timer, or -1 when there is none.
+   * @returns milliseconds until the next timer (0 when one is overdue), or
+   * -1 when there is none.
    */
   run(nowMs: number, nowSeconds: number): number {
     this.fired = 0;
+    this.dropEmptyFirst();
     const keys = this.keys;
     if (keys.length === 0 || (keys[0] as number) > nowMs) return this.wait(nowMs);
     // Take every due bucket out first: callbacks may add timers to the same
@@ -164,7 +198,8 @@ export class TimerQueue {
       if (!detachSorted(bucket)) bucket.sort(byTimeThenSeq);
       due.push(bucket);
     }
-    const generation = this.generation;
+    this.passNow = nowMs;
+    let overdue = false;
     let b = 0;
     let i = 0;
     try {
@@ -174,37 +209,52 @@ export class TimerQueue {
           const t = bucket[i] as Timer;
           const fn = t._fn;
           if (fn === null) continue; // cancelled by an earlier callback of this pass
-          if (t._ms + t._ns / 1e6 > nowMs) break buckets; // the rest is not due yet
+          if (!isDue(t, nowMs)) break buckets; // the rest is not due yet
           t._fn = null;
           this.fired++;
           fn(nowSeconds);
-          if (this.generation !== generation) return this.wait(nowMs); // reset() from a callback
         }
       }
     } finally {
+      this.passNow = NaN;
       // Whatever did not run (not due yet, or left behind by an exception)
-      // goes back, unless reset() dropped everything.
-      const keep = this.generation === generation;
+      // goes back. (After reset() from a callback, nothing of it is pending.)
       for (; b < due.length; b++) {
         const bucket = due[b] as Timer[];
         for (; i < bucket.length; i++) {
           const t = bucket[i] as Timer;
-          if (t._fn === null) continue;
-          if (!keep) t._fn = null;
-          else if (t._bucket === null) this.file(t);
+          if (t._fn !== null) this.file(t);
         }
         i = 0;
       }
       due.length = 0;
+      this.dropEmptyFirst(); // taking the due buckets may have brought one to the front
+      overdue = this.addedDue.some((t) => t._fn !== null);
+      this.addedDue.length = 0;
     }
-    return this.wait(nowMs);
+    return overdue ? 0 : this.wait(nowMs);
   }
 
-  /** Milliseconds until the end of the first bucket's millisecond, or -1 when none. */
+  /**
+   * Milliseconds until the end of the first bucket's millisecond, rounded up
+   * (so the wait never ends before a timer is due), or -1 when none.
+   */
   private wait(nowMs: number): number {
-    if (this.keys.length === 0) return -1;
-    const wait = (this.keys[0] as number) + 1 - nowMs;
+    const key = this.keys[0];
+    if (key === undefined) return -1;
+    const wait = key + 1 - nowMs;
     return wait <= 0 ? 0 : Math.ceil(wait);
+  }
+
+  /** Drops the first buckets while they are empty (emptied by cancel()). */
+  private dropEmptyFirst(): void {
+    const keys = this.keys;
+    while (keys.length > 0) {
+      const key = keys[0] as number;
+      if ((this.buckets.get(key) as Timer[]).length > 0) return;
+      this.buckets.delete(key);
+      this.popKey();
+    }
   }
 
   private pushKey(key: number): void {
