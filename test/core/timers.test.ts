@@ -264,7 +264,7 @@ test('queue: cancelled and fired timers are not retained', () => {
   const timers: Timer[] = [];
   for (let i = 0; i < 100_000; i++) timers.push(q.add(0, (i * 7919) % 1000, noop));
   assert.equal(q.size, 100_000);
-  for (let i = 0; i < timers.length; i += 2) timers[i]?.cancel(); // from the middle of the heap
+  for (let i = 0; i < timers.length; i += 2) timers[i]?.cancel(); // out of order: from the middle of the buckets
   assert.equal(q.size, 50_000);
   for (let i = timers.length - 1; i > 0; i -= 2) timers[i]?.cancel();
   assert.equal(q.size, 0);
