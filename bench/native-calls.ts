@@ -46,7 +46,7 @@ for (const arg of process.argv.slice(2)) {
 if (builds.length === 0) {
   const b = loadBinding();
   if (b === null) throw new Error('the addon is not built');
-  builds.push({ label: 'this build', b: b as unknown as Calls });
+  builds.push({ label: 'this build', b: b });
 }
 
 const CALLS = Number(process.env.CALLS ?? 1_000_000);
@@ -64,24 +64,40 @@ const small = Buffer.from('0123456789abcdef');
 const list = [small, small, small, small];
 
 const ops: [string, number, Op][] = [
-  ['read EAGAIN', CALLS, (b, f) => {
-    for (let i = 0; i < CALLS; i++) b.read(f.a, buf, 0, 65536);
-  }],
-  ['accept EAGAIN', CALLS, (b, f) => {
-    for (let i = 0; i < CALLS; i++) b.accept(f.l);
-  }],
-  ['write+read 16 B', CALLS / 4, (b, f) => {
-    for (let i = 0; i < CALLS / 4; i++) {
-      b.write(f.a, small, 0, 16);
-      b.read(f.c, buf, 0, 65536);
-    }
-  }],
-  ['writev(4)+read', CALLS / 4, (b, f) => {
-    for (let i = 0; i < CALLS / 4; i++) {
-      b.writev(f.a, list, 0, 4, 0);
-      b.read(f.c, buf, 0, 65536);
-    }
-  }],
+  [
+    'read EAGAIN',
+    CALLS,
+    (b, f) => {
+      for (let i = 0; i < CALLS; i++) b.read(f.a, buf, 0, 65536);
+    },
+  ],
+  [
+    'accept EAGAIN',
+    CALLS,
+    (b, f) => {
+      for (let i = 0; i < CALLS; i++) b.accept(f.l);
+    },
+  ],
+  [
+    'write+read 16 B',
+    CALLS / 4,
+    (b, f) => {
+      for (let i = 0; i < CALLS / 4; i++) {
+        b.write(f.a, small, 0, 16);
+        b.read(f.c, buf, 0, 65536);
+      }
+    },
+  ],
+  [
+    'writev(4)+read',
+    CALLS / 4,
+    (b, f) => {
+      for (let i = 0; i < CALLS / 4; i++) {
+        b.writev(f.a, list, 0, 4, 0);
+        b.read(f.c, buf, 0, 65536);
+      }
+    },
+  ],
 ];
 
 function open(b: Calls): Fds {
@@ -127,13 +143,14 @@ const median = (xs: number[]): number => {
 };
 
 const base = builds[0]!.label;
-for (const [title, table] of [['wall', wall], ['user CPU', user]] as const) {
+for (const [title, table] of [
+  ['wall', wall],
+  ['user CPU', user],
+] as const) {
   console.log(`\n${title} ns per call (per iteration for the pairs), median of ${ROUNDS} rounds, builds alternating`);
   console.log(['op'.padEnd(18), ...builds.map((x) => x.label.padStart(12)), ...builds.slice(1).map((x) => `${x.label}/${base}`.padStart(16))].join(''));
   for (const [name] of ops) {
     const row = builds.map((x) => median(table.get(`${x.label}\0${name}`)!));
-    console.log(
-      [name.padEnd(18), ...row.map((v) => v.toFixed(1).padStart(12)), ...row.slice(1).map((v) => (v / row[0]!).toFixed(3).padStart(16))].join(''),
-    );
+    console.log([name.padEnd(18), ...row.map((v) => v.toFixed(1).padStart(12)), ...row.slice(1).map((v) => (v / row[0]!).toFixed(3).padStart(16))].join(''));
   }
 }

@@ -37,7 +37,8 @@ function selectServers(o: Options): ServerDef[] {
 
 function list(): void {
   console.log('scenarios:');
-  for (const s of SCENARIOS) console.log(`  ${s.id.padEnd(20)} ${s.title}${s.target ? `  [target ${s.target.text}]` : ''}${s.quick ? '' : '  (not in --quick)'}`);
+  for (const s of SCENARIOS)
+    console.log(`  ${s.id.padEnd(20)} ${s.title}${s.target ? `  [target ${s.target.text}]` : ''}${s.quick ? '' : '  (not in --quick)'}`);
   console.log('servers:');
   for (const s of SERVERS) console.log(`  ${s.id.padEnd(20)} ${s.label} (${s.role}${s.timers ? `, timers: ${s.timers}` : ''})`);
 }

@@ -94,7 +94,7 @@ function runSetTimeout(a: Args, ds: Uint32Array, maxMs: number): Promise<Result>
       const cb = (): void => {
         fired++;
       };
-      const handles: NodeJS.Timeout[] = new Array(n);
+      const handles = new Array<NodeJS.Timeout>(n);
       for (let i = 0; i < n; i++) handles[i] = setTimeout(cb, ds[i]);
       for (let i = 0; i < n; i++) clearTimeout(handles[i]);
       const addS = (performance.now() - c.wall) / 1e3;

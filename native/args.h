@@ -22,19 +22,19 @@
 #include "errors.h"
 
 /* Fetch up to `n` arguments into `argv` (missing ones are `undefined`). */
-#define DANGA_ARGS(env, info, n, argv)                                        \
-  napi_value argv[(n)];                                                       \
-  do {                                                                        \
-    size_t argc_ = (n);                                                       \
-    if (napi_get_cb_info((env), (info), &argc_, argv, NULL, NULL) != napi_ok) \
-      return danga_napi_failed(env);                                          \
+#define DANGA_ARGS(env, info, n, argv)                                         \
+  napi_value argv[(n)];                                                        \
+  do {                                                                         \
+    size_t argc_ = (n);                                                        \
+    if (napi_get_cb_info((env), (info), &argc_, argv, NULL, NULL) != napi_ok)  \
+      return danga_napi_failed(env);                                           \
   } while (0)
 
 /* Evaluate an N-API call; on failure make sure an exception is pending and
  * return NULL from the calling function. */
-#define DANGA_NAPI(env, call)                                                 \
-  do {                                                                        \
-    if ((call) != napi_ok) return danga_napi_failed(env);                     \
+#define DANGA_NAPI(env, call)                                                  \
+  do {                                                                         \
+    if ((call) != napi_ok) return danga_napi_failed(env);                      \
   } while (0)
 
 /* A JS number as an int32 (fds, flags): one N-API call, no type check

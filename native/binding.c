@@ -23,8 +23,10 @@ _Static_assert(EPOLLHUP == 16, "POLLHUP in src/core/constants.ts");
 _Static_assert(EPOLL_CTL_ADD == 1 && EPOLL_CTL_DEL == 2 && EPOLL_CTL_MOD == 3,
                "EPOLL_CTL in src/engines/epoll/binding.ts");
 
-#define FN(js, c) {js, NULL, c, NULL, NULL, NULL, napi_enumerable, NULL}
-#define LOOP_FN(js, c) {js, NULL, c, NULL, NULL, NULL, napi_enumerable, loop}
+#define FN(js, c)                                                              \
+  { js, NULL, c, NULL, NULL, NULL, napi_enumerable, NULL }
+#define LOOP_FN(js, c)                                                         \
+  { js, NULL, c, NULL, NULL, NULL, napi_enumerable, loop }
 
 static napi_value init_module(napi_env env, napi_value exports) {
   danga_loop *loop = danga_loop_new(env);
@@ -32,14 +34,13 @@ static napi_value init_module(napi_env env, napi_value exports) {
   /* The instance data's finalizer frees the state when the environment
    * goes away; the async cleanup hook, which runs first, closes the uv
    * handles and the epoll fd (the environment waits for it). */
-  if (napi_set_instance_data(env, loop, danga_loop_finalize, NULL) !=
-      napi_ok) {
+  if (napi_set_instance_data(env, loop, danga_loop_finalize, NULL) != napi_ok) {
     danga_loop_finalize(env, loop, NULL);
     return danga_napi_failed(env);
   }
   napi_async_cleanup_hook_handle hook;
-  if (napi_add_async_cleanup_hook(env, danga_loop_async_cleanup, loop,
-                                  &hook) != napi_ok)
+  if (napi_add_async_cleanup_hook(env, danga_loop_async_cleanup, loop, &hook) !=
+      napi_ok)
     return danga_napi_failed(env);
 
   const napi_property_descriptor props[] = {

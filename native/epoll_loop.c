@@ -43,20 +43,20 @@
  */
 struct danga_loop {
   napi_env env;
-  int epfd;                   /* -1 until init() */
-  bool handles_init;          /* the handles are initialised (need uv_close) */
-  int open_handles;           /* handles whose close callback is pending */
-  bool closing;               /* environment teardown has begun */
-  bool running;               /* between start() and stop() */
-  unsigned run_gen;           /* bumped by start() and stop(), see call_js() */
-  uv_poll_t poll;             /* watches epfd for readability */
-  uv_timer_t timer;           /* a wait > 0 */
-  uv_idle_t idle;             /* a wait of 0: the poll phase does not block */
-  uv_check_t check;           /* a wait of 0: the iteration, after polling */
-  napi_ref events_ref;        /* the Int32Array */
-  napi_ref callback_ref;      /* onEvents */
+  int epfd;              /* -1 until init() */
+  bool handles_init;     /* the handles are initialised (need uv_close) */
+  int open_handles;      /* handles whose close callback is pending */
+  bool closing;          /* environment teardown has begun */
+  bool running;          /* between start() and stop() */
+  unsigned run_gen;      /* bumped by start() and stop(), see call_js() */
+  uv_poll_t poll;        /* watches epfd for readability */
+  uv_timer_t timer;      /* a wait > 0 */
+  uv_idle_t idle;        /* a wait of 0: the poll phase does not block */
+  uv_check_t check;      /* a wait of 0: the iteration, after polling */
+  napi_ref events_ref;   /* the Int32Array */
+  napi_ref callback_ref; /* onEvents */
   napi_async_context async_ctx;
-  struct epoll_event *evbuf;  /* epoll_wait() output, evcap entries */
+  struct epoll_event *evbuf; /* epoll_wait() output, evcap entries */
   size_t evcap;
   napi_async_cleanup_hook_handle cleanup_handle;
 };
@@ -111,8 +111,10 @@ static bool get_timeout(napi_env env, napi_value v, const char *fn,
   double d;
   napi_status st = napi_get_value_double(env, v, &d);
   if (st != napi_ok) {
-    if (st == napi_number_expected) misuse(env, fn, "timeoutMs is no number");
-    else danga_napi_failed(env);
+    if (st == napi_number_expected)
+      misuse(env, fn, "timeoutMs is no number");
+    else
+      danga_napi_failed(env);
     return false;
   }
   if (!(d >= 0) || d - d != 0.0) {
@@ -130,8 +132,10 @@ static bool get_int32(napi_env env, napi_value v, const char *fn,
                       const char *what, int32_t *out) {
   napi_status st = napi_get_value_int32(env, v, out);
   if (st == napi_ok) return true;
-  if (st == napi_number_expected) misuse(env, fn, what);
-  else danga_napi_failed(env);
+  if (st == napi_number_expected)
+    misuse(env, fn, what);
+  else
+    danga_napi_failed(env);
   return false;
 }
 
@@ -351,8 +355,8 @@ napi_value danga_loop_init(napi_env env, napi_callback_info info) {
 
   if (L->async_ctx == NULL) {
     napi_value name;
-    LOOP_NAPI(env, napi_create_string_utf8(env, "DangaSocket",
-                                           NAPI_AUTO_LENGTH, &name));
+    LOOP_NAPI(env, napi_create_string_utf8(env, "DangaSocket", NAPI_AUTO_LENGTH,
+                                           &name));
     LOOP_NAPI(env, napi_async_init(env, NULL, name, &L->async_ctx));
   }
 
@@ -372,10 +376,12 @@ napi_value danga_loop_init(napi_env env, napi_callback_info info) {
 }
 
 static bool require_init(napi_env env, danga_loop *L, const char *fn) {
-  if (L->closing) misuse(env, fn, "the environment is shutting down");
+  if (L->closing)
+    misuse(env, fn, "the environment is shutting down");
   else if (!L->handles_init || L->callback_ref == NULL)
     misuse(env, fn, "called before init()");
-  else return true;
+  else
+    return true;
   return false;
 }
 

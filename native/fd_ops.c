@@ -79,8 +79,7 @@ napi_value danga_writev(napi_env env, napi_callback_info info) {
       return NULL;
     if (i == 0) {
       if (first_off < 0 || (uint64_t)first_off > len)
-        return danga_internal_error(env,
-                                    "firstOffset is outside list[start]");
+        return danga_internal_error(env, "firstOffset is outside list[start]");
       data += first_off;
       len -= (size_t)first_off;
     }

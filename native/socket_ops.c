@@ -261,8 +261,7 @@ napi_value danga_connect_tcp(napi_env env, napi_callback_info info) {
   if (fd < 0) return setup_failed(env, errno, "socket");
   /* EINTR: the connect carries on asynchronously, like EINPROGRESS
    * (retrying would only report EALREADY). */
-  if (connect(fd, &sa.sa, salen) < 0 && errno != EINPROGRESS &&
-      errno != EINTR)
+  if (connect(fd, &sa.sa, salen) < 0 && errno != EINPROGRESS && errno != EINTR)
     return close_and_fail(env, fd, "connect");
   return fd_result(env, fd);
 }
@@ -299,8 +298,7 @@ napi_value danga_connect_unix(napi_env env, napi_callback_info info) {
 
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_FLAGS, 0);
   if (fd < 0) return setup_failed(env, errno, "socket");
-  if (connect(fd, &sa.sa, salen) < 0 && errno != EINPROGRESS &&
-      errno != EINTR)
+  if (connect(fd, &sa.sa, salen) < 0 && errno != EINPROGRESS && errno != EINTR)
     return close_and_fail(env, fd, "connect");
   return fd_result(env, fd);
 }
@@ -384,8 +382,8 @@ static napi_value sock_or_peer_name(napi_env env, napi_callback_info info,
   sockaddr_any sa;
   socklen_t salen = sizeof sa;
   memset(&sa, 0, sizeof sa);
-  int r = peer ? getpeername(fd, &sa.sa, &salen)
-               : getsockname(fd, &sa.sa, &salen);
+  int r =
+      peer ? getpeername(fd, &sa.sa, &salen) : getsockname(fd, &sa.sa, &salen);
   if (r < 0) return int_result(env, -errno);
   return sockaddr_to_js(env, &sa, salen);
 }

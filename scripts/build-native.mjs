@@ -21,14 +21,10 @@ const required = process.env.DANGA_ENGINE === 'epoll';
 function giveUp(reason, output = '') {
   if (output) process.stderr.write(output.endsWith('\n') ? output : `${output}\n`);
   if (required) {
-    console.error(
-      `danga-socket: error: native epoll engine not built (${reason}), and DANGA_ENGINE=epoll requires it`,
-    );
+    console.error(`danga-socket: error: native epoll engine not built (${reason}), and DANGA_ENGINE=epoll requires it`);
     process.exit(1);
   }
-  console.warn(
-    `danga-socket: warning: native epoll engine not built (${reason}); the portable engine will be used`,
-  );
+  console.warn(`danga-socket: warning: native epoll engine not built (${reason}); the portable engine will be used`);
   process.exit(0);
 }
 
@@ -39,14 +35,10 @@ function findNodeGyp() {
   if (process.env.npm_config_node_gyp) candidates.push(process.env.npm_config_node_gyp);
   if (process.env.npm_execpath) {
     // .../npm/bin/npm-cli.js -> .../npm/node_modules/node-gyp
-    candidates.push(
-      path.join(path.dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-    );
+    candidates.push(path.join(path.dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
   }
   const prefix = path.dirname(path.dirname(process.execPath));
-  candidates.push(
-    path.join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-  );
+  candidates.push(path.join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
   for (const script of candidates) {
     if (script.endsWith('.js') && existsSync(script)) return [process.execPath, script];
   }

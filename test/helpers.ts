@@ -8,7 +8,8 @@ import { DangaSocket, listenTcp, connectTcp, type Sock } from 'danga-socket';
 export const onEpoll = (): boolean => DangaSocket.engine() === 'epoll';
 
 /** Why a test that needs the epoll engine is skipped on the node engine. */
-export const NEEDS_EPOLL = 'foreign fds (addOtherFds/otherFds) need the native epoll engine; the node engine throws ERR_DANGA_NO_EPOLL (tested in engines/node/driver.test.ts)';
+export const NEEDS_EPOLL =
+  'foreign fds (addOtherFds/otherFds) need the native epoll engine; the node engine throws ERR_DANGA_NO_EPOLL (tested in engines/node/driver.test.ts)';
 
 /** Runs the loop until `done()` is true (checked after every iteration). */
 export async function runUntil(done: () => boolean, pollMs = 20): Promise<void> {
@@ -162,10 +163,10 @@ export class Recorder extends DangaSocket {
 export function captureStderr(fn: () => void): string {
   const original = process.stderr.write.bind(process.stderr);
   let out = '';
-  process.stderr.write = ((chunk: string | Uint8Array) => {
+  process.stderr.write = (chunk: string | Uint8Array) => {
     out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
     return true;
-  }) as typeof process.stderr.write;
+  };
   try {
     fn();
   } finally {

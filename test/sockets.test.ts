@@ -111,7 +111,8 @@ test('DANGA_DEBUG=1 prints each close with its reason', async () => {
   const { spawnSync } = await import('node:child_process');
   const { fileURLToPath } = await import('node:url');
   const root = fileURLToPath(new URL('../..', import.meta.url));
-  const script = "import { DangaSocket, socketPair } from 'danga-socket'; class Conn extends DangaSocket {} const [a, b] = socketPair(); new Conn(a).close('because'); b.close(); DangaSocket.reset();";
+  const script =
+    "import { DangaSocket, socketPair } from 'danga-socket'; class Conn extends DangaSocket {} const [a, b] = socketPair(); new Conn(a).close('because'); b.close(); DangaSocket.reset();";
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
     cwd: root,
     env: { ...process.env, DANGA_DEBUG: '1' },

@@ -12,16 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  DangaSocket,
-  listenTls,
-  connectTls,
-  listenTcp,
-  connectTcp,
-  socketPair,
-  type Sock,
-  type StreamSock,
-} from 'danga-socket';
+import { DangaSocket, listenTls, connectTls, listenTcp, connectTcp, socketPair, type Sock, type StreamSock } from 'danga-socket';
 import { runUntil, Echo, Listener } from './helpers.js';
 
 afterEach(() => DangaSocket.reset());
@@ -37,9 +28,25 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), 'danga-tls-'));
   const r = spawnSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-days', '1'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-days',
+      '1',
+    ],
     { encoding: 'utf8' },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -84,7 +91,7 @@ class Source extends DangaSocket {
   }
 
   send(data: Buffer): void {
-    for (let off = 0; off < data.length; ) {
+    for (let off = 0; off < data.length;) {
       const len = Math.min(data.length - off, 1 + Math.floor(Math.random() * 100_000));
       this.write(data.subarray(off, off + len));
       off += len;
@@ -145,14 +152,34 @@ test('openssl s_client talks to a DangaSocket TLS server', { ...opts, timeout: 3
   const echoes: Echo[] = [];
   const l = new Listener(listenTls({ host: '127.0.0.1', port: 0, key, cert }), (s) => echoes.push(new Echo(s)));
   const port = (l.sock()!.localAddress() as { port: number }).port;
-  const proc = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-quiet', '-no_ign_eof',
-    '-CAfile', join(dir, 'cert.pem'), '-verify_return_error', '-servername', 'localhost'], { stdio: 'pipe' });
+  const proc = spawn(
+    'openssl',
+    [
+      's_client',
+      '-connect',
+      `127.0.0.1:${port}`,
+      '-quiet',
+      '-no_ign_eof',
+      '-CAfile',
+      join(dir, 'cert.pem'),
+      '-verify_return_error',
+      '-servername',
+      'localhost',
+    ],
+    { stdio: 'pipe' },
+  );
   let out = '';
   let err = '';
   let exit: number | null | undefined;
-  proc.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  proc.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  proc.on('exit', (code) => { exit = code; });
+  proc.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  proc.on('exit', (code) => {
+    exit = code;
+  });
   proc.stdin.write('hello over tls\n');
   await runUntil(() => out.includes('hello over tls\n') || exit !== undefined);
   proc.stdin.write('and goodbye\n');
@@ -222,38 +249,42 @@ class StartTlsServer extends DangaSocket {
 
 for (const transport of ['tcp', 'socketpair'] as const) {
   for (const byteByByte of [false, true]) {
-    test(`STARTTLS over ${transport}: plain command, then TLS on the same connection, no byte lost (${byteByByte ? 'server reads the command a byte at a time' : 'server pushes back what follows the command'})`, { ...opts, timeout: 30_000 }, async () => {
-      let serverSock: Sock;
-      let clientSock: Sock;
-      if (transport === 'tcp') {
-        const accepted: Sock[] = [];
-        const l = new Listener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) => accepted.push(s));
-        clientSock = connectTcp({ host: '127.0.0.1', port: (l.sock()!.localAddress() as { port: number }).port });
-        await runUntil(() => accepted.length === 1);
-        serverSock = accepted[0] as Sock;
-      } else {
-        [serverSock, clientSock] = socketPair();
-      }
-      const server = new StartTlsServer(serverSock, byteByByte);
-      const client = new Source(clientSock);
-      client.write('STARTTLS\r\n');
-      client.write(() => {
-        client.startTls({ ca: cert, servername: 'localhost' });
-        // The old Sock gave its socket away: it counts as closed, and closing
-        // it must not close the connection TLS now runs on.
-        assert.ok(clientSock.closed);
-        clientSock.close();
-      });
-      const data = randomBytes(1024 * 1024);
-      client.send(data);
-      await runUntil(() => client.received >= data.length || client.closed);
-      assert.equal(server.line, 'STARTTLS\r\n');
-      assert.equal(client.err, null);
-      assert.equal(client.received, data.length);
-      assert.equal(client.hash.digest('hex'), createHash('sha256').update(data).digest('hex'));
-      assert.equal((client.sock() as StreamSock).stream.constructor.name, 'TLSSocket');
-      assert.equal(DangaSocket.descriptorMap().get(client.fd), client, 'same descriptor-map entry after the switch');
-    });
+    test(
+      `STARTTLS over ${transport}: plain command, then TLS on the same connection, no byte lost (${byteByByte ? 'server reads the command a byte at a time' : 'server pushes back what follows the command'})`,
+      { ...opts, timeout: 30_000 },
+      async () => {
+        let serverSock: Sock;
+        let clientSock: Sock;
+        if (transport === 'tcp') {
+          const accepted: Sock[] = [];
+          const l = new Listener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) => accepted.push(s));
+          clientSock = connectTcp({ host: '127.0.0.1', port: (l.sock()!.localAddress() as { port: number }).port });
+          await runUntil(() => accepted.length === 1);
+          serverSock = accepted[0] as Sock;
+        } else {
+          [serverSock, clientSock] = socketPair();
+        }
+        const server = new StartTlsServer(serverSock, byteByByte);
+        const client = new Source(clientSock);
+        client.write('STARTTLS\r\n');
+        client.write(() => {
+          client.startTls({ ca: cert, servername: 'localhost' });
+          // The old Sock gave its socket away: it counts as closed, and closing
+          // it must not close the connection TLS now runs on.
+          assert.ok(clientSock.closed);
+          clientSock.close();
+        });
+        const data = randomBytes(1024 * 1024);
+        client.send(data);
+        await runUntil(() => client.received >= data.length || client.closed);
+        assert.equal(server.line, 'STARTTLS\r\n');
+        assert.equal(client.err, null);
+        assert.equal(client.received, data.length);
+        assert.equal(client.hash.digest('hex'), createHash('sha256').update(data).digest('hex'));
+        assert.equal((client.sock() as StreamSock).stream.constructor.name, 'TLSSocket');
+        assert.equal(DangaSocket.descriptorMap().get(client.fd), client, 'same descriptor-map entry after the switch');
+      },
+    );
   }
 }
 
@@ -342,21 +373,25 @@ test('a peer that resets mid-handshake reaches eventErr or eventHup, on both sid
   if (client.events.includes('err')) assert.equal(client.error?.code, 'ECONNRESET');
 });
 
-test('a client that never says hello: the handshake timeout reaches the server side eventErr (ERR_TLS_HANDSHAKE_TIMEOUT)', { ...opts, timeout: 30_000 }, async () => {
-  const servers: Watcher[] = [];
-  const l = new Listener(listenTls({ host: '127.0.0.1', port: 0, key, cert, handshakeTimeout: 50 }), (s) => servers.push(new Watcher(s)));
-  const port = (l.sock()!.localAddress() as { port: number }).port;
-  const silent = net.connect(port, '127.0.0.1');
-  silent.on('error', () => {});
-  let silentClosed = false;
-  silent.on('close', () => {
-    silentClosed = true;
-  });
-  await runUntil(() => servers.length === 1 && servers[0]!.closed && silentClosed);
-  const server = servers[0] as Watcher;
-  assert.equal(server.events[0], 'err');
-  assert.equal(server.error?.code, 'ERR_TLS_HANDSHAKE_TIMEOUT');
-});
+test(
+  'a client that never says hello: the handshake timeout reaches the server side eventErr (ERR_TLS_HANDSHAKE_TIMEOUT)',
+  { ...opts, timeout: 30_000 },
+  async () => {
+    const servers: Watcher[] = [];
+    const l = new Listener(listenTls({ host: '127.0.0.1', port: 0, key, cert, handshakeTimeout: 50 }), (s) => servers.push(new Watcher(s)));
+    const port = (l.sock()!.localAddress() as { port: number }).port;
+    const silent = net.connect(port, '127.0.0.1');
+    silent.on('error', () => {});
+    let silentClosed = false;
+    silent.on('close', () => {
+      silentClosed = true;
+    });
+    await runUntil(() => servers.length === 1 && servers[0]!.closed && silentClosed);
+    const server = servers[0] as Watcher;
+    assert.equal(server.events[0], 'err');
+    assert.equal(server.error?.code, 'ERR_TLS_HANDSHAKE_TIMEOUT');
+  },
+);
 
 /** Copies bytes between two objects, with backpressure both ways. */
 class Pipe extends DangaSocket {

@@ -100,7 +100,7 @@ async function runLoadgen(srv: Running, args: string[], s: Settings, timeoutS: n
     if (srv.proc.exit) throw new Error(`the server ended during the run${serverDied(srv)}`);
     return r;
   } catch (e) {
-    throw new Error((e as Error).message + serverDied(srv));
+    throw new Error((e as Error).message + serverDied(srv), { cause: e });
   }
 }
 
@@ -148,7 +148,7 @@ async function measureIdle(server: ServerDef, sc: Scenario, s: Settings): Promis
       }
       return sample;
     } catch (e) {
-      throw new Error((e as Error).message + serverDied(srv));
+      throw new Error((e as Error).message + serverDied(srv), { cause: e });
     } finally {
       await lg.stop(500);
     }
@@ -159,8 +159,18 @@ async function measureIdle(server: ServerDef, sc: Scenario, s: Settings): Promis
 
 async function measureTimers(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
   const count = sc.timers ?? 100_000;
-  const argv = [process.execPath, join(distBench, 'timers.js'), '--impl', server.timers!, '--kind', sc.timerKind ?? 'fire',
-    '--count', String(count), '--seed', String(s.round + 1)];
+  const argv = [
+    process.execPath,
+    join(distBench, 'timers.js'),
+    '--impl',
+    server.timers!,
+    '--kind',
+    sc.timerKind ?? 'fire',
+    '--count',
+    String(count),
+    '--seed',
+    String(s.round + 1),
+  ];
   const p = new Proc(`timers/${server.id}`, wrap(argv, s.pin.enabled ? s.pin.serverCpu : null), envFor(server), root);
   const timeoutS = 60 + count / 5000;
   const before = cpuStat();
@@ -186,8 +196,15 @@ async function measureTimers(server: ServerDef, sc: Scenario, s: Settings): Prom
 }
 
 const LOADGEN_KEYS = {
-  rate: 'rate', p50_us: 'p50', p99_us: 'p99', server_cpu: 'serverCpu', loadgen_cpu: 'loadgenCpu', count: 'count',
-  other_cpu: 'otherCpu', irq_cpu: 'irqCpu', steal_cpu: 'stealCpu',
+  rate: 'rate',
+  p50_us: 'p50',
+  p99_us: 'p99',
+  server_cpu: 'serverCpu',
+  loadgen_cpu: 'loadgenCpu',
+  count: 'count',
+  other_cpu: 'otherCpu',
+  irq_cpu: 'irqCpu',
+  steal_cpu: 'stealCpu',
 };
 
 export async function measure(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
@@ -201,7 +218,15 @@ export async function measure(server: ServerDef, sc: Scenario, s: Settings): Pro
       const srv = await startServer(server, 'sink', s);
       try {
         const r = await runLoadgen(srv, ['--mode', 'stream', '--bytes', String(bytes), '--timeout', '300'], s, 320);
-        const out = numbers(r, { mib_s: 'mibPerSec', elapsed_s: 'seconds', server_cpu: 'serverCpu', loadgen_cpu: 'loadgenCpu', other_cpu: 'otherCpu', irq_cpu: 'irqCpu', steal_cpu: 'stealCpu' });
+        const out = numbers(r, {
+          mib_s: 'mibPerSec',
+          elapsed_s: 'seconds',
+          server_cpu: 'serverCpu',
+          loadgen_cpu: 'loadgenCpu',
+          other_cpu: 'otherCpu',
+          irq_cpu: 'irqCpu',
+          steal_cpu: 'stealCpu',
+        });
         out.bytes = bytes;
         return out;
       } finally {
@@ -212,8 +237,20 @@ export async function measure(server: ServerDef, sc: Scenario, s: Settings): Pro
     case 'churn': {
       const srv = await startServer(server, 'echo', s);
       try {
-        const args = ['--mode', sc.kind, '--conns', String(sc.conns ?? 1), '--size', String(sc.size ?? 64),
-          '--warmup', String(s.warmupS), '--duration', String(s.durationS), '--timeout', '20'];
+        const args = [
+          '--mode',
+          sc.kind,
+          '--conns',
+          String(sc.conns ?? 1),
+          '--size',
+          String(sc.size ?? 64),
+          '--warmup',
+          String(s.warmupS),
+          '--duration',
+          String(s.durationS),
+          '--timeout',
+          '20',
+        ];
         if (sc.depth) args.push('--depth', String(sc.depth));
         // churn closes with RST: orderly closes would pile up >100k TIME_WAIT sockets that slow the next measurements
         if (sc.kind === 'churn') args.push('--rst');
@@ -225,4 +262,3 @@ export async function measure(server: ServerDef, sc: Scenario, s: Settings): Pro
     }
   }
 }
-

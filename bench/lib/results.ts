@@ -64,8 +64,7 @@ export interface Results {
   scenarios: ScenarioResult[];
 }
 
-const median = (r: ServerResult | undefined, key: string): number | undefined =>
-  r && r.status === 'ok' ? r.summary[key]?.median : undefined;
+const median = (r: ServerResult | undefined, key: string): number | undefined => (r && r.status === 'ok' ? r.summary[key]?.median : undefined);
 
 /** Fills summaries, ratios and target status in place. */
 export function finalize(sc: ScenarioResult, baselineId: string, ceilingId: string): void {

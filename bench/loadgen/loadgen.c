@@ -132,7 +132,10 @@ static double proc_cpu_seconds(int pid) {
     char *save = NULL;
     for (char *tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
         if (field == 14) utime = strtoul(tok, NULL, 10);
-        if (field == 15) { stime = strtoul(tok, NULL, 10); break; }
+        if (field == 15) {
+            stime = strtoul(tok, NULL, 10);
+            break;
+        }
     }
     long hz = sysconf(_SC_CLK_TCK);
     return (double)(utime + stime) / (double)hz;
@@ -154,8 +157,8 @@ static struct machine_cpu machine_cpu(void) {
     if (n <= 0) return m;
     buf[n] = 0;
     unsigned long long v[8] = {0};
-    if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-               &v[5], &v[6], &v[7]) < 8)
+    if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]) < 8)
         return m;
     double hz = (double)sysconf(_SC_CLK_TCK);
     m.task = (double)(v[0] + v[1] + v[2]) / hz;
@@ -167,8 +170,8 @@ static struct machine_cpu machine_cpu(void) {
 static double self_cpu_seconds(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
 }
 
 /* ---------- latency histogram: log-linear, 64 sub-buckets per octave ---------- */
@@ -362,7 +365,10 @@ static void connect_all(int n) {
             struct conn *c = &conns[evs[i].data.u64];
             if (c->connected) continue;
             int err = connect_error(c->fd);
-            if (err) { errno = err; die("connect"); }
+            if (err) {
+                errno = err;
+                die("connect");
+            }
             c->connected = 1;
             ep_ctl(EPOLL_CTL_MOD, c->fd, EPOLLIN, evs[i].data.u64);
             pending--;
@@ -386,7 +392,8 @@ static void window_start(void) { mach0 = machine_cpu(); }
 
 static void print_common(double elapsed, double self_cpu, double srv_cpu) {
     struct machine_cpu m1 = machine_cpu();
-    printf("\"elapsed_s\":%.6f,\"loadgen_cpu\":%.4f", elapsed, elapsed > 0 ? self_cpu / elapsed : 0);
+    printf("\"elapsed_s\":%.6f,\"loadgen_cpu\":%.4f", elapsed,
+           elapsed > 0 ? self_cpu / elapsed : 0);
     if (srv_cpu >= 0) printf(",\"server_cpu\":%.4f", elapsed > 0 ? srv_cpu / elapsed : 0);
     if (elapsed > 0 && mach0.task >= 0 && m1.task >= 0 && srv_cpu >= 0) {
         /* task time of everything else on the machine, in CPUs */
@@ -484,8 +491,8 @@ static int run_echo(void) {
             fail("stalled: no round trip completed within the timeout");
     }
     char head[160];
-    snprintf(head, sizeof head, "{\"mode\":\"echo\",\"conns\":%d,\"depth\":%d,\"size\":%zu,", opt_conns,
-             opt_depth, opt_size);
+    snprintf(head, sizeof head, "{\"mode\":\"echo\",\"conns\":%d,\"depth\":%d,\"size\":%zu,",
+             opt_conns, opt_depth, opt_size);
     window_report(&w, head);
     printf("}\n");
     return 0;
@@ -592,23 +599,23 @@ static int run_churn(void) {
     if (opt_rst) opt_nodelay = 0;
     int rotate = opt_rst ? 0 : opt_src_ips;
 
-#define SLOT_START(i)                                                                      \
-    do {                                                                                   \
-        struct slot *s_ = &slots[i];                                                       \
-        s_->fd = start_connect(rotate > 0 ? (int)(src++ % (unsigned)rotate) : -1);         \
-        if (s_->fd < 0) die("connect");                                                    \
-        s_->got = 0;                                                                       \
-        s_->started = now_ns();                                                            \
-        ssize_t w_ = write(s_->fd, pattern, opt_size);                                     \
-        if (w_ == (ssize_t)opt_size) {                                                     \
-            s_->state = S_SENT;                                                            \
-            ep_ctl(EPOLL_CTL_ADD, s_->fd, EPOLLIN, (uint64_t)(i));                         \
-        } else if (w_ < 0 && (errno == EAGAIN || errno == ENOTCONN)) {                     \
-            s_->state = S_CONNECTING;                                                      \
-            ep_ctl(EPOLL_CTL_ADD, s_->fd, EPOLLOUT, (uint64_t)(i));                        \
-        } else {                                                                           \
-            die("write (churn)");                                                          \
-        }                                                                                  \
+#define SLOT_START(i)                                                                              \
+    do {                                                                                           \
+        struct slot *s_ = &slots[i];                                                               \
+        s_->fd = start_connect(rotate > 0 ? (int)(src++ % (unsigned)rotate) : -1);                 \
+        if (s_->fd < 0) die("connect");                                                            \
+        s_->got = 0;                                                                               \
+        s_->started = now_ns();                                                                    \
+        ssize_t w_ = write(s_->fd, pattern, opt_size);                                             \
+        if (w_ == (ssize_t)opt_size) {                                                             \
+            s_->state = S_SENT;                                                                    \
+            ep_ctl(EPOLL_CTL_ADD, s_->fd, EPOLLIN, (uint64_t)(i));                                 \
+        } else if (w_ < 0 && (errno == EAGAIN || errno == ENOTCONN)) {                             \
+            s_->state = S_CONNECTING;                                                              \
+            ep_ctl(EPOLL_CTL_ADD, s_->fd, EPOLLOUT, (uint64_t)(i));                                \
+        } else {                                                                                   \
+            die("write (churn)");                                                                  \
+        }                                                                                          \
     } while (0)
 
     for (int i = 0; i < opt_conns; i++) SLOT_START(i);
@@ -628,7 +635,10 @@ static int run_churn(void) {
             struct slot *s = &slots[idx];
             if (s->state == S_CONNECTING) {
                 int err = connect_error(s->fd);
-                if (err) { errno = err; die("connect"); }
+                if (err) {
+                    errno = err;
+                    die("connect");
+                }
                 ssize_t w = write(s->fd, pattern, opt_size);
                 if (w != (ssize_t)opt_size) die("write (churn)");
                 s->state = S_SENT;
@@ -665,7 +675,8 @@ static int run_churn(void) {
             fail("stalled: no connection completed within the timeout");
     }
     char head[160];
-    snprintf(head, sizeof head, "{\"mode\":\"churn\",\"conns\":%d,\"size\":%zu,", opt_conns, opt_size);
+    snprintf(head, sizeof head, "{\"mode\":\"churn\",\"conns\":%d,\"size\":%zu,", opt_conns,
+             opt_size);
     window_report(&w, head);
     printf("}\n");
     return 0;
@@ -713,7 +724,8 @@ static int run_idle(void) {
     /* hold the connections until told to go (a line or EOF on stdin) */
     char line[64];
     ssize_t r;
-    do r = read(0, line, sizeof line); while (r < 0 && errno == EINTR);
+    do r = read(0, line, sizeof line);
+    while (r < 0 && errno == EINTR);
     /* check that the server kept every connection open */
     int closed = 0;
     int k = epoll_wait(epfd, evs, MAX_EVENTS, 0);
@@ -737,15 +749,14 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
     static struct option longopts[] = {
-        {"host", required_argument, 0, 'h'},     {"port", required_argument, 0, 'p'},
-        {"mode", required_argument, 0, 'm'},     {"conns", required_argument, 0, 'c'},
-        {"depth", required_argument, 0, 'd'},    {"size", required_argument, 0, 's'},
-        {"warmup", required_argument, 0, 'w'},   {"duration", required_argument, 0, 't'},
-        {"bytes", required_argument, 0, 'b'},    {"server-pid", required_argument, 0, 'P'},
-        {"src-ips", required_argument, 0, 'S'},  {"no-verify", no_argument, 0, 'V'},
-        {"no-nodelay", no_argument, 0, 'N'},     {"timeout", required_argument, 0, 'T'},
-        {"rst", no_argument, 0, 'R'},
-        {0, 0, 0, 0}};
+        {"host", required_argument, 0, 'h'},    {"port", required_argument, 0, 'p'},
+        {"mode", required_argument, 0, 'm'},    {"conns", required_argument, 0, 'c'},
+        {"depth", required_argument, 0, 'd'},   {"size", required_argument, 0, 's'},
+        {"warmup", required_argument, 0, 'w'},  {"duration", required_argument, 0, 't'},
+        {"bytes", required_argument, 0, 'b'},   {"server-pid", required_argument, 0, 'P'},
+        {"src-ips", required_argument, 0, 'S'}, {"no-verify", no_argument, 0, 'V'},
+        {"no-nodelay", no_argument, 0, 'N'},    {"timeout", required_argument, 0, 'T'},
+        {"rst", no_argument, 0, 'R'},           {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {

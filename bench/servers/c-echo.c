@@ -91,7 +91,8 @@ static void on_readable(int fd) {
         if (sink) {
             char line[32];
             int n = snprintf(line, sizeof line, "%llu\n", c->count);
-            if (write(fd, line, (size_t)n) < 0) { /* the peer is gone; nothing to do */ }
+            if (write(fd, line, (size_t)n) < 0) { /* the peer is gone; nothing to do */
+            }
         }
         drop(fd);
         return;

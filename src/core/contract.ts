@@ -17,8 +17,7 @@ export type EngineName = 'epoll' | 'node';
 
 /** An address as the helpers report it. */
 export type SockAddress =
-  | { readonly address: string; readonly port: number; readonly family: 'IPv4' | 'IPv6' }
-  | { readonly path: string; readonly family: 'unix' };
+  { readonly address: string; readonly port: number; readonly family: 'IPv4' | 'IPv6' } | { readonly path: string; readonly family: 'unix' };
 
 /**
  * A socket as handed out by `listenTcp`, `connectTcp`, `listenUnix`,

@@ -16,35 +16,15 @@
 import { format } from 'node:util';
 import { INITIAL_WATCH, POLLIN, POLLOUT, WAIT_FOREVER } from './constants.js';
 import type { EngineName, Sock, SockAddress, StartTlsOptions, Transport } from './contract.js';
-import {
-  errno,
-  errnoOf,
-  invalidArgType,
-  invalidArgValue,
-  outOfRange,
-  stateError,
-  systemError,
-  validateFunction,
-} from './errors.js';
-import {
-  kPushBackStep,
-  kReadiness,
-  reactor,
-  type LoopCallback,
-  type LoopObject,
-  type OtherFdCallback,
-  type ProfilingData,
-} from './loop.js';
-import { Timer, monotonicMs, type TimerCallback } from './timers.js';
+import { errno, errnoOf, invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateFunction } from './errors.js';
+import { kPushBackStep, kReadiness, reactor, type LoopCallback, type LoopObject, type OtherFdCallback, type ProfilingData } from './loop.js';
+import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
 export type { StartTlsOptions } from './contract.js';
 
 /** Post-loop callback: gets the descriptor map and the foreign fds; return a falsy value to end `eventLoop()`. */
-export type PostLoopCallback = (
-  descriptorMap: Map<number, DangaSocket<object>>,
-  otherFds: Map<number, OtherFdCallback>,
-) => unknown;
+export type PostLoopCallback = (descriptorMap: Map<number, DangaSocket<object>>, otherFds: Map<number, OtherFdCallback>) => unknown;
 
 /** What `write()` takes: bytes, a string (UTF-8), a callback to run once everything before it is out, or nothing (kick the queue). */
 export type WriteData = Buffer | Uint8Array | string | WriteCallback | undefined | null;
@@ -155,10 +135,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     const existing = reactor.descriptorMap.get(this.#key);
     if (existing !== undefined && !existing.closed) {
       // The original warns (Carp::cluck) and replaces the entry.
-      process.emitWarning(
-        `DangaSocket: fd ${this.#key} is already registered to ${(existing as DangaSocket<object>).asString()}; replacing it`,
-        { code: 'DANGA_FD_REGISTERED_TWICE' },
-      );
+      process.emitWarning(`DangaSocket: fd ${this.#key} is already registered to ${(existing as DangaSocket<object>).asString()}; replacing it`, {
+        code: 'DANGA_FD_REGISTERED_TWICE',
+      });
     }
     const rc = t.attach(this.#watch, this.#onReady);
     if (rc < 0) throw systemError(rc, 'epoll_ctl', `fd ${this.#key}`);
@@ -570,8 +549,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       // ArrayBuffer was detached (transferred) since.
       if (detached) return this.#detachedBuffer();
       const offset = this.#wqOffset;
-      const n =
-        count === 1 ? this.#rawWrite(item, offset, want) : (this.#t as Transport).writev(wq, head, count, offset);
+      const n = count === 1 ? this.#rawWrite(item, offset, want) : (this.#t as Transport).writev(wq, head, count, offset);
       if (n < 0) return this.#writeFailed(n);
       this.#wqSize -= n;
       // Consume n bytes from the front of the queue.
@@ -600,10 +578,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 
   /** A queued view lost its memory: this connection's bytes cannot be sent in order any more. */
   #detachedBuffer(): false {
-    process.emitWarning(
-      `${this.asString()}: a queued Uint8Array's ArrayBuffer was detached (transferred) before it was written; closing the connection`,
-      { code: 'DANGA_DETACHED_BUFFER' },
-    );
+    process.emitWarning(`${this.asString()}: a queued Uint8Array's ArrayBuffer was detached (transferred) before it was written; closing the connection`, {
+      code: 'DANGA_DETACHED_BUFFER',
+    });
     this.close('write_error');
     return false;
   }

@@ -46,7 +46,10 @@ export function describe(value: unknown): string {
     return ctor?.name ? `an instance of ${ctor.name}` : 'an object';
   }
   if (typeof value === 'string') return `type string (${JSON.stringify(value.length > 28 ? value.slice(0, 25) + '...' : value)})`;
-  return `type ${typeof value} (${String(value)})`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || typeof value === 'symbol') {
+    return `type ${typeof value} (${String(value)})`;
+  }
+  return `type ${typeof value}`;
 }
 
 /** TypeError with code ERR_INVALID_ARG_TYPE. */

@@ -155,6 +155,7 @@ export class Reactor {
         this.#settle = null;
         driver.stop();
         if (err === undefined) resolve();
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- exactly what a handler threw
         else reject(err);
       };
       this.inIteration = true;

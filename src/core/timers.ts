@@ -199,7 +199,7 @@ export class TimerQueue {
       due.push(bucket);
     }
     this.passNow = nowMs;
-    let overdue = false;
+    let overdue: boolean;
     let b = 0;
     let i = 0;
     try {

@@ -13,12 +13,14 @@
  */
 import { reactor } from '../core/loop.js';
 import type { Engine } from '../core/contract.js';
+import { describe } from '../core/errors.js';
 import { loadBinding, nativeLoadError } from './epoll/binding.js';
 import { createEpollEngine } from './epoll/index.js';
 import { createNodeEngine } from './node/index.js';
 
 function reasonOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err ?? 'not built');
+  if (err instanceof Error) return err.message;
+  return err === null || err === undefined ? 'not built' : describe(err);
 }
 
 function choose(): Engine {
@@ -34,7 +36,7 @@ function choose(): Engine {
       return {
         ...native,
         adopt: (sock) => native.adopt(sock) ?? streams.adopt(sock),
-        startTls: streams.startTls,
+        startTls: (old, options, unread) => streams.startTls(old, options, unread),
       };
     }
     if (wanted === 'epoll') {
@@ -44,10 +46,7 @@ function choose(): Engine {
       (err as Error & { code: string }).code = 'ERR_DANGA_NO_EPOLL';
       throw err;
     }
-    process.emitWarning(
-      `danga-socket: native epoll addon not available (${reasonOf(nativeLoadError())}); using the node engine`,
-      { code: 'DANGA_NO_EPOLL' },
-    );
+    process.emitWarning(`danga-socket: native epoll addon not available (${reasonOf(nativeLoadError())}); using the node engine`, { code: 'DANGA_NO_EPOLL' });
   }
   return streams;
 }

@@ -62,15 +62,21 @@ function startNodeWork(): NodeWork {
     echoed: null,
     done: () => work.timer && work.immediate && work.echoed !== null,
   };
-  setTimeout(() => { work.timer = true; }, 1);
-  setImmediate(() => { work.immediate = true; });
+  setTimeout(() => {
+    work.timer = true;
+  }, 1);
+  setImmediate(() => {
+    work.immediate = true;
+  });
   const server = net.createServer((c) => c.pipe(c));
   server.listen(0, '127.0.0.1', () => {
     const { port } = server.address() as AddressInfo;
     let got = '';
     const client = net.connect(port, '127.0.0.1', () => client.end('round trip'));
     client.setEncoding('utf8');
-    client.on('data', (d: string) => { got += d; });
+    client.on('data', (d: string) => {
+      got += d;
+    });
     client.on('end', () => {
       work.echoed = got;
       server.close();
@@ -88,7 +94,9 @@ async function runBeside(work: NodeWork, onDone = (): void => {}): Promise<{ bef
   let passes = 0;
   let doneAt = -1;
   let backstop = false;
-  const stopper: Timer = DangaSocket.addTimer(BACKSTOP_S, () => { backstop = true; });
+  const stopper: Timer = DangaSocket.addTimer(BACKSTOP_S, () => {
+    backstop = true;
+  });
   DangaSocket.setPostLoopCallback(() => {
     passes++;
     if (doneAt < 0 && work.done()) {
@@ -128,7 +136,9 @@ test('a timer that re-adds itself with addTimer(0) does not starve Node', TIMEOU
   DangaSocket.setLoopTimeout(-1);
   const work = startNodeWork();
   let ticksAtDone = -1;
-  const r = await runBeside(work, () => { ticksAtDone = ticks; });
+  const r = await runBeside(work, () => {
+    ticksAtDone = ticks;
+  });
   ticking = false;
   assertNodeRan(work, r);
   assert.ok(ticksAtDone > 0 && ticks > ticksAtDone, 'the timer kept re-adding itself beside Node');
@@ -167,8 +177,12 @@ test('a net.Socket with write interest on and nothing queued: its own I/O still 
   let doneAt = -1;
   let backstop = false;
   let immediate = false;
-  setImmediate(() => { immediate = true; });
-  const stopper = DangaSocket.addTimer(BACKSTOP_S, () => { backstop = true; });
+  setImmediate(() => {
+    immediate = true;
+  });
+  const stopper = DangaSocket.addTimer(BACKSTOP_S, () => {
+    backstop = true;
+  });
   DangaSocket.setLoopTimeout(-1);
   DangaSocket.setPostLoopCallback(() => {
     passes++;
@@ -185,7 +199,7 @@ test('a net.Socket with write interest on and nothing queued: its own I/O still 
   server.close();
 });
 
-test('eventLoop() restarted from the previous loop\'s .then keeps its wake-ups: a timer added right after fires', TIMEOUT, async () => {
+test("eventLoop() restarted from the previous loop's .then keeps its wake-ups: a timer added right after fires", TIMEOUT, async () => {
   DangaSocket.setLoopTimeout(-1);
   // The first loop ends at its first pass (the timer makes one happen).
   DangaSocket.addTimer(0, () => {});
@@ -197,25 +211,31 @@ test('eventLoop() restarted from the previous loop\'s .then keeps its wake-ups: 
       // Inside the old loop's last callback (its promise jobs run there).
       DangaSocket.setPostLoopCallback(() => !fired && !lost);
       const again = DangaSocket.eventLoop();
-      DangaSocket.addTimer(0, () => { fired = true; });
+      DangaSocket.addTimer(0, () => {
+        fired = true;
+      });
       resolve({ second: again }); // (a bare promise would be adopted)
     }, reject);
   });
   // Should the wake-up be lost, the loop would wait forever: end it and fail.
-  const backstop = nodeBackstop(() => { lost = true; });
+  const backstop = nodeBackstop(() => {
+    lost = true;
+  });
   await second;
   clearTimeout(backstop);
   assert.ok(fired && !lost, 'the timer added after the restart fired');
 });
 
-test('eventLoop() restarted from the previous loop\'s .catch keeps its wake-ups: a close() completes', TIMEOUT, async () => {
+test("eventLoop() restarted from the previous loop's .catch keeps its wake-ups: a close() completes", TIMEOUT, async () => {
   const [a, b] = socketPair();
   const obj = new Recorder(a);
   DangaSocket.setLoopTimeout(-1);
   // The first loop ends with an exception at its first pass (the timer,
   // run as the loop starts, makes that pass happen at once).
   DangaSocket.addTimer(0, () => {});
-  DangaSocket.setPostLoopCallback(() => { throw new Error('end of the first loop'); });
+  DangaSocket.setPostLoopCallback(() => {
+    throw new Error('end of the first loop');
+  });
   let lost = false;
   const { second } = await new Promise<{ second: Promise<void> }>((resolve) => {
     DangaSocket.eventLoop().catch((err: unknown) => {
@@ -226,7 +246,9 @@ test('eventLoop() restarted from the previous loop\'s .catch keeps its wake-ups:
       resolve({ second: again }); // (a bare promise would be adopted)
     });
   });
-  const backstop = nodeBackstop(() => { lost = true; });
+  const backstop = nodeBackstop(() => {
+    lost = true;
+  });
   await second;
   clearTimeout(backstop);
   assert.ok(a.closed && !lost, 'the deferred close completed');
@@ -261,7 +283,9 @@ test('a stream socket made ready in a promise job right after an iteration is se
   DangaSocket.setLoopTimeout(-1);
   let lost = false;
   DangaSocket.setPostLoopCallback(() => reader.got === '' && !lost);
-  const backstop = nodeBackstop(() => { lost = true; });
+  const backstop = nodeBackstop(() => {
+    lost = true;
+  });
   await DangaSocket.eventLoop();
   clearTimeout(backstop);
   assert.equal(reader.got, 'from a promise job');
@@ -275,14 +299,20 @@ test('a timer added in a promise job right after an iteration fires (loop timeou
   trigger.onRead = (self) => {
     self.read(100);
     self.watchRead(false);
-    void Promise.resolve().then(() => DangaSocket.addTimer(0, () => { fired = true; }));
+    void Promise.resolve().then(() =>
+      DangaSocket.addTimer(0, () => {
+        fired = true;
+      }),
+    );
   };
   trigger.watchRead(true);
   new Recorder(b).write('go');
   DangaSocket.setLoopTimeout(-1);
   let lost = false;
   DangaSocket.setPostLoopCallback(() => !fired && !lost);
-  const backstop = nodeBackstop(() => { lost = true; });
+  const backstop = nodeBackstop(() => {
+    lost = true;
+  });
   await DangaSocket.eventLoop();
   clearTimeout(backstop);
   assert.ok(fired && !lost, 'the timer added from the promise job fired');

@@ -37,7 +37,7 @@ test('descriptorMap() is the live fd -> object map', () => {
   b.close();
 });
 
-test('reset() closes registered sockets and empties the maps', async () => {
+test('reset() closes registered sockets and empties the maps', () => {
   const [a, b] = socketPair();
   const ra = new Recorder(a);
   const map = DangaSocket.descriptorMap();
@@ -118,9 +118,25 @@ test('addOtherFds() watches a foreign fd for readability, given as an object or 
   const [c, d] = socketPair();
   const states: number[] = [];
   const statesMap: number[] = [];
-  DangaSocket.addOtherFds({ [a.fd]: (state: number) => { states.push(state); drain(a); } });
-  DangaSocket.addOtherFds(new Map([[c.fd, (state: number) => { statesMap.push(state); drain(c); }]]));
-  assert.deepEqual([...DangaSocket.otherFds().keys()].sort(), [a.fd, c.fd].sort());
+  DangaSocket.addOtherFds({
+    [a.fd]: (state: number) => {
+      states.push(state);
+      drain(a);
+    },
+  });
+  DangaSocket.addOtherFds(
+    new Map([
+      [
+        c.fd,
+        (state: number) => {
+          statesMap.push(state);
+          drain(c);
+        },
+      ],
+    ]),
+  );
+  const byNumber = (x: number, y: number): number => x - y;
+  assert.deepEqual([...DangaSocket.otherFds().keys()].sort(byNumber), [a.fd, c.fd].sort(byNumber));
   const wb = new Recorder(b);
   const wd = new Recorder(d);
   wb.write('ping');
@@ -146,7 +162,12 @@ test('addOtherFds() while the loop runs takes effect at once', { skip: onEpoll()
   let fired = 0;
   const wb = new Recorder(b);
   DangaSocket.addTimer(0, () => {
-    DangaSocket.addOtherFds({ [a.fd]: () => { fired++; drain(a); } });
+    DangaSocket.addOtherFds({
+      [a.fd]: () => {
+        fired++;
+        drain(a);
+      },
+    });
     wb.write('x');
   });
   await runUntil(() => fired > 0);
@@ -159,8 +180,18 @@ test('otherFds(map) replaces the set and stops watching removed fds', { skip: on
   const [c, d] = socketPair();
   let aFired = 0;
   let cFired = 0;
-  DangaSocket.addOtherFds({ [a.fd]: () => { aFired++; drain(a); } });
-  const m = DangaSocket.otherFds({ [c.fd]: () => { cFired++; drain(c); } });
+  DangaSocket.addOtherFds({
+    [a.fd]: () => {
+      aFired++;
+      drain(a);
+    },
+  });
+  const m = DangaSocket.otherFds({
+    [c.fd]: () => {
+      cFired++;
+      drain(c);
+    },
+  });
   assert.deepEqual([...m.keys()], [c.fd]);
   new Recorder(b).write('to a');
   new Recorder(d).write('to c');
@@ -194,8 +225,13 @@ test('setLoopTimeout(-1) is the default: the loop waits for events or timers onl
   assert.equal(DangaSocket.setLoopTimeout(-1), -1);
   let iterations = 0;
   let fired = false;
-  DangaSocket.addTimer(0.01, () => { fired = true; });
-  DangaSocket.setPostLoopCallback(() => { iterations++; return !fired; });
+  DangaSocket.addTimer(0.01, () => {
+    fired = true;
+  });
+  DangaSocket.setPostLoopCallback(() => {
+    iterations++;
+    return !fired;
+  });
   await DangaSocket.eventLoop();
   assert.ok(fired);
   assert.ok(iterations >= 1);
@@ -210,7 +246,10 @@ test('debugMsg() prints a formatted line to stderr', () => {
 
 test('a cancelled timer never fires, even when cancelled by a timer due in the same pass', async () => {
   const fired: string[] = [];
-  const t1 = DangaSocket.addTimer(0, () => { fired.push('first'); t2.cancel(); });
+  const t1 = DangaSocket.addTimer(0, () => {
+    fired.push('first');
+    t2.cancel();
+  });
   const t2: Timer = DangaSocket.addTimer(0, () => fired.push('second'));
   const t3 = DangaSocket.addTimer(0.001, () => fired.push('third'));
   t3.cancel();
@@ -238,7 +277,7 @@ test('addTimer(0) inside a timer runs on a later pass, never the same one', asyn
   await DangaSocket.eventLoop();
   assert.equal(seen[0]?.[0], 'outer');
   assert.equal(seen[1]?.[0], 'inner');
-  assert.ok((seen[1] as [string, number])[1] > (seen[0] as [string, number])[1], 'inner ran on a later pass');
+  assert.ok(seen[1][1] > seen[0][1], 'inner ran on a later pass');
 });
 
 test('many random timers fire in time order', async () => {
@@ -307,14 +346,18 @@ test('an exception in a handler rejects eventLoop(); state is kept and the loop 
   assert.equal(DangaSocket.watchedSockets(), 2, 'state kept');
   bare.watchRead(false);
   let ran = false;
-  DangaSocket.addTimer(0, () => { ran = true; });
+  DangaSocket.addTimer(0, () => {
+    ran = true;
+  });
   await runUntil(() => ran);
   assert.ok(ran);
 });
 
 test('an exception in a timer rejects eventLoop() and the later timers still fire', async () => {
   const fired: string[] = [];
-  DangaSocket.addTimer(0, () => { throw new Error('timer boom'); });
+  DangaSocket.addTimer(0, () => {
+    throw new Error('timer boom');
+  });
   DangaSocket.addTimer(0, () => fired.push('next'));
   await assert.rejects(DangaSocket.eventLoop(), /timer boom/);
   await runUntil(() => fired.length === 1);
@@ -325,8 +368,14 @@ test('per-object post-loop callbacks run before the global one; any falsy result
   const [a, b] = socketPair();
   const ra = new Recorder(a);
   const calls: string[] = [];
-  ra.setPostLoopCallback(() => { calls.push('object'); return true; });
-  DangaSocket.setPostLoopCallback(() => { calls.push('global'); return calls.length < 4; });
+  ra.setPostLoopCallback(() => {
+    calls.push('object');
+    return true;
+  });
+  DangaSocket.setPostLoopCallback(() => {
+    calls.push('global');
+    return calls.length < 4;
+  });
   DangaSocket.setLoopTimeout(0);
   await DangaSocket.eventLoop();
   assert.deepEqual(calls, ['object', 'global', 'object', 'global']);
@@ -344,11 +393,18 @@ test('the loop runs inside Node: Node timers, promises and net work beside it', 
   const net = await import('node:net');
   let nodeTimer = false;
   let promiseDone = false;
-  setTimeout(() => { nodeTimer = true; }, 1);
-  void Promise.resolve().then(() => { promiseDone = true; });
+  setTimeout(() => {
+    nodeTimer = true;
+  }, 1);
+  void Promise.resolve().then(() => {
+    promiseDone = true;
+  });
   const client = net.connect(port.port, '127.0.0.1');
   let connected = false;
-  client.on('connect', () => { connected = true; client.end('from node'); });
+  client.on('connect', () => {
+    connected = true;
+    client.end('from node');
+  });
   await runUntil(() => nodeTimer && promiseDone && connected && collectors[0]?.eof === true);
   assert.equal(collectors[0]?.text(), 'from node');
   assert.ok(nodeTimer && promiseDone);
@@ -395,26 +451,30 @@ test('reset() inside a handler keeps the closed numbers reserved: the rest of th
   }
 });
 
-test('dropping a foreign fd its owner closed leaves the registration of a new socket with that number alone', { skip: onEpoll() ? false : NEEDS_EPOLL }, async () => {
-  const [a, b] = socketPair();
-  const foreign = a.fd;
-  DangaSocket.addOtherFds({ [foreign]: () => {} });
-  a.close(); // its owner closes the foreign fd: the number is free
-  // A new connection takes the number and is registered with the loop.
-  let mine: [Sock, Sock] | null = null;
-  const spare: Sock[] = [];
-  for (let i = 0; i < 64 && mine === null; i++) {
-    const [x, y] = socketPair();
-    if (x.fd === foreign) mine = [x, y];
-    else if (y.fd === foreign) mine = [y, x];
-    else spare.push(x, y);
-  }
-  assert.ok(mine !== null, 'the number was reused');
-  const reader = new Collector(mine[0]);
-  const writer = new Collector(mine[1]);
-  DangaSocket.otherFds(new Map()); // drop the foreign fd
-  writer.write('still here');
-  await runUntil(() => reader.text() === 'still here');
-  for (const s of spare) s.close();
-  b.close();
-});
+test(
+  'dropping a foreign fd its owner closed leaves the registration of a new socket with that number alone',
+  { skip: onEpoll() ? false : NEEDS_EPOLL },
+  async () => {
+    const [a, b] = socketPair();
+    const foreign = a.fd;
+    DangaSocket.addOtherFds({ [foreign]: () => {} });
+    a.close(); // its owner closes the foreign fd: the number is free
+    // A new connection takes the number and is registered with the loop.
+    let mine: [Sock, Sock] | null = null;
+    const spare: Sock[] = [];
+    for (let i = 0; i < 64 && mine === null; i++) {
+      const [x, y] = socketPair();
+      if (x.fd === foreign) mine = [x, y];
+      else if (y.fd === foreign) mine = [y, x];
+      else spare.push(x, y);
+    }
+    assert.ok(mine !== null, 'the number was reused');
+    const reader = new Collector(mine[0]);
+    const writer = new Collector(mine[1]);
+    DangaSocket.otherFds(new Map()); // drop the foreign fd
+    writer.write('still here');
+    await runUntil(() => reader.text() === 'still here');
+    for (const s of spare) s.close();
+    b.close();
+  },
+);

@@ -190,7 +190,7 @@ test('queue: clear() from a callback stops the pass and drops everything; timers
   assert.deepEqual(log, ['a', 'b', 'added after clear']);
 });
 
-test('queue: the wait runs to the end of the next timer\'s millisecond, in whole ms; 0 when overdue, -1 when empty', () => {
+test("queue: the wait runs to the end of the next timer's millisecond, in whole ms; 0 when overdue, -1 when empty", () => {
   // Like the original, which waited int(ms) + 1: never wakes before the
   // timer is due, at most a millisecond after.
   const q = new TimerQueue();
@@ -213,7 +213,13 @@ test('queue: the wait runs to the end of the next timer\'s millisecond, in whole
   q.add(1000.5, 0, () => q.add(1000.5, 0, noop));
   assert.equal(q.run(1000.5, 1), 0);
   assert.equal(q.run(1000.5, 1), -1);
-  for (const [now, delay] of [[0.3, 0.4], [1.5, 2.25], [7, 0.015625], [100.125, 999.875], [5, 5]] as const) {
+  for (const [now, delay] of [
+    [0.3, 0.4],
+    [1.5, 2.25],
+    [7, 0.015625],
+    [100.125, 999.875],
+    [5, 5],
+  ] as const) {
     const r = new TimerQueue();
     r.add(now, delay, noop);
     const wait = r.run(now, 1);
@@ -520,7 +526,13 @@ test('loop: a timer added between iterations shortens the wait of a waiting loop
   DangaSocket.addTimer(3600, () => assert.fail('the hour-long timer fired'));
   let fired = false;
   // From a Node timer: outside any iteration, while the loop waits for the hour-long timer.
-  setTimeout(() => DangaSocket.addTimer(0, () => { fired = true; }), 20);
+  setTimeout(
+    () =>
+      DangaSocket.addTimer(0, () => {
+        fired = true;
+      }),
+    20,
+  );
   assert.ok(await runWaiting(() => fired), 'the wait was shortened');
 });
 
@@ -532,7 +544,11 @@ test('loop: a timer added from a promise job after an event handler fires', asyn
       this.read(100);
       this.watchRead(false);
       // Runs after the handler, while the iteration is finishing.
-      void Promise.resolve().then(() => DangaSocket.addTimer(0, () => { fired = true; }));
+      void Promise.resolve().then(() =>
+        DangaSocket.addTimer(0, () => {
+          fired = true;
+        }),
+      );
     }
   }
   const w = new Waker(a);

@@ -12,7 +12,10 @@ import { onEpoll } from '../helpers.js';
 const indexUrl = new URL('../../src/index.js', import.meta.url).href;
 
 /** Loads the library in a fresh process, the addon made unloadable when `breakAddon`. */
-function loadWith(engine: string | undefined, breakAddon: boolean): { engine?: string; haveEpoll?: boolean; warnings?: string[]; code?: string; message?: string } {
+function loadWith(
+  engine: string | undefined,
+  breakAddon: boolean,
+): { engine?: string; haveEpoll?: boolean; warnings?: string[]; code?: string; message?: string } {
   const script = `
     ${breakAddon ? "process.dlopen = () => { throw new Error('simulated: no addon'); };" : ''}
     const warnings = [];
@@ -32,7 +35,7 @@ function loadWith(engine: string | undefined, breakAddon: boolean): { engine?: s
   else env.DANGA_ENGINE = engine;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim().split('\n').pop() as string);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as ReturnType<typeof loadWith>;
 }
 
 test('engine choice: no addon falls back to the node engine with one warning; DANGA_ENGINE=node forces it; =epoll demands the addon', () => {

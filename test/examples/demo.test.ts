@@ -43,7 +43,9 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
   const proc = spawn(cmd, args, { env, stdio: 'pipe' });
   const out = { text: '' };
   proc.stdout.setEncoding('utf8');
-  proc.stdout.on('data', (d: string) => { out.text += d; });
+  proc.stdout.on('data', (d: string) => {
+    out.text += d;
+  });
   proc.stderr.on('data', (d: Buffer) => process.stderr.write(d));
   return [proc, out];
 }

@@ -26,7 +26,7 @@ function warmUp(): void {
 function expectError(fn: () => unknown, type: ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor, pattern: RegExp): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof type, `${String(err)} is a ${type.name}`);
-    assert.match((err as Error).message, pattern);
+    assert.match(err.message, pattern);
     return true;
   });
 }
@@ -139,8 +139,14 @@ test('socket helpers: bad options, ports, hosts and paths; OS errors carry code 
   l.close();
   const dir = mkdtempSync(join(tmpdir(), 'danga-bad-'));
   try {
-    assert.throws(() => connectUnix(join(dir, 'missing.sock')), (err: Error & { code?: string }) => err.code === 'ENOENT');
-    assert.throws(() => listenUnix(join(dir, 'x'.repeat(200))), (err: Error & { code?: string }) => err.code === 'ENAMETOOLONG');
+    assert.throws(
+      () => connectUnix(join(dir, 'missing.sock')),
+      (err: Error & { code?: string }) => err.code === 'ENOENT',
+    );
+    assert.throws(
+      () => listenUnix(join(dir, 'x'.repeat(200))),
+      (err: Error & { code?: string }) => err.code === 'ENAMETOOLONG',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -93,10 +93,7 @@ test('listening server, outgoing client, accepted client: events, loop timeout, 
   });
   await DangaSocket.eventLoop();
 
-  assert.deepEqual(events.filter((e) => e !== 'server-read' && !e.startsWith('client-read')).slice(0, 2), [
-    'client-connected',
-    'accepted-read:hello',
-  ]);
+  assert.deepEqual(events.filter((e) => e !== 'server-read' && !e.startsWith('client-read')).slice(0, 2), ['client-connected', 'accepted-read:hello']);
   assert.ok(events.includes('server-read'));
   assert.equal(client.reply, 'echo:hello');
   assert.ok(iterations >= 4, `iterations counted: ${iterations}`);

@@ -64,9 +64,7 @@ class Source extends DangaSocket {
           if (this.markersRun !== expectedNo) this.markerErrors.push(`marker ${expectedNo} ran as #${this.markersRun}`);
           this.markersRun++;
           if (inQueue && this.writeBufSize !== finalQueued - queuedThroughMarker) {
-            this.markerErrors.push(
-              `marker ${expectedNo}: writeBufSize ${this.writeBufSize}, expected ${finalQueued - queuedThroughMarker}`,
-            );
+            this.markerErrors.push(`marker ${expectedNo}: writeBufSize ${this.writeBufSize}, expected ${finalQueued - queuedThroughMarker}`);
           }
         });
       }

@@ -31,7 +31,9 @@ test('unread data keeps firing eventRead, once per iteration', async () => {
   const r = new Recorder(a);
   let iteration = 0;
   const firedAt: number[] = [];
-  r.onRead = () => { firedAt.push(iteration); };
+  r.onRead = () => {
+    firedAt.push(iteration);
+  };
   r.watchRead(true);
   new Recorder(b).write('never read');
   DangaSocket.setLoopTimeout(0);

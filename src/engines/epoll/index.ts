@@ -40,8 +40,7 @@ export function createEpollEngine(b: NativeBinding): Engine {
     startTls: () => {
       throw stateError('ERR_DANGA_NO_TLS', 'the epoll engine has no TLS of its own');
     },
-    listenTcp: (host, port, backlog, reusePort) =>
-      new NativeSock(b, opened(b.listenTcp(host, port, backlog, reusePort), { address: host, port })),
+    listenTcp: (host, port, backlog, reusePort) => new NativeSock(b, opened(b.listenTcp(host, port, backlog, reusePort), { address: host, port })),
     connectTcp: (host, port) => new NativeSock(b, opened(b.connectTcp(host, port), { address: host, port })),
     listenUnix: (path, backlog) => new NativeSock(b, opened(b.listenUnix(path, backlog), { path })),
     connectUnix: (path) => new NativeSock(b, opened(b.connectUnix(path), { path })),

@@ -243,7 +243,7 @@ export class StreamSock implements Sock, Transport {
       // been one short of that (more data can arrive during read()).
       if (s.readableLength === 0 && !this._finished()) {
         const more: unknown = s.read();
-        if (more !== null) s.unshift(more as Buffer);
+        if (more !== null) s.unshift(more);
       }
       return buf;
     }

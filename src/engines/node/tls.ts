@@ -42,7 +42,7 @@ const HANDSHAKE_TIMEOUT_MS = 120_000;
  */
 export function serverTlsSocket(stream: Duplex, options: Record<string, unknown>): tls.TLSSocket {
   const { secureContext, isServer: _ignored, ...rest } = options;
-  const ctx = (secureContext as tls.SecureContext | undefined) ?? tls.createSecureContext(rest as tls.SecureContextOptions);
+  const ctx = (secureContext as tls.SecureContext | undefined) ?? tls.createSecureContext(rest);
   const requestCert = rest.requestCert === true;
   const rejectUnauthorized = rest.rejectUnauthorized !== false;
   const socket = new tls.TLSSocket(stream, {
@@ -93,7 +93,7 @@ export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: r
   // so the caller can go on with the plain connection.
   const { isServer: _isServer, ...contextOptions } = options;
   if (options.secureContext === undefined) {
-    options = { ...options, secureContext: tls.createSecureContext(contextOptions as tls.SecureContextOptions) };
+    options = { ...options, secureContext: tls.createSecureContext(contextOptions) };
   }
   const addresses = { local: old.localAddress(), remote: old.remoteAddress() };
   const id = old.fd;
@@ -104,17 +104,17 @@ export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: r
   // feeds that to TLS before anything newer. A native socket hands Node a dup
   // of its fd and keeps its own open (the number reserved) until it closes.
   const stream = old.release();
-  for (let i = unread.length - 1; i >= 0; i--) stream.unshift(unread[i] as Buffer);
+  for (let i = unread.length - 1; i >= 0; i--) stream.unshift(unread[i]);
   let tlsSocket: tls.TLSSocket;
   try {
     tlsSocket = options.isServer === true ? serverTlsSocket(stream, options) : clientTlsSocket(stream, options, addresses.remote);
   } catch (err) {
     // Options tls rejects only now: a native socket takes its fd back (its
     // dup is closed with the stream), so the plain connection goes on.
-    const reclaim = (old as Transport & { _unrelease?(): void })._unrelease;
-    if (reclaim !== undefined) {
+    const native = old as Transport & { _unrelease?(): void };
+    if (native._unrelease !== undefined) {
       stream.destroy();
-      reclaim.call(old);
+      native._unrelease();
     }
     throw err;
   }
@@ -123,7 +123,7 @@ export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: r
 
 /** A listening TCP socket whose connections speak TLS (server side) from the first byte. */
 export function listenTlsOn(host: string, port: number, backlog: number, options: Record<string, unknown>): ListenSock {
-  const ctx = (options.secureContext as tls.SecureContext | undefined) ?? tls.createSecureContext(options as tls.SecureContextOptions);
+  const ctx = (options.secureContext as tls.SecureContext | undefined) ?? tls.createSecureContext(options);
   const tlsOptions = { ...options, secureContext: ctx };
   return listenTcp(host, port, backlog, false, (socket, hints) => tlsStreamSock(serverTlsSocket(socket, tlsOptions), { addresses: hints }));
 }

@@ -41,9 +41,25 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), 'danga-starttls-fd-'));
   const r = spawnSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-days', '1'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-days',
+      '1',
+    ],
     { encoding: 'utf8' },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -122,113 +138,121 @@ class FailingTls extends DangaSocket {
   }
 }
 
-test('STARTTLS handshakes that fail on native sockets keep their fd numbers reserved until close: no fd registered twice, plain connections unharmed, no fd leaked', { skip, timeout: 60_000 }, async () => {
-  const N = 150;
-  const warnings: Error[] = [];
-  const onWarning = (w: Error): void => {
-    warnings.push(w);
-  };
-  process.on('warning', onWarning);
-  try {
-    // The loop's own fds (epoll) exist before counting.
-    const warm = listenTcp({ host: '127.0.0.1', port: 0 });
-    new Echo(warm).close('warm-up');
+test(
+  'STARTTLS handshakes that fail on native sockets keep their fd numbers reserved until close: no fd registered twice, plain connections unharmed, no fd leaked',
+  { skip, timeout: 60_000 },
+  async () => {
+    const N = 150;
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    try {
+      // The loop's own fds (epoll) exist before counting.
+      const warm = listenTcp({ host: '127.0.0.1', port: 0 });
+      new Echo(warm).close('warm-up');
+      await runUntil(() => DangaSocket.descriptorMap().size === 0);
+      const before = openSockets();
+
+      // Plain connections wait in this listener's backlog until a failing TLS
+      // object accepts one; it is not watched until the failures are over.
+      const plainListener = listenTcp({ host: '127.0.0.1', port: 0 });
+      const plainPort = (plainListener.localAddress() as { port: number }).port;
+      const plains: Echo[] = [];
+      const tlsObjects: FailingTls[] = [];
+      const tlsListener = new Listener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) =>
+        tlsObjects.push(new FailingTls(s, plainListener, (p) => plains.push(new Echo(p)))),
+      );
+      const tlsPort = (tlsListener.sock()!.localAddress() as { port: number }).port;
+
+      let clientsClosed = 0;
+      let echoed = 0;
+      const track = (c: net.Socket): net.Socket => {
+        c.on('error', () => {}); // resets are expected on the TLS side
+        c.on('close', () => clientsClosed++);
+        return c;
+      };
+      for (let i = 0; i < N; i++) {
+        const t = track(net.connect(tlsPort, '127.0.0.1'));
+        let said = '';
+        t.on('data', (d: Buffer) => {
+          if (said.endsWith('\n')) return; // (a TLS alert may follow)
+          said += d.toString('latin1');
+          if (!said.endsWith('\n')) return;
+          // A plain connection first, so one is waiting when the handshake
+          // fails; then garbage instead of a ClientHello.
+          const p = track(net.connect(plainPort, '127.0.0.1', () => t.write('this is not a TLS ClientHello\r\n\r\n')));
+          const msg = `ping ${i}\n`;
+          let got = '';
+          p.on('data', (e: Buffer) => {
+            got += e.toString('latin1');
+            if (got === msg) {
+              echoed++;
+              p.end();
+            }
+          });
+          p.write(msg);
+        });
+      }
+
+      await runUntil(() => tlsObjects.length === N && tlsObjects.every((o) => o.closed));
+      assert.deepEqual(
+        tlsObjects.filter((o) => o.ended === null).map((o) => o.number),
+        [],
+        'every TLS object got eventErr or eventHup',
+      );
+      assert.deepEqual(
+        tlsObjects.filter((o) => o.stillReserved !== true).map((o) => o.number),
+        [],
+        'each number still referred to its own connection when the handshake failure arrived',
+      );
+
+      // Those the failures did not take (had one not reached the backlog yet).
+      const plainAcceptor = new Listener(plainListener, (p) => plains.push(new Echo(p)));
+      await runUntil(() => echoed === N && clientsClosed === 2 * N && plains.length === N && plains.every((p) => p.closed));
+      assert.equal(echoed, N, 'the plain connections echo');
+      assert.deepEqual(
+        warnings.filter((w) => (w as Error & { code?: string }).code === 'DANGA_FD_REGISTERED_TWICE').map((w) => w.message),
+        [],
+        'no fd was registered twice',
+      );
+
+      tlsListener.close('done');
+      plainAcceptor.close('done');
+      await runUntil(() => DangaSocket.descriptorMap().size === 0);
+      assert.deepEqual(added(before, openSockets()), [], 'no fd leaked');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  },
+);
+
+test(
+  'startTls() with an option tls.connect rejects once the fd was handed out: the error is thrown, the plain connection goes on, no fd leaked',
+  { skip },
+  async () => {
+    const [warmA, warmB] = socketPair();
+    new Collector(warmA).close('warm-up');
+    warmB.close();
     await runUntil(() => DangaSocket.descriptorMap().size === 0);
     const before = openSockets();
 
-    // Plain connections wait in this listener's backlog until a failing TLS
-    // object accepts one; it is not watched until the failures are over.
-    const plainListener = listenTcp({ host: '127.0.0.1', port: 0 });
-    const plainPort = (plainListener.localAddress() as { port: number }).port;
-    const plains: Echo[] = [];
-    const tlsObjects: FailingTls[] = [];
-    const tlsListener = new Listener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) =>
-      tlsObjects.push(new FailingTls(s, plainListener, (p) => plains.push(new Echo(p)))),
-    );
-    const tlsPort = (tlsListener.sock()!.localAddress() as { port: number }).port;
-
-    let clientsClosed = 0;
-    let echoed = 0;
-    const track = (c: net.Socket): net.Socket => {
-      c.on('error', () => {}); // resets are expected on the TLS side
-      c.on('close', () => clientsClosed++);
-      return c;
-    };
-    for (let i = 0; i < N; i++) {
-      const t = track(net.connect(tlsPort, '127.0.0.1'));
-      let said = '';
-      t.on('data', (d: Buffer) => {
-        if (said.endsWith('\n')) return; // (a TLS alert may follow)
-        said += d.toString('latin1');
-        if (!said.endsWith('\n')) return;
-        // A plain connection first, so one is waiting when the handshake
-        // fails; then garbage instead of a ClientHello.
-        const p = track(net.connect(plainPort, '127.0.0.1', () => t.write('this is not a TLS ClientHello\r\n\r\n')));
-        const msg = `ping ${i}\n`;
-        let got = '';
-        p.on('data', (e: Buffer) => {
-          got += e.toString('latin1');
-          if (got === msg) {
-            echoed++;
-            p.end();
-          }
-        });
-        p.write(msg);
-      });
-    }
-
-    await runUntil(() => tlsObjects.length === N && tlsObjects.every((o) => o.closed));
-    assert.deepEqual(
-      tlsObjects.filter((o) => o.ended === null).map((o) => o.number),
-      [],
-      'every TLS object got eventErr or eventHup',
-    );
-    assert.deepEqual(
-      tlsObjects.filter((o) => o.stillReserved !== true).map((o) => o.number),
-      [],
-      'each number still referred to its own connection when the handshake failure arrived',
-    );
-
-    // Those the failures did not take (had one not reached the backlog yet).
-    const plainAcceptor = new Listener(plainListener, (p) => plains.push(new Echo(p)));
-    await runUntil(() => echoed === N && clientsClosed === 2 * N && plains.length === N && plains.every((p) => p.closed));
-    assert.equal(echoed, N, 'the plain connections echo');
-    assert.deepEqual(
-      warnings.filter((w) => (w as Error & { code?: string }).code === 'DANGA_FD_REGISTERED_TWICE').map((w) => w.message),
-      [],
-      'no fd was registered twice',
-    );
-
-    tlsListener.close('done');
-    plainAcceptor.close('done');
+    const [a, b] = socketPair();
+    const w = new Collector(a);
+    const peer = new Collector(b);
+    // createSecureContext() accepts this; tls.connect(), which runs after
+    // Node was given its dup of the fd, throws.
+    assert.throws(() => w.startTls({ servername: 5 }), { code: 'ERR_INVALID_ARG_TYPE' });
+    assert.ok(!w.closed);
+    assert.equal(a.closed, false, 'the Sock is open again');
+    assert.equal(a.fd, w.fd);
+    w.write('still plain');
+    peer.write('both ways');
+    await runUntil(() => peer.text() === 'still plain' && w.text() === 'both ways');
+    w.close('done');
+    peer.close('done');
     await runUntil(() => DangaSocket.descriptorMap().size === 0);
-    assert.deepEqual(added(before, openSockets()), [], 'no fd leaked');
-  } finally {
-    process.off('warning', onWarning);
-  }
-});
-
-test('startTls() with an option tls.connect rejects once the fd was handed out: the error is thrown, the plain connection goes on, no fd leaked', { skip }, async () => {
-  const [warmA, warmB] = socketPair();
-  new Collector(warmA).close('warm-up');
-  warmB.close();
-  await runUntil(() => DangaSocket.descriptorMap().size === 0);
-  const before = openSockets();
-
-  const [a, b] = socketPair();
-  const w = new Collector(a);
-  const peer = new Collector(b);
-  // createSecureContext() accepts this; tls.connect(), which runs after
-  // Node was given its dup of the fd, throws.
-  assert.throws(() => w.startTls({ servername: 5 }), { code: 'ERR_INVALID_ARG_TYPE' });
-  assert.ok(!w.closed);
-  assert.equal(a.closed, false, 'the Sock is open again');
-  assert.equal(a.fd, w.fd);
-  w.write('still plain');
-  peer.write('both ways');
-  await runUntil(() => peer.text() === 'still plain' && w.text() === 'both ways');
-  w.close('done');
-  peer.close('done');
-  await runUntil(() => DangaSocket.descriptorMap().size === 0);
-  assert.deepEqual(added(before, openSockets()), [], 'the dup was closed');
-});
+    assert.deepEqual(added(before, openSockets()), [], 'the dup was closed');
+  },
+);

@@ -10,10 +10,13 @@ import { onEpoll } from '../../helpers.js';
 afterEach(() => DangaSocket.reset());
 
 test('addOtherFds() on the node engine throws ERR_DANGA_NO_EPOLL', { skip: onEpoll() ? 'the epoll engine watches foreign fds (loop.test.ts)' : false }, () => {
-  assert.throws(() => DangaSocket.addOtherFds({ 0: () => {} }), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'ERR_DANGA_NO_EPOLL');
-    assert.match(err.message, /epoll/);
-    return true;
-  });
+  assert.throws(
+    () => DangaSocket.addOtherFds({ 0: () => {} }),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_DANGA_NO_EPOLL');
+      assert.match(err.message, /epoll/);
+      return true;
+    },
+  );
   assert.equal(DangaSocket.otherFds().size, 0);
 });

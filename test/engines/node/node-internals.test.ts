@@ -11,13 +11,7 @@ import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import net from 'node:net';
 import { Readable } from 'node:stream';
-import {
-  checkInternals,
-  eofReceived,
-  listenSync,
-  selfCheck,
-  type InternalsSubjects,
-} from '../../../src/engines/node/node-internals.js';
+import { checkInternals, eofReceived, listenSync, selfCheck, type InternalsSubjects } from '../../../src/engines/node/node-internals.js';
 
 /** Objects with every internal the check looks for. */
 function goodShapes(): InternalsSubjects {

@@ -57,28 +57,41 @@ const nonlocalBind = (() => {
   }
 })();
 
-test('listenTcp on an address this host does not have throws EADDRNOTAVAIL (bind)', { skip: nonlocalBind ? 'this host allows binding non-local addresses (ip_nonlocal_bind)' : false }, () => {
-  // 192.0.2.0/24 is TEST-NET-1: never assigned to a host.
-  assert.throws(() => listenTcp('192.0.2.1', 0, 511, false), (err: ListenError) => {
-    assert.equal(err.code, 'EADDRNOTAVAIL');
-    assert.equal(err.syscall, 'bind');
-    return true;
-  });
-});
+test(
+  'listenTcp on an address this host does not have throws EADDRNOTAVAIL (bind)',
+  { skip: nonlocalBind ? 'this host allows binding non-local addresses (ip_nonlocal_bind)' : false },
+  () => {
+    // 192.0.2.0/24 is TEST-NET-1: never assigned to a host.
+    assert.throws(
+      () => listenTcp('192.0.2.1', 0, 511, false),
+      (err: ListenError) => {
+        assert.equal(err.code, 'EADDRNOTAVAIL');
+        assert.equal(err.syscall, 'bind');
+        return true;
+      },
+    );
+  },
+);
 
 test('listenUnix: ENOENT in a missing directory, EADDRINUSE on a path in use; localAddress() is the path', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'danga-node-listen-'));
   try {
-    assert.throws(() => listenUnix(join(dir, 'missing', 'x.sock'), 511), (err: ListenError) => {
-      assert.equal(err.code, 'ENOENT');
-      assert.equal(err.syscall, 'bind');
-      assert.equal(err.path, join(dir, 'missing', 'x.sock'));
-      return true;
-    });
+    assert.throws(
+      () => listenUnix(join(dir, 'missing', 'x.sock'), 511),
+      (err: ListenError) => {
+        assert.equal(err.code, 'ENOENT');
+        assert.equal(err.syscall, 'bind');
+        assert.equal(err.path, join(dir, 'missing', 'x.sock'));
+        return true;
+      },
+    );
     const path = join(dir, 'x.sock');
     const l = listenUnix(path, 511);
     assert.deepEqual(l.localAddress(), { path, family: 'unix' });
-    assert.throws(() => listenUnix(path, 511), (err: ListenError) => err.code === 'EADDRINUSE' && err.syscall === 'bind');
+    assert.throws(
+      () => listenUnix(path, 511),
+      (err: ListenError) => err.code === 'EADDRINUSE' && err.syscall === 'bind',
+    );
     await nextTurn();
     l.close();
     assert.equal(l.localAddress(), null, 'null once closed');

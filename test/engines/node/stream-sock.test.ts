@@ -78,8 +78,12 @@ test('a net.Socket from a net.Server connection, driven by DangaSocket: echo, so
   let got = '';
   let ended = false;
   client.setEncoding('utf8');
-  client.on('data', (d: string) => { got += d; });
-  client.on('end', () => { ended = true; });
+  client.on('data', (d: string) => {
+    got += d;
+  });
+  client.on('end', () => {
+    ended = true;
+  });
   client.write('hello ');
   client.end('stream'); // half-close: the echo still answers, then closes
   await runUntil(() => ended);
@@ -114,7 +118,10 @@ test('any Duplex: read(n) at most n, empty Buffer when nothing, null at the end;
   assert.deepEqual(reads, ['abc', 'def', 'g', '']);
   const order: string[] = [];
   assert.equal(r.write('one '), true);
-  assert.equal(r.write(() => order.push('marker')), true);
+  assert.equal(
+    r.write(() => order.push('marker')),
+    true,
+  );
   assert.equal(r.write(Buffer.from('two')), true);
   assert.deepEqual(written, ['one ', 'two']);
   assert.deepEqual(order, ['marker']);
@@ -127,7 +134,12 @@ test('any Duplex: read(n) at most n, empty Buffer when nothing, null at the end;
 });
 
 test('a Duplex that errors reaches eventErr with its Error, then eventHup; data before the error is still read', async () => {
-  const d = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  const d = new Duplex({
+    read() {},
+    write(_c, _e, cb) {
+      cb();
+    },
+  });
   const events: string[] = [];
   let error: Error | null = null;
   let data = '';
@@ -207,7 +219,7 @@ test('writes to a slow Duplex: false and queued when its buffer is full, write i
   await runUntil(() => {
     iterations++;
     if (release !== null) {
-      const cb = release as () => void;
+      const cb = release;
       release = null;
       cb();
     }
@@ -221,7 +233,12 @@ test('writes to a slow Duplex: false and queued when its buffer is full, write i
 });
 
 test('eventWrite is level-triggered while write interest is on and the stream can take data', async () => {
-  const d = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  const d = new Duplex({
+    read() {},
+    write(_c, _e, cb) {
+      cb();
+    },
+  });
   const w = new Recorder(asSock(d));
   w.onWrite = () => {};
   w.watchWrite(true);
@@ -249,7 +266,9 @@ test('close() is deferred to the end of the iteration; then the stream is closed
   r.watchRead(true);
   client.write('x');
   let clientEnded = false;
-  client.on('end', () => { clientEnded = true; });
+  client.on('end', () => {
+    clientEnded = true;
+  });
   client.resume();
   await runUntil(() => r.closed && DangaSocket.toClose().length === 0 && clientEnded);
   assert.equal(destroyedInside, false, 'not closed inside the handler');
