@@ -44,6 +44,7 @@ export type WriterFunc = (data: Buffer, length: number, offset: number) => numbe
 export type SocketLike = Sock | NodeJS.ReadWriteStream | object;
 
 const EMPTY = Buffer.alloc(0);
+const IGNORED = (): void => {};
 /** Most Buffers handed to one writev (the kernel's IOV_MAX). */
 const IOV_MAX = 1024;
 /** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
@@ -62,6 +63,16 @@ function toBuffer(data: Buffer | Uint8Array | string, name: string): Buffer {
     }
   }
   throw invalidArgType(name, 'a Buffer, Uint8Array or string', data);
+}
+
+/** An object's pushed-back data, and what the pushed-back phase needs to see progress. */
+class PushBack {
+  readonly chunks: Buffer[] = [];
+  bytes = 0;
+  /** The handler left it as it found it: delivered with the socket's next data. */
+  parked = false;
+  /** Bytes read from the socket (not from pushed-back data) since the object first pushed back. */
+  socketBytes = 0;
 }
 
 /** Text of a value for a message, whatever it is (a Symbol, an object without prototype). */
@@ -88,7 +99,6 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   #closed = false;
   #corked = false;
   #watch = INITIAL_WATCH;
-  readonly #onReady = (): void => reactor.markReady(this);
   /** Write queue: Buffers and callbacks; `#wqHead` is the first live entry. */
   #wq: Array<Buffer | WriteCallback> = [];
   #wqHead = 0;
@@ -103,12 +113,8 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * after it returns (a trampoline), so chained callbacks never grow the stack.
    */
   #callbackDepth = 0;
-  #pushBack: Buffer[] | null = null;
-  #pushBackBytes = 0;
-  /** The handler left its pushed-back data as it found it: delivered with the socket's next data. */
-  #pushBackParked = false;
-  /** Bytes read from the socket (not from pushed-back data): progress, for the pushed-back phase. */
-  #bytesRead = 0;
+  /** Pushed-back data; made on the first pushBackRead() (most objects never push back). */
+  #pushBack: PushBack | null = null;
   #writer: WriterFunc | null = null;
   #peer: SockAddress | null | undefined = undefined;
   #local: SockAddress | null | undefined = undefined;
@@ -139,7 +145,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
         code: 'DANGA_FD_REGISTERED_TWICE',
       });
     }
-    const rc = t.attach(this.#watch, this.#onReady);
+    const rc = t.attach(this.#watch, this.#readyCallback(t));
     if (rc < 0) throw systemError(rc, 'epoll_ctl', `fd ${this.#key}`);
     reactor.descriptorMap.set(this.#key, this);
   }
@@ -353,6 +359,16 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     reactor.deferClose({ obj: this, key: this.#key, transport: t, reserved: this.#takeReserved() });
   }
 
+  /**
+   * What a transport calls when its readiness may have changed. Only engines
+   * that compute readiness (stream sockets) call it: the others report
+   * through the driver's event batch and get a shared no-op, so that a
+   * native connection costs no closure.
+   */
+  #readyCallback(t: Transport): () => void {
+    return t.readiness === undefined ? IGNORED : () => reactor.markReady(this);
+  }
+
   #takeReserved(): Transport | null {
     const r = this.#reserved;
     this.#reserved = null;
@@ -369,7 +385,6 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     this.#wqOffset = 0;
     this.#wqSize = 0;
     this.#pushBack = null;
-    this.#pushBackBytes = 0;
     const t = this.#t;
     if (t !== null) {
       const rc = t.detach();
@@ -409,24 +424,23 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     old.detach();
     let t: Transport;
     try {
-      t = reactor.engine.startTls(old, options, this.#pushBack ?? []);
+      t = reactor.engine.startTls(old, options, this.#pushBack?.chunks ?? []);
     } catch (err) {
       // Bad options fail before the connection changes hands: go on with the
       // plain connection. Should it be gone with the failure, so is the object.
-      if (old.attach(this.#watch, this.#onReady) < 0) {
+      if (old.attach(this.#watch, this.#readyCallback(old)) < 0) {
         this.#reserved = old;
         this.close('starttls_failed');
       }
       throw err;
     }
     this.#pushBack = null;
-    this.#pushBackBytes = 0;
     reactor.pushBack.delete(this);
     // The old transport keeps this object's number reserved until it closes.
     this.#reserved = old;
     this.#t = t;
     this.#corked = false;
-    const rc = t.attach(this.#watch, this.#onReady);
+    const rc = t.attach(this.#watch, this.#readyCallback(t));
     if (rc < 0) throw systemError(rc, 'attach', `fd ${this.#key}`);
     reactor.markReady(this);
   }
@@ -625,15 +639,16 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   pushBackRead(buf: Buffer | Uint8Array | string): void {
     const b = toBuffer(buf, 'buf');
     if (this.#closed || b.length === 0) return;
-    (this.#pushBack ??= []).push(b);
-    this.#pushBackBytes += b.length;
-    this.#pushBackParked = false;
-    this.#updatePushBack();
+    const pb = (this.#pushBack ??= new PushBack());
+    pb.chunks.push(b);
+    pb.bytes += b.length;
+    pb.parked = false;
+    this.#updatePushBack(pb);
   }
 
   /** Files this object for the pushed-back phase while it has data owed to a reader. */
-  #updatePushBack(): void {
-    if (this.#pushBackBytes > 0 && this.#watch & POLLIN && !this.#pushBackParked && !this.#closed) {
+  #updatePushBack(pb: PushBack): void {
+    if (pb.bytes > 0 && this.#watch & POLLIN && !pb.parked && !this.#closed) {
       if (!reactor.pushBack.has(this)) {
         reactor.pushBack.add(this);
         reactor.requestPass();
@@ -645,19 +660,20 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 
   /** @internal the loop delivers pushed-back data (see LoopObject). */
   [kPushBackStep](): boolean {
-    if (this.#closed || this.#pushBackBytes === 0 || !(this.#watch & POLLIN)) {
+    const pb = this.#pushBack;
+    if (this.#closed || pb === null || pb.bytes === 0 || !(this.#watch & POLLIN)) {
       reactor.pushBack.delete(this);
       return false;
     }
-    const pushedBack = this.#pushBackBytes;
-    const readBefore = this.#bytesRead;
+    const pushedBack = pb.bytes;
+    const readBefore = pb.socketBytes;
     this.eventRead();
-    if (this.#closed) return false;
-    const progress = this.#bytesRead !== readBefore || this.#pushBackBytes < pushedBack;
-    if (!progress && this.#pushBackBytes > 0) {
+    if (this.#closed || this.#pushBack !== pb) return false;
+    const progress = pb.socketBytes !== readBefore || pb.bytes < pushedBack;
+    if (!progress && pb.bytes > 0) {
       // Left as found (e.g. a partial line pushed back until the rest
       // arrives): wait for the socket rather than re-fire for ever.
-      this.#pushBackParked = true;
+      pb.parked = true;
       reactor.pushBack.delete(this);
     }
     return progress && reactor.pushBack.has(this);
@@ -676,33 +692,34 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     }
     if (this.#closed) return null;
     const pb = this.#pushBack;
-    if (pb !== null && pb.length > 0) return this.#readPushedBack(pb, maxBytes);
+    if (pb === null) return (this.#t as Transport).read(maxBytes);
+    if (pb.bytes > 0) return this.#readPushedBack(pb, maxBytes);
     const buf = (this.#t as Transport).read(maxBytes);
-    if (buf !== null) this.#bytesRead += buf.length;
+    if (buf !== null) pb.socketBytes += buf.length;
     return buf;
   }
 
-  #readPushedBack(pb: Buffer[], maxBytes: number): Buffer {
-    let buf = pb[0] as Buffer;
+  #readPushedBack(pb: PushBack, maxBytes: number): Buffer {
+    const chunks = pb.chunks;
+    let buf = chunks[0] as Buffer;
     if (buf.length > maxBytes) {
-      pb[0] = buf.subarray(maxBytes);
-      this.#pushBackBytes -= maxBytes;
+      chunks[0] = buf.subarray(maxBytes);
+      pb.bytes -= maxBytes;
       return buf.subarray(0, maxBytes);
     }
-    pb.shift();
-    this.#pushBackBytes -= buf.length;
-    if (this.#pushBackParked && pb.length === 0 && buf.length < maxBytes) {
+    chunks.shift();
+    pb.bytes -= buf.length;
+    if (pb.parked && chunks.length === 0 && buf.length < maxBytes) {
       // Parked data is handed out with what the socket has now, so that a
       // reader keeping a partial line sees the rest of it.
-      this.#pushBackParked = false;
       const more = (this.#t as Transport).read(maxBytes - buf.length);
       if (more !== null && more.length > 0) {
-        this.#bytesRead += more.length;
+        pb.socketBytes += more.length;
         buf = Buffer.concat([buf, more], buf.length + more.length);
       }
     }
-    if (pb.length === 0) {
-      this.#pushBackParked = false;
+    if (chunks.length === 0) {
+      pb.parked = false;
       reactor.pushBack.delete(this);
     }
     return buf;
@@ -732,8 +749,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   watchRead(on: boolean): void {
     const wasOn = (this.#watch & POLLIN) !== 0;
     this.#setWatch(POLLIN, Boolean(on));
-    if (!wasOn && this.#watch & POLLIN) this.#pushBackParked = false;
-    if (this.#pushBack !== null) this.#updatePushBack();
+    const pb = this.#pushBack;
+    if (pb !== null) {
+      if (!wasOn && this.#watch & POLLIN) pb.parked = false;
+      this.#updatePushBack(pb);
+    }
   }
 
   /**
