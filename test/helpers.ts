@@ -2,6 +2,10 @@
  * Shared test fixtures: small DangaSocket subclasses and a way to run the
  * loop until a condition holds. Everything runs on real sockets.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DangaSocket, listenTcp, connectTcp, type Sock } from 'danga-socket';
 
 /** True when the loop runs on the native epoll engine (foreign fds need it). */
@@ -173,4 +177,41 @@ export function captureStderr(fn: () => void): string {
     process.stderr.write = original;
   }
   return out;
+}
+
+/** True when the openssl command line tool is installed (TLS tests need it to make a certificate). */
+export const haveOpenssl = spawnSync('sh', ['-c', 'command -v openssl']).status === 0;
+
+/** A fresh self-signed EC certificate for localhost and 127.0.0.1, made with openssl (one day valid). */
+export function selfSignedCert(): { key: string; cert: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'danga-cert-'));
+  try {
+    const r = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-days',
+        '1',
+      ],
+      { encoding: 'utf8' },
+    );
+    if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
+    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

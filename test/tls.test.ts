@@ -6,18 +6,17 @@
  */
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DangaSocket, listenTls, connectTls, listenTcp, connectTcp, socketPair, type Sock, type StreamSock } from 'danga-socket';
-import { runUntil, Echo, Listener } from './helpers.js';
+import { runUntil, Echo, Listener, haveOpenssl, selfSignedCert } from './helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
-const haveOpenssl = spawnSync('sh', ['-c', 'command -v openssl']).status === 0;
 const NO_OPENSSL = 'openssl is needed to make the test certificate (.ci/run installs it)';
 let dir = '';
 let key = '';
@@ -25,33 +24,9 @@ let cert = '';
 
 before(() => {
   if (!haveOpenssl) return;
-  dir = mkdtempSync(join(tmpdir(), 'danga-tls-'));
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-days',
-      '1',
-    ],
-    { encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  key = readFileSync(join(dir, 'key.pem'), 'utf8');
-  cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+  ({ key, cert } = selfSignedCert());
+  dir = mkdtempSync(join(tmpdir(), 'danga-tls-')); // the certificate as a file, for openssl s_client
+  writeFileSync(join(dir, 'cert.pem'), cert);
 });
 
 after(() => {

@@ -639,6 +639,16 @@ test('a partial line kept with pushBackRead() is completed by the data that arri
   assert.deepEqual(reader.lines, ['GET /foo\r', 'HEAD /bar\r']);
 });
 
+/** Closes on hangup and error; its eventRead is the test's. */
+class Counting extends DangaSocket {
+  override eventHup(): void {
+    this.close('hup');
+  }
+  override eventErr(): void {
+    this.close('err');
+  }
+}
+
 /** Counts the loop's iterations while Node's loop turns `turns` times (setImmediate hops). */
 async function iterationsOver(turns: number): Promise<number> {
   let iterations = 0;
@@ -664,15 +674,9 @@ async function iterationsOver(turns: number): Promise<number> {
 test('pushed-back data with read interest off does not spin the loop', { timeout: 30_000 }, async () => {
   const [a, b] = socketPair();
   let reads = 0;
-  class Parker extends DangaSocket {
+  class Parker extends Counting {
     override eventRead(): void {
       reads++;
-    }
-    override eventHup(): void {
-      this.close('hup');
-    }
-    override eventErr(): void {
-      this.close('err');
     }
   }
   const p = new Parker(a);
@@ -693,15 +697,9 @@ test('pushed-back data with read interest off does not spin the loop', { timeout
 test('pushed-back data its handler leaves untouched is parked, not re-fired on every iteration', { timeout: 30_000 }, async () => {
   const [a, b] = socketPair();
   let reads = 0;
-  class Ignorer extends DangaSocket {
+  class Ignorer extends Counting {
     override eventRead(): void {
       reads++;
-    }
-    override eventHup(): void {
-      this.close('hup');
-    }
-    override eventErr(): void {
-      this.close('err');
     }
   }
   const o = new Ignorer(a);

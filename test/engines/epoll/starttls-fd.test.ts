@@ -12,19 +12,15 @@
  *
  * Every wait is on a condition (runUntil); nothing depends on timing.
  */
-import { test, before, after, afterEach } from 'node:test';
+import { test, before, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DangaSocket, listenTcp, socketPair, type Sock } from 'danga-socket';
-import { runUntil, Collector, Echo, Listener } from '../../helpers.js';
+import { runUntil, Collector, Echo, Listener, haveOpenssl, selfSignedCert } from '../../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
-const haveOpenssl = spawnSync('sh', ['-c', 'command -v openssl']).status === 0;
 const skip =
   DangaSocket.engine() !== 'epoll'
     ? 'the native epoll engine only: stream sockets get negative ids, never fd numbers'
@@ -32,43 +28,12 @@ const skip =
       ? false
       : 'openssl is needed to make the test certificate (.ci/run installs it)';
 
-let dir = '';
 let key = '';
 let cert = '';
 
 before(() => {
   if (skip !== false) return;
-  dir = mkdtempSync(join(tmpdir(), 'danga-starttls-fd-'));
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-days',
-      '1',
-    ],
-    { encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  key = readFileSync(join(dir, 'key.pem'), 'utf8');
-  cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
-});
-
-after(() => {
-  if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  ({ key, cert } = selfSignedCert());
 });
 
 /**
