@@ -249,10 +249,6 @@ static void call_js(danga_loop *L, int count) {
 
   int32_t r;
   if (napi_get_value_int32(env, result, &r) != napi_ok) r = -1;
-  if (r == -2) {
-    stop_all(L);
-    return;
-  }
   wake_within(L, r); /* merged with what arm() asked for meanwhile */
 }
 

@@ -58,9 +58,9 @@ export async function tcpPair(): Promise<[Sock, Sock]> {
   return [client, accepted as unknown as Sock];
 }
 
-/** Echoes what it reads; stops reading while its queue is not empty (backpressure). */
-export class Echo extends DangaSocket {
-  constructor(sock: Sock) {
+/** Echoes what it reads; stops reading while its queue is not empty (backpressure). Over a Sock or a Node stream. */
+export class Echo<S extends object = Sock> extends DangaSocket<S> {
+  constructor(sock: S) {
     super(sock);
     this.watchRead(true);
   }

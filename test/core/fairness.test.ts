@@ -338,7 +338,8 @@ test('the node driver keeps the contract: an arm(0) made during an iteration win
         }
         clearTimeout(backstop);
         resolve('second pass');
-        return -2;
+        driver.stop();
+        return -1;
       }, 0);
     });
     assert.equal(outcome, 'second pass', `the arm(0) was lost to a return value of ${returned}`);

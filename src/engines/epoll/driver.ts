@@ -22,10 +22,9 @@ const MAX_EVENTS = 1024;
 
 /** Drives the loop from the epoll fd. */
 export class EpollDriver implements LoopDriver {
-  readonly name = 'epoll' as const;
   readonly events = new Int32Array(2 * MAX_EVENTS);
   private readonly b: NativeBinding;
-  private iterate: (count: number) => number = () => -2;
+  private iterate: (count: number) => number = () => -1;
 
   /** Creates the epoll fd: sockets can be registered from then on, before the loop runs. */
   constructor(binding: NativeBinding) {

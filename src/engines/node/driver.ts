@@ -19,7 +19,6 @@ const noop = (): void => {};
 
 /** Drives the loop with setImmediate (timeout 0) and one setTimeout (timeout > 0). */
 export class NodeDriver implements LoopDriver {
-  readonly name = 'node' as const;
   readonly events = new Int32Array(0);
   private iterate: ((count: number) => number) | null = null;
   private immediate: NodeJS.Immediate | null = null;
@@ -50,8 +49,7 @@ export class NodeDriver implements LoopDriver {
     const gen = this.generation;
     const next = iterate(0);
     if (gen !== this.generation) return;
-    if (next === -2) this.stop();
-    else this.arm(next);
+    this.arm(next);
   }
 
   start(iterate: (count: number) => number, timeoutMs: number): void {

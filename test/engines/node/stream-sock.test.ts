@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { DangaSocket, socketPair, type Sock } from 'danga-socket';
-import { runUntil, Recorder, Collector, onEpoll } from '../../helpers.js';
+import { runUntil, Recorder, Collector, Echo, onEpoll } from '../../helpers.js';
 
 /** What a test opened with Node directly, closed after it whatever happened. */
 const opened: Array<net.Server | net.Socket> = [];
@@ -39,37 +39,9 @@ async function nodePair(serverOptions: net.ServerOpts = {}): Promise<{ server: n
   return { server, accepted, client };
 }
 
-/** Echoes; stops reading while its queue is not empty. */
-class StreamEcho extends DangaSocket<net.Socket> {
-  constructor(stream: net.Socket) {
-    super(stream);
-    this.watchRead(true);
-  }
-
-  override eventRead(): void {
-    const buf = this.read(65536);
-    if (buf === null) {
-      this.write(() => this.close('eof'));
-      return;
-    }
-    if (buf.length > 0 && !this.write(buf)) {
-      this.watchRead(false);
-      this.write(() => this.watchRead(true));
-    }
-  }
-
-  override eventErr(): void {
-    this.close('err');
-  }
-
-  override eventHup(): void {
-    this.close('hup');
-  }
-}
-
 test('a net.Socket from a net.Server connection, driven by DangaSocket: echo, sock(), descriptorMap, half-close', async () => {
   const { server, accepted, client } = await nodePair();
-  const echo = new StreamEcho(accepted);
+  const echo = new Echo<net.Socket>(accepted);
   assert.equal(echo.sock(), accepted, 'sock() is the stream itself');
   assert.equal(DangaSocket.descriptorMap().get(echo.fd), echo);
   assert.ok(echo.fd < 0, 'a stream is filed under a negative id');
@@ -336,4 +308,16 @@ test('native and stream sockets in one loop and one descriptorMap; a stream made
   await DangaSocket.eventLoop();
   DangaSocket.setPostLoopCallback(null);
   assert.equal(stream.text(), 're:ping');
+});
+
+test('startTls() that fails once the stream was handed over closes the object: no half-alive object over a released stream', async () => {
+  const { server, accepted, client } = await nodePair();
+  const obj = new Echo<net.Socket>(accepted);
+  // createSecureContext() accepts this; tls.connect(), which runs after the
+  // stream was released to TLS, throws. A released stream cannot be taken back.
+  assert.throws(() => obj.startTls({ servername: 5 }), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.equal(obj.closed, true);
+  await runUntil(() => DangaSocket.descriptorMap().size === 0);
+  client.destroy();
+  server.close();
 });
