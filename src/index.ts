@@ -6,7 +6,23 @@
 import './engines/install.js';
 
 export { DangaSocket } from './core/danga-socket.js';
-export type { WriteData, WriteCallback, WriterFunc, SocketLike, StartTlsOptions, PostLoopCallback } from './core/danga-socket.js';
+export type {
+  WriteData,
+  WriteCallback,
+  WriterFunc,
+  SocketLike,
+  StartTlsOptions,
+  PostLoopCallback,
+  DangaSocketOptions,
+  EndOptions,
+  ShutdownOptions,
+  ErrorHandler,
+  Logger,
+  DangaStats,
+} from './core/danga-socket.js';
+export { Connection } from './core/connection.js';
+export { Listener } from './core/listener.js';
+export type { ListenerOptions, ConnectionFactory } from './core/listener.js';
 export { Timer } from './core/timers.js';
 export type { TimerCallback } from './core/timers.js';
 export type { OtherFdCallback, ProfilingData } from './core/loop.js';

@@ -16,8 +16,19 @@
 import { format } from 'node:util';
 import { INITIAL_WATCH, POLLIN, POLLOUT, WAIT_FOREVER } from './constants.js';
 import type { EngineName, Sock, SockAddress, StartTlsOptions, Transport } from './contract.js';
-import { errno, errnoOf, invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateFunction } from './errors.js';
-import { kPushBackStep, kReadiness, reactor, type LoopCallback, type LoopObject, type OtherFdCallback, type ProfilingData } from './loop.js';
+import { errno, errnoOf, invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateFunction, validateInteger } from './errors.js';
+import {
+  kCloseHook,
+  kIdleCheck,
+  kPushBackStep,
+  kReadiness,
+  kShutdown,
+  reactor,
+  type LoopCallback,
+  type LoopObject,
+  type OtherFdCallback,
+  type ProfilingData,
+} from './loop.js';
 import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
@@ -26,8 +37,60 @@ export type { StartTlsOptions } from './contract.js';
 /** Post-loop callback: gets the descriptor map and the foreign fds; return a falsy value to end `eventLoop()`. */
 export type PostLoopCallback = (descriptorMap: Map<number, DangaSocket<object>>, otherFds: Map<number, OtherFdCallback>) => unknown;
 
-/** What `write()` takes: bytes, a string (UTF-8), a callback to run once everything before it is out, or nothing (kick the queue). */
-export type WriteData = Buffer | Uint8Array | string | WriteCallback | undefined | null;
+/**
+ * What `write()` takes: bytes, a string (UTF-8), a callback to run once
+ * everything before it is out, nothing (kick the queue), or an array of
+ * byte pieces, queued together and written with one writev.
+ */
+export type WriteData = Buffer | Uint8Array | string | WriteCallback | ReadonlyArray<Buffer | Uint8Array | string> | undefined | null;
+
+/** Options of the constructor. All are off by default (the 1.62 behaviour). */
+export interface DangaSocketOptions {
+  /**
+   * Deliver end of stream once: after a read returned null, read interest
+   * goes off (and stays off), so a handler that queued its last reply is
+   * not re-fired every pass while it drains. `Connection` sets it.
+   */
+  eofOnce?: boolean;
+}
+
+/** Options of `end()`. */
+export interface EndOptions {
+  /**
+   * Half-close instead: once everything queued is out, shut down the
+   * writing side (the peer sees end of stream) and go on reading; close
+   * when you see the peer's end of stream.
+   */
+  halfClose?: boolean;
+}
+
+/** Options of `DangaSocket.shutdown()`. */
+export interface ShutdownOptions {
+  /** Seconds to let connections finish before the rest are closed (default 30). */
+  timeout?: number;
+}
+
+/** Receives an exception thrown by one object's handler (see `DangaSocket.setErrorHandler`). */
+export type ErrorHandler = (err: unknown, obj: DangaSocket<object>) => void;
+
+/** Where the library's diagnostic output goes (see `DangaSocket.setLogger`). */
+export type Logger = (level: 'debug' | 'error', message: string) => void;
+
+/** A snapshot of the loop's counters (see `DangaSocket.stats()`). */
+export interface DangaStats {
+  /** Objects open now (registered and not closed), listeners included. */
+  readonly open: number;
+  /** Objects registered since the process started. */
+  readonly opened: number;
+  /** Connections accepted by `Listener` objects. */
+  readonly accepted: number;
+  /** Bytes read from sockets. */
+  readonly bytesIn: number;
+  /** Bytes written to sockets. */
+  readonly bytesOut: number;
+  /** Closes by reason ('' when close() got none; 'stolen' for stealSocket()). */
+  readonly closed: Readonly<Record<string, number>>;
+}
 
 /** A callback in the write queue. */
 export type WriteCallback = () => void;
@@ -75,6 +138,40 @@ class PushBack {
   socketBytes = 0;
 }
 
+/**
+ * Per-object settings most objects never use, made on first use, so that an
+ * object without them costs one field.
+ */
+class Extras {
+  /** Idle timeout in ms; 0 = none. */
+  idleMs = 0;
+  /** Time of the last activity (loop clock, ms). */
+  lastActive = 0;
+  /** Write watermarks (bytes); high 0 = none. */
+  high = 0;
+  low = 0;
+  /** Most bytes the write queue may hold; 0 = no cap. */
+  cap = 0;
+  /** Told when the object closes (a Listener counting its connections). */
+  onClose: (() => void) | null = null;
+}
+
+/** Bits of `#flags`. */
+const EOF_ONCE = 1;
+/** A read returned null (end of stream or error). */
+const AT_EOF = 2;
+/** end(): close once the queue is empty. */
+const ENDING = 4;
+/** end({ halfClose }): shut down the writing side once the queue is empty. */
+const HALF_CLOSING = 8;
+/** The queue is above the high watermark (onWriteHigh told, onWriteLow not yet). */
+const ABOVE_HIGH = 16;
+
+const defaultLogger: Logger = (_level, message) => {
+  process.stderr.write(message);
+};
+let logger: Logger = defaultLogger;
+
 /** Text of a value for a message, whatever it is (a Symbol, an object without prototype). */
 function text(value: unknown): string {
   try {
@@ -118,6 +215,13 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   #writer: WriterFunc | null = null;
   #peer: SockAddress | null | undefined = undefined;
   #local: SockAddress | null | undefined = undefined;
+  /** EOF_ONCE, AT_EOF, ENDING, HALF_CLOSING, ABOVE_HIGH. */
+  #flags = 0;
+  /** Depth of batch() scopes: writes are queued, and written once the outermost ends. */
+  #batchDepth = 0;
+  /** Why it closed; null while open. */
+  #closeReason: string | null = null;
+  #ext: Extras | null = null;
 
   /**
    * Registers `sock` with the event loop. Only errors and hangups are watched
@@ -126,14 +230,22 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * @param sock a Sock from `listenTcp`/`connectTcp`/`accept()`/…, a Node
    *   stream (net.Socket, tls.TLSSocket, any Duplex), or the number of an
    *   open socket fd (taken over).
+   * @param options additions to the 1.62 behaviour, all off by default
    */
-  constructor(sock: S | number) {
+  constructor(sock: S | number, options?: DangaSocketOptions) {
     if (sock === undefined || sock === null) {
       throw invalidArgType('sock', 'a Sock, a stream or a socket fd', sock);
     }
     const t = reactor.engine.adopt(sock);
     if (t === null) throw invalidArgType('sock', 'a Sock, a stream or a socket fd', sock);
     if (t.closed) throw invalidArgValue('sock', 'is closed');
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+      if (options.eofOnce !== undefined && typeof options.eofOnce !== 'boolean') {
+        throw invalidArgType('options.eofOnce', 'of type boolean', options.eofOnce);
+      }
+      if (options.eofOnce === true) this.#flags = EOF_ONCE;
+    }
     this.#t = t;
     this.#fd = t.fd;
     this.#key = t.fd;
@@ -148,6 +260,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     const rc = t.attach(this.#watch, this.#readyCallback(t));
     if (rc < 0) throw systemError(rc, 'epoll_ctl', `fd ${this.#key}`);
     reactor.descriptorMap.set(this.#key, this);
+    reactor.stats.opened++;
   }
 
   // ---------------------------------------------------------------- class side: the loop
@@ -155,6 +268,69 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   /** Forgets all loop state: closes every registered socket, drops timers, callbacks, foreign fds and profiling data. */
   static reset(): void {
     reactor.reset();
+  }
+
+  /**
+   * Ends `eventLoop()` at the end of the current iteration (at once when
+   * the loop waits), from anywhere: a handler, a timer, a signal handler,
+   * another Node callback. Does nothing when the loop is not running.
+   */
+  static stop(): void {
+    reactor.stop();
+  }
+
+  /**
+   * Graceful shutdown. Every registered object gets `onShutdown()`: a
+   * `Listener` stops accepting; by default a connection stops reading and
+   * closes once everything queued is out (`end()`); protocol code overrides
+   * it to finish the request in hand first. After `timeout` seconds what
+   * remains is closed. Resolves once the descriptor map is empty, and ends
+   * `eventLoop()` then. Without a running loop, everything is closed at once.
+   */
+  static shutdown(options: ShutdownOptions = {}): Promise<void> {
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    const timeout = options.timeout ?? 30;
+    if (typeof timeout !== 'number') throw invalidArgType('options.timeout', 'of type number', timeout);
+    if (!(timeout >= 0 && timeout <= 0x7fffffff / 1000)) throw outOfRange('options.timeout', 'a number of seconds >= 0', timeout);
+    return reactor.shutdown(timeout * 1000);
+  }
+
+  /**
+   * Error isolation (off by default: 1.62 lets an exception end the loop).
+   * With a handler set, an exception thrown by an object's handlers (its
+   * event handlers, write callbacks run inside them, pushed-back deliveries,
+   * onIdle, onShutdown) or the rejection of an `async` handler's promise is
+   * given to `fn(err, obj)`, and then that object alone is closed (reason
+   * 'exception') unless `fn` closed it. Timers and post-loop callbacks are
+   * not objects' handlers: their exceptions still end the loop, as does an
+   * exception of `fn` itself. null turns isolation off.
+   */
+  static setErrorHandler(fn: ErrorHandler | null): void {
+    if (fn !== null && fn !== undefined) validateFunction('fn', fn);
+    reactor.errorHandler = (fn ?? null) as ((err: unknown, obj: LoopObject) => void) | null;
+  }
+
+  /**
+   * Where `debugMsg()`, `dumpError()` and DANGA_DEBUG's close messages go:
+   * `fn(level, message)` with the complete text (newline included); null
+   * restores the default, stderr.
+   */
+  static setLogger(fn: Logger | null): void {
+    if (fn !== null && fn !== undefined) validateFunction('fn', fn);
+    logger = fn ?? defaultLogger;
+  }
+
+  /** A snapshot of the loop's counters: open objects, accepted connections, bytes in and out, closes by reason. */
+  static stats(): DangaStats {
+    const s = reactor.stats;
+    return {
+      open: s.opened - s.closedTotal,
+      opened: s.opened,
+      accepted: s.accepted,
+      bytesIn: s.bytesIn,
+      bytesOut: s.bytesOut,
+      closed: Object.fromEntries(s.closed),
+    };
   }
 
   /** True when the native epoll engine runs the loop. */
@@ -238,9 +414,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     return reactor.loopTimeout;
   }
 
-  /** Prints a `util.format`-style message to stderr, prefixed with ">>> ". */
+  /** Prints a `util.format`-style message to stderr (or the logger), prefixed with ">>> ". */
   static debugMsg(fmt: string, ...args: unknown[]): void {
-    process.stderr.write('>>> ' + format(text(fmt).replace(/\n$/, ''), ...args) + '\n');
+    logger('debug', '>>> ' + format(text(fmt).replace(/\n$/, ''), ...args) + '\n');
   }
 
   /**
@@ -260,9 +436,20 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     return timer;
   }
 
-  /** The live map of fd -> object. An fd leaves it at the end of the iteration in which its object closed. */
-  static descriptorMap(): Map<number, DangaSocket<object>> {
-    return reactor.descriptorMap as Map<number, DangaSocket<object>>;
+  /**
+   * The live map of fd -> object. An fd leaves it at the end of the
+   * iteration in which its object closed. With `cls`, a new Map of just the
+   * objects that are instances of it, typed so.
+   */
+  static descriptorMap(): Map<number, DangaSocket<object>>;
+  static descriptorMap<T extends DangaSocket<object>>(cls: abstract new (...args: never[]) => T): Map<number, T>;
+  static descriptorMap<T extends DangaSocket<object>>(cls?: abstract new (...args: never[]) => T): Map<number, DangaSocket<object>> | Map<number, T> {
+    const map = reactor.descriptorMap as Map<number, DangaSocket<object>>;
+    if (cls === undefined) return map;
+    validateFunction('cls', cls);
+    const out = new Map<number, T>();
+    for (const [fd, obj] of map) if (obj instanceof cls) out.set(fd, obj);
+    return out;
   }
 
   /**
@@ -302,6 +489,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     return this.#wqSize;
   }
 
+  /** Why the object closed: the reason given to close() ('' when none), 'stolen' after stealSocket(); null while open. */
+  closeReason(): string | null {
+    return this.#closeReason;
+  }
+
   /** Sets the per-object post-loop callback (or clears it with null). */
   setPostLoopCallback(fn: PostLoopCallback | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
@@ -334,7 +526,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   stealSocket(): S | null {
     if (this.#closed) return null;
     const t = this.#t;
-    this.#cleanup();
+    this.#cleanup('stolen');
     this.#t = null;
     // Leaves the map at the end of the iteration, like a closed fd.
     reactor.deferClose({ obj: this, key: this.#key, transport: null, reserved: this.#takeReserved() });
@@ -351,7 +543,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   close(reason?: string): void {
     if (this.#closed) return;
     if (DEBUG_LEVEL > 0) DangaSocket.debugMsg('Closing #%d (%s) due to %s', this.#key, this.constructor.name, reason ?? '');
-    this.#cleanup();
+    this.#cleanup(reason === undefined ? '' : text(reason));
     const t = this.#t;
     this.#t = null;
     // Deferred: the fd must not be reused while events for it may still
@@ -376,8 +568,10 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   }
 
   /** What close() and stealSocket() share: the object is dead from here on. */
-  #cleanup(): void {
+  #cleanup(reason: string): void {
     this.#closed = true; // first: a failing uncork below closes, and must find it closed
+    this.#closeReason = reason;
+    reactor.stats.countClose(reason);
     this.tcpCork(false);
     // Drop the queue: it may hold callbacks that refer back to this object.
     this.#wq = [];
@@ -396,11 +590,25 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     // (reactor.deferClose), so that the dispatcher finds a closed object (and
     // skips it) rather than an unknown fd or a new socket under the number.
     this.#fd = -1;
+    const onClose = this.#ext?.onClose;
+    if (onClose) {
+      (this.#ext as Extras).onClose = null;
+      onClose();
+    }
   }
 
   /** The socket: a Sock (or the stream given to the constructor); null once closed. */
   sock(): S | null {
     return this.#t === null ? null : (this.#t.handle as S);
+  }
+
+  /**
+   * The socket, typed non-null: for handlers, which only run while the
+   * object is open. Throws ERR_SOCKET_CLOSED once closed.
+   */
+  requireSock(): S {
+    if (this.#t === null) throw stateError('ERR_SOCKET_CLOSED', `${this.constructor.name}: the socket is closed`);
+    return this.#t.handle as S;
   }
 
   /**
@@ -455,7 +663,8 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * Writes `data`, or queues it behind what is already queued. A function is
    * run once everything queued before it has been written (at once when the
    * queue is empty; one queued from inside a write callback runs right after
-   * that callback returns); `undefined` just pushes the queue.
+   * that callback returns); `undefined` just pushes the queue. An array of
+   * pieces is queued as one and written with one writev.
    *
    * @returns true when everything went out; false when something is queued
    *   (write interest is then on until the queue drains).
@@ -463,17 +672,18 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   write(data?: WriteData): boolean {
     if (this.#closed) return true; // a dead object soon; the original lies too
     if (data === undefined || data === null) {
-      // Inside a write callback the queue is pushed once the callback returns.
-      return this.#callbackDepth > 0 ? this.#wqHead >= this.#wq.length : this.#flush();
+      // Inside a write callback or a batch the queue is pushed at its end.
+      return this.#callbackDepth > 0 || this.#batchDepth > 0 ? this.#wqHead >= this.#wq.length : this.#flush();
     }
     let item: Buffer | WriteCallback;
     if (typeof data === 'function') item = data;
     else if (Buffer.isBuffer(data)) item = data;
     else if (typeof data === 'string' || data instanceof Uint8Array) item = toBuffer(data, 'data');
-    else throw invalidArgType('data', 'a Buffer, Uint8Array, string, function or undefined', data);
+    else if (Array.isArray(data)) return this.#writePieces(data as ReadonlyArray<Buffer | Uint8Array | string>);
+    else throw invalidArgType('data', 'a Buffer, Uint8Array, string, array of those, function or undefined', data);
 
     if (typeof item === 'function') {
-      if (this.#wqHead < this.#wq.length || this.#callbackDepth > 0) {
+      if (this.#wqHead < this.#wq.length || this.#callbackDepth > 0 || this.#batchDepth > 0) {
         this.#wq.push(item);
         this.#wqSize += 1;
         return false;
@@ -484,13 +694,16 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     }
     const len = item.length;
     if (len === 0) return this.#wqHead >= this.#wq.length;
-    if (this.#wqHead < this.#wq.length) {
+    if (this.#wqHead < this.#wq.length || this.#batchDepth > 0) {
+      if (this.#ext !== null && this.#overCap(len)) return false;
       this.#wq.push(item);
       this.#wqSize += len;
+      if (this.#ext !== null) this.#checkHigh();
       return false;
     }
     // Nothing queued: write now, bypassing the queue.
     const n = this.#rawWrite(item, 0, len);
+    if (n > 0) this.#wrote(n);
     if (n === len) {
       if (this.#writeSetWatch) {
         this.#writeSetWatch = false;
@@ -499,17 +712,226 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       return true;
     }
     if (n >= 0) {
+      if (this.#ext !== null && this.#overCap(len - n)) return false;
       this.#wq.push(item);
       this.#wqOffset = n;
       this.#wqSize += len - n;
       this.onIncompleteWrite();
+      if (this.#ext !== null) this.#checkHigh();
       return false;
     }
     if (n === -errno.EAGAIN) {
+      if (this.#ext !== null && this.#overCap(len)) return false;
       this.#wq.push(item);
       this.#wqSize += len;
+      this.#writeFailed(n);
+      if (this.#ext !== null) this.#checkHigh();
+      return false;
     }
     return this.#writeFailed(n);
+  }
+
+  /** write([a, b, …]): every piece checked first, then queued together and pushed with one writev. */
+  #writePieces(pieces: ReadonlyArray<Buffer | Uint8Array | string>): boolean {
+    const bufs: Buffer[] = [];
+    let total = 0;
+    for (let i = 0; i < pieces.length; i++) {
+      const b = toBuffer(pieces[i] as Buffer | Uint8Array | string, `data[${i}]`);
+      if (b.length === 0) continue;
+      bufs.push(b);
+      total += b.length;
+    }
+    if (total === 0) return this.#wqHead >= this.#wq.length;
+    if (this.#ext !== null && this.#overCap(total)) return false;
+    const wasEmpty = this.#wqHead >= this.#wq.length;
+    for (const b of bufs) this.#wq.push(b);
+    this.#wqSize += total;
+    if (wasEmpty && this.#callbackDepth === 0 && this.#batchDepth === 0 && this.#flush()) return true;
+    if (this.#ext !== null && !this.#closed) this.#checkHigh();
+    return false;
+  }
+
+  /**
+   * Runs `fn` with writes held back: what it writes is queued, in order, and
+   * goes out in one writev when it returns (many small replies to pipelined
+   * requests leave as one syscall). Inside, `write()` returns false (the
+   * bytes are queued). Batches nest; the outermost one writes.
+   *
+   * @returns what `write()` would: true when everything went out.
+   */
+  batch(fn: () => void): boolean {
+    validateFunction('fn', fn);
+    this.#batchDepth++;
+    try {
+      fn();
+    } finally {
+      this.#batchDepth--;
+    }
+    if (this.#closed) return true;
+    if (this.#batchDepth > 0 || this.#callbackDepth > 0) return this.#wqHead >= this.#wq.length;
+    return this.#flush();
+  }
+
+  /**
+   * Ends the connection gracefully: stops reading, and closes once
+   * everything queued (and whatever write callbacks queue meanwhile) is out,
+   * with reason 'end'. With `{ halfClose: true }` it shuts down the writing
+   * side instead once the queue is out (the peer sees end of stream) and
+   * reading goes on: close when you read the peer's end of stream.
+   * Calling it again does nothing more.
+   */
+  end(options?: EndOptions): void {
+    if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidArgType('options', 'an object', options);
+    this.#end(options?.halfClose === true);
+  }
+
+  /** end(), under a name no subclass can override (onShutdown's default uses it). */
+  #end(halfClose: boolean): void {
+    if (this.#closed) return;
+    if (halfClose) {
+      this.#flags |= HALF_CLOSING;
+    } else {
+      this.#flags |= ENDING;
+      this.watchRead(false);
+    }
+    if (this.#wqHead >= this.#wq.length && this.#callbackDepth === 0) this.#drained();
+  }
+
+  /** The queue is empty: what end() asked for happens now. */
+  #drained(): void {
+    const flags = this.#flags;
+    if (flags & ENDING) {
+      this.close('end');
+    } else if (flags & HALF_CLOSING) {
+      this.#flags = flags & ~HALF_CLOSING;
+      const t = this.#t;
+      if (t !== null) {
+        try {
+          t.shutdown('write');
+        } catch {
+          this.close('shutdown_failed');
+        }
+      }
+    }
+  }
+
+  /** `n` bytes went out: counted, and activity for the idle timeout. */
+  #wrote(n: number): void {
+    reactor.stats.bytesOut += n;
+    const ext = this.#ext;
+    if (ext !== null && ext.idleMs !== 0) ext.lastActive = reactor.activityTime();
+  }
+
+  /** Queuing `adding` more bytes would pass the cap: the object is closed, nothing queued. */
+  #overCap(adding: number): boolean {
+    const cap = (this.#ext as Extras).cap;
+    if (cap === 0 || this.#wqSize + adding <= cap) return false;
+    this.close('write_cap');
+    return true;
+  }
+
+  /** After queuing: tell onWriteHigh once the queue rises above the high watermark. */
+  #checkHigh(): void {
+    const high = (this.#ext as Extras).high;
+    if (high === 0 || this.#flags & ABOVE_HIGH || this.#wqSize <= high) return;
+    this.#flags |= ABOVE_HIGH;
+    this.onWriteHigh();
+  }
+
+  /** After the queue shrank: tell onWriteLow once it is at the low watermark or below. */
+  #checkLow(): void {
+    if (this.#flags & ABOVE_HIGH && this.#wqSize <= (this.#ext as Extras).low) {
+      this.#flags &= ~ABOVE_HIGH;
+      this.onWriteLow();
+    }
+  }
+
+  /**
+   * Write watermarks: `onWriteHigh()` is called once when the queue rises
+   * above `high` bytes, then `onWriteLow()` once when it has fallen to `low`
+   * or below, and so on, in the order of the queue (a crossing is told after
+   * the write() or the write progress that made it, before the write
+   * callbacks queued behind). `high` 0 turns them off.
+   */
+  setWriteWatermarks(high: number, low: number): void {
+    validateInteger('high', high, 0, Number.MAX_SAFE_INTEGER);
+    validateInteger('low', low, 0, Number.MAX_SAFE_INTEGER);
+    if (low > high) throw outOfRange('low', `an integer <= high (${high})`, low);
+    const ext = (this.#ext ??= new Extras());
+    ext.high = high;
+    ext.low = low;
+    if (high === 0) this.#flags &= ~ABOVE_HIGH;
+    else if (!this.#closed) this.#checkHigh();
+  }
+
+  /**
+   * A hard cap on queued bytes: a write that would queue more is not
+   * queued; the object is closed instead, with reason 'write_cap' (the write
+   * returns false). 0 removes the cap.
+   */
+  setWriteCap(bytes: number): void {
+    validateInteger('bytes', bytes, 0, Number.MAX_SAFE_INTEGER);
+    (this.#ext ??= new Extras()).cap = bytes;
+  }
+
+  /** The queue rose above the high watermark. The default does nothing; a proxy stops reading its source here. */
+  onWriteHigh(): void {}
+
+  /** The queue fell to the low watermark. The default does nothing; a proxy resumes reading its source here. */
+  onWriteLow(): void {}
+
+  /**
+   * Idle timeout: when nothing was read from the socket and no written byte
+   * went out for `seconds`, `onIdle()` is called (again after each further
+   * `seconds` of idleness). The check runs once a second for all objects
+   * (so it fires between `seconds` and `seconds` + 1 later); activity costs
+   * a store, no timer. 0 turns it off.
+   */
+  setIdleTimeout(seconds: number): void {
+    if (typeof seconds !== 'number') throw invalidArgType('seconds', 'of type number', seconds);
+    if (!(seconds >= 0 && seconds <= 0x7fffffff / 1000)) throw outOfRange('seconds', 'a number >= 0', seconds);
+    if (this.#closed) return;
+    const ext = (this.#ext ??= new Extras());
+    ext.idleMs = Math.ceil(seconds * 1000);
+    if (ext.idleMs === 0) {
+      reactor.unwatchIdle(this);
+      return;
+    }
+    reactor.watchIdle(this);
+    ext.lastActive = reactor.activityTime();
+  }
+
+  /** The idle timeout passed. The default closes the object with reason 'idle'. */
+  onIdle(): void {
+    this.close('idle');
+  }
+
+  /** @internal the idle sweep (see LoopObject). */
+  [kIdleCheck](nowMs: number): void {
+    const ext = this.#ext;
+    if (this.#closed || ext === null || ext.idleMs === 0 || nowMs - ext.lastActive < ext.idleMs) return;
+    ext.lastActive = nowMs;
+    this.onIdle();
+  }
+
+  /**
+   * A graceful shutdown began (`DangaSocket.shutdown()`). The default ends
+   * the connection: stop reading, close once everything queued is out.
+   * Protocol code overrides it to let the request in hand finish first.
+   */
+  onShutdown(): void {
+    this.#end(false);
+  }
+
+  /** @internal graceful shutdown (see LoopObject). */
+  [kShutdown](): void {
+    this.onShutdown();
+  }
+
+  /** @internal tells `fn` when the object closes (one watcher: the Listener that accepted it). */
+  [kCloseHook](fn: (() => void) | null): void {
+    if (this.#closed) return;
+    (this.#ext ??= new Extras()).onClose = fn;
   }
 
   #runCallback(fn: WriteCallback): void {
@@ -536,6 +958,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
           this.#writeSetWatch = false;
           this.#setWatch(POLLOUT, false);
         }
+        if (this.#flags & (ENDING | HALF_CLOSING)) this.#drained();
         return true;
       }
       const item = wq[head] as Buffer | WriteCallback;
@@ -565,6 +988,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       const offset = this.#wqOffset;
       const n = count === 1 ? this.#rawWrite(item, offset, want) : (this.#t as Transport).writev(wq, head, count, offset);
       if (n < 0) return this.#writeFailed(n);
+      if (n > 0) this.#wrote(n);
       this.#wqSize -= n;
       // Consume n bytes from the front of the queue.
       let left = n + offset;
@@ -582,6 +1006,10 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
         // Compact a long-lived queue so written entries do not pile up.
         this.#wq = wq.slice(i);
         this.#wqHead = 0;
+      }
+      if (this.#flags & ABOVE_HIGH) {
+        this.#checkLow();
+        if (this.#closed) return true;
       }
       if (n < want) {
         this.onIncompleteWrite();
@@ -692,11 +1120,31 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     }
     if (this.#closed) return null;
     const pb = this.#pushBack;
-    if (pb === null) return (this.#t as Transport).read(maxBytes);
+    if (pb === null) return this.#readSocket(maxBytes);
     if (pb.bytes > 0) return this.#readPushedBack(pb, maxBytes);
-    const buf = (this.#t as Transport).read(maxBytes);
+    const buf = this.#readSocket(maxBytes);
     if (buf !== null) pb.socketBytes += buf.length;
     return buf;
+  }
+
+  /** Every read from the socket: counted, activity for the idle timeout, end of stream noted. */
+  #readSocket(maxBytes: number): Buffer | null {
+    const buf = (this.#t as Transport).read(maxBytes);
+    if (buf === null) {
+      if (this.#flags & EOF_ONCE) this.#atEof();
+    } else if (buf.length > 0) {
+      reactor.stats.bytesIn += buf.length;
+      const ext = this.#ext;
+      if (ext !== null && ext.idleMs !== 0) ext.lastActive = reactor.activityTime();
+    }
+    return buf;
+  }
+
+  /** eofOnce: the stream ended (or failed); read interest goes off for good. */
+  #atEof(): void {
+    this.#flags |= AT_EOF;
+    this.#setWatch(POLLIN, false);
+    if (this.#pushBack !== null) this.#updatePushBack(this.#pushBack);
   }
 
   #readPushedBack(pb: PushBack, maxBytes: number): Buffer {
@@ -712,7 +1160,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (pb.parked && chunks.length === 0 && buf.length < maxBytes) {
       // Parked data is handed out with what the socket has now, so that a
       // reader keeping a partial line sees the rest of it.
-      const more = (this.#t as Transport).read(maxBytes - buf.length);
+      const more = this.#readSocket(maxBytes - buf.length);
       if (more !== null && more.length > 0) {
         pb.socketBytes += more.length;
         buf = Buffer.concat([buf, more], buf.length + more.length);
@@ -745,8 +1193,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     this.write(undefined);
   }
 
-  /** Turns readable events on or off. */
+  /** Turns readable events on or off (with `eofOnce`, they stay off once the stream ended). */
   watchRead(on: boolean): void {
+    if (on && this.#flags & AT_EOF) return;
     const wasOn = (this.#watch & POLLIN) !== 0;
     this.#setWatch(POLLIN, Boolean(on));
     const pb = this.#pushBack;
@@ -787,7 +1236,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   /** Prints `message`, what this object is, and a stack trace to stderr. */
   dumpError(message: string): void {
     const stack = (new Error().stack ?? '').split('\n').slice(2).join('\n');
-    process.stderr.write(`ERROR: ${text(message)}\n\t${this.asString()}\n${stack}\n`);
+    logger('error', `ERROR: ${text(message)}\n\t${this.asString()}\n${stack}\n`);
   }
 
   /** Prints a `util.format`-style message to stderr, prefixed with ">>> ". */

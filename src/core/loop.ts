@@ -14,7 +14,7 @@
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, WAIT_FOREVER } from './constants.js';
 import type { Engine, LoopDriver, Transport } from './contract.js';
 import { stateError } from './errors.js';
-import { TimerQueue, epochSeconds, monotonicMs } from './timers.js';
+import { type Timer, TimerQueue, epochSeconds, monotonicMs } from './timers.js';
 
 /** Hook: the readiness mask of an object whose engine computes readiness itself (0: not ready). */
 export const kReadiness = Symbol('danga.readiness');
@@ -24,6 +24,15 @@ export const kReadiness = Symbol('danga.readiness');
  * than it found), so another pass may deliver more.
  */
 export const kPushBackStep = Symbol('danga.pushBackStep');
+/** Hook: the idle sweep looks at the object at `nowMs` (see Reactor.watchIdle). */
+export const kIdleCheck = Symbol('danga.idleCheck');
+/** Hook: a graceful shutdown began (see Reactor.shutdown). */
+export const kShutdown = Symbol('danga.shutdown');
+/** Hook: `obj[kCloseHook](fn)` has `fn` called once when obj closes (a Listener counting its connections). */
+export const kCloseHook = Symbol('danga.closeHook');
+
+/** How often the idle sweep runs: an idle timeout fires between its time and this much later. */
+export const IDLE_GRANULARITY_MS = 1000;
 
 /** What the loop needs of an object in its descriptor map. */
 export interface LoopObject {
@@ -35,6 +44,33 @@ export interface LoopObject {
   close(reason?: string): void;
   [kReadiness](): number;
   [kPushBackStep](): boolean;
+  [kIdleCheck](nowMs: number): void;
+  [kShutdown](): void;
+}
+
+/** Receives an exception thrown by an object's handler, once error isolation is on. */
+export type LoopErrorHandler = (err: unknown, obj: LoopObject) => void;
+
+/** The loop's counters (see DangaSocket.stats()). */
+export class LoopStats {
+  /** Objects registered since the process started. */
+  opened = 0;
+  /** Connections accepted by Listener objects. */
+  accepted = 0;
+  /** Bytes read from sockets (not counting pushed-back data read again). */
+  bytesIn = 0;
+  /** Bytes written to sockets. */
+  bytesOut = 0;
+  /** Objects closed (or whose socket was stolen). */
+  closedTotal = 0;
+  /** Closes by reason. */
+  readonly closed = new Map<string, number>();
+
+  /** Counts one close. */
+  countClose(reason: string): void {
+    this.closedTotal++;
+    this.closed.set(reason, (this.closed.get(reason) ?? 0) + 1);
+  }
 }
 
 /** Callback for a foreign fd, given the event mask. */
@@ -63,14 +99,22 @@ type Step = (obj: LoopObject, mask: number) => void;
  * become handler calls (kernel events and computed readiness alike). A
  * handler that closes the object stops the rest, as in the original.
  */
-function dispatch(obj: LoopObject, mask: number): void {
-  if (mask & POLLIN && !obj.closed) obj.eventRead();
-  if (mask & POLLOUT && !obj.closed) obj.eventWrite();
-  if (mask & POLLERR && !obj.closed) obj.eventErr();
-  if (mask & POLLHUP && !obj.closed) obj.eventHup();
+function dispatch(obj: LoopObject, mask: number): unknown {
+  // The last handler's return value: only the guarded step (one bit at a
+  // time) looks at it, for the promise of an `async` handler.
+  let result: unknown;
+  if (mask & POLLIN && !obj.closed) result = obj.eventRead();
+  if (mask & POLLOUT && !obj.closed) result = obj.eventWrite();
+  if (mask & POLLERR && !obj.closed) result = obj.eventErr();
+  if (mask & POLLHUP && !obj.closed) result = obj.eventHup();
+  return result;
 }
 
-const PROFILE_KEYS: ReadonlyArray<readonly [number, string]> = [
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== undefined && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+const HANDLER_BITS: ReadonlyArray<readonly [number, string]> = [
   [POLLIN, 'read'],
   [POLLOUT, 'write'],
   [POLLERR, 'err'],
@@ -95,6 +139,15 @@ export class Reactor {
   doProfile = false;
   profiling: ProfilingData = {};
   readonly timers = new TimerQueue();
+  readonly stats = new LoopStats();
+  /** Set: exceptions of an object's handlers go here and close that object only. */
+  errorHandler: LoopErrorHandler | null = null;
+  /** Objects with an idle timeout, looked at by the sweep. */
+  readonly idle = new Set<LoopObject>();
+  /** The loop's coarse clock (ms), read once per iteration while objects have idle timeouts. */
+  now = 0;
+  /** stop() was called: the loop ends at the end of the iteration. */
+  stopRequested = false;
 
   running = false;
   /** True while the loop's own code runs: wake-ups are then folded into the wait it returns. */
@@ -103,7 +156,10 @@ export class Reactor {
   #driver: LoopDriver | null = null;
   #settle: ((err: unknown) => void) | null = null;
   readonly #iterate = (count: number): number => this.iterate(count);
-  readonly #profiledStep: Step = (obj, mask) => this.#dispatchProfiled(obj, mask);
+  readonly #guardedStep: Step = (obj, mask) => this.#dispatchGuarded(obj, mask);
+  #idleTimer: Timer | null = null;
+  readonly #sweep = (): void => this.#sweepIdle();
+  #shutdown: { done: Promise<void>; resolve: () => void; deadline: Timer | null } | null = null;
 
   /** Installs the engine (once, from the composition root); its driver is created now. */
   install(engine: Engine): void {
@@ -150,8 +206,10 @@ export class Reactor {
     return new Promise<void>((resolve, reject) => {
       const driver = this.driver;
       this.running = true;
+      this.stopRequested = false;
       this.#settle = (err: unknown) => {
         this.running = false;
+        this.stopRequested = false;
         this.#settle = null;
         driver.stop();
         if (err === undefined) resolve();
@@ -179,10 +237,12 @@ export class Reactor {
     if (settle === null) return WAIT_FOREVER;
     this.inIteration = true;
     try {
-      const step: Step = this.doProfile ? this.#profiledStep : dispatch;
+      if (this.idle.size > 0) this.now = monotonicMs();
+      // The plain ladder unless profiling or error isolation wants each handler call.
+      const step: Step = this.doProfile || this.errorHandler !== null ? this.#guardedStep : dispatch;
       if (count > 0) this.#dispatchEvents(this.driver.events, count, step);
       if (this.softReady.size > 0) this.#dispatchSoftReady(step);
-      if (!this.#postEventLoop()) {
+      if (!this.#postEventLoop() || this.stopRequested) {
         settle(undefined);
         return WAIT_FOREVER;
       }
@@ -228,22 +288,69 @@ export class Reactor {
     }
   }
 
-  /** The dispatch, timed per handler (profiling on); the ladder itself stays in dispatch(). */
-  #dispatchProfiled(obj: LoopObject, mask: number): void {
-    const name = obj.constructor.name;
-    for (const [bit, what] of PROFILE_KEYS) {
+  /**
+   * The dispatch one handler at a time, when profiling (each call timed) or
+   * error isolation (each call guarded) is on; the ladder itself stays in
+   * dispatch().
+   */
+  #dispatchGuarded(obj: LoopObject, mask: number): void {
+    for (const [bit, what] of HANDLER_BITS) {
       if (!(mask & bit) || obj.closed) continue;
-      const before = process.cpuUsage();
+      const before = this.doProfile ? process.cpuUsage() : null;
       try {
-        dispatch(obj, bit);
+        const result = dispatch(obj, bit);
+        if (this.errorHandler !== null && isThenable(result)) this.#watchPromise(obj, result);
+      } catch (err) {
+        this.handlerFailed(obj, err);
       } finally {
-        const used = process.cpuUsage(before);
-        const entry = (this.profiling[`${name}-${what}`] ??= [0, 0, 0]);
-        entry[0] += used.user / 1e6;
-        entry[1] += used.system / 1e6;
-        entry[2]++;
+        if (before !== null) {
+          const used = process.cpuUsage(before);
+          const entry = (this.profiling[`${obj.constructor.name}-${what}`] ??= [0, 0, 0]);
+          entry[0] += used.user / 1e6;
+          entry[1] += used.system / 1e6;
+          entry[2]++;
+        }
       }
     }
+  }
+
+  /**
+   * An exception of `obj`'s handler. Without an error handler it propagates
+   * (1.62: it ends the loop, rejecting eventLoop()). With one, the handler
+   * gets it and the object is closed, unless the handler closed it already:
+   * one connection's failure costs only that connection. An error handler
+   * that throws ends the loop.
+   */
+  handlerFailed(obj: LoopObject, err: unknown): void {
+    const handler = this.errorHandler;
+    if (handler === null) throw err;
+    handler(err, obj);
+    if (!obj.closed) obj.close('exception');
+  }
+
+  /** Runs `fn`, one of `obj`'s hooks, under error isolation when it is on. */
+  guard(obj: LoopObject, fn: () => void): void {
+    if (this.errorHandler === null) {
+      fn();
+      return;
+    }
+    try {
+      fn();
+    } catch (err) {
+      this.handlerFailed(obj, err);
+    }
+  }
+
+  /** An `async` handler's promise: its rejection is the object's failure, as a throw would be. */
+  #watchPromise(obj: LoopObject, promise: PromiseLike<unknown>): void {
+    promise.then(undefined, (err: unknown) => {
+      try {
+        this.handlerFailed(obj, err);
+      } catch (fatal) {
+        if (this.#settle !== null) this.#settle(fatal);
+        else throw fatal;
+      }
+    });
   }
 
   /**
@@ -260,7 +367,15 @@ export class Reactor {
     while (progress) {
       progress = false;
       for (const obj of Array.from(this.pushBack)) {
-        if (obj[kPushBackStep]()) progress = true;
+        if (this.errorHandler === null) {
+          if (obj[kPushBackStep]()) progress = true;
+        } else {
+          try {
+            if (obj[kPushBackStep]()) progress = true;
+          } catch (err) {
+            this.handlerFailed(obj, err);
+          }
+        }
       }
     }
 
@@ -268,6 +383,7 @@ export class Reactor {
     // during event processing would let the kernel hand their fd numbers to
     // new sockets while events for the old ones were still in the batch.
     if (this.pending.length > 0) this.closePending();
+    if (this.#shutdown !== null && this.descriptorMap.size === 0) this.#shutdownDone();
 
     let keepRunning: unknown = true;
     if (this.plcMap.size > 0) {
@@ -287,7 +403,102 @@ export class Reactor {
     this.pushBack.delete(entry.obj);
     this.plcMap.delete(entry.obj);
     this.softReady.delete(entry.obj);
+    this.unwatchIdle(entry.obj);
     this.requestPass();
+  }
+
+  /** Ends the loop at the end of the current iteration (at once when it waits). */
+  stop(): void {
+    if (!this.running) return;
+    this.stopRequested = true;
+    this.requestPass();
+  }
+
+  // ---------------------------------------------------------------- idle timeouts
+
+  /**
+   * The time to record as an object's last activity: the iteration's clock
+   * inside an iteration (one clock read per iteration, not per read), the
+   * real clock outside.
+   */
+  activityTime(): number {
+    return this.inIteration && this.idle.size > 0 ? this.now : monotonicMs();
+  }
+
+  /**
+   * Puts `obj` under the idle sweep: one timer for the whole loop, running
+   * every IDLE_GRANULARITY_MS while any object has a timeout, that asks each
+   * object whether it has been idle too long. Activity itself costs one
+   * store (no timer re-armed per read, as Perlbal and uSockets do it).
+   */
+  watchIdle(obj: LoopObject): void {
+    if (!this.idle.has(obj)) {
+      if (this.idle.size === 0) this.now = monotonicMs();
+      this.idle.add(obj);
+    }
+    if (this.#idleTimer === null) {
+      this.#idleTimer = this.timers.add(monotonicMs(), IDLE_GRANULARITY_MS, this.#sweep);
+      if (this.timers.isFirst(this.#idleTimer)) this.requestPass();
+    }
+  }
+
+  /** Takes `obj` from the idle sweep; the sweep stops with its last object. */
+  unwatchIdle(obj: LoopObject): void {
+    if (!this.idle.delete(obj) || this.idle.size > 0) return;
+    this.#idleTimer?.cancel();
+    this.#idleTimer = null;
+  }
+
+  #sweepIdle(): void {
+    this.#idleTimer = null;
+    const now = monotonicMs();
+    this.now = now;
+    // A Set may lose members while it is iterated (a handler closing its object).
+    for (const obj of this.idle) this.guard(obj, () => obj[kIdleCheck](now));
+    if (this.idle.size > 0) this.#idleTimer = this.timers.add(now, IDLE_GRANULARITY_MS, this.#sweep);
+  }
+
+  // ---------------------------------------------------------------- graceful shutdown
+
+  /**
+   * Graceful shutdown: every object gets its shutdown hook (listeners stop
+   * accepting, connections finish what is queued and close); after
+   * `timeoutMs` whatever remains is closed. Resolves once the descriptor map
+   * is empty, and ends the loop then. Called again while it runs, it returns
+   * the same promise. Without a running loop nothing can drain: everything
+   * is closed at once.
+   */
+  shutdown(timeoutMs: number): Promise<void> {
+    if (this.#shutdown !== null) return this.#shutdown.done;
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    const state: { done: Promise<void>; resolve: () => void; deadline: Timer | null } = { done, resolve, deadline: null };
+    this.#shutdown = state;
+    if (!this.running) {
+      this.#forceClose('shutdown');
+      if (!this.inIteration) this.closePending();
+      if (this.descriptorMap.size === 0) this.#shutdownDone();
+      return done;
+    }
+    for (const obj of Array.from(this.descriptorMap.values())) {
+      if (!obj.closed) this.guard(obj, () => obj[kShutdown]());
+    }
+    state.deadline = this.timers.add(monotonicMs(), timeoutMs, () => this.#forceClose('shutdown_timeout'));
+    this.requestPass();
+    return done;
+  }
+
+  #forceClose(reason: string): void {
+    for (const obj of Array.from(this.descriptorMap.values())) obj.close(reason);
+  }
+
+  #shutdownDone(): void {
+    const state = this.#shutdown;
+    if (state === null) return;
+    this.#shutdown = null;
+    state.deadline?.cancel();
+    this.stop();
+    state.resolve();
   }
 
   /** Really closes what close() deferred, and lets those fds leave the map. */
@@ -355,11 +566,14 @@ export class Reactor {
     this.pushBack.clear();
     this.plcMap.clear();
     this.softReady.clear();
+    this.idle.clear();
+    this.#idleTimer = null; // its timer goes with the others below
     this.loopTimeout = WAIT_FOREVER;
     this.doProfile = false;
     this.profiling = {};
     this.timers.clear();
     this.postLoopCallback = null;
+    this.errorHandler = null;
     // A loop that is running goes on, with the fresh state.
   }
 }

@@ -1,0 +1,51 @@
+/**
+ * Connection: the base for protocol connections, a DangaSocket with the
+ * defaults every server re-wrote: reading from the start, end of stream
+ * delivered once, and hangups and errors closing the object.
+ */
+import type { Sock } from './contract.js';
+import { DangaSocket, type DangaSocketOptions } from './danga-socket.js';
+import { invalidArgType } from './errors.js';
+
+const DEFAULTS: DangaSocketOptions = { eofOnce: true };
+
+function withDefaults(options: DangaSocketOptions | undefined): DangaSocketOptions {
+  if (options === undefined) return DEFAULTS;
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+  return { ...DEFAULTS, ...options };
+}
+
+/**
+ * A DangaSocket for a protocol connection. Beside the 1.62 base class it
+ *
+ * - watches reads from the start (no `watchRead(true)` in each constructor);
+ * - delivers end of stream once (`eofOnce`): after `read()` (or a framing
+ *   helper) returned null, read interest goes off for good, so a handler
+ *   that answered with `end()` is not re-fired while the reply drains;
+ * - closes on `eventHup` (reason 'hup') and `eventErr` (reason 'error')
+ *   instead of throwing.
+ *
+ * Override `eventRead()`; the framing helpers (`readLine`, `readUntil`,
+ * `readExact`, `readSome`), `end()`, the watermarks and the idle timeout are
+ * all inherited.
+ */
+export class Connection<S extends object = Sock> extends DangaSocket<S> {
+  /**
+   * @param sock as for DangaSocket
+   * @param options as for DangaSocket; `eofOnce` defaults to true here
+   */
+  constructor(sock: S | number, options?: DangaSocketOptions) {
+    super(sock, withDefaults(options));
+    this.watchRead(true);
+  }
+
+  /** Hangup: closes the object (reason 'hup'). */
+  override eventHup(): void {
+    this.close('hup');
+  }
+
+  /** Error condition: closes the object (reason 'error'). */
+  override eventErr(): void {
+    this.close('error');
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Listener: accepts connections and hands each to a factory; the one place
+ * where accepting under overload is handled (fd exhaustion, a connection
+ * cap) and where a graceful shutdown stops accepting.
+ */
+import type { Sock } from './contract.js';
+import { DangaSocket } from './danga-socket.js';
+import { invalidArgType, outOfRange, stateError, systemError, validateFunction, validateInteger } from './errors.js';
+import { kCloseHook, reactor } from './loop.js';
+import type { Timer } from './timers.js';
+
+/** Makes the object that serves an accepted socket; it must return it (the Listener counts it until it closes). */
+export type ConnectionFactory = (sock: Sock, listener: Listener) => DangaSocket<object>;
+
+/** Options of a Listener. */
+export interface ListenerOptions {
+  /**
+   * Most connections open at once (0, the default: no cap). At the cap the
+   * listener stops accepting (connections wait in the kernel's backlog) until
+   * one of its connections closes.
+   */
+  maxConnections?: number;
+  /** TCP_NODELAY on each accepted socket (default true: request/response servers meet Nagle otherwise). */
+  noDelay?: boolean;
+  /**
+   * Seconds to wait before accepting again after the process ran out of file
+   * descriptors (EMFILE/ENFILE) or memory for sockets (default 0.1). One of
+   * the listener's connections closing retries at once.
+   */
+  acceptRetry?: number;
+}
+
+/** Most connections taken in one readable event, so that a flood of connects cannot hold the loop. */
+const ACCEPT_BATCH = 256;
+
+/** accept() failures that mean the process (or system) is out of a resource, not that one connection failed. */
+const OUT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+/** accept() failures of one connection (it went away before it was accepted): skip it and go on. */
+const CONNECTION_GONE = new Set(['ECONNABORTED', 'EPROTO', 'EINTR']);
+
+/**
+ * A listening socket that accepts in a loop and hands each socket to
+ * `factory`. It watches reads from the start; hangups and errors close it.
+ *
+ * Under overload it never spins and never goes silent: when accept() fails
+ * because the process is out of file descriptors (EMFILE, ENFILE) the
+ * listener calls `onAcceptError(err)` once per episode (the default emits
+ * a `DANGA_ACCEPT_FAILED` warning), stops accepting, and tries again after
+ * `acceptRetry` seconds or as soon as one of its connections closes; the
+ * episode ends with the next successful accept. Waiting connections stay in
+ * the kernel's backlog meanwhile (on the node engine, where Node accepts on
+ * its own, libuv closes the excess: see the README).
+ */
+export class Listener extends DangaSocket<Sock> {
+  readonly #factory: ConnectionFactory;
+  readonly #max: number;
+  readonly #noDelay: boolean;
+  readonly #retrySeconds: number;
+  /** Connections made here and not closed yet. */
+  #open = 0;
+  /** In an fd-exhaustion episode (reported once). */
+  #overloaded = false;
+  #retry: Timer | null = null;
+  readonly #connectionClosed = (): void => {
+    this.#open--;
+    // A freed fd, or a free slot under the cap: accept again now.
+    if (this.#overloaded || this.#max > 0) this.#resume();
+  };
+
+  /**
+   * @param sock a listening socket (listenTcp, listenUnix, listenTls)
+   * @param factory makes the object serving each accepted socket, and returns it
+   * @param options maxConnections, noDelay, acceptRetry
+   */
+  constructor(sock: Sock, factory: ConnectionFactory, options: ListenerOptions = {}) {
+    validateFunction('factory', factory);
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    const max = options.maxConnections === undefined ? 0 : validateInteger('options.maxConnections', options.maxConnections, 0, 0x7fffffff);
+    if (options.noDelay !== undefined && typeof options.noDelay !== 'boolean') throw invalidArgType('options.noDelay', 'of type boolean', options.noDelay);
+    const retry = options.acceptRetry ?? 0.1;
+    if (typeof retry !== 'number') throw invalidArgType('options.acceptRetry', 'of type number', retry);
+    if (!(retry > 0 && retry <= 3600)) throw outOfRange('options.acceptRetry', 'a number of seconds > 0 and <= 3600', retry);
+    super(sock);
+    this.#factory = factory;
+    this.#max = max;
+    this.#noDelay = options.noDelay ?? true;
+    this.#retrySeconds = retry;
+    this[kCloseHook](() => {
+      this.#retry?.cancel();
+      this.#retry = null;
+    });
+    this.watchRead(true);
+  }
+
+  /** Connections accepted here that are still open. */
+  connections(): number {
+    return this.#open;
+  }
+
+  /** Accepts what is waiting (up to a batch), handing each socket to the factory. */
+  override eventRead(): void {
+    const listening = this.requireSock();
+    for (let i = 0; i < ACCEPT_BATCH; i++) {
+      if (this.#max > 0 && this.#open >= this.#max) {
+        this.#pause();
+        return;
+      }
+      let sock: Sock | null;
+      try {
+        sock = listening.accept();
+      } catch (err) {
+        if (CONNECTION_GONE.has(codeOf(err))) continue;
+        this.#acceptFailed(err);
+        return;
+      }
+      if (sock === null) return;
+      this.#overloaded = false;
+      reactor.stats.accepted++;
+      if (this.#noDelay) sock.setNoDelay(true);
+      this.#serve(sock);
+    }
+  }
+
+  #serve(sock: Sock): void {
+    let conn: unknown;
+    try {
+      conn = this.#factory(sock, this);
+    } catch (err) {
+      // The factory failed before an object took the socket: it is ours to close.
+      if (!sock.closed && DangaSocket.descriptorMap().get(sock.fd)?.sock() !== sock) sock.close();
+      throw err;
+    }
+    if (!(conn instanceof DangaSocket)) {
+      if (!sock.closed && DangaSocket.descriptorMap().get(sock.fd)?.sock() !== sock) sock.close();
+      throw stateError('ERR_INVALID_RETURN_VALUE', `The Listener factory must return the DangaSocket serving the connection. Received ${typeof conn}`);
+    }
+    if (conn.closed) return;
+    this.#open++;
+    conn[kCloseHook](this.#connectionClosed);
+  }
+
+  /** accept() failed for want of a resource (or for an unknown reason): report once, pause, retry. */
+  #acceptFailed(err: unknown): void {
+    if (!this.#overloaded) {
+      this.#overloaded = true;
+      this.onAcceptError(err);
+      if (this.closed) return;
+    }
+    this.#pause();
+    this.#retry ??= DangaSocket.addTimer(this.#retrySeconds, () => {
+      this.#retry = null;
+      this.#resume();
+    });
+  }
+
+  #pause(): void {
+    this.watchRead(false);
+  }
+
+  #resume(): void {
+    if (this.closed || (this.#max > 0 && this.#open >= this.#max)) return;
+    // Reading again: the next readable event accepts, and ends the episode if it works.
+    this.watchRead(true);
+  }
+
+  /**
+   * accept() failed: once per episode of fd exhaustion, or for an error
+   * that is not one connection going away. The default emits a warning
+   * (code DANGA_ACCEPT_FAILED); the listener goes on either way (close it
+   * here to stop).
+   */
+  onAcceptError(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    const why = OUT_OF_RESOURCES.has(codeOf(err)) ? 'out of file descriptors or socket memory' : 'accept failed';
+    process.emitWarning(`${this.asString()}: ${why} (${message}); accepting again in ${this.#retrySeconds}s or when a connection closes`, {
+      code: 'DANGA_ACCEPT_FAILED',
+    });
+  }
+
+  /** The listening socket failed (a node-engine listen failure reported late): reported, then closed. */
+  override eventErr(): void {
+    const sock = this.sock();
+    const errnum = sock === null ? 0 : sock.socketError();
+    this.onAcceptError(systemError(errnum > 0 ? -errnum : -5, 'listen'));
+    this.close('error');
+  }
+
+  /** Hangup: closes the listener. */
+  override eventHup(): void {
+    this.close('hup');
+  }
+
+  /** Graceful shutdown: stop accepting (connections already accepted finish on their own). */
+  override onShutdown(): void {
+    this.close('shutdown');
+  }
+}
+
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : '';
+}
