@@ -3,6 +3,7 @@
  * defaults every server re-wrote: reading from the start, end of stream
  * delivered once, and hangups and errors closing the object.
  */
+import { POLLIN } from './constants.js';
 import type { Sock } from './contract.js';
 import { DangaSocket, type DangaSocketOptions } from './danga-socket.js';
 import { invalidArgType } from './errors.js';
@@ -22,8 +23,8 @@ function withDefaults(options: DangaSocketOptions | undefined): DangaSocketOptio
  * - delivers end of stream once (`eofOnce`): after `read()` (or a framing
  *   helper) returned null, read interest goes off for good, so a handler
  *   that answered with `end()` is not re-fired while the reply drains;
- * - closes on `eventHup` (reason 'hup') and `eventErr` (reason 'error')
- *   instead of throwing.
+ * - closes on `eventHup` (reason 'hup', after the data before the hangup
+ *   was read) and `eventErr` (reason 'error') instead of throwing.
  *
  * Override `eventRead()`; the framing helpers (`readLine`, `readUntil`,
  * `readExact`, `readSome`), `end()`, the watermarks and the idle timeout are
@@ -39,8 +40,14 @@ export class Connection<S extends object = Sock> extends DangaSocket<S> {
     this.watchRead(true);
   }
 
-  /** Hangup: closes the object (reason 'hup'). */
+  /**
+   * Hangup: closes the object (reason 'hup'), once what the peer sent
+   * before it has been read: while read interest is on, eventRead (called
+   * first in the same dispatch) reads on until end of stream, which turns
+   * read interest off; the hangup after that closes.
+   */
   override eventHup(): void {
+    if (this.watchMask() & POLLIN) return;
     this.close('hup');
   }
 

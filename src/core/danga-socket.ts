@@ -1193,6 +1193,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     this.write(undefined);
   }
 
+  /** The events the object watches now: POLLIN and/or POLLOUT (errors and hangups are always watched). */
+  watchMask(): number {
+    return this.#watch & (POLLIN | POLLOUT);
+  }
+
   /** Turns readable events on or off (with `eofOnce`, they stay off once the stream ended). */
   watchRead(on: boolean): void {
     if (on && this.#flags & AT_EOF) return;
