@@ -1,0 +1,214 @@
+/**
+ * The write side beyond 1.62: gather writes (`write([a, b])`), batch(),
+ * write watermarks and the cap, and the proxy idiom built on them (a fast
+ * sender through a proxy to a slow reader holds at most the high watermark
+ * plus one read). On both engines, on real sockets.
+ */
+import { test, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { Connection, DangaSocket, Listener, listenTcp, connectTcp, socketPair, type Sock } from 'danga-socket';
+import { runUntil } from '../helpers.js';
+
+afterEach(() => DangaSocket.reset());
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** Collects what it reads, `readSize` bytes per event, until end of stream. */
+class Sink extends Connection {
+  readonly chunks: Buffer[] = [];
+  bytes = 0;
+  eof = false;
+  constructor(
+    sock: Sock,
+    private readonly readSize = 65536,
+  ) {
+    super(sock);
+  }
+  override eventRead(): void {
+    const buf = this.read(this.readSize);
+    if (buf === null) {
+      this.eof = true;
+      this.close('eof');
+    } else if (buf.length > 0) {
+      this.chunks.push(Buffer.from(buf));
+      this.bytes += buf.length;
+    }
+  }
+  data(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+/** Writes only what the test tells it to. */
+class Writer extends Connection {
+  readonly log: string[] = [];
+  override eventRead(): void {}
+  override onWriteHigh(): void {
+    this.log.push(`high ${this.writeBufSize}`);
+  }
+  override onWriteLow(): void {
+    this.log.push(`low ${this.writeBufSize}`);
+  }
+}
+
+test('write([a, b, c]) sends the pieces in order, queued or not; bad pieces throw before anything is queued', async () => {
+  const [a, b] = socketPair();
+  const sink = new Sink(b);
+  const w = new Writer(a);
+  assert.equal(w.write(['head ', Buffer.from('body '), new Uint8Array([0x21, 0x0a]), '']), true);
+  const big = Buffer.alloc(4 * 1024 * 1024, 0x61);
+  w.write(big); // the queue is not empty now
+  assert.equal(w.write(['x', 'y']), false);
+  assert.throws(() => w.write(['ok', 5] as unknown as string[]), { code: 'ERR_INVALID_ARG_TYPE', message: /"data\[1\]"/ });
+  assert.equal(w.write([]), false, 'nothing added: still queued');
+  w.end();
+  await runUntil(() => sink.eof);
+  assert.equal(sink.data().toString('latin1'), 'head body !\n' + big.toString('latin1') + 'xy');
+});
+
+test('batch(): writes inside are queued and leave together; write callbacks keep their place', async () => {
+  const [a, b] = socketPair();
+  const sink = new Sink(b);
+  const w = new Writer(a);
+  const order: string[] = [];
+  const result = w.batch(() => {
+    assert.equal(w.write('one '), false);
+    w.write(() => order.push('callback after one'));
+    w.batch(() => w.write('two '));
+    assert.ok(w.writeBufSize > 0, 'nested batch: still held');
+    w.write('three');
+  });
+  assert.equal(result, true, 'all out once the batch ended');
+  assert.equal(w.writeBufSize, 0);
+  assert.deepEqual(order, ['callback after one']);
+  w.end();
+  await runUntil(() => sink.eof);
+  assert.equal(sink.data().toString(), 'one two three');
+  assert.throws(() => w.batch(5 as never), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
+test('watermarks: onWriteHigh once above high, onWriteLow once at low, in the order of the queue', async () => {
+  const [a, b] = socketPair();
+  const w = new Writer(a);
+  w.setWriteWatermarks(1 << 20, 64 * 1024);
+  // Fill the socket's buffer first, so what follows stays queued.
+  const filler = Buffer.alloc(8 << 20, 1);
+  w.write(filler);
+  const queued = w.writeBufSize;
+  assert.ok(queued > 1 << 20, `queued ${queued}`);
+  assert.deepEqual(w.log, [`high ${queued}`], 'told once, after write() did its bookkeeping');
+  w.write(Buffer.alloc(10));
+  assert.equal(w.log.length, 1, 'not told again while above');
+  w.write(() => w.log.push('callback'));
+  const sink = new Sink(b);
+  await runUntil(() => sink.bytes === filler.length + 10);
+  assert.equal(w.log.length, 3);
+  assert.match(w.log[1] as string, /^low \d+$/);
+  assert.ok(Number((w.log[1] as string).split(' ')[1]) <= 64 * 1024);
+  assert.equal(w.log[2], 'callback', 'low was told before the callback queued behind the bytes');
+  // Rising again is a new crossing.
+  w.write(Buffer.alloc(8 << 20, 2));
+  assert.equal(w.log.filter((l) => l.startsWith('high')).length, 2);
+  w.setWriteWatermarks(0, 0);
+  assert.throws(() => w.setWriteWatermarks(10, 20), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => w.setWriteWatermarks(-1, 0), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => w.setWriteWatermarks('1' as never, 0), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
+test('the write cap: a write that would queue past it closes the object (reason write_cap) and queues nothing', () => {
+  const capClosesBefore = DangaSocket.stats().closed.write_cap ?? 0;
+  const [a, b] = socketPair();
+  const w = new Writer(a);
+  w.setWriteCap(2 << 20);
+  w.write(Buffer.alloc(8 << 20)); // fills the socket buffer and passes the cap with what is left
+  assert.equal(w.closed, true);
+  assert.equal(w.closeReason(), 'write_cap');
+  assert.equal(w.writeBufSize, 0);
+  assert.equal(DangaSocket.stats().closed.write_cap, capClosesBefore + 1);
+
+  const [c, d] = socketPair();
+  const v = new Writer(c);
+  v.setWriteCap(1 << 20);
+  let i = 0;
+  while (!v.closed && i < 10_000) {
+    v.write(Buffer.alloc(64 * 1024));
+    assert.ok(v.writeBufSize <= 1 << 20, 'never more than the cap queued');
+    i++;
+  }
+  assert.equal(v.closeReason(), 'write_cap');
+  assert.throws(() => v.setWriteCap(-1), { code: 'ERR_OUT_OF_RANGE' });
+  b.close();
+  d.close();
+});
+
+/**
+ * The proxy idiom: one side reads a source and writes to a destination;
+ * while the destination's queue is above its high watermark the source is
+ * not read.
+ */
+class ProxySide extends Connection {
+  peer: ProxySide | null = null;
+  maxQueued = 0;
+  override eventRead(): void {
+    const buf = this.read(READ_SIZE);
+    const peer = this.peer;
+    if (peer === null) return;
+    if (buf === null) {
+      peer.end();
+      return;
+    }
+    if (buf.length === 0) return;
+    peer.write(buf);
+    if (peer.writeBufSize > peer.maxQueued) peer.maxQueued = peer.writeBufSize;
+  }
+  override onWriteHigh(): void {
+    this.peer?.watchRead(false); // stop reading the source while this destination is full
+  }
+  override onWriteLow(): void {
+    this.peer?.watchRead(true);
+  }
+}
+const READ_SIZE = 65536;
+
+test('proxy: a fast sender through a proxy to a slow reader holds at most high + one read, byte-exact', async () => {
+  const high = 256 * 1024;
+  const payload = Buffer.alloc(24 << 20);
+  for (let i = 0; i < payload.length; i += 4) payload.writeUInt32LE((i * 2654435761) >>> 0, i);
+
+  // The backend (slow reader) listens; the proxy accepts the client and connects to the backend.
+  let backend: Sink | null = null;
+  const backendListener = new Listener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) => (backend = new Sink(s, 4096)));
+  const backendPort = (backendListener.requireSock().localAddress() as { port: number }).port;
+  let toBackend: ProxySide | null = null;
+  const proxy = new Listener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) => {
+    const front = new ProxySide(s);
+    const back = new ProxySide(connectTcp({ host: '127.0.0.1', port: backendPort }));
+    back.setWriteWatermarks(high, high / 4);
+    front.setWriteWatermarks(high, high / 4);
+    front.peer = back;
+    back.peer = front;
+    toBackend = back;
+    return front;
+  });
+  const proxyPort = (proxy.requireSock().localAddress() as { port: number }).port;
+
+  // The fast sender writes everything at once and half-closes when its queue is out.
+  class Sender extends Connection {
+    override eventRead(): void {
+      if (this.read(65536) === null) this.close('eof');
+    }
+  }
+  const sender = new Sender(connectTcp({ host: '127.0.0.1', port: proxyPort }));
+  sender.write(payload);
+  sender.end({ halfClose: true });
+
+  await runUntil(() => backend?.eof === true);
+  const got = (backend as unknown as Sink).data();
+  assert.equal(got.length, payload.length);
+  assert.equal(sha(got), sha(payload));
+  const back = toBackend as ProxySide | null;
+  assert.ok(back !== null);
+  assert.ok(back.maxQueued <= high + READ_SIZE, `the proxy queued at most high + one read: ${back.maxQueued}`);
+  assert.ok(back.maxQueued > high / 2, `the test did make the proxy queue (${back.maxQueued})`);
+});
