@@ -792,7 +792,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       this.#flags |= HALF_CLOSING;
     } else {
       this.#flags |= ENDING;
-      this.watchRead(false);
+      this.#stopReading();
     }
     if (this.#wqHead >= this.#wq.length && this.#callbackDepth === 0) this.#drained();
   }
@@ -1143,6 +1143,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   /** eofOnce: the stream ended (or failed); read interest goes off for good. */
   #atEof(): void {
     this.#flags |= AT_EOF;
+    this.#stopReading();
+  }
+
+  /** Read interest off, for end() and eofOnce (not through watchRead(), which a subclass may override). */
+  #stopReading(): void {
     this.#setWatch(POLLIN, false);
     if (this.#pushBack !== null) this.#updatePushBack(this.#pushBack);
   }
@@ -1198,9 +1203,13 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     return this.#watch & (POLLIN | POLLOUT);
   }
 
-  /** Turns readable events on or off (with `eofOnce`, they stay off once the stream ended). */
+  /**
+   * Turns readable events on or off. They stay off once `end()` was called,
+   * and (with `eofOnce`) once the stream ended: a backpressure callback
+   * turning reading back on cannot revive a connection that is finishing.
+   */
   watchRead(on: boolean): void {
-    if (on && this.#flags & AT_EOF) return;
+    if (on && this.#flags & (AT_EOF | ENDING)) return;
     const wasOn = (this.#watch & POLLIN) !== 0;
     this.#setWatch(POLLIN, Boolean(on));
     const pb = this.#pushBack;

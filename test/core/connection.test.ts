@@ -9,7 +9,7 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
-import { Connection, DangaSocket, Listener, listenTcp, socketPair, type Sock } from 'danga-socket';
+import { Connection, DangaSocket, Listener, listenTcp, socketPair, POLLIN, type Sock } from 'danga-socket';
 import { runUntil } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
@@ -101,6 +101,15 @@ test('end() with nothing queued closes at once; bytes queued by write callbacks 
   await runUntil(() => eof);
   assert.equal(Buffer.concat(got).toString('latin1'), Buffer.concat([part, Buffer.from('tail')]).toString('latin1'));
   assert.equal(w.closeReason(), 'end');
+
+  const [e, f] = socketPair();
+  const ending = new Writer(e);
+  ending.write(Buffer.alloc(8 * MiB));
+  ending.end();
+  ending.watchRead(true); // e.g. a backpressure callback: reading stays off while the connection ends
+  assert.equal(ending.watchMask() & POLLIN, 0);
+  ending.close();
+  f.close();
 
   const [c, d] = socketPair();
   const idle = new Writer(c);
