@@ -470,7 +470,7 @@ test('mixed readLine / readUntil / readExact / read / pushBackRead over a socket
     if (got.length === 0) {
       const line = self.readLine(100);
       if (line === undefined || line === null) return;
-      got.push(`line:${line}`);
+      got.push(`line:${line.toString()}`);
       // A reader that takes what is there and pushes back what it does not want yet.
       const some = self.read(5);
       got.push(`read:${some?.toString()}`);
@@ -542,11 +542,11 @@ test('bad arguments of the framing helpers give coded TypeErrors and RangeErrors
   const expect = (fn: () => unknown, type: typeof TypeError | typeof RangeError, code: string, name: string): void => {
     assert.throws(fn, (err: Error & { code?: string }) => err instanceof type && err.code === code && err.message.includes(`"${name}"`));
   };
-  for (const bad of ['4', 1n, null, undefined, {}, Symbol('x')]) {
-    expect(() => r.readLine(bad as unknown as number), TypeError, 'ERR_INVALID_ARG_TYPE', 'maxBytes');
-    expect(() => r.readUntil('\n', bad as unknown as number), TypeError, 'ERR_INVALID_ARG_TYPE', 'maxBytes');
-    expect(() => r.readExact(bad as unknown as number), TypeError, 'ERR_INVALID_ARG_TYPE', 'n');
-    expect(() => r.readSome(bad as unknown as number), TypeError, 'ERR_INVALID_ARG_TYPE', 'maxBytes');
+  for (const bad of ['4', 1n, null, undefined, {}, Symbol('x')] as unknown[]) {
+    expect(() => r.readLine(bad as number), TypeError, 'ERR_INVALID_ARG_TYPE', 'maxBytes');
+    expect(() => r.readUntil('\n', bad as number), TypeError, 'ERR_INVALID_ARG_TYPE', 'maxBytes');
+    expect(() => r.readExact(bad as number), TypeError, 'ERR_INVALID_ARG_TYPE', 'n');
+    expect(() => r.readSome(bad as number), TypeError, 'ERR_INVALID_ARG_TYPE', 'maxBytes');
   }
   for (const bad of [-1, 1.5, NaN, Infinity, 2 ** 53]) {
     expect(() => r.readLine(bad), RangeError, 'ERR_OUT_OF_RANGE', 'maxBytes');
