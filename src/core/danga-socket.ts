@@ -31,7 +31,7 @@ import {
 } from './loop.js';
 import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
 import { constants as bufferConstants } from 'node:buffer';
-import { frameTooLong, validateInteger } from './errors.js';
+import { frameTooLong } from './errors.js';
 import { byteAt, dropFront, indexOfChunks, takeFront } from './framing.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
@@ -1359,7 +1359,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 
   /** One socket read appended to the store: the bytes read, 0 when none is there now, -1 at end of stream or on error. */
   #readIntoStore(pb: PushBack): number {
-    const buf = (this.#t as Transport).read(FRAME_READ);
+    const buf = this.#readSocket(FRAME_READ);
     if (buf === null) return -1;
     const n = buf.length;
     if (n > 0) {

@@ -12,7 +12,7 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { DangaSocket, socketPair, type Sock } from 'danga-socket';
+import { Connection, DangaSocket, socketPair, type Sock } from 'danga-socket';
 import { byteAt, dropFront, framingCopies, indexOfChunks, takeFront } from '../../src/core/framing.js';
 import { runUntil, Recorder, Collector, tcpPair } from '../helpers.js';
 
@@ -514,6 +514,36 @@ test('at end of stream the helpers return null; a partial line left there stays 
     assert.equal(call(), null, 'closed');
   }
   assert.equal(reader.readExact(0), null, 'closed, even for 0 bytes');
+});
+
+test('a Connection (eofOnce) that reads lines sees end of stream once: the helpers turn read interest off, the partial line stays', async () => {
+  const results: Array<string | null | undefined> = [];
+  class Lines extends Connection {
+    override eventRead(): void {
+      let line: Buffer | undefined | null;
+      do {
+        line = this.readLine(100);
+        results.push(line === undefined || line === null ? line : line.toString());
+      } while (line instanceof Buffer);
+    }
+  }
+  const [a, b] = socketPair();
+  const c = new Lines(a);
+  const writer = new Collector(b);
+  writer.write('one\ntwo\nhalf');
+  writer.write(() => (writer.sock() as Sock).shutdown('write'));
+  await runUntil(() => results.includes(null));
+  // Read interest is off now: give the loop turns in which a level-triggered
+  // end of stream would fire eventRead again.
+  const calls = results.length;
+  await iterationsOver(10);
+  assert.equal(results.length, calls, 'end of stream delivered once');
+  assert.deepEqual(
+    results.filter((r) => r !== undefined),
+    ['one', 'two', null],
+  );
+  assert.equal(c.readSome(100)?.toString(), 'half', 'the partial line stays readable');
+  c.close('done');
 });
 
 test('readExact(0) is an empty Buffer; readSome tells nothing-yet (undefined) from data and the end', async () => {
