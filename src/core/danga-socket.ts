@@ -30,6 +30,9 @@ import {
   type ProfilingData,
 } from './loop.js';
 import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
+import { constants as bufferConstants } from 'node:buffer';
+import { frameTooLong } from './errors.js';
+import { byteAt, dropFront, indexOfChunks, takeFront } from './framing.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
 export type { StartTlsOptions } from './contract.js';
@@ -128,14 +131,42 @@ function toBuffer(data: Buffer | Uint8Array | string, name: string): Buffer {
   throw invalidArgType(name, 'a Buffer, Uint8Array or string', data);
 }
 
-/** An object's pushed-back data, and what the pushed-back phase needs to see progress. */
+/** What one socket read of the framing helpers asks for (the native slab's full-read size). */
+const FRAME_READ = 64 * 1024;
+/**
+ * Bytes one framing call reads from the socket at most before it answers
+ * "not yet" (read() reads at most 1 MiB a call too): a peer streaming a
+ * big frame cannot hold the loop inside one handler; level-triggered
+ * readiness brings the rest next iteration.
+ */
+const FRAME_READ_BUDGET = 1024 * 1024;
+/** Largest frame (and maxBytes) the framing helpers take: the largest Buffer. */
+const MAX_FRAME = bufferConstants.MAX_LENGTH;
+const LF = Buffer.from('\n');
+const CR = 13;
+
+/**
+ * An object's pushed-back data, and what the pushed-back phase needs to see
+ * progress. The framing helpers keep their partial frames here too, so that
+ * read(), pushBackRead() and the helpers share one byte stream.
+ */
 class PushBack {
+  /** Non-empty Buffers, in order: exactly the bytes not yet handed out. */
   readonly chunks: Buffer[] = [];
   bytes = 0;
   /** The handler left it as it found it: delivered with the socket's next data. */
   parked = false;
   /** Bytes read from the socket (not from pushed-back data) since the object first pushed back. */
   socketBytes = 0;
+  /** Frames the framing helpers returned: progress too, also an empty one that consumed nothing (readExact(0)). */
+  frames = 0;
+  /** No occurrence of `scanFor` starts before this offset (so a search resumes there). */
+  scanned = 0;
+  /** The delimiter `scanned` is for. */
+  scanFor: Buffer | null = null;
+  /** The last string delimiter given to readUntil() and its bytes, so a repeated one is not converted each call. */
+  delimText: string | null = null;
+  delimBytes: Buffer | null = null;
 }
 
 /**
@@ -1095,9 +1126,10 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     }
     const pushedBack = pb.bytes;
     const readBefore = pb.socketBytes;
+    const framesBefore = pb.frames;
     this.eventRead();
     if (this.#closed || this.#pushBack !== pb) return false;
-    const progress = pb.socketBytes !== readBefore || pb.bytes < pushedBack;
+    const progress = pb.socketBytes !== readBefore || pb.bytes < pushedBack || pb.frames !== framesBefore;
     if (!progress && pb.bytes > 0) {
       // Left as found (e.g. a partial line pushed back until the rest
       // arrives): wait for the socket rather than re-fire for ever.
@@ -1158,10 +1190,14 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (buf.length > maxBytes) {
       chunks[0] = buf.subarray(maxBytes);
       pb.bytes -= maxBytes;
+      pb.scanned = pb.scanned > maxBytes ? pb.scanned - maxBytes : 0;
       return buf.subarray(0, maxBytes);
     }
     chunks.shift();
     pb.bytes -= buf.length;
+    // The framing helpers' search resumes after what was searched, which
+    // moved to the front by as much as was taken.
+    pb.scanned = pb.scanned > buf.length ? pb.scanned - buf.length : 0;
     if (pb.parked && chunks.length === 0 && buf.length < maxBytes) {
       // Parked data is handed out with what the socket has now, so that a
       // reader keeping a partial line sees the rest of it.
@@ -1176,6 +1212,182 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       reactor.pushBack.delete(this);
     }
     return buf;
+  }
+
+  // ---------------------------------------------------------------- framing helpers
+  //
+  // readLine, readUntil, readExact and readSome. A partial frame stays in the
+  // pushed-back store, so read(), pushBackRead() and the helpers see one byte
+  // stream. A call that finds no complete frame parks the store (it waits for
+  // the socket and is not re-fired for it); one that returns a frame with
+  // bytes left files the object for the post-loop phase, so a handler that
+  // takes one frame per eventRead still gets the pipelined rest.
+
+  /**
+   * The next line, without its terminator: LF, or CRLF (the CR goes too).
+   * Made for handlers that take lines until `undefined` (or one per call:
+   * the loop calls eventRead again while complete lines remain).
+   *
+   * @param maxBytes the longest line accepted, without its terminator
+   * @returns the line (a view of the received bytes when it came in one
+   *   read, else copied once); `undefined` when no complete line is there
+   *   yet (the partial line is kept); `null` at end of stream, on error, or
+   *   once closed. A partial line left at end of stream stays buffered:
+   *   `read()` returns it.
+   * @throws an Error with code ERR_DANGA_FRAME_TOO_LONG when no line end
+   *   comes within `maxBytes`; nothing is consumed (the caller usually closes).
+   */
+  readLine(maxBytes: number): Buffer | undefined | null {
+    validateInteger('maxBytes', maxBytes, 0, MAX_FRAME);
+    if (this.#closed) return null;
+    return this.#readFrame((this.#pushBack ??= new PushBack()), LF, maxBytes, true);
+  }
+
+  /**
+   * The bytes up to the next `delimiter`, which is consumed and not
+   * returned. A delimiter may arrive split across reads. A Buffer (or the
+   * same string each call) costs no conversion per call.
+   *
+   * @param delimiter non-empty; a string is taken as UTF-8
+   * @param maxBytes the longest frame accepted, without the delimiter
+   * @returns as `readLine()`: the frame, `undefined` when it is not complete
+   *   yet, `null` at end of stream, on error, or once closed.
+   * @throws an Error with code ERR_DANGA_FRAME_TOO_LONG when no delimiter
+   *   comes within `maxBytes`; nothing is consumed.
+   */
+  readUntil(delimiter: Buffer | Uint8Array | string, maxBytes: number): Buffer | undefined | null {
+    const cached = this.#pushBack;
+    const delim =
+      typeof delimiter === 'string' && cached !== null && delimiter === cached.delimText ? (cached.delimBytes as Buffer) : toBuffer(delimiter, 'delimiter');
+    if (delim.length === 0) throw invalidArgValue('delimiter', 'must not be empty');
+    validateInteger('maxBytes', maxBytes, 0, MAX_FRAME);
+    if (this.#closed) return null;
+    const pb = (this.#pushBack ??= new PushBack());
+    if (typeof delimiter === 'string') {
+      pb.delimText = delimiter;
+      pb.delimBytes = delim;
+    }
+    return this.#readFrame(pb, delim, maxBytes, false);
+  }
+
+  /**
+   * Exactly `n` bytes (a view when they came in one read, else copied once).
+   *
+   * @returns the bytes; `undefined` until all `n` are there (those that are
+   *   stay buffered); `null` at end of stream, on error, or once closed.
+   *   `readExact(0)` on an open object is an empty Buffer.
+   */
+  readExact(n: number): Buffer | undefined | null {
+    validateInteger('n', n, 0, MAX_FRAME);
+    if (this.#closed) return null;
+    if (n === 0) {
+      // Nothing to read, but a frame all the same: the post-loop phase must
+      // see it as progress, or a handler taking one frame per call would stop
+      // with the next frame buffered.
+      if (this.#pushBack !== null) this.#frameTaken(this.#pushBack);
+      return EMPTY;
+    }
+    const pb = (this.#pushBack ??= new PushBack());
+    let budget = FRAME_READ_BUDGET;
+    while (pb.bytes < n) {
+      const got = budget > 0 ? this.#readIntoStore(pb) : 0;
+      if (got <= 0) return this.#waitForSocket(pb, got < 0 ? null : undefined);
+      budget -= got;
+    }
+    const frame = takeFront(pb.chunks, n);
+    pb.bytes -= n;
+    pb.scanned = pb.scanned > n ? pb.scanned - n : 0;
+    this.#frameTaken(pb);
+    return frame;
+  }
+
+  /**
+   * Like `read()`, but "nothing yet" is `undefined` rather than an empty
+   * Buffer, so that the type tells data from no data.
+   *
+   * @returns at most `maxBytes` bytes (never empty); `undefined` when none
+   *   is available now; `null` at end of stream, on error, or once closed.
+   */
+  readSome(maxBytes: number): Buffer | undefined | null {
+    const buf = this.read(maxBytes);
+    return buf !== null && buf.length === 0 ? undefined : buf;
+  }
+
+  /** readLine (`line`: LF, a CR before it dropped too) and readUntil: the search, then the socket, until a frame, nothing, or the end. */
+  #readFrame(pb: PushBack, delim: Buffer, maxBytes: number, line: boolean): Buffer | undefined | null {
+    if (pb.scanFor !== delim) {
+      if (pb.scanFor === null || !pb.scanFor.equals(delim)) pb.scanned = 0;
+      pb.scanFor = delim;
+    }
+    const chunks = pb.chunks;
+    const dlen = delim.length;
+    // The last position where the delimiter may start for the frame to fit
+    // (a line's LF may come one later, after a CR).
+    const lastStart = line ? maxBytes + 1 : maxBytes;
+    let budget = FRAME_READ_BUDGET;
+    for (;;) {
+      if (pb.bytes - pb.scanned >= dlen) {
+        const at = indexOfChunks(chunks, pb.bytes, delim, pb.scanned);
+        if (at >= 0) {
+          let len = at;
+          let skip = dlen;
+          if (line && at > 0 && byteAt(chunks, at - 1) === CR) {
+            len--;
+            skip++;
+          }
+          if (len > maxBytes) {
+            pb.scanned = at;
+            this.#waitForSocket(pb, undefined);
+            throw frameTooLong(line ? 'line' : 'frame', maxBytes);
+          }
+          const frame = takeFront(chunks, len);
+          dropFront(chunks, skip);
+          pb.bytes -= len + skip;
+          pb.scanned = 0;
+          this.#frameTaken(pb);
+          return frame;
+        }
+        // A delimiter may start in the last dlen - 1 bytes and end in bytes still to come.
+        pb.scanned = pb.bytes - dlen + 1;
+      }
+      // Every place it could start in has been searched (for a line, one
+      // byte short when that byte is not the CR of a CRLF): too long.
+      if (pb.bytes >= lastStart + dlen || (line && pb.bytes === lastStart && byteAt(chunks, maxBytes) !== CR)) {
+        this.#waitForSocket(pb, undefined);
+        throw frameTooLong(line ? 'line' : 'frame', maxBytes);
+      }
+      const got = budget > 0 ? this.#readIntoStore(pb) : 0;
+      if (got <= 0) return this.#waitForSocket(pb, got < 0 ? null : undefined);
+      budget -= got;
+    }
+  }
+
+  /** One socket read appended to the store: the bytes read, 0 when none is there now, -1 at end of stream or on error. */
+  #readIntoStore(pb: PushBack): number {
+    const buf = this.#readSocket(FRAME_READ);
+    if (buf === null) return -1;
+    const n = buf.length;
+    if (n > 0) {
+      pb.chunks.push(buf);
+      pb.bytes += n;
+      // Progress for the post-loop phase, as read()'s socket bytes are.
+      pb.socketBytes += n;
+    }
+    return n;
+  }
+
+  /** A frame was handed out: what is left may hold more, so the post-loop phase delivers it (while read interest is on). */
+  #frameTaken(pb: PushBack): void {
+    pb.frames++;
+    pb.parked = false;
+    this.#updatePushBack(pb);
+  }
+
+  /** No complete frame: what is buffered waits for the socket's next data (parked), so the loop does not re-fire for it. */
+  #waitForSocket<R extends undefined | null>(pb: PushBack, result: R): R {
+    pb.parked = true;
+    reactor.pushBack.delete(this);
+    return result;
   }
 
   /** Readable: override it. The default throws, naming the class. */

@@ -80,6 +80,26 @@ export function stateError(code: string, message: string): Error {
   return err;
 }
 
+/** An Error of the framing helpers: no delimiter within the `maxBytes` they were given. */
+export interface FrameTooLongError extends Error {
+  code: 'ERR_DANGA_FRAME_TOO_LONG';
+  /** The limit that was exceeded. */
+  maxBytes: number;
+}
+
+/**
+ * Error with code ERR_DANGA_FRAME_TOO_LONG: a line (or frame) runs past the
+ * `maxBytes` a framing helper was given, e.g. "line longer than maxBytes
+ * (262144 bytes)". It is not a TypeError: the caller's arguments were fine,
+ * the peer's data was not.
+ */
+export function frameTooLong(what: 'line' | 'frame', maxBytes: number): FrameTooLongError {
+  const err = new Error(`${what} longer than maxBytes (${maxBytes} bytes)`) as FrameTooLongError;
+  err.code = 'ERR_DANGA_FRAME_TOO_LONG';
+  err.maxBytes = maxBytes;
+  return err;
+}
+
 /**
  * A Node-style system error from a negative errno: `code` 'ECONNRESET',
  * `errno` -104, `syscall` 'read', message "read ECONNRESET". `detail` adds
