@@ -32,7 +32,7 @@ import {
 import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
 import { constants as bufferConstants } from 'node:buffer';
 import { frameTooLong } from './errors.js';
-import { byteAt, dropFront, indexOfChunks, takeFront } from './framing.js';
+import { byteAt, indexOfChunks, takeFront } from './framing.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
 export type { StartTlsOptions } from './contract.js';
@@ -1340,8 +1340,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
             this.#waitForSocket(pb, undefined);
             throw frameTooLong(line ? 'line' : 'frame', maxBytes);
           }
-          const frame = takeFront(chunks, len);
-          dropFront(chunks, skip);
+          const frame = takeFront(chunks, len, skip);
           pb.bytes -= len + skip;
           pb.scanned = 0;
           this.#frameTaken(pb);

@@ -94,20 +94,30 @@ export function byteAt(chunks: readonly Buffer[], pos: number): number {
 }
 
 /**
- * Removes the first `n` bytes of `chunks` (which holds at least `n`) and
- * returns them: a view when they lie in the first Buffer, else a new Buffer
- * they are copied into once. The list keeps only non-empty Buffers.
+ * Removes the first `n` bytes of `chunks` and returns them, and removes the
+ * `skip` bytes after them too (a delimiter), `chunks` holding at least
+ * `n + skip`. The frame is a view when it lies in the first Buffer, else a
+ * new Buffer it is copied into once. The list keeps only non-empty Buffers.
+ * Taking a frame and its delimiter in one call costs one view for what
+ * stays of the first Buffer, not one per step.
  */
-export function takeFront(chunks: Buffer[], n: number): Buffer {
-  if (n === 0) return EMPTY;
+export function takeFront(chunks: Buffer[], n: number, skip = 0): Buffer {
+  const end = n + skip;
+  if (end === 0) return EMPTY;
   const head = chunks[0] as Buffer;
-  if (head.length > n) {
-    chunks[0] = head.subarray(n);
-    return head.subarray(0, n);
+  if (head.length > end) {
+    chunks[0] = head.subarray(end);
+    return n === 0 ? EMPTY : head.subarray(0, n);
   }
-  if (head.length === n) {
+  if (head.length === end) {
     chunks.shift();
-    return head;
+    return n === 0 ? EMPTY : skip === 0 ? head : head.subarray(0, n);
+  }
+  if (n <= head.length) {
+    // The frame is in the first Buffer; only its delimiter runs on.
+    const frame = n === 0 ? EMPTY : head.subarray(0, n);
+    dropFront(chunks, end);
+    return frame;
   }
   const out = Buffer.allocUnsafe(n);
   let off = 0;
@@ -129,6 +139,7 @@ export function takeFront(chunks: Buffer[], n: number): Buffer {
   // cost the length of the list for each.
   chunks.splice(0, i);
   framingCopies.bytes += n;
+  if (skip > 0) dropFront(chunks, skip);
   return out;
 }
 

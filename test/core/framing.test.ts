@@ -80,33 +80,36 @@ test('a search resumed from the scan offset as chunks arrive finds the first del
   );
 });
 
-test('takeFront and dropFront take bytes off the front: a view inside one Buffer, one copy across several', () => {
+test('takeFront (with a delimiter to skip) and dropFront take bytes off the front: a view inside one Buffer, one copy across several', () => {
   fc.assert(
     fc.property(
       bytes(200).filter((d) => d.length > 0),
       fc.array(fc.nat(), { maxLength: 20 }),
       fc.nat(),
+      fc.nat(5),
       fc.nat(),
-      (data, cuts, a, b) => {
+      (data, cuts, a, s, b) => {
         const chunks = split(data, cuts);
         const n = a % (data.length + 1);
+        const skip = Math.min(s, data.length - n);
         const inFirst = n <= (chunks[0] as Buffer).length;
         const before = framingCopies.bytes;
-        const frame = takeFront(chunks, n);
+        const frame = takeFront(chunks, n, skip);
         assert.deepEqual(frame, data.subarray(0, n));
         assert.equal(framingCopies.bytes - before, inFirst ? 0 : n, 'copied only when it spans Buffers, and then once');
         if (inFirst && n > 0) assert.equal(frame.buffer, data.buffer, 'a view, not a copy');
-        const m = b % (data.length - n + 1);
+        assert.deepEqual(Buffer.concat(chunks), data.subarray(n + skip), 'the skipped bytes are gone too');
+        const m = b % (data.length - n - skip + 1);
         dropFront(chunks, m);
-        assert.deepEqual(Buffer.concat(chunks), data.subarray(n + m));
+        assert.deepEqual(Buffer.concat(chunks), data.subarray(n + skip + m));
         assert.ok(
           chunks.every((c) => c.length > 0),
           'only non-empty Buffers stay',
         );
-        if (chunks.length > 0) assert.equal(byteAt(chunks, 0), data[n + m]);
+        if (chunks.length > 0) assert.equal(byteAt(chunks, 0), data[n + skip + m]);
       },
     ),
-    { numRuns: 2000 },
+    { numRuns: 3000 },
   );
 });
 
