@@ -3,43 +3,37 @@
  *
  *   node dist/examples/chat-server.js [port]      then, in two terminals: nc 127.0.0.1 7001
  */
-import { DangaSocket, listenTcp, type Sock } from 'danga-socket';
+import { Connection, DangaSocket, Listener, listenTcp, type EndOptions, type Sock } from 'danga-socket';
 
-/** Past this many queued bytes a client is too slow to keep: it is dropped rather than let memory grow. */
+/** Past this many queued bytes a member is too slow to keep: the cap drops it rather than let memory grow. */
 const MAX_BACKLOG = 1024 * 1024;
 const MAX_LINE = 64 * 1024;
 
 /** One chat member. */
-export class ChatClient extends DangaSocket {
+export class ChatClient extends Connection {
   static readonly members = new Set<ChatClient>();
-  private partial = '';
   readonly name: string;
 
   constructor(sock: Sock) {
     super(sock);
+    this.setWriteCap(MAX_BACKLOG);
     this.name = this.peerAddrString() ?? `fd${this.fd}`;
     ChatClient.members.add(this);
-    this.watchRead(true);
     this.write(`* welcome ${this.name}; ${ChatClient.members.size - 1} other(s) here\n`);
     this.broadcast(`* ${this.name} joined\n`);
   }
 
   override eventRead(): void {
-    const buf = this.read(16 * 1024);
-    if (buf === null) {
-      this.close('eof');
-      return;
-    }
-    this.partial += buf.toString('utf8');
-    let nl: number;
-    while ((nl = this.partial.indexOf('\n')) >= 0) {
-      const line = this.partial.slice(0, nl).replace(/\r$/, '');
-      this.partial = this.partial.slice(nl + 1);
-      if (line.length > 0) this.broadcast(`<${this.name}> ${line}\n`);
-    }
-    if (this.partial.length > MAX_LINE) {
+    let line: Buffer | null | undefined;
+    try {
+      while ((line = this.readLine(MAX_LINE)) !== undefined) {
+        if (line === null) return this.end();
+        if (line.length > 0) this.broadcast(`<${this.name}> ${line.toString('utf8')}\n`);
+      }
+    } catch {
+      // No end of line within MAX_LINE (ERR_DANGA_FRAME_TOO_LONG).
       this.write('* line too long\n');
-      this.write(() => this.close('line too long'));
+      this.end();
     }
   }
 
@@ -47,50 +41,33 @@ export class ChatClient extends DangaSocket {
   broadcast(text: string): void {
     const bytes = Buffer.from(text, 'utf8');
     for (const member of ChatClient.members) {
-      if (member === this || member.closed) continue;
-      if (member.writeBufSize > MAX_BACKLOG) member.close('too slow');
-      else member.write(bytes);
+      if (member !== this) member.write(bytes);
     }
   }
 
   override close(reason?: string): void {
-    if (this.closed) return;
-    ChatClient.members.delete(this);
+    this.#leave();
     super.close(reason);
-    this.broadcast(`* ${this.name} left\n`);
   }
 
-  override eventHup(): void {
-    this.close('hup');
+  override end(options?: EndOptions): void {
+    this.#leave(); // the others hear it at once, while this member's replies drain
+    super.end(options);
   }
 
-  override eventErr(): void {
-    this.close('err');
-  }
-}
-
-/** The listening socket. */
-export class ChatListener extends DangaSocket {
-  constructor(sock: Sock) {
-    super(sock);
-    this.watchRead(true);
-  }
-
-  override eventRead(): void {
-    let s: Sock | null;
-    while ((s = this.sock()!.accept()) !== null) new ChatClient(s);
+  #leave(): void {
+    if (ChatClient.members.delete(this)) this.broadcast(`* ${this.name} left\n`);
   }
 }
 
 /** Starts listening; returns the listener (the loop must run to serve). */
-export function startChatServer(port: number, host = '127.0.0.1'): ChatListener {
-  return new ChatListener(listenTcp({ host, port }));
+export function startChatServer(port: number, host = '127.0.0.1'): Listener {
+  return new Listener(listenTcp({ host, port }), (sock) => new ChatClient(sock));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const listener = startChatServer(Number(process.argv[2] ?? 7001));
   console.log(`chat server listening on ${listener.localAddrString()}`);
-  process.once('SIGINT', () => DangaSocket.addTimer(0, () => DangaSocket.setPostLoopCallback(() => false)));
+  process.once('SIGINT', () => void DangaSocket.shutdown({ timeout: 5 }));
   await DangaSocket.eventLoop();
-  DangaSocket.reset();
 }

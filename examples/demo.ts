@@ -2,7 +2,9 @@
  * `npm start`: the echo and chat servers in one DangaSocket loop.
  *
  * Ports come from ECHO_PORT and CHAT_PORT (default 7000 and 7001; 0 picks
- * free ones). Ctrl-C (SIGINT) or SIGTERM ends the loop and closes everything.
+ * free ones). Ctrl-C (SIGINT) or SIGTERM shuts down gracefully: the
+ * listeners close, every connection gets what is queued for it and is
+ * closed, and after 5 seconds whatever is left is closed.
  */
 import { DangaSocket } from 'danga-socket';
 import { startEchoServer } from './echo-server.js';
@@ -21,14 +23,15 @@ let stopping = false;
 const stop = (signal: string): void => {
   if (stopping) return;
   stopping = true;
-  console.log(`\n${signal}: shutting down`);
-  // Signal handlers run outside the loop; a timer brings the request into it.
-  DangaSocket.addTimer(0, () => DangaSocket.setPostLoopCallback(() => false));
+  const open = DangaSocket.watchedSockets();
+  console.log(`\n${signal}: shutting down ${open} socket(s)`);
+  // Signal handlers run outside the loop: shutdown() wakes it.
+  void DangaSocket.shutdown({ timeout: 5 });
 };
 process.once('SIGINT', () => stop('SIGINT'));
 process.once('SIGTERM', () => stop('SIGTERM'));
 
+// Resolves once shutdown() has drained everything.
 await DangaSocket.eventLoop();
-const open = DangaSocket.watchedSockets();
-DangaSocket.reset();
-console.log(`closed ${open} socket(s); bye`);
+const { accepted, bytesIn, bytesOut } = DangaSocket.stats();
+console.log(`served ${accepted} connection(s), ${bytesIn} bytes in, ${bytesOut} bytes out; bye`);

@@ -1,5 +1,7 @@
 /**
- * An echo server: every byte a client sends comes back.
+ * An echo server: every byte a client sends comes back. Written with the
+ * Danga::Socket 1.62 API only (compare shout-server.ts, which uses the
+ * helpers).
  *
  *   node dist/examples/echo-server.js [port]      then: nc 127.0.0.1 7000
  */
@@ -15,7 +17,10 @@ export class EchoClient extends DangaSocket {
   override eventRead(): void {
     const buf = this.read(64 * 1024);
     if (buf === null) {
-      // End of stream: close once what is queued has gone out.
+      // End of stream: close once what is queued has gone out. (In 1.62 end of stream stays
+      // readable, so reading goes off first, or eventRead would fire every pass until then.
+      // A Connection's end() does both.)
+      this.watchRead(false);
       this.write(() => this.close('eof'));
       return;
     }
@@ -57,7 +62,7 @@ export function startEchoServer(port: number, host = '127.0.0.1'): EchoListener 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const listener = startEchoServer(Number(process.argv[2] ?? 7000));
   console.log(`echo server listening on ${listener.localAddrString()}`);
-  process.once('SIGINT', () => DangaSocket.addTimer(0, () => DangaSocket.setPostLoopCallback(() => false)));
+  process.once('SIGINT', () => DangaSocket.stop());
   await DangaSocket.eventLoop();
   DangaSocket.reset();
 }

@@ -44,7 +44,15 @@ interface PendingStore {
 }
 
 const CRLF = '\r\n';
-const isKey = (k: string | undefined): k is string => k !== undefined && k.length > 0 && k.length <= MAX_KEY && !/[\x00-\x20\x7f]/.test(k);
+/** A key: 1 to 250 bytes, no control characters or spaces (bytes 0x00-0x20 and 0x7f). */
+const isKey = (k: string | undefined): k is string => {
+  if (k === undefined || k.length === 0 || k.length > MAX_KEY) return false;
+  for (let i = 0; i < k.length; i++) {
+    const c = k.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return false;
+  }
+  return true;
+};
 const isUint = (s: string | undefined): s is string => s !== undefined && /^\d{1,20}$/.test(s);
 
 /** One client. */
@@ -168,6 +176,7 @@ export class KvConnection extends Connection {
       case 'quit':
         this.end();
         return false;
+      case undefined: // an empty line
       default:
         return this.#reply('ERROR');
     }

@@ -59,12 +59,12 @@ function exchange(pieces: Array<string | Buffer>, until: (reply: Buffer) => bool
 const endsWith = (s: string) => (reply: Buffer) => reply.toString('latin1').endsWith(s);
 
 test('set then get; gets adds a cas; a miss is just END', async () => {
-  const reply = await exchange(['set k1 5 0 3\r\nabc\r\n', 'get k1\r\n', 'gets k1\r\n', 'get nope\r\n'], endsWith('END\r\nEND\r\nEND\r\n'));
+  const reply = await exchange(['set k1 5 0 3\r\nabc\r\n', 'get k1\r\n', 'gets k1\r\n', 'get nope\r\n'], (r) => r.toString().split('END\r\n').length === 4);
   assert.match(reply.toString(), /^STORED\r\nVALUE k1 5 3\r\nabc\r\nEND\r\nVALUE k1 5 3 \d+\r\nabc\r\nEND\r\nEND\r\n$/);
 });
 
 test('multi-get of many keys, a 180 kB command line', async () => {
-  const keys = Array.from({ length: 12_000 }, (_, i) => `key-${i}`);
+  const keys = Array.from({ length: 20_000 }, (_, i) => `key-${i}`);
   const line = `get ${keys.join(' ')} k2\r\n`;
   assert.ok(line.length > 180_000);
   const reply = await exchange(['set k2 0 0 2\r\nhi\r\n', line], endsWith('END\r\n'));
