@@ -13,6 +13,7 @@ export const HIGH = 256 * 1024;
 const LOW = 64 * 1024;
 const READ_SIZE = 64 * 1024;
 
+// README:BEGIN
 /** One end of a proxied connection (the client's or the backend's). */
 export class ProxyEnd extends Connection {
   #peer: ProxyEnd | null = null;
@@ -74,6 +75,7 @@ export function startProxy(port: number, backend: { host: string; port: number }
     return client;
   });
 }
+// README:END
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const listener = startProxy(Number(process.argv[2] ?? 7080), { host: process.argv[3] ?? '127.0.0.1', port: Number(process.argv[4] ?? 7000) });

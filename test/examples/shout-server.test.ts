@@ -1,7 +1,7 @@
 /**
  * The README's first example, examples/shout-server.ts, run as a user runs
  * it: a child process, real clients (nc, Node's net), SIGTERM. And the
- * README shows exactly the code of the file.
+ * README shows exactly the code of the file (and of examples/proxy.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,12 +14,14 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 const script = fileURLToPath(new URL('../../examples/shout-server.js', import.meta.url));
 const haveNc = spawnSync('sh', ['-c', 'command -v nc']).status === 0;
 
-test('the README shows examples/shout-server.ts as it is', () => {
-  const source = readFileSync(`${root}examples/shout-server.ts`, 'utf8');
-  const region = source.slice(source.indexOf('// README:BEGIN\n') + '// README:BEGIN\n'.length, source.indexOf('// README:END'));
-  assert.ok(region.length > 500);
-  assert.ok(readFileSync(`${root}README.md`, 'utf8').includes(region), 'README example differs from examples/shout-server.ts');
-});
+for (const example of ['shout-server', 'proxy']) {
+  test(`the README shows examples/${example}.ts as it is`, () => {
+    const source = readFileSync(`${root}examples/${example}.ts`, 'utf8');
+    const region = source.slice(source.indexOf('// README:BEGIN\n') + '// README:BEGIN\n'.length, source.indexOf('// README:END'));
+    assert.ok(region.length > 500);
+    assert.ok(readFileSync(`${root}README.md`, 'utf8').includes(region), `README example differs from examples/${example}.ts`);
+  });
+}
 
 /** A client on Node's net: sends `text` (then half-closes when asked), collects until the server closes. */
 function client(port: number, text: string | Buffer, halfClose: boolean): Promise<{ reply: string; error: string | null }> {
