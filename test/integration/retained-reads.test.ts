@@ -94,10 +94,12 @@ class Writer extends DangaSocket {
 
 /**
  * `count` connections each send one `small`-byte read that the server
- * keeps; after each, `bulk` bytes stream through another connection and
- * are read and dropped. Returns the growth of ArrayBuffer memory.
+ * keeps. After each, `fillers` reads of the same length pass through
+ * another connection and are dropped (whatever holds a kept read is full
+ * of dropped ones), then `bulk` bytes stream through a third and are read
+ * and dropped. Returns the growth of ArrayBuffer memory and the bytes kept.
  */
-async function keptReadsGrowth(count: number, small: number, bulk: number): Promise<{ growth: number; kept: number }> {
+async function keptReadsGrowth(count: number, small: number, fillers: number, bulk: number): Promise<{ growth: number; kept: number }> {
   const accepted: Sock[] = [];
   const listener = new Listener(listenTcp({ host: '127.0.0.1', port: 0, backlog: 4096 }), (s) => accepted.push(s));
   const address = listener.sock()!.localAddress();
@@ -106,13 +108,16 @@ async function keptReadsGrowth(count: number, small: number, bulk: number): Prom
 
   const bulkClient = new Writer(connectTcp({ host: '127.0.0.1', port }));
   await runUntil(() => accepted.length === 1);
-  const drain = new Drain(accepted[0]!);
+  const fillerClient = new Writer(connectTcp({ host: '127.0.0.1', port }));
+  await runUntil(() => accepted.length === 2);
+  const [drain, fillerDrain] = accepted.map((s) => new Drain(s)) as [Drain, Drain];
   drain.watchRead(true);
+  fillerDrain.watchRead(true);
 
   const clients: Writer[] = [];
   for (let i = 0; i < count; i++) clients.push(new Writer(connectTcp({ host: '127.0.0.1', port })));
-  await runUntil(() => accepted.length === count + 1);
-  const keepers = accepted.slice(1).map((s) => new Keeper(s));
+  await runUntil(() => accepted.length === count + 2);
+  const keepers = accepted.slice(2).map((s) => new Keeper(s));
   for (const k of keepers) k.watchRead(true);
 
   const line = Buffer.alloc(small, 'x');
@@ -120,15 +125,21 @@ async function keptReadsGrowth(count: number, small: number, bulk: number): Prom
   const before = arrayBuffersAfterGc();
 
   let drained = 0;
+  let filled = 0;
   for (let i = 0; i < count; i++) {
     const keeper = keepers[i]!;
     clients[i]!.write(line);
     await runUntil(() => keeper.bytes === small || keeper.closed);
+    for (let f = 0; f < fillers; f++) {
+      fillerClient.write(line);
+      filled += small;
+      await runUntil(() => fillerDrain.bytes === filled || fillerDrain.closed);
+    }
     bulkClient.write(chunk);
     drained += bulk;
     await runUntil(() => drain.bytes === drained || drain.closed);
   }
-  assert.ok(!drain.closed, 'the bulk stream stayed open');
+  assert.ok(!drain.closed && !fillerDrain.closed, 'the streams stayed open');
 
   const growth = arrayBuffersAfterGc() - before;
   let kept = 0;
@@ -140,19 +151,21 @@ async function keptReadsGrowth(count: number, small: number, bulk: number): Prom
 }
 
 test('2,000 kept 18-byte reads between bulk reads hold under 1 MiB', { timeout: 120_000 }, async () => {
-  const { growth, kept } = await keptReadsGrowth(2000, 18, 128 * 1024);
+  const { growth, kept } = await keptReadsGrowth(2000, 18, 0, 128 * 1024);
   assert.equal(kept, 2000 * 18);
   assert.ok(growth < 1024 * 1024, `2,000 kept reads of 18 bytes grew ArrayBuffer memory by ${(growth / 1048576).toFixed(1)} MiB`);
 });
 
-test('a kept read of any length holds at most 8 times its length', { timeout: 120_000 }, async () => {
-  // The epoll engine copies reads under 16 KiB into Buffers of their own and
-  // hands out longer ones as views of a 128 KiB slab (at most 8 times their
-  // length); Node's streams give every read a buffer of its own length.
-  for (const size of [1000, 8000, 16 * 1024, 40_000]) {
-    const { growth, kept } = await keptReadsGrowth(100, size, 128 * 1024);
-    assert.equal(kept, 100 * size);
-    assert.ok(growth <= 8 * kept + 1024 * 1024, `100 kept reads of ${size} bytes grew ArrayBuffer memory by ${(growth / 1048576).toFixed(1)} MiB`);
+test('a kept read holds at most 16 times its length, between dropped reads of the same length', { timeout: 120_000 }, async () => {
+  // The epoll engine copies reads under 16 KiB into pooled chunks of at most
+  // 16 times their length and hands out longer ones as views of a 128 KiB
+  // slab (at most 8 times their length); Node's streams give every read a
+  // buffer of its own length.
+  for (const size of [1, 18, 100, 1000, 8000, 16 * 1024, 40_000]) {
+    const { growth, kept } = await keptReadsGrowth(64, size, 16, 128 * 1024);
+    assert.equal(kept, 64 * size);
+    const limit = 16 * kept + 256 * 1024;
+    assert.ok(growth <= limit, `64 kept reads of ${size} bytes grew ArrayBuffer memory by ${growth} bytes (limit ${limit})`);
     DangaSocket.reset();
   }
 });
