@@ -9,6 +9,7 @@
             "native/epoll_loop.c",
             "native/errors.c",
             "native/fd_ops.c",
+            "native/owned_fds.c",
             "native/socket_ops.c"
           ],
           "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],

@@ -30,6 +30,20 @@
       return danga_napi_failed(env);                                           \
   } while (0)
 
+/* The same, and the function's data pointer (the environment's record of
+ * owned fds, owned_fds.h) into `data` (of type `type *`): no extra call. */
+#define DANGA_ARGS_DATA(env, info, n, argv, type, data)                        \
+  napi_value argv[(n) > 0 ? (n) : 1];                                          \
+  type *data = NULL;                                                           \
+  do {                                                                         \
+    size_t argc_ = (n);                                                        \
+    void *data_ = NULL;                                                        \
+    if (napi_get_cb_info((env), (info), &argc_, (n) > 0 ? argv : NULL, NULL,   \
+                         &data_) != napi_ok)                                   \
+      return danga_napi_failed(env);                                           \
+    data = data_;                                                              \
+  } while (0)
+
 /* Evaluate an N-API call; on failure make sure an exception is pending and
  * return NULL from the calling function. */
 #define DANGA_NAPI(env, call)                                                  \

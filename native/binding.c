@@ -27,17 +27,23 @@ _Static_assert(EPOLL_CTL_ADD == 1 && EPOLL_CTL_DEL == 2 && EPOLL_CTL_MOD == 3,
   { js, NULL, c, NULL, NULL, NULL, napi_enumerable, NULL }
 #define LOOP_FN(js, c)                                                         \
   { js, NULL, c, NULL, NULL, NULL, napi_enumerable, loop }
+/* Functions that create, adopt or close fds get the environment's record of
+ * owned fds (owned_fds.h), which teardown closes. */
+#define OWN_FN(js, c)                                                          \
+  { js, NULL, c, NULL, NULL, NULL, napi_enumerable, fds }
 
 static napi_value init_module(napi_env env, napi_value exports) {
   danga_loop *loop = danga_loop_new(env);
   if (loop == NULL) return danga_internal_error(env, "out of memory");
   /* The instance data's finalizer frees the state when the environment
-   * goes away; the async cleanup hook, which runs first, closes the uv
-   * handles and the epoll fd (the environment waits for it). */
+   * goes away; the async cleanup hook, which runs first, closes the sockets
+   * the addon still owns, the uv handles and the epoll fd (the environment
+   * waits for it). */
   if (napi_set_instance_data(env, loop, danga_loop_finalize, NULL) != napi_ok) {
     danga_loop_finalize(env, loop, NULL);
     return danga_napi_failed(env);
   }
+  danga_fds *fds = danga_loop_fds(loop);
   napi_async_cleanup_hook_handle hook;
   if (napi_add_async_cleanup_hook(env, danga_loop_async_cleanup, loop, &hook) !=
       napi_ok)
@@ -54,21 +60,21 @@ static napi_value init_module(napi_env env, napi_value exports) {
       FN("read", danga_read),
       FN("write", danga_write),
       FN("writev", danga_writev),
-      FN("close", danga_close),
+      OWN_FN("close", danga_close),
       FN("shutdown", danga_shutdown),
       FN("dup", danga_dup),
       FN("fdType", danga_fd_type),
-      FN("setNonBlocking", danga_set_non_blocking),
+      OWN_FN("adopt", danga_adopt),
       /* socket ops (socket_ops.c) */
-      FN("accept", danga_accept),
+      OWN_FN("accept", danga_accept),
       FN("setNoDelay", danga_set_no_delay),
       FN("setCork", danga_set_cork),
       FN("socketError", danga_socket_error),
-      FN("listenTcp", danga_listen_tcp),
-      FN("connectTcp", danga_connect_tcp),
-      FN("listenUnix", danga_listen_unix),
-      FN("connectUnix", danga_connect_unix),
-      FN("socketpair", danga_socketpair),
+      OWN_FN("listenTcp", danga_listen_tcp),
+      OWN_FN("connectTcp", danga_connect_tcp),
+      OWN_FN("listenUnix", danga_listen_unix),
+      OWN_FN("connectUnix", danga_connect_unix),
+      OWN_FN("socketpair", danga_socketpair),
       FN("getsockname", danga_getsockname),
       FN("getpeername", danga_getpeername),
   };

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "errors.h"
+#include "owned_fds.h"
 
 /* Most events taken from the kernel per iteration, whatever the size of
  * the JS events array. */
@@ -59,6 +60,7 @@ struct danga_loop {
   struct epoll_event *evbuf; /* epoll_wait() output, evcap entries */
   size_t evcap;
   napi_async_cleanup_hook_handle cleanup_handle;
+  danga_fds fds; /* the sockets the addon owns in this environment */
 };
 
 /* Fetch argv and the danga_loop passed as the function's data. */
@@ -92,6 +94,10 @@ danga_loop *danga_loop_new(napi_env env) {
   L->env = env;
   L->epfd = -1;
   return L;
+}
+
+danga_fds *danga_loop_fds(danga_loop *L) {
+  return &L->fds;
 }
 
 /* ---- misuse and arguments ----------------------------------------------- */
@@ -482,6 +488,9 @@ void danga_loop_async_cleanup(napi_async_cleanup_hook_handle handle,
   danga_loop *L = arg;
   L->closing = true;
   L->cleanup_handle = handle;
+  /* The sockets go first: JavaScript, which would have closed them, runs no
+   * more, and each close also takes the fd out of the epoll set. */
+  danga_fds_close_all(&L->fds);
   stop_all(L);
   release_js(L);
   if (L->handles_init) {
@@ -505,6 +514,8 @@ void danga_loop_finalize(napi_env env, void *arg, void *hint) {
   if (L->handles_init || L->open_handles != 0) return;
   release_js(L);
   close_epfd(L);
+  danga_fds_close_all(&L->fds); /* should the cleanup hook never have run */
+  danga_fds_free(&L->fds);
   free(L->evbuf);
   free(L);
 }

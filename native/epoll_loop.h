@@ -10,14 +10,20 @@
 
 #include <node_api.h>
 
+#include "owned_fds.h"
+
 /* Per-environment state (napi instance data). */
 typedef struct danga_loop danga_loop;
 
 /* Created at module init; never throws (NULL on out of memory). */
 danga_loop *danga_loop_new(napi_env env);
 
-/* Async cleanup hook (environment teardown): stops and uv_close()s the
- * four handles, closes the epoll fd, then removes the hook `handle`. */
+/* The fds the addon owns in this environment (owned_fds.h). */
+danga_fds *danga_loop_fds(danga_loop *L);
+
+/* Async cleanup hook (environment teardown): closes every fd the addon
+ * still owns, stops and uv_close()s the four handles, closes the epoll fd,
+ * then removes the hook `handle`. */
 void danga_loop_async_cleanup(napi_async_cleanup_hook_handle handle,
                               void *loop);
 

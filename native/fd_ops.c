@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "owned_fds.h"
 
 #if defined(IOV_MAX) && IOV_MAX < DANGA_IOV_MAX
 #error "IOV_MAX is smaller than DANGA_IOV_MAX"
@@ -93,11 +94,13 @@ napi_value danga_writev(napi_env env, napi_callback_info info) {
   return result(env, n);
 }
 
-/* close(fd): EINTR counts as closed (on Linux the fd is gone either way). */
+/* close(fd): EINTR counts as closed (on Linux the fd is gone either way).
+ * The fd is no longer owned (teardown must not close the number again). */
 napi_value danga_close(napi_env env, napi_callback_info info) {
-  DANGA_ARGS(env, info, 1, argv);
+  DANGA_ARGS_DATA(env, info, 1, argv, danga_fds, fds);
   int32_t fd;
   if (!danga_int32(env, argv[0], &fd)) return NULL;
+  danga_fds_remove(fds, fd);
   int r = close(fd);
   return result(env, (r < 0 && errno == EINTR) ? 0 : r);
 }
@@ -118,7 +121,8 @@ napi_value danga_shutdown(napi_env env, napi_callback_info info) {
 }
 
 /* dup(fd): a new fd for the same open file, close-on-exec (the lowest free
- * number, as dup(2) picks), or -errno. */
+ * number, as dup(2) picks), or -errno.  The dup is not owned: it is for
+ * Node, which closes it (STARTTLS). */
 napi_value danga_dup(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 1, argv);
   int32_t fd;
@@ -146,18 +150,28 @@ napi_value danga_fd_type(napi_env env, napi_callback_info info) {
   return result(env, r < 0 ? -1 : (S_ISSOCK(st.st_mode) ? 1 : 2));
 }
 
-/* setNonBlocking(fd): set O_NONBLOCK on an fd the addon did not create
- * (one adopted from elsewhere); 0 or -errno. */
-napi_value danga_set_non_blocking(napi_env env, napi_callback_info info) {
-  DANGA_ARGS(env, info, 1, argv);
+/* adopt(fd): an fd the addon did not create (one handed over by number)
+ * becomes the addon's: O_NONBLOCK set, and owned from then on (closed at
+ * environment teardown unless closed before).  0 or -errno (-ENOMEM when
+ * it cannot be recorded; the fd is then not owned). */
+napi_value danga_adopt(napi_env env, napi_callback_info info) {
+  DANGA_ARGS_DATA(env, info, 1, argv, danga_fds, fds);
   int32_t fd;
   if (!danga_int32(env, argv[0], &fd)) return NULL;
   int flags, r = 0;
   do flags = fcntl(fd, F_GETFL);
   while (flags < 0 && errno == EINTR);
-  if (flags >= 0 && !(flags & O_NONBLOCK)) {
+  if (flags < 0) return result(env, -1);
+  if (!(flags & O_NONBLOCK)) {
     do r = fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     while (r < 0 && errno == EINTR);
+    if (r < 0) return result(env, -1);
   }
-  return result(env, flags < 0 ? -1 : r);
+  r = danga_fds_add(fds, fd);
+  napi_value v;
+  if (napi_create_int32(env, r, &v) != napi_ok) {
+    danga_fds_remove(fds, fd); /* JS will not know it adopted the fd */
+    return danga_napi_failed(env);
+  }
+  return v;
 }

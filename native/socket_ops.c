@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "owned_fds.h"
 
 #define SOCK_FLAGS (SOCK_NONBLOCK | SOCK_CLOEXEC)
 
@@ -34,16 +35,6 @@ typedef union {
 static napi_value int_result(napi_env env, int32_t n) {
   napi_value v;
   DANGA_NAPI(env, napi_create_int32(env, n, &v));
-  return v;
-}
-
-/* Hand a new fd to JS; if even that fails, close it (no leak). */
-static napi_value fd_result(napi_env env, int fd) {
-  napi_value v;
-  if (napi_create_int32(env, fd, &v) != napi_ok) {
-    close(fd);
-    return danga_napi_failed(env);
-  }
   return v;
 }
 
@@ -70,6 +61,28 @@ static napi_value close_and_fail(napi_env env, int fd, const char *syscall) {
   int err = errno;
   close(fd);
   return setup_failed(env, err, syscall);
+}
+
+/*
+ * Hand a new fd to JS, recorded as owned by this environment.  If it
+ * cannot be recorded (ENOMEM) the fd is closed and the failure returned:
+ * as -errno for accept (`setup` NULL), as { errno, syscall: setup } for
+ * the listen/connect calls.  If N-API fails, the fd is closed too.
+ */
+static napi_value fd_result(napi_env env, danga_fds *fds, int fd,
+                            const char *setup) {
+  napi_value v;
+  int r = danga_fds_add(fds, fd);
+  if (r < 0) {
+    close(fd);
+    return setup != NULL ? setup_failed(env, -r, setup) : int_result(env, r);
+  }
+  if (napi_create_int32(env, fd, &v) != napi_ok) {
+    danga_fds_remove(fds, fd);
+    close(fd);
+    return danga_napi_failed(env);
+  }
+  return v;
 }
 
 /*
@@ -163,14 +176,14 @@ static int unix_addr(napi_env env, napi_value v, sockaddr_any *sa,
 /* accept(fd) -> new fd (non-blocking, close-on-exec) or -errno: 3 N-API
  * calls (arguments, fd, result). */
 napi_value danga_accept(napi_env env, napi_callback_info info) {
-  DANGA_ARGS(env, info, 1, argv);
+  DANGA_ARGS_DATA(env, info, 1, argv, danga_fds, fds);
   int32_t fd;
   if (!danga_int32(env, argv[0], &fd)) return NULL;
   int r;
   do r = accept4(fd, NULL, NULL, SOCK_FLAGS);
   while (r < 0 && (errno == EINTR || errno == ECONNABORTED));
   if (r < 0) return int_result(env, -errno);
-  return fd_result(env, r);
+  return fd_result(env, fds, r, NULL);
 }
 
 /* An int socket option set to `on` (0 or 1) -> 0 or -errno. */
@@ -213,7 +226,7 @@ napi_value danga_socket_error(napi_env env, napi_callback_info info) {
 /* listenTcp(host, port, backlog, reusePort) -> listening fd, or
  * { errno, syscall }. */
 napi_value danga_listen_tcp(napi_env env, napi_callback_info info) {
-  DANGA_ARGS(env, info, 4, argv);
+  DANGA_ARGS_DATA(env, info, 4, argv, danga_fds, fds);
   char host[HOST_MAX];
   size_t host_len;
   int32_t port, backlog;
@@ -238,13 +251,13 @@ napi_value danga_listen_tcp(napi_env env, napi_callback_info info) {
     return close_and_fail(env, fd, "setsockopt");
   if (bind(fd, &sa.sa, salen) < 0) return close_and_fail(env, fd, "bind");
   if (listen(fd, backlog) < 0) return close_and_fail(env, fd, "listen");
-  return fd_result(env, fd);
+  return fd_result(env, fds, fd, "socket");
 }
 
 /* connectTcp(host, port) -> fd with a connect in progress (or done), or
  * { errno, syscall }. */
 napi_value danga_connect_tcp(napi_env env, napi_callback_info info) {
-  DANGA_ARGS(env, info, 2, argv);
+  DANGA_ARGS_DATA(env, info, 2, argv, danga_fds, fds);
   char host[HOST_MAX];
   size_t host_len;
   int32_t port;
@@ -263,13 +276,13 @@ napi_value danga_connect_tcp(napi_env env, napi_callback_info info) {
    * (retrying would only report EALREADY). */
   if (connect(fd, &sa.sa, salen) < 0 && errno != EINPROGRESS && errno != EINTR)
     return close_and_fail(env, fd, "connect");
-  return fd_result(env, fd);
+  return fd_result(env, fds, fd, "socket");
 }
 
 /* listenUnix(path, backlog) -> listening fd, or { errno, syscall }.  An
  * unusable path fails as "bind". */
 napi_value danga_listen_unix(napi_env env, napi_callback_info info) {
-  DANGA_ARGS(env, info, 2, argv);
+  DANGA_ARGS_DATA(env, info, 2, argv, danga_fds, fds);
   int32_t backlog;
   sockaddr_any sa;
   socklen_t salen;
@@ -282,14 +295,14 @@ napi_value danga_listen_unix(napi_env env, napi_callback_info info) {
   if (fd < 0) return setup_failed(env, errno, "socket");
   if (bind(fd, &sa.sa, salen) < 0) return close_and_fail(env, fd, "bind");
   if (listen(fd, backlog) < 0) return close_and_fail(env, fd, "listen");
-  return fd_result(env, fd);
+  return fd_result(env, fds, fd, "socket");
 }
 
 /* connectUnix(path) -> connected fd, or { errno, syscall }.  A full listen
  * backlog is EAGAIN (an error, as libuv reports it); an unusable path fails
  * as "connect". */
 napi_value danga_connect_unix(napi_env env, napi_callback_info info) {
-  DANGA_ARGS(env, info, 1, argv);
+  DANGA_ARGS_DATA(env, info, 1, argv, danga_fds, fds);
   sockaddr_any sa;
   socklen_t salen;
   int err = unix_addr(env, argv[0], &sa, &salen);
@@ -300,21 +313,34 @@ napi_value danga_connect_unix(napi_env env, napi_callback_info info) {
   if (fd < 0) return setup_failed(env, errno, "socket");
   if (connect(fd, &sa.sa, salen) < 0 && errno != EINPROGRESS && errno != EINTR)
     return close_and_fail(env, fd, "connect");
-  return fd_result(env, fd);
+  return fd_result(env, fds, fd, "socket");
 }
 
-/* socketpair() -> [fd, fd] (AF_UNIX stream), or -errno. */
+/* socketpair() -> [fd, fd] (AF_UNIX stream), both owned, or -errno. */
 napi_value danga_socketpair(napi_env env, napi_callback_info info) {
-  (void)info;
+  DANGA_ARGS_DATA(env, info, 0, argv, danga_fds, fds);
+  (void)argv;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_FLAGS, 0, sv) < 0)
     return int_result(env, -errno);
+  int r = danga_fds_add(fds, sv[0]);
+  if (r == 0) {
+    r = danga_fds_add(fds, sv[1]);
+    if (r < 0) danga_fds_remove(fds, sv[0]);
+  }
+  if (r < 0) {
+    close(sv[0]);
+    close(sv[1]);
+    return int_result(env, r);
+  }
   napi_value arr, a, b;
   if (napi_create_array_with_length(env, 2, &arr) != napi_ok ||
       napi_create_int32(env, sv[0], &a) != napi_ok ||
       napi_create_int32(env, sv[1], &b) != napi_ok ||
       napi_set_element(env, arr, 0, a) != napi_ok ||
       napi_set_element(env, arr, 1, b) != napi_ok) {
+    danga_fds_remove(fds, sv[0]);
+    danga_fds_remove(fds, sv[1]);
     close(sv[0]);
     close(sv[1]);
     return danga_napi_failed(env);

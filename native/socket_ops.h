@@ -9,8 +9,9 @@
  * - socketpair returns [fd, fd] or -errno; getsockname / getpeername the
  *   address object or -errno.
  *
- * Every fd created here is SOCK_NONBLOCK | SOCK_CLOEXEC, and no error path
- * leaks one.
+ * Every fd created here is SOCK_NONBLOCK | SOCK_CLOEXEC and recorded as
+ * owned by the environment (owned_fds.h: the functions that create fds take
+ * the record as their data); no error path leaks one.
  */
 #ifndef DANGA_SOCKET_OPS_H
 #define DANGA_SOCKET_OPS_H

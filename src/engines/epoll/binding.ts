@@ -26,7 +26,12 @@ export interface SetupFailure {
   readonly syscall: string;
 }
 
-/** The functions of the addon. */
+/**
+ * The functions of the addon. Every fd it creates or adopts is owned by the
+ * Node environment (main thread or worker) that made it until `close()`;
+ * teardown of that environment (exit, `worker.terminate()`) closes the
+ * ones still open.
+ */
 export interface NativeBinding {
   init(events: Int32Array, onEvents: (count: number) => number): number;
   start(timeoutMs: number): number;
@@ -38,9 +43,15 @@ export interface NativeBinding {
   writev(fd: number, list: readonly unknown[], start: number, count: number, firstOffset: number): number;
   close(fd: number): number;
   shutdown(fd: number, how: number): number;
+  /** A close-on-exec dup of `fd` for Node (STARTTLS): not owned by the addon. */
   dup(fd: number): number;
   fdType(fd: number): number;
-  setNonBlocking(fd: number): number;
+  /**
+   * Makes an fd handed over by number the addon's: sets O_NONBLOCK and owns
+   * it from then on (closed at environment teardown unless closed before).
+   * 0 or -errno.
+   */
+  adopt(fd: number): number;
   accept(fd: number): number;
   setNoDelay(fd: number, on: boolean): number;
   setCork(fd: number, on: boolean): number;

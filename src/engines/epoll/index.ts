@@ -9,13 +9,17 @@ import { NativeSock } from './native-sock.js';
 
 export { NativeSock } from './native-sock.js';
 
-/** Adopts an fd handed to the constructor as a number: it must be an open socket. */
+/**
+ * Adopts an fd handed to the constructor as a number: it must be an open
+ * socket. From then on the addon owns it (it is closed with the object, or
+ * at the teardown of this environment).
+ */
 function adoptFd(b: NativeBinding, fd: number): NativeSock {
   if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgType('sock', 'a Sock, a stream or a socket fd', fd);
   const type = b.fdType(fd);
   if (type < 0) throw invalidArgValue('sock', `is fd ${fd}, which is not open`, systemError(type, 'fstat'));
   if (type !== 1) throw invalidArgValue('sock', `is fd ${fd}, which is not a socket`);
-  const rc = b.setNonBlocking(fd);
+  const rc = b.adopt(fd);
   if (rc < 0) throw systemError(rc, 'fcntl', `fd ${fd}`);
   return new NativeSock(b, fd);
 }

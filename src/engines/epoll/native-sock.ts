@@ -12,18 +12,40 @@ import { EPOLL_CTL, type NativeBinding } from './binding.js';
 const EAGAIN = -errno.EAGAIN;
 const EEXIST = -errno.EEXIST;
 
-// Reads land in a shared slab and are handed out as views of it, as Node's
-// own stream reads do: no allocation per read beyond the view, one slab per
-// SLAB_SIZE bytes read. A read asks for min(n, what the slab has left), but
-// a fresh slab is taken rather than read less than MIN_SLAB_READ: the usual
-// read(65536) of a bulk transfer then always gets 64 KiB at once (reading
-// only the slab's tail measured ~20% slower streaming), while small reads
-// share a slab. Level-triggered readiness brings any rest next iteration.
+// Reads land in a shared slab. A caller may keep what read() returns (line
+// protocols keep the partial line between reads), and a kept view keeps its
+// whole ArrayBuffer alive: 2,000 kept 18-byte views of 128 KiB slabs between
+// bulk reads held 250 MiB. So what a kept read holds is bounded by its
+// length:
+// - a read of COPY_BELOW bytes or more is handed out as a view of the slab
+//   (no copy, no allocation beyond the view), pinning at most SLAB_SIZE, at
+//   most 8 times its length;
+// - a shorter read is copied into a pool chunk of its size class (see
+//   copyOut), pinning at most POOL_FACTOR times its length, and the slab
+//   space is used again (so it stays in cache).
+// A read asks for min(n, what the slab has left), but a fresh slab is taken
+// rather than read less than MIN_SLAB_READ: the usual read(65536) of a bulk
+// transfer then always gets 64 KiB at once (reading only the slab's tail
+// measured ~20% slower streaming). Level-triggered readiness brings any rest
+// next iteration.
 const SLAB_SIZE = 128 * 1024;
 const MIN_SLAB_READ = 64 * 1024;
+const COPY_BELOW = 16 * 1024;
 const READ_CAP = 1024 * 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
 let slabOffset = 0;
+
+// Pools for the copies of short reads, one per size class: class c holds
+// reads of 2^c to 2^(c+1) - 1 bytes in chunks of POOL_FACTOR * 2^c bytes,
+// so a kept copy pins at most POOL_FACTOR times its length, and a chunk
+// takes at least POOL_FACTOR / 2 reads: one ArrayBuffer per 8-16 reads. (An
+// ArrayBuffer of its own per read, as Node's streams make, cost 64-byte
+// ping-pong ~10% more server CPU per round trip, much of it in the garbage
+// collector; see "Reads that do not pin" in BENCHMARKS.md.)
+const POOL_FACTOR = 16;
+const POOL_CLASSES = 31 - Math.clz32(COPY_BELOW - 1) + 1;
+const pools: (Buffer | null)[] = new Array<Buffer | null>(POOL_CLASSES).fill(null);
+const poolUsed = new Int32Array(POOL_CLASSES);
 const EMPTY = Buffer.alloc(0);
 
 /** A socket fd driven by the native engine. */
@@ -177,21 +199,22 @@ export class NativeSock implements Sock, Transport {
       want = avail;
     }
     const n = this.b.read(this._fd, slab, slabOffset, want);
-    if (n > 0) {
+    if (n >= COPY_BELOW) {
       const out = slab.subarray(slabOffset, slabOffset + n);
       slabOffset += (n + 7) & ~7;
       return out;
     }
+    if (n > 0) return copyOut(slab, slabOffset, n);
     if (n === EAGAIN) return EMPTY;
     if (n < 0) this.lastError = n;
     return null;
   }
 
-  /** A read bigger than a slab gets its own buffer. */
+  /** A read bigger than a slab gets its own buffer, kept only when the read filled at least half of it. */
   private readLarge(want: number): Buffer | null {
     const buf = Buffer.allocUnsafeSlow(want);
     const n = this.b.read(this._fd, buf, 0, want);
-    if (n > 0) return n * 2 < want ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n);
+    if (n > 0) return n * 2 >= want ? buf.subarray(0, n) : n < COPY_BELOW ? copyOut(buf, 0, n) : copyExact(buf, 0, n);
     if (n === EAGAIN) return EMPTY;
     if (n < 0) this.lastError = n;
     return null;
@@ -208,4 +231,30 @@ export class NativeSock implements Sock, Transport {
   setCork(on: boolean): number {
     return this.b.setCork(this._fd, !!on);
   }
+}
+
+/**
+ * `n` (1 to COPY_BELOW - 1) bytes of `src` from `start`, copied into the
+ * pool chunk of their size class. Never Node's shared 8 KiB pool, whose
+ * chunk a kept Buffer.from() of a few bytes keeps alive whatever its length.
+ */
+function copyOut(src: Buffer, start: number, n: number): Buffer {
+  const c = 31 - Math.clz32(n);
+  let pool = pools[c] ?? null;
+  let used = poolUsed[c]!;
+  if (pool === null || used + n > pool.length) {
+    pool = pools[c] = Buffer.allocUnsafeSlow(POOL_FACTOR << c);
+    used = 0;
+  }
+  // (TypedArray#set over a view: Buffer#copy validates its arguments first.)
+  pool.set(new Uint8Array(src.buffer, src.byteOffset + start, n), used);
+  poolUsed[c] = used + n;
+  return pool.subarray(used, used + n);
+}
+
+/** `n` bytes of `src` from `start` in a Buffer of exactly their length. */
+function copyExact(src: Buffer, start: number, n: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(n);
+  src.copy(out, 0, start, start + n);
+  return out;
 }

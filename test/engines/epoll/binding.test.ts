@@ -57,7 +57,7 @@ test('fd ops return byte counts, 0 or -errno', { skip }, () => {
   assert.equal(buf.toString('latin1', 0, 5), 'bcdef');
   assert.equal(b.writev(x, list, 1, 0, 0), 0, 'nothing to write');
   assert.equal(b.fdType(x), 1);
-  assert.equal(b.setNonBlocking(x), 0);
+  assert.equal(b.adopt(x), 0);
   assert.equal(b.shutdown(x, 1), 0);
   assert.equal(b.read(y, buf, 0, 64), 0, 'end of stream after shutdown(SHUT_WR)');
   assert.equal(b.write(x, buf, 0, 1), -E.EPIPE);
@@ -66,7 +66,7 @@ test('fd ops return byte counts, 0 or -errno', { skip }, () => {
   assert.equal(b.close(x), -E.EBADF);
   assert.equal(b.read(x, buf, 0, 1), -E.EBADF);
   assert.equal(b.fdType(x), -E.EBADF);
-  assert.equal(b.setNonBlocking(x), -E.EBADF);
+  assert.equal(b.adopt(x), -E.EBADF);
   assert.equal(b.shutdown(x, 2), -E.EBADF);
   assert.equal(openFds(), before);
 });

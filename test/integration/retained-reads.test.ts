@@ -1,0 +1,171 @@
+/**
+ * A Buffer returned by read() and kept by the caller holds memory in
+ * proportion to its own length, not to whatever it was read into.
+ *
+ * Line-protocol code keeps the partial line between reads (`this.pending =
+ * buf`). With reads handed out as views of a shared slab, each kept 18-byte
+ * view pinned a whole 128 KiB slab once bulk reads in between had moved on
+ * to fresh slabs: 2,000 connections holding 18 bytes each held 250 MiB.
+ *
+ * The steps are driven by conditions (each waits for the bytes it sent to
+ * be read); the measure is `process.memoryUsage().arrayBuffers` after full
+ * garbage collections.
+ */
+import { test, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { DangaSocket, listenTcp, connectTcp, type Sock } from 'danga-socket';
+import { runUntil, Listener } from '../helpers.js';
+
+afterEach(() => DangaSocket.reset());
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+/** ArrayBuffer memory after full collections (a few: finalizers free backing stores late). */
+function arrayBuffersAfterGc(): number {
+  for (let i = 0; i < 4; i++) gc();
+  return process.memoryUsage().arrayBuffers;
+}
+
+/** Server side: keeps every Buffer it reads (the natural `this.pending = buf`, without ever completing a line). */
+class Keeper extends DangaSocket {
+  readonly kept: Buffer[] = [];
+  bytes = 0;
+
+  override eventRead(): void {
+    for (;;) {
+      const buf = this.read(65536);
+      if (buf === null) {
+        this.close('eof');
+        return;
+      }
+      if (buf.length === 0) return;
+      this.kept.push(buf);
+      this.bytes += buf.length;
+    }
+  }
+
+  override eventHup(): void {
+    this.close('hup');
+  }
+
+  override eventErr(): void {
+    this.close('err');
+  }
+}
+
+/** Server side of the bulk stream: reads and drops. */
+class Drain extends DangaSocket {
+  bytes = 0;
+
+  override eventRead(): void {
+    for (;;) {
+      const buf = this.read(65536);
+      if (buf === null) {
+        this.close('eof');
+        return;
+      }
+      if (buf.length === 0) return;
+      this.bytes += buf.length;
+    }
+  }
+
+  override eventHup(): void {
+    this.close('hup');
+  }
+
+  override eventErr(): void {
+    this.close('err');
+  }
+}
+
+/** A client end: writes what it is told to, reads nothing. */
+class Writer extends DangaSocket {
+  override eventHup(): void {
+    this.close('hup');
+  }
+
+  override eventErr(): void {
+    this.close('err');
+  }
+}
+
+/**
+ * `count` connections each send one `small`-byte read that the server
+ * keeps. After each, `fillers` reads of the same length pass through
+ * another connection and are dropped (whatever holds a kept read is full
+ * of dropped ones), then `bulk` bytes stream through a third and are read
+ * and dropped. Returns the growth of ArrayBuffer memory and the bytes kept.
+ */
+async function keptReadsGrowth(count: number, small: number, fillers: number, bulk: number): Promise<{ growth: number; kept: number }> {
+  const accepted: Sock[] = [];
+  const listener = new Listener(listenTcp({ host: '127.0.0.1', port: 0, backlog: 4096 }), (s) => accepted.push(s));
+  const address = listener.sock()!.localAddress();
+  if (address === null || address.family === 'unix') throw new Error('no address');
+  const port = address.port;
+
+  const bulkClient = new Writer(connectTcp({ host: '127.0.0.1', port }));
+  await runUntil(() => accepted.length === 1);
+  const fillerClient = new Writer(connectTcp({ host: '127.0.0.1', port }));
+  await runUntil(() => accepted.length === 2);
+  const [drain, fillerDrain] = accepted.map((s) => new Drain(s)) as [Drain, Drain];
+  drain.watchRead(true);
+  fillerDrain.watchRead(true);
+
+  const clients: Writer[] = [];
+  for (let i = 0; i < count; i++) clients.push(new Writer(connectTcp({ host: '127.0.0.1', port })));
+  await runUntil(() => accepted.length === count + 2);
+  const keepers = accepted.slice(2).map((s) => new Keeper(s));
+  for (const k of keepers) k.watchRead(true);
+
+  const line = Buffer.alloc(small, 'x');
+  const chunk = Buffer.alloc(bulk, 'y');
+  const before = arrayBuffersAfterGc();
+
+  let drained = 0;
+  let filled = 0;
+  for (let i = 0; i < count; i++) {
+    const keeper = keepers[i]!;
+    clients[i]!.write(line);
+    await runUntil(() => keeper.bytes === small || keeper.closed);
+    for (let f = 0; f < fillers; f++) {
+      fillerClient.write(line);
+      filled += small;
+      await runUntil(() => fillerDrain.bytes === filled || fillerDrain.closed);
+    }
+    bulkClient.write(chunk);
+    drained += bulk;
+    await runUntil(() => drain.bytes === drained || drain.closed);
+  }
+  assert.ok(!drain.closed && !fillerDrain.closed, 'the streams stayed open');
+
+  const growth = arrayBuffersAfterGc() - before;
+  let kept = 0;
+  for (const k of keepers) {
+    assert.equal(k.bytes, small, 'every connection read its bytes');
+    kept += k.kept.reduce((n, b) => n + b.length, 0);
+  }
+  return { growth, kept };
+}
+
+test('2,000 kept 18-byte reads between bulk reads hold under 1 MiB', { timeout: 120_000 }, async () => {
+  const { growth, kept } = await keptReadsGrowth(2000, 18, 0, 128 * 1024);
+  assert.equal(kept, 2000 * 18);
+  assert.ok(growth < 1024 * 1024, `2,000 kept reads of 18 bytes grew ArrayBuffer memory by ${(growth / 1048576).toFixed(1)} MiB`);
+});
+
+test('a kept read holds at most 16 times its length, between dropped reads of the same length', { timeout: 120_000 }, async () => {
+  // The epoll engine copies reads under 16 KiB into pooled chunks of at most
+  // 16 times their length and hands out longer ones as views of a 128 KiB
+  // slab (at most 8 times their length); Node's streams give every read a
+  // buffer of its own length.
+  for (const size of [1, 18, 100, 1000, 8000, 16 * 1024, 40_000]) {
+    const { growth, kept } = await keptReadsGrowth(64, size, 16, 128 * 1024);
+    assert.equal(kept, 64 * size);
+    const limit = 16 * kept + 256 * 1024;
+    assert.ok(growth <= limit, `64 kept reads of ${size} bytes grew ArrayBuffer memory by ${growth} bytes (limit ${limit})`);
+    DangaSocket.reset();
+  }
+});
