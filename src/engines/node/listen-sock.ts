@@ -1,16 +1,37 @@
 /**
  * ListenSock: a listening socket of the node engine, over a net.Server.
  */
+import { closeSync, openSync } from 'node:fs';
 import type net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { errnoOf, invalidArgValue, stateError } from '../../core/errors.js';
+import { errnoOf, invalidArgValue, stateError, systemError } from '../../core/errors.js';
 import { POLLERR, POLLIN } from '../../core/constants.js';
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
 import { allocateId } from './allocate-id.js';
 import { StreamSock, type AddressHints } from './stream-sock.js';
 
 const E = osConstants.errno;
+const noop = (): void => {};
+/** Opened (and closed at once) to learn whether the process can have one more fd. */
+const PROBE_PATH = '/';
+
+/**
+ * accept(2) takes an fd for the connection before it looks at the backlog,
+ * so it fails with EMFILE (ENFILE) while the process has no fd to spare.
+ * This asks the same question with open(2): the error accept() throws when
+ * none is free, else null. (Other failures of the probe, a missing or
+ * unreadable path, say nothing about fds: null.)
+ */
+function fdShortage(): Error | null {
+  try {
+    closeSync(openSync(PROBE_PATH, 'r'));
+    return null;
+  } catch (err) {
+    const n = errnoOf(err, 0);
+    return n === -E.EMFILE || n === -E.ENFILE ? systemError(n, 'accept') : null;
+  }
+}
 
 /** Turns an accepted net.Socket into the Sock `accept()` returns. */
 export type AcceptWrapper = (socket: net.Socket, hints: AddressHints) => StreamSock;
@@ -20,12 +41,24 @@ const plainAccept: AcceptWrapper = (socket, hints) => new StreamSock(socket, { a
 /**
  * A listening socket of the node engine: a net.Server whose connections
  * wait, paused, in a queue until `accept()` takes them. Readable while the
- * queue is not empty.
+ * queue is not empty, or an accept failure waits to be reported.
  *
- * An error of the server (an accept failure, or a listen that failed where
- * the helpers could not learn why at once: see sockets.ts) is kept, and
- * reported as readiness POLLERR: `eventErr`, with the Error in `error` and
- * its errno in `socketError()`.
+ * Accept failures reach `accept()`, as on the epoll engine: it throws the
+ * system error (code 'EMFILE', errno, syscall 'accept') once per failure,
+ * after the connections accepted before it, and the socket goes on
+ * accepting. Node reports few of them: when the process is out of fds,
+ * libuv accepts and closes the waiting connections with its reserve fd
+ * (their clients see EOF) and tells nobody. So after handing out the last
+ * waiting connection, `accept()` checks whether the process has an fd to
+ * spare (one open(2) and close(2) per drained queue, not per connection);
+ * if not, libuv is shedding connections, and the next `accept()` throws
+ * EMFILE (ENFILE). The errors Node does emit (the server's 'error' with
+ * syscall 'accept') are reported the same way.
+ *
+ * Any other error of the server (a listen that failed where the helpers
+ * could not learn why at once: see sockets.ts) is kept, and reported as
+ * readiness POLLERR: `eventErr`, with the Error in `error` and its errno in
+ * `socketError()`.
  */
 export class ListenSock implements Sock, Transport {
   readonly engine = 'node' as const;
@@ -40,6 +73,10 @@ export class ListenSock implements Sock, Transport {
   private _onReady: (() => void) | null = null;
   private _mask = 0;
   private _error: Error | null = null;
+  /** The accept failure the next accept() throws once the queue is empty (one at a time: a burst is one failure). */
+  private _acceptError: Error | null = null;
+  /** Connections arrived since the last fd check (see fdShortage). */
+  private _checkFds = false;
 
   /**
    * @internal use listenTcp/listenUnix/listenTls. `server` listens already
@@ -52,12 +89,14 @@ export class ListenSock implements Sock, Transport {
     this._wrap = wrap;
     server.on('connection', (socket: net.Socket) => {
       // An error before accept() is kept by the socket and reported once wrapped.
-      socket.on('error', () => {});
+      socket.on('error', noop);
       this._queue.push(socket);
+      this._checkFds = true;
       this._onReady?.();
     });
-    server.on('error', (err: Error) => {
-      this._error ??= err;
+    server.on('error', (err: Error & { syscall?: string }) => {
+      if (err.syscall === 'accept') this._acceptError ??= systemError(errnoOf(err, -E.EPROTO), 'accept');
+      else this._error ??= err;
       this._onReady?.();
     });
   }
@@ -79,11 +118,25 @@ export class ListenSock implements Sock, Transport {
     return this._error;
   }
 
-  /** Takes one waiting connection; null when none is waiting. */
+  /**
+   * Takes one waiting connection; null when none is waiting. Throws an
+   * accept failure (EMFILE, …) once, when no connection accepted before it
+   * is still waiting.
+   */
   accept(): StreamSock | null {
     if (this._closed) throw invalidArgValue('this', 'is a closed socket');
     const socket = this._queue.shift();
-    if (socket === undefined) return null;
+    if (socket === undefined) {
+      const err = this._acceptError;
+      if (err === null) return null;
+      this._acceptError = null;
+      throw err;
+    }
+    if (this._queue.length === 0 && this._checkFds) {
+      // The queue is drained: did these connections take the last fds?
+      this._checkFds = false;
+      this._acceptError ??= fdShortage();
+    }
     const hints: AddressHints = this._unixPath === null ? {} : { local: { path: this._unixPath, family: 'unix' }, remote: { path: '', family: 'unix' } };
     return this._wrap(socket, hints);
   }
@@ -149,7 +202,7 @@ export class ListenSock implements Sock, Transport {
   readiness(): number {
     if (this._closed) return 0;
     let r = 0;
-    if (this._mask & POLLIN && this._queue.length > 0) r |= POLLIN;
+    if (this._mask & POLLIN && (this._queue.length > 0 || this._acceptError !== null)) r |= POLLIN;
     if (this._error !== null) r |= POLLERR;
     return r;
   }

@@ -1,14 +1,18 @@
 /**
  * ListenSock: a listening socket of the node engine over a net.Server.
- * Connections wait, paused, until accept(); a server error (among them a
- * listen that failed where Node could not say why at once, before Node
- * 20.16) is reported through eventErr, with the Error in `error` and its
- * errno in socketError(), and the socket has no local address.
+ * Connections wait, paused, until accept(); a listen that failed where Node
+ * could not say why at once (before Node 20.16) is reported through
+ * eventErr, with the Error in `error` and its errno in socketError(), and the
+ * socket has no local address. Accept failures (out of fds, in a child
+ * process under a small fd limit; errors Node emits) are thrown by accept()
+ * once, and accepting goes on.
  */
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { DangaSocket, type Sock } from 'danga-socket';
 import { ListenSock } from '../../../src/engines/node/listen-sock.js';
 import { listenTcp } from '../../../src/engines/node/sockets.js';
@@ -88,3 +92,166 @@ test('connections wait, paused, until accept(); readable while one waits; close(
   w.accepted[0]!.close();
   client.destroy();
 });
+
+/** What a client saw first: the greeting, end of stream, or an error's code. */
+function outcome(port: number, clients: net.Socket[]): Promise<string> {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1');
+    clients.push(c);
+    let got = '';
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => {
+      got += d;
+      if (got === 'hi\n') resolve('hi');
+    });
+    c.on('end', () => resolve(got === '' ? 'eof' : `eof after ${JSON.stringify(got)}`));
+    c.on('error', (err: Error & { code?: string }) => resolve(err.code ?? err.message));
+  });
+}
+
+/** The stdout lines of a child process, waited for one by one. */
+class Lines {
+  private readonly lines: string[] = [];
+  private partial = '';
+  private wake: (() => void) | null = null;
+  private ended = false;
+
+  constructor(child: ChildProcess) {
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => {
+      this.partial += d;
+      let nl: number;
+      while ((nl = this.partial.indexOf('\n')) >= 0) {
+        this.lines.push(this.partial.slice(0, nl));
+        this.partial = this.partial.slice(nl + 1);
+      }
+      this.wake?.();
+    });
+    child.stdout!.on('end', () => {
+      this.ended = true;
+      this.wake?.();
+    });
+  }
+
+  /** Every line read so far. */
+  get all(): readonly string[] {
+    return this.lines;
+  }
+
+  /** Resolves with the first line (read so far or to come) that `match` accepts. */
+  async find(match: (line: string) => boolean): Promise<string> {
+    for (;;) {
+      const line = this.lines.find(match);
+      if (line !== undefined) return line;
+      if (this.ended) throw new Error(`the child's output ended without the line: ${this.lines.join(' | ')}`);
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = null;
+    }
+  }
+}
+
+const FD_LIMIT = 40;
+const haveprlimit = spawnSync('prlimit', ['--nofile=64:64', 'true']).status === 0;
+
+test(
+  'out of fds: accept() throws EMFILE (code, errno, syscall) once, no client hangs, and new clients are served once fds are free',
+  { timeout: 60_000, skip: haveprlimit ? false : 'prlimit (util-linux) is needed to start the server under a small fd limit' },
+  async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/emfile-server.js', import.meta.url));
+    const child = spawn('prlimit', [`--nofile=${FD_LIMIT}:${FD_LIMIT}`, process.execPath, fixture], {
+      env: { ...process.env, DANGA_ENGINE: 'node' },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const out = new Lines(child);
+    const clients: net.Socket[] = [];
+    try {
+      const port = Number((await out.find((l) => l.startsWith('listening '))).split(' ')[1]);
+      // 100 clients against ~18 free fds: each learns its fate (no hang).
+      const seen = await Promise.all(Array.from({ length: 100 }, () => outcome(port, clients)));
+      const counts = new Map<string, number>();
+      for (const s of seen) counts.set(s, (counts.get(s) ?? 0) + 1);
+      const served = counts.get('hi') ?? 0;
+      assert.ok(served > 0 && served < 100, `some served, some turned away: ${JSON.stringify([...counts])}`);
+      for (const s of counts.keys()) assert.ok(['hi', 'eof', 'ECONNRESET'].includes(s), `a client saw ${s}`);
+      // Every line the child wrote before `pong` has been read.
+      child.stdin.write('ping\n');
+      await out.find((l) => l === 'pong');
+      const errors = out.all.filter((l) => l.startsWith('accept-error ')).map((l) => JSON.parse(l.slice('accept-error '.length)) as Record<string, unknown>);
+      assert.equal(errors.length, 1, `accept() threw once: ${out.all.join(' | ')}`);
+      assert.deepEqual(errors[0], { code: 'EMFILE', errno: -osConstants.errno.EMFILE, syscall: 'accept', message: 'accept EMFILE' });
+      // Free the fds: the listener is not dead, new clients are served.
+      child.stdin.write('release\n');
+      await out.find((l) => l === 'released');
+      const later = await Promise.all(Array.from({ length: 10 }, () => outcome(port, clients)));
+      assert.deepEqual(later, Array(10).fill('hi'));
+    } finally {
+      for (const c of clients) c.destroy();
+      child.stdin.end();
+      await exited;
+    }
+  },
+);
+
+/** A listener that records what accept() throws and goes on accepting. */
+class Catcher extends DangaSocket {
+  readonly thrown: Array<Error & { code?: string; errno?: number; syscall?: string }> = [];
+  readonly accepted: Sock[] = [];
+  errEvents = 0;
+
+  constructor(sock: Sock) {
+    super(sock);
+    this.watchRead(true);
+  }
+
+  override eventRead(): void {
+    for (;;) {
+      try {
+        const s = (this.sock() as Sock).accept();
+        if (s === null) return;
+        this.accepted.push(s);
+      } catch (err) {
+        this.thrown.push(err as Error);
+      }
+    }
+  }
+
+  override eventErr(): void {
+    this.errEvents++;
+  }
+}
+
+test(
+  "an accept error Node reports (the server's 'error' with syscall 'accept'): readable, thrown once by accept(), then accepting goes on",
+  { timeout: 20_000 },
+  async () => {
+    const l = listenTcp('127.0.0.1', 0, 511, false);
+    const port = (l.localAddress() as { port: number }).port;
+    const c = new Catcher(l);
+    // What Node's net.Server emits when libuv hands it an accept error (here
+    // two in a row, before the loop runs): an ErrnoException of syscall 'accept'.
+    const nodeError = (): Error => Object.assign(new Error('accept ENFILE'), { code: 'ENFILE', errno: -osConstants.errno.ENFILE, syscall: 'accept' });
+    l.server.emit('error', nodeError());
+    l.server.emit('error', nodeError());
+    await runUntil(() => c.thrown.length > 0);
+    assert.equal(c.thrown.length, 1, 'once per failure event');
+    const err = c.thrown[0]!;
+    assert.equal(err.code, 'ENFILE');
+    assert.equal(err.errno, -osConstants.errno.ENFILE);
+    assert.equal(err.syscall, 'accept');
+    assert.equal(err.message, 'accept ENFILE');
+    // Not a dead listener: no POLLERR, no kept error, and connections are accepted.
+    assert.equal(l.error, null);
+    assert.equal(l.socketError(), 0);
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => {});
+    await runUntil(() => c.accepted.length === 1);
+    assert.equal(c.errEvents, 0);
+    assert.equal(c.thrown.length, 1);
+    c.accepted[0]!.close();
+    client.destroy();
+    c.close('done');
+  },
+);
