@@ -10,13 +10,15 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { constants as osConstants } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DangaSocket, type Sock } from 'danga-socket';
 import { ListenSock } from '../../../src/engines/node/listen-sock.js';
-import { listenTcp } from '../../../src/engines/node/sockets.js';
-import { runUntil } from '../../helpers.js';
+import { listenTcp, listenUnix } from '../../../src/engines/node/sockets.js';
+import { Echo, runUntil } from '../../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -52,7 +54,7 @@ test('a server whose listen failed: eventErr, the Error in `error`, its errno in
   // listen takes on a Node without the listen diagnostics channel.
   const server = net.createServer({ pauseOnConnect: true });
   server.listen(port, '127.0.0.1');
-  const sock = new ListenSock(server, null);
+  const sock = new ListenSock(server, null, 511);
   assert.equal(sock.localAddress(), null);
   assert.equal(sock.error, null, 'not known yet');
   const w = new Watcher(sock);
@@ -176,6 +178,8 @@ test(
       const served = counts.get('hi') ?? 0;
       assert.ok(served > 0 && served < 100, `some served, some turned away: ${JSON.stringify([...counts])}`);
       for (const s of counts.keys()) assert.ok(['hi', 'eof', 'ECONNRESET'].includes(s), `a client saw ${s}`);
+      // The error reaches accept() (at once, or once the fd check owed is due).
+      await out.find((l) => l.startsWith('accept-error '));
       // Every line the child wrote before `pong` has been read.
       child.stdin.write('ping\n');
       await out.find((l) => l === 'pong');
@@ -255,3 +259,123 @@ test(
     c.close('done');
   },
 );
+
+/**
+ * Connects `n` clients one after the other (so the kernel's own backlog
+ * never overflows), each sending one byte; counts what they see of a
+ * server that turns them away: 'ECONNRESET' (which can come before Node
+ * reported the connect), 'EPIPE' (the byte hit a closed Unix socket),
+ * 'eof', or another error code.
+ */
+async function connectMany(connect: () => net.Socket, n: number): Promise<{ clients: net.Socket[]; seen: Map<string, number>; refused: () => number }> {
+  const clients: net.Socket[] = [];
+  const seen = new Map<string, number>();
+  const count = (what: string): void => void seen.set(what, (seen.get(what) ?? 0) + 1);
+  for (let i = 0; i < n; i++) {
+    const c = connect();
+    clients.push(c);
+    c.on('error', (err: Error & { code?: string }) => count(err.code ?? err.message));
+    c.on('end', () => count('eof'));
+    c.resume();
+    await new Promise<void>((resolve) => {
+      c.once('connect', () => {
+        c.write('x');
+        resolve();
+      });
+      c.once('error', () => resolve());
+    });
+  }
+  const refused = (): number => {
+    let total = 0;
+    for (const v of seen.values()) total += v;
+    return total;
+  };
+  return { clients, seen, refused };
+}
+
+test('read interest off: the listener holds at most `backlog` connections, paused and unread, and resets the ones beyond', { timeout: 60_000 }, async () => {
+  const BACKLOG = 8;
+  const N = 300;
+  const l = listenTcp('127.0.0.1', 0, BACKLOG, false);
+  const port = (l.localAddress() as { port: number }).port;
+  const w = new Watcher(l);
+  w.watchRead(false); // shedding load: on epoll the connections stay in the kernel's backlog
+  // (Registered after the ListenSock's own listener, so it sees each connection after it.)
+  const serverSide: net.Socket[] = [];
+  l.server.on('connection', (s: net.Socket) => serverSide.push(s));
+  const { clients, seen, refused } = await connectMany(() => net.connect(port, '127.0.0.1'), N);
+  await runUntil(() => serverSide.length === N);
+  const dropped = serverSide.filter((s) => s.destroyed);
+  assert.equal(N - dropped.length, BACKLOG, `held ${N - dropped.length} of ${N}`);
+  assert.ok(
+    serverSide.slice(0, BACKLOG).every((s) => !s.destroyed && s.bytesRead === 0),
+    'the first ones are held, unread',
+  );
+  // The others are reset at once: their clients do not hang.
+  await runUntil(() => refused() === N - BACKLOG);
+  assert.deepEqual([...seen], [['ECONNRESET', N - BACKLOG]]);
+  assert.deepEqual(w.events, [], 'no read event while interest is off');
+  // Interest on: the held ones are accepted, and they work.
+  w.watchRead(true);
+  await runUntil(() => w.accepted.length === BACKLOG);
+  assert.equal(l.accept(), null, 'no more were held');
+  const echo = new Echo(w.accepted[0]!);
+  let got = '';
+  clients[0]!.setEncoding('utf8');
+  clients[0]!.on('data', (d: string) => (got += d));
+  clients[0]!.write('still there');
+  await runUntil(() => got === 'xstill there');
+  echo.close('done');
+  for (const s of w.accepted.slice(1)) s.close();
+  for (const c of clients) c.destroy();
+  w.close('done');
+});
+
+test('read interest on: connections are not bounded; turning it off keeps the oldest `backlog` and resets the rest', { timeout: 60_000 }, async () => {
+  const BACKLOG = 4;
+  const N = 12;
+  const l = listenTcp('127.0.0.1', 0, BACKLOG, false);
+  const port = (l.localAddress() as { port: number }).port;
+  const w = new Watcher(l);
+  w.accepting = false; // readable, but nobody accepts (yet)
+  const serverSide: net.Socket[] = [];
+  l.server.on('connection', (s: net.Socket) => serverSide.push(s));
+  const { clients, seen, refused } = await connectMany(() => net.connect(port, '127.0.0.1'), N);
+  await runUntil(() => serverSide.length === N);
+  assert.equal(serverSide.filter((s) => s.destroyed).length, 0, 'all held while interest is on');
+  w.watchRead(false);
+  assert.deepEqual(
+    serverSide.map((s) => s.destroyed),
+    serverSide.map((_, i) => i >= BACKLOG),
+    'the newest beyond the backlog are reset',
+  );
+  await runUntil(() => refused() === N - BACKLOG);
+  assert.deepEqual([...seen], [['ECONNRESET', N - BACKLOG]]);
+  w.accepting = true;
+  w.watchRead(true);
+  await runUntil(() => w.accepted.length === BACKLOG);
+  for (const s of w.accepted) s.close();
+  for (const c of clients) c.destroy();
+  w.close('done');
+});
+
+test('a Unix listener with read interest off closes the connections beyond `backlog` (a Unix socket cannot be reset: the client sees EOF or EPIPE)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'danga-listen-'));
+  const path = join(dir, 's.sock');
+  const l = listenUnix(path, 2);
+  const w = new Watcher(l);
+  w.watchRead(false);
+  const { clients, seen, refused } = await connectMany(() => net.connect(path), 5);
+  await runUntil(() => refused() === 3);
+  assert.ok(
+    [...seen.keys()].every((k) => ['eof', 'EPIPE', 'ECONNRESET'].includes(k)),
+    JSON.stringify([...seen]),
+  );
+  w.watchRead(true);
+  await runUntil(() => w.accepted.length === 2);
+  assert.equal(l.accept(), null);
+  for (const s of w.accepted) s.close();
+  for (const c of clients) c.destroy();
+  w.close('done');
+  rmSync(dir, { recursive: true, force: true });
+});
