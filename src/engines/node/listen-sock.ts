@@ -17,10 +17,11 @@ const noop = (): void => {};
 /** Opened (and closed at once) to learn whether the process can have one more fd. */
 const PROBE_PATH = '/';
 /**
- * At most one fd check per this many ms: open(2) and close(2) cost 4–10 µs
- * here, a tenth of what a connection costs the engine, so a check per
- * accepted connection would cost connection churn 5–10%. A check owed
- * within the interval runs on a timer at its end.
+ * At most one fd check per this many ms. open(2) and close(2) took 4–10 µs
+ * on the machine of BENCHMARKS.md, and under connection churn each drained
+ * queue holds one connection, so a check per drained queue cost churn
+ * 5–10% of its CPU. A check owed within the interval runs on a timer at its
+ * end (an error found then turns the listener readable).
  */
 const PROBE_INTERVAL_MS = 10;
 
