@@ -106,7 +106,7 @@ export function listenTcp(host: string, port: number, backlog: number, reusePort
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
   const family = net.isIPv6(host) ? 6 : 4;
   listenNow(server, host, port, family, backlog, `${family === 6 ? `[${host}]` : host}:${port}`, { address: host, port });
-  return new ListenSock(server, null, wrap);
+  return new ListenSock(server, null, backlog, wrap);
 }
 
 function checkUnixPath(path: string, syscall: string): void {
@@ -121,7 +121,7 @@ export function listenUnix(path: string, backlog: number): ListenSock {
   checkUnixPath(path, 'bind');
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
   listenNow(server, path, -1, -1, backlog, path, { path });
-  return new ListenSock(server, path);
+  return new ListenSock(server, path, backlog);
 }
 
 /** Starts a TCP connection; the socket becomes writable once connected. */

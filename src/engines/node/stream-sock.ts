@@ -9,8 +9,10 @@
  * `readableHighWaterMark` bytes, so a reader that stops reading (watchRead
  * off, or simply not reading) makes TCP backpressure reach the peer. The
  * writable buffer stands in for the kernel's send buffer: `write()` only
- * takes what fits below `writableHighWaterMark`, so the write queue, partial
- * writes, EAGAIN and write interest behave as on a native socket.
+ * takes what fits below `writableHighWaterMark` (or, for a socket whose
+ * buffer is empty, up to WHOLE_WRITE_MAX bytes in one go: a large write goes
+ * to the socket whole, as a kernel with room takes it), so the write queue,
+ * partial writes, EAGAIN and write interest behave as on a native socket.
  *
  * Readiness is computed, level-triggered, from the stream's state; the
  * stream's events only tell the loop to look again (the `onReady` given to
@@ -31,6 +33,18 @@ const E = osConstants.errno;
 const EMPTY = Buffer.alloc(0);
 /** Used when a stream reports a high-water mark of 0 (it would otherwise take nothing). */
 const DEFAULT_CAPACITY = 16 * 1024;
+/**
+ * The most a write (or writev) hands a socket's stream (net.Socket,
+ * tls.TLSSocket) at once when the stream's buffer is empty: 4 MiB, as far
+ * as Linux lets a TCP send buffer grow by default (net.ipv4.tcp_wmem). A
+ * large write then costs one write of the socket instead of one per
+ * high-water mark (16 KiB), and the stream never holds more than this (or
+ * its high-water mark, if larger): the bound of what the engine buffers per
+ * socket beyond the object's own queue. Other streams (the in-memory socket
+ * pair, a user's Duplex) have no write call to save and keep their
+ * high-water mark as their send buffer.
+ */
+export const WHOLE_WRITE_MAX = 4 * 1024 * 1024;
 /** How long a closed stream may take to flush what it holds before it is destroyed anyway. */
 const LINGER_MS = 30_000;
 const noop = (): void => {};
@@ -78,6 +92,8 @@ export class StreamSock implements Sock, Transport {
   private readonly _handle: unknown;
   private readonly _hints: AddressHints;
   private readonly _endError: (() => Error | null) | null;
+  /** A socket's stream: an empty buffer takes up to WHOLE_WRITE_MAX at once. */
+  private readonly _whole: boolean;
   private _closed: boolean;
   private _listening = false;
   private _onReady: (() => void) | null = null;
@@ -103,6 +119,7 @@ export class StreamSock implements Sock, Transport {
     this._handle = options.handle ?? this;
     this._hints = options.addresses ?? {};
     this._endError = options.endError ?? null;
+    this._whole = stream instanceof net.Socket;
     // Half-open like a socket: reading the peer's EOF must not end our side
     // (Node's default would, and writes still queued would then fail).
     stream.allowHalfOpen = true;
@@ -266,13 +283,7 @@ export class StreamSock implements Sock, Transport {
     const s = this.stream;
     let written = 0;
     while (written < length) {
-      let room = this._room();
-      if (room <= 0 && s.writableCorked > 0) {
-        // Corked (TCP_CORK emulation): flush what is held, as the kernel
-        // sends full frames of a corked socket.
-        this._flushCorked();
-        room = this._room();
-      }
+      const room = this._takes();
       if (room <= 0) break;
       const n = room < length - written ? room : length - written;
       const start = offset + written;
@@ -288,28 +299,32 @@ export class StreamSock implements Sock, Transport {
 
   writev(list: readonly unknown[], start: number, count: number, firstOffset: number): number {
     if (this._closed) return -E.EBADF;
+    const failed = this._writeFailure();
+    if (failed !== 0) return failed;
     const s = this.stream;
+    // What the stream takes is decided once, before the first buffer: an
+    // empty socket takes the whole call (up to WHOLE_WRITE_MAX).
+    const room = this._takes();
+    if (room <= 0) return -E.EAGAIN;
     // Corked, the buffers of one call go out in one writev of the stream.
     const cork = s.writableCorked === 0;
     if (cork) s.cork();
     let total = 0;
     try {
-      for (let i = start; i < start + count; i++) {
+      for (let i = start; i < start + count && total < room; i++) {
         const buf = list[i] as Buffer;
         const off = i === start ? firstOffset : 0;
         const len = buf.length - off;
-        const n = this.write(buf, off, len);
-        if (n < 0) {
-          if (total > 0) break;
-          return n;
-        }
+        const n = len < room - total ? len : room - total;
+        s.write(off === 0 && n === buf.length ? buf : buf.subarray(off, off + n));
         total += n;
-        if (n < len) break;
       }
     } finally {
       if (cork) s.uncork();
     }
-    return total;
+    // A writev the kernel refused at once (uncork wrote it) failed whole.
+    const err = this._writeFailure();
+    return err !== 0 ? err : total;
   }
 
   setCork(on: boolean): number {
@@ -418,11 +433,25 @@ export class StreamSock implements Sock, Transport {
     return s.writable && !(s instanceof net.Socket && s.connecting) && this.error === null;
   }
 
-  /** Bytes the stream takes before it must drain (the emulated send buffer). */
+  /** Bytes the stream takes before it must drain (the emulated send buffer); writable while positive. */
   private _room(): number {
     const s = this.stream;
     const cap = s.writableHighWaterMark > 0 ? s.writableHighWaterMark : DEFAULT_CAPACITY;
     return cap - s.writableLength;
+  }
+
+  /**
+   * Bytes one write (or writev) hands the stream now: the room below the
+   * high-water mark, or, for a socket whose buffer is empty, up to
+   * WHOLE_WRITE_MAX (a kernel with room takes a large write whole). A
+   * corked stream whose buffer is full (TCP_CORK emulation) is flushed
+   * first, as the kernel sends full frames of a corked socket.
+   */
+  private _takes(): number {
+    const s = this.stream;
+    if (s.writableCorked > 0 && s.writableLength > 0 && this._room() <= 0) this._flushCorked();
+    const room = this._room();
+    return this._whole && s.writableLength === 0 && room < WHOLE_WRITE_MAX ? WHOLE_WRITE_MAX : room;
   }
 
   /** -errno when writing can only fail (peer gone, error, ended), else 0. */

@@ -8,8 +8,9 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { Duplex } from 'node:stream';
+import { Duplex, type Writable } from 'node:stream';
 import { DangaSocket, socketPair, type Sock } from 'danga-socket';
+import { StreamSock, WHOLE_WRITE_MAX } from '../../../src/engines/node/stream-sock.js';
 import { runUntil, Recorder, Collector, Echo, onEpoll } from '../../helpers.js';
 
 /** What a test opened with Node directly, closed after it whatever happened. */
@@ -321,3 +322,122 @@ test('startTls() that fails once the stream was handed over closes the object: n
   client.destroy();
   server.close();
 });
+
+/**
+ * Counts the write requests a net.Socket hands its handle: the calls of its
+ * `_write` and `_writev` (the Writable implementation methods Node calls
+ * with what the stream buffered; each is one write or writev of the socket).
+ */
+function countWrites(socket: net.Socket): { calls: number; chunks: number } {
+  const counter = { calls: 0, chunks: 0 };
+  const target = socket as net.Socket & Pick<Required<Writable>, '_write' | '_writev'>;
+  const write = target._write.bind(socket);
+  const writev = target._writev.bind(socket);
+  target._write = (...args: Parameters<typeof write>): void => {
+    counter.calls++;
+    counter.chunks++;
+    write(...args);
+  };
+  target._writev = (...args: Parameters<typeof writev>): void => {
+    counter.calls++;
+    counter.chunks += args[0].length;
+    writev(...args);
+  };
+  return counter;
+}
+
+/** Reads everything `client` receives until `bytes` have arrived; resolves with its SHA-256. */
+function digestOf(client: net.Socket, bytes: number): Promise<string> {
+  const hash = createHash('sha256');
+  let got = 0;
+  return new Promise((resolve) => {
+    client.on('data', (d: Buffer) => {
+      hash.update(d);
+      got += d.length;
+      if (got === bytes) resolve(hash.digest('hex'));
+    });
+  });
+}
+
+test('a 1 MiB write with the stream buffer empty goes to the socket whole: one write call, not 16 KiB pieces', async () => {
+  const { accepted, client } = await nodePair();
+  const data = randomBytes(1024 * 1024);
+  const digest = digestOf(client, data.length);
+  const writes = countWrites(accepted);
+  const w = new Recorder(asSock(accepted));
+  assert.equal(accepted.writableLength, 0);
+  assert.equal(w.write(data), true, 'taken whole');
+  assert.deepEqual(writes, { calls: 1, chunks: 1 });
+  assert.equal(w.writeBufSize, 0);
+  let done = false;
+  void digest.then(() => (done = true));
+  await runUntil(() => done);
+  assert.equal(await digest, createHash('sha256').update(data).digest('hex'));
+});
+
+test('writev with the socket buffer empty hands its buffers to the socket whole: one writev', async () => {
+  const { accepted, client } = await nodePair();
+  const header = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n');
+  const body = randomBytes(1024 * 1024);
+  const digest = digestOf(client, header.length - 10 + body.length);
+  const writes = countWrites(accepted);
+  const s = new StreamSock(accepted);
+  // From an offset into the first buffer, as the core's queue does.
+  assert.equal(s.writev([header, body], 0, 2, 10), header.length - 10 + body.length);
+  assert.deepEqual(writes, { calls: 1, chunks: 2 });
+  let done = false;
+  void digest.then(() => (done = true));
+  await runUntil(() => done);
+  assert.equal(await digest, createHash('sha256').update(header.subarray(10)).update(body).digest('hex'));
+  s.close();
+});
+
+test("other streams keep their high-water mark as send buffer (the pair's, a user's Duplex): a large write is taken in part", () => {
+  const d = new Duplex({
+    read() {},
+    highWaterMark: 1024,
+    write(_chunk: Buffer, _enc, cb) {
+      cb();
+    },
+  });
+  const s = new StreamSock(d);
+  assert.equal(s.write(Buffer.alloc(4000), 0, 4000), 4000, 'a stream that flushes at once takes it all, 1 KiB at a time');
+  const slow = new Duplex({ read() {}, highWaterMark: 1024, write() {} });
+  assert.equal(new StreamSock(slow).write(Buffer.alloc(4000), 0, 4000), 1024, 'a stream that holds what it is given takes its high-water mark');
+  s.close();
+});
+
+test(
+  `large writes: the stream holds at most ${WHOLE_WRITE_MAX / 1024 / 1024} MiB (one whole write); beyond that writes queue, write interest waits, and backpressure reaches the peer`,
+  { timeout: 60_000 },
+  async () => {
+    const { accepted, client } = await nodePair();
+    client.pause(); // a peer that does not read
+    const w = new Recorder(asSock(accepted));
+    const chunk = randomBytes(3 * 1024 * 1024);
+    const sent = createHash('sha256');
+    let total = 0;
+    let held = 0;
+    // Until the writer has to wait: the kernel's buffers fill, then the stream's, then the object's queue.
+    while (w.writeBufSize === 0) {
+      assert.ok(total < 512 * 1024 * 1024, 'backpressure never reached the writer');
+      w.write(chunk);
+      sent.update(chunk);
+      total += chunk.length;
+      held = Math.max(held, accepted.writableLength);
+    }
+    assert.ok(held <= WHOLE_WRITE_MAX, `the stream held ${held} bytes`);
+    assert.match(w.asString(), /\(W\)/, 'write interest on');
+    w.write(() => w.close('done'));
+    const digest = digestOf(client, total);
+    client.resume();
+    let done = false;
+    void digest.then(() => (done = true));
+    await runUntil(() => {
+      held = Math.max(held, accepted.writableLength);
+      return done;
+    });
+    assert.ok(held <= WHOLE_WRITE_MAX, `the stream held ${held} bytes`);
+    assert.equal(await digest, sent.digest('hex'));
+  },
+);
