@@ -49,7 +49,8 @@ const CONNECTION_GONE = new Set(['ECONNABORTED', 'EPROTO', 'EINTR']);
  * `acceptRetry` seconds or as soon as one of its connections closes; the
  * episode ends with the next successful accept. Waiting connections stay in
  * the kernel's backlog meanwhile (on the node engine, where Node accepts on
- * its own, libuv closes the excess: see the README).
+ * its own, libuv closes the excess and the engine's accept() reports EMFILE
+ * once: see the README).
  */
 export class Listener extends DangaSocket<Sock> {
   readonly #factory: ConnectionFactory;
