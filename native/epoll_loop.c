@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "args.h"
 #include "errors.h"
 #include "owned_fds.h"
 
@@ -62,19 +63,6 @@ struct danga_loop {
   napi_async_cleanup_hook_handle cleanup_handle;
   danga_fds fds; /* the sockets the addon owns in this environment */
 };
-
-/* Fetch argv and the danga_loop passed as the function's data. */
-#define LOOP_ARGS(env, info, n, argv, L)                                       \
-  napi_value argv[(n) > 0 ? (n) : 1];                                          \
-  danga_loop *L = NULL;                                                        \
-  do {                                                                         \
-    size_t argc_ = (n);                                                        \
-    void *data_ = NULL;                                                        \
-    if (napi_get_cb_info((env), (info), &argc_, (n) > 0 ? argv : NULL, NULL,   \
-                         &data_) != napi_ok)                                   \
-      return danga_napi_failed(env);                                           \
-    L = data_;                                                                 \
-  } while (0)
 
 /* Evaluate an N-API call; on failure return from the exported function
  * with an exception pending. */
@@ -315,7 +303,7 @@ static int init_once(danga_loop *L, uv_loop_t *loop) {
 
 /* init(events: Int32Array, onEvents: (count) => number): epfd or -errno */
 napi_value danga_loop_init(napi_env env, napi_callback_info info) {
-  LOOP_ARGS(env, info, 2, argv, L);
+  DANGA_ARGS_DATA(env, info, 2, argv, danga_loop, L);
   bool is_ta = false;
   napi_typedarray_type type;
   size_t len = 0;
@@ -389,7 +377,7 @@ static bool require_init(napi_env env, danga_loop *L, const char *fn) {
 
 /* start(timeoutMs): a new run; 0 or -errno. */
 napi_value danga_loop_start(napi_env env, napi_callback_info info) {
-  LOOP_ARGS(env, info, 1, argv, L);
+  DANGA_ARGS_DATA(env, info, 1, argv, danga_loop, L);
   int64_t ms;
   napi_value result;
   if (!get_timeout(env, argv[0], "start", &ms) ||
@@ -409,7 +397,7 @@ napi_value danga_loop_start(napi_env env, napi_callback_info info) {
 
 /* arm(timeoutMs): asks for an iteration within timeoutMs (>= 0). */
 napi_value danga_loop_arm(napi_env env, napi_callback_info info) {
-  LOOP_ARGS(env, info, 1, argv, L);
+  DANGA_ARGS_DATA(env, info, 1, argv, danga_loop, L);
   int64_t ms;
   if (!get_timeout(env, argv[0], "arm", &ms) || !require_init(env, L, "arm"))
     return NULL;
@@ -419,7 +407,7 @@ napi_value danga_loop_arm(napi_env env, napi_callback_info info) {
 
 /* stop(): ends the run. */
 napi_value danga_loop_stop(napi_env env, napi_callback_info info) {
-  LOOP_ARGS(env, info, 0, argv, L);
+  DANGA_ARGS_DATA(env, info, 0, argv, danga_loop, L);
   (void)argv;
   stop_all(L);
   return NULL;
@@ -427,7 +415,7 @@ napi_value danga_loop_stop(napi_env env, napi_callback_info info) {
 
 /* ctl(op, fd, mask): epoll_ctl, level-triggered; 0 or -errno. */
 napi_value danga_loop_ctl(napi_env env, napi_callback_info info) {
-  LOOP_ARGS(env, info, 3, argv, L);
+  DANGA_ARGS_DATA(env, info, 3, argv, danga_loop, L);
   int32_t op, fd, mask;
   if (!get_int32(env, argv[0], "ctl", "op is no number", &op) ||
       !get_int32(env, argv[1], "ctl", "fd is no number", &fd) ||

@@ -27,6 +27,32 @@ export async function runUntil(done: () => boolean, pollMs = 20): Promise<void> 
   }
 }
 
+/**
+ * Counts the loop's iterations while Node's loop turns `turns` times
+ * (setImmediate hops): a loop that spins shows many iterations per turn, a
+ * loop that sleeps few. No clock involved.
+ */
+export async function iterationsOver(turns: number): Promise<number> {
+  let iterations = 0;
+  let hops = 0;
+  DangaSocket.setPostLoopCallback(() => {
+    iterations++;
+    return hops < turns;
+  });
+  const hop = (): void => {
+    hops++;
+    if (hops < turns) setImmediate(hop);
+    else DangaSocket.addTimer(0, () => {}); // wake the loop so its post-loop callback sees the end
+  };
+  setImmediate(hop);
+  try {
+    await DangaSocket.eventLoop();
+  } finally {
+    DangaSocket.setPostLoopCallback(null);
+  }
+  return iterations;
+}
+
 /** A listening socket that hands each accepted socket to `onAccept`. */
 export class Listener extends DangaSocket {
   constructor(

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { runUntil, Recorder, Collector, Echo, Listener, captureStderr, tcpPair } from '../helpers.js';
+import { runUntil, Recorder, Collector, Echo, Listener, captureStderr, tcpPair, iterationsOver } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -647,28 +647,6 @@ class Counting extends DangaSocket {
   override eventErr(): void {
     this.close('err');
   }
-}
-
-/** Counts the loop's iterations while Node's loop turns `turns` times (setImmediate hops). */
-async function iterationsOver(turns: number): Promise<number> {
-  let iterations = 0;
-  let hops = 0;
-  DangaSocket.setPostLoopCallback(() => {
-    iterations++;
-    return hops < turns;
-  });
-  const hop = (): void => {
-    hops++;
-    if (hops < turns) setImmediate(hop);
-    else DangaSocket.addTimer(0, () => {}); // wake the loop so its post-loop callback sees the end
-  };
-  setImmediate(hop);
-  try {
-    await DangaSocket.eventLoop();
-  } finally {
-    DangaSocket.setPostLoopCallback(null);
-  }
-  return iterations;
 }
 
 test('pushed-back data with read interest off does not spin the loop', { timeout: 30_000 }, async () => {

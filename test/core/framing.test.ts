@@ -14,7 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { Connection, DangaSocket, socketPair, type Sock } from 'danga-socket';
 import { byteAt, dropFront, framingCopies, indexOfChunks, takeFront } from '../../src/core/framing.js';
-import { runUntil, Recorder, Collector, tcpPair } from '../helpers.js';
+import { runUntil, Recorder, Collector, tcpPair, iterationsOver } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -366,28 +366,6 @@ test('readUntil with a delimiter found only past maxBytes throws, also when that
   await runUntil(() => err !== undefined);
   assert.ok(tooLong(8)(err as unknown as Error), String(err));
 });
-
-/** Counts the loop's iterations while Node's loop turns `turns` times (setImmediate hops). */
-async function iterationsOver(turns: number): Promise<number> {
-  let iterations = 0;
-  let hops = 0;
-  DangaSocket.setPostLoopCallback(() => {
-    iterations++;
-    return hops < turns;
-  });
-  const hop = (): void => {
-    hops++;
-    if (hops < turns) setImmediate(hop);
-    else DangaSocket.addTimer(0, () => {}); // wake the loop so its post-loop callback sees the end
-  };
-  setImmediate(hop);
-  try {
-    await DangaSocket.eventLoop();
-  } finally {
-    DangaSocket.setPostLoopCallback(null);
-  }
-  return iterations;
-}
 
 test('a handler that takes one line per eventRead gets every pipelined line; the partial rest does not spin the loop', { timeout: 30_000 }, async () => {
   const lines: string[] = [];
