@@ -65,8 +65,9 @@ export class ChildServer {
     this.child.stderr!.on('data', (chunk: string) => {
       this.#stderr += chunk;
     });
+    // 'close', not 'exit': by then everything the child printed has been read.
     this.exited = new Promise<ChildExit>((resolve) => {
-      this.child.on('exit', (code, signal) => {
+      this.child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
         this.#exit = { code, signal };
         this.#wake();
         resolve(this.#exit);
