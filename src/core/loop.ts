@@ -455,7 +455,9 @@ export class Reactor {
     this.now = now;
     // A Set may lose members while it is iterated (a handler closing its object).
     for (const obj of this.idle) this.guard(obj, () => obj[kIdleCheck](now));
-    if (this.idle.size > 0) this.#idleTimer = this.timers.add(now, IDLE_GRANULARITY_MS, this.#sweep);
+    // An onIdle that (re)armed a timeout has started the next sweep already:
+    // starting another would leave two sweeps running, then more.
+    if (this.idle.size > 0 && this.#idleTimer === null) this.#idleTimer = this.timers.add(now, IDLE_GRANULARITY_MS, this.#sweep);
   }
 
   // ---------------------------------------------------------------- graceful shutdown
