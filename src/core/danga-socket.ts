@@ -721,7 +721,10 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       }
       // Nothing queued: run it now; what it queues runs once it returns.
       this.#runCallback(item);
-      return this.#wqHead < this.#wq.length ? this.#flush() : true;
+      if (this.#wqHead < this.#wq.length) return this.#flush();
+      // An end() inside the callback waited for it to return: the queue is empty now.
+      if (this.#flags & (ENDING | HALF_CLOSING)) this.#drained();
+      return true;
     }
     const len = item.length;
     if (len === 0) return this.#wqHead >= this.#wq.length;

@@ -51,6 +51,12 @@ const CONNECTION_GONE = new Set(['ECONNABORTED', 'EPROTO', 'EINTR']);
  * the kernel's backlog meanwhile (on the node engine, where Node accepts on
  * its own, libuv closes the excess and the engine's accept() reports EMFILE
  * once: see the README).
+ *
+ * A factory that throws, or returns something else than a DangaSocket, costs
+ * only its connection: the socket is closed (with the object that took it,
+ * if any). Without an error handler the exception then ends the loop, as
+ * any handler's does (1.62); with one (`DangaSocket.setErrorHandler`) the
+ * handler gets `(err, listener)` and the listener goes on accepting.
  */
 export class Listener extends DangaSocket<Sock> {
   readonly #factory: ConnectionFactory;
@@ -126,18 +132,32 @@ export class Listener extends DangaSocket<Sock> {
     let conn: unknown;
     try {
       conn = this.#factory(sock, this);
+      if (!(conn instanceof DangaSocket)) {
+        throw stateError('ERR_INVALID_RETURN_VALUE', `The Listener factory must return the DangaSocket serving the connection. Received ${typeof conn}`);
+      }
     } catch (err) {
-      // The factory failed before an object took the socket: it is ours to close.
-      if (!sock.closed && DangaSocket.descriptorMap().get(sock.fd)?.sock() !== sock) sock.close();
-      throw err;
-    }
-    if (!(conn instanceof DangaSocket)) {
-      if (!sock.closed && DangaSocket.descriptorMap().get(sock.fd)?.sock() !== sock) sock.close();
-      throw stateError('ERR_INVALID_RETURN_VALUE', `The Listener factory must return the DangaSocket serving the connection. Received ${typeof conn}`);
+      this.#drop(sock);
+      // One connection's failure: with error isolation on, the error handler
+      // hears of it and the listener goes on (closing the listener, as for
+      // any other handler's exception, would stop the whole server).
+      if (reactor.errorHandler === null) throw err;
+      reactor.errorHandler(err, this);
+      return;
     }
     if (conn.closed) return;
     this.#open++;
     conn[kCloseHook](this.#connectionClosed);
+  }
+
+  /**
+   * A socket whose factory failed: closed, with the object that took it if
+   * there is one (it could not be counted against maxConnections).
+   */
+  #drop(sock: Sock): void {
+    if (sock.closed) return;
+    const owner = DangaSocket.descriptorMap().get(sock.fd);
+    if (owner !== undefined && owner.sock() === sock) owner.close('factory_failed');
+    else sock.close();
   }
 
   /** accept() failed for want of a resource (or for an unknown reason): report once, pause, retry. */

@@ -455,7 +455,9 @@ export class Reactor {
     this.now = now;
     // A Set may lose members while it is iterated (a handler closing its object).
     for (const obj of this.idle) this.guard(obj, () => obj[kIdleCheck](now));
-    if (this.idle.size > 0) this.#idleTimer = this.timers.add(now, IDLE_GRANULARITY_MS, this.#sweep);
+    // An onIdle that (re)armed a timeout has started the next sweep already:
+    // starting another would leave two sweeps running, then more.
+    if (this.idle.size > 0 && this.#idleTimer === null) this.#idleTimer = this.timers.add(now, IDLE_GRANULARITY_MS, this.#sweep);
   }
 
   // ---------------------------------------------------------------- graceful shutdown
@@ -466,26 +468,31 @@ export class Reactor {
    * `timeoutMs` whatever remains is closed. Resolves once the descriptor map
    * is empty, and ends the loop then. Called again while it runs, it returns
    * the same promise. Without a running loop nothing can drain: everything
-   * is closed at once.
+   * is closed at once (also what a shutdown whose loop ended early, say by
+   * a handler's exception, left open: its promise resolves then too).
    */
   shutdown(timeoutMs: number): Promise<void> {
-    if (this.#shutdown !== null) return this.#shutdown.done;
-    let resolve!: () => void;
-    const done = new Promise<void>((r) => (resolve = r));
-    const state: { done: Promise<void>; resolve: () => void; deadline: Timer | null } = { done, resolve, deadline: null };
-    this.#shutdown = state;
+    const pending = this.#shutdown;
+    if (pending !== null && this.running) return pending.done;
+    let state = pending;
+    if (state === null) {
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => (resolve = r));
+      state = { done, resolve, deadline: null };
+      this.#shutdown = state;
+    }
     if (!this.running) {
       this.#forceClose('shutdown');
       if (!this.inIteration) this.closePending();
       if (this.descriptorMap.size === 0) this.#shutdownDone();
-      return done;
+      return state.done;
     }
     for (const obj of Array.from(this.descriptorMap.values())) {
       if (!obj.closed) this.guard(obj, () => obj[kShutdown]());
     }
     state.deadline = this.timers.add(monotonicMs(), timeoutMs, () => this.#forceClose('shutdown_timeout'));
     this.requestPass();
-    return done;
+    return state.done;
   }
 
   #forceClose(reason: string): void {
@@ -574,6 +581,9 @@ export class Reactor {
     this.timers.clear();
     this.postLoopCallback = null;
     this.errorHandler = null;
+    // A shutdown under way has nothing left to wait for (inside an
+    // iteration, the post-loop phase sees the map empty and settles it).
+    if (!this.inIteration) this.#shutdownDone();
     // A loop that is running goes on, with the fresh state.
   }
 }
