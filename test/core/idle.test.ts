@@ -185,6 +185,30 @@ test('bytes going out are activity; bytes queued for a peer that stopped reading
   assert.notEqual(stalledPeer.closeReason(), 'idle');
 });
 
+test(
+  'with an error handler set, an onIdle that throws costs only its object: the handler gets the error, the object is closed, the others are swept on',
+  BOUND,
+  async () => {
+    const seen: unknown[] = [];
+    DangaSocket.setErrorHandler((err, obj) => seen.push([(err as Error).message, obj]));
+    const [thrower, kept] = quietPair();
+    const [control] = quietPair();
+    thrower.onIdleHook = (): void => {
+      throw new Error('onIdle failed');
+    };
+    thrower.keepOpen = true;
+    thrower.setIdleTimeout(1);
+    kept.keepOpen = true;
+    kept.setIdleTimeout(1);
+    control.setIdleTimeout(1);
+    await runUntil(() => control.closed && kept.idleCalls >= 1);
+    assert.deepEqual(seen, [['onIdle failed', thrower]]);
+    assert.equal(thrower.closeReason(), 'exception');
+    assert.equal(kept.closed, false);
+    assert.equal(control.closeReason(), 'idle');
+  },
+);
+
 test('setIdleTimeout bad arguments: coded TypeError/RangeError; on a closed object it does nothing', BOUND, () => {
   const [q] = quietPair();
   const cases: Array<[unknown, ErrorConstructor, string]> = [
