@@ -46,6 +46,19 @@ export interface Scenario {
   /** timer scenarios */
   timerKind?: 'fire' | 'cancel';
   timers?: number;
+  /**
+   * Extra environment for the server (e.g. DANGA_IDLE_TIMEOUT: every
+   * connection gets that idle timeout, in seconds; the servers without one
+   * ignore it).
+   */
+  serverEnv?: Record<string, string>;
+  /**
+   * idle scenarios: seconds over which the server's CPU is measured, after
+   * `settleS` seconds with the connections open (the V8 work the setup
+   * leaves behind runs in that time; quick: a fifth of each)
+   */
+  quietS?: number;
+  settleS?: number;
 }
 
 const RATE: Metric = { key: 'rate', label: 'round trips/s', unit: '/s', higherIsBetter: true };
@@ -53,6 +66,7 @@ const MIB: Metric = { key: 'mibPerSec', label: 'MiB/s', unit: 'MiB/s', higherIsB
 const CONNS: Metric = { key: 'rate', label: 'connections/s', unit: '/s', higherIsBetter: true };
 const IDLE: Metric = { key: 'rssPerConn', label: 'RSS bytes/connection', unit: 'B', higherIsBetter: false };
 const TIMER: Metric = { key: 'nsPerTimer', label: 'CPU ns/timer', unit: 'ns', higherIsBetter: false };
+const IDLE_CPU: Metric = { key: 'idleCpuPct', label: 'server CPU while idle', unit: '%', higherIsBetter: false };
 
 const KiB = 1024;
 const GiB = 1024 * 1024 * 1024;
@@ -76,8 +90,12 @@ export const SCENARIOS: Scenario[] = [
     target: { vsNet: 1.0, text: '≥1.0× net' }, serverTargets: NO_STREAM_TARGET },
   { id: 'churn', title: 'connection churn: connect, one 64 B echo, close (50 at a time)', kind: 'churn', conns: 50, size: 64, metric: CONNS, quick: true,
     target: { vsNet: 1.3, text: '≥1.3× net' }, serverTargets: NO_STREAM_TARGET },
+  { id: 'idle-timeout', title: '64 B ping-pong, 50 connections, each with a 30 s idle timeout (compare pingpong-50)', kind: 'echo', conns: 50, depth: 1, size: 64, metric: RATE, quick: true,
+    serverEnv: { DANGA_IDLE_TIMEOUT: '30' } },
   { id: 'idle-9000', title: '9,000 idle connections: memory per connection over the empty server', kind: 'idle', conns: 9000, quickConns: 2000, size: 64, metric: IDLE, quick: true,
     target: { maxValue: 1536, text: '≤1.5 KiB RSS/conn' }, serverTargets: NO_STREAM_TARGET },
+  { id: 'idle-timeout-15000', title: '15,000 idle connections, each with a 1 h idle timeout: server CPU over 10 s of quiet, 20 s after they opened', kind: 'idle', conns: 15000, quickConns: 2000, size: 64, metric: IDLE_CPU, quick: true,
+    serverEnv: { DANGA_IDLE_TIMEOUT: '3600' }, settleS: 20, quietS: 10, target: { maxValue: 1, text: '≤1% CPU' }, serverTargets: NO_STREAM_TARGET },
   { id: 'timers-10k', title: '10,000 random timers (1–1000 ms) added and fired', kind: 'timers', timerKind: 'fire', timers: 10_000, metric: TIMER, quick: false,
     target: { vsNet: 1.0, text: '≤1.0× setTimeout' }, serverTargets: NO_STREAM_TARGET },
   { id: 'timers-100k', title: '100,000 random timers added and fired', kind: 'timers', timerKind: 'fire', timers: 100_000, metric: TIMER, quick: true,

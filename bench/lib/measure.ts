@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Scenario } from '../scenarios.js';
 import type { ServerDef } from '../servers.js';
 import { distBench, root } from './paths.js';
-import { Proc, describeExit, sleep, vmRssBytes, wrap, type Pinning } from './proc.js';
+import { Proc, cpuSeconds, describeExit, sleep, vmRssBytes, wrap, type Pinning } from './proc.js';
 import { busyCpus, cpuStat } from './quiet.js';
 
 export type Sample = Record<string, number>;
@@ -20,10 +20,11 @@ export interface Settings {
 /** A failure that means the server cannot start at all (skip it for the rest of the run). */
 export class StartError extends Error {}
 
-function envFor(server: ServerDef): NodeJS.ProcessEnv {
+function envFor(server: ServerDef, sc?: Scenario): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.DANGA_ENGINE;
-  return Object.assign(env, server.env ?? {});
+  delete env.DANGA_IDLE_TIMEOUT;
+  return Object.assign(env, server.env ?? {}, sc?.serverEnv ?? {});
 }
 
 interface Running {
@@ -32,14 +33,14 @@ interface Running {
   engine: string | null;
 }
 
-async function startServer(server: ServerDef, mode: 'echo' | 'sink', s: Settings): Promise<Running> {
+async function startServer(server: ServerDef, sc: Scenario, mode: 'echo' | 'sink', s: Settings): Promise<Running> {
   let argv: string[];
   try {
     argv = [...server.command(), '--port', '0', '--mode', mode];
   } catch (e) {
     throw new StartError((e as Error).message);
   }
-  const proc = new Proc(server.id, wrap(argv, s.pin.enabled ? s.pin.serverCpu : null), envFor(server), root);
+  const proc = new Proc(server.id, wrap(argv, s.pin.enabled ? s.pin.serverCpu : null), envFor(server, sc), root);
   let line: string;
   try {
     line = await proc.nextLine(15_000, 'printing its port');
@@ -116,7 +117,7 @@ async function memory(srv: Running, server: ServerDef): Promise<{ rss: number; h
 
 async function measureIdle(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
   const conns = (s.quick ? sc.quickConns : undefined) ?? sc.conns ?? 9000;
-  const srv = await startServer(server, 'echo', s);
+  const srv = await startServer(server, sc, 'echo', s);
   try {
     await sleep(300);
     const before = await memory(srv, server);
@@ -127,6 +128,18 @@ async function measureIdle(server: ServerDef, sc: Scenario, s: Settings): Promis
       if (ready.error) throw new Error(`load generator: ${ready.error}`);
       await sleep(500);
       if (srv.proc.exit) throw new Error('the server ended');
+      // CPU over a quiet period, once settled, and before the memory figure:
+      // its forced full GCs leave V8 work behind.
+      let idleCpuPct: number | null = null;
+      const quietS = (sc.quietS ?? 0) / (s.quick ? 5 : 1);
+      if (quietS > 0) {
+        await sleep(((sc.settleS ?? 0) / (s.quick ? 5 : 1)) * 1000);
+        const cpu0 = cpuSeconds(srv.proc.pid);
+        const t0 = performance.now();
+        await sleep(quietS * 1000);
+        idleCpuPct = (100 * (cpuSeconds(srv.proc.pid) - cpu0)) / ((performance.now() - t0) / 1000);
+        if (srv.proc.exit) throw new Error('the server ended');
+      }
       const after = await memory(srv, server);
       lg.closeStdin();
       const exit = await lg.waitExit(30_000);
@@ -141,6 +154,7 @@ async function measureIdle(server: ServerDef, sc: Scenario, s: Settings): Promis
         conns,
         setupS: ready.setup_s ?? NaN,
       };
+      if (idleCpuPct !== null) sample.idleCpuPct = idleCpuPct;
       if (after.heap !== null && before.heap !== null) {
         sample.heapPerConn = (after.heap - before.heap) / conns;
         sample.heapBase = before.heap;
@@ -215,7 +229,7 @@ export async function measure(server: ServerDef, sc: Scenario, s: Settings): Pro
       return measureIdle(server, sc, s);
     case 'stream': {
       const bytes = (s.quick ? sc.quickBytes : undefined) ?? sc.bytes ?? 1 << 30;
-      const srv = await startServer(server, 'sink', s);
+      const srv = await startServer(server, sc, 'sink', s);
       try {
         const r = await runLoadgen(srv, ['--mode', 'stream', '--bytes', String(bytes), '--timeout', '300'], s, 320);
         const out = numbers(r, {
@@ -235,7 +249,7 @@ export async function measure(server: ServerDef, sc: Scenario, s: Settings): Pro
     }
     case 'echo':
     case 'churn': {
-      const srv = await startServer(server, 'echo', s);
+      const srv = await startServer(server, sc, 'echo', s);
       try {
         const args = [
           '--mode',

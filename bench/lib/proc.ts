@@ -1,6 +1,6 @@
 /** Child processes: pinned to a CPU, fd limit raised, stdout read line by line. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 export interface Pinning {
   /** taskset usable and at least two CPUs */
@@ -186,6 +186,24 @@ export function vmRssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
   if (!m) throw new Error(`no VmRSS in /proc/${pid}/status`);
   return Number(m[1]) * 1024;
+}
+
+/**
+ * CPU seconds a process has used: the on-CPU nanoseconds of its threads
+ * (/proc/PID/task/*\/schedstat), which resolve what /proc/PID/stat's clock
+ * ticks (1/100 s) cannot: a fraction of a percent over a few seconds.
+ * (A thread that ends meanwhile takes its time with it.)
+ */
+export function cpuSeconds(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended
+    }
+  }
+  return ns / 1e9;
 }
 
 export function sleep(ms: number): Promise<void> {

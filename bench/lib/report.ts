@@ -62,6 +62,8 @@ export function fmt(sc: ScenarioResult, v: number | undefined): string {
       return `${int(v)} B`;
     case 'ns':
       return v >= 100 ? `${int(v)} ns` : `${v.toFixed(1)} ns`;
+    case '%':
+      return `${v.toFixed(2)}%`;
     default:
       return String(v);
   }
@@ -238,6 +240,7 @@ function detailTable(sc: ScenarioResult): string[] {
     case 'idle':
       cols = [
         ...base,
+        ...(sc.metric.key === 'idleCpuPct' ? [['RSS B/conn', (r: ServerResult): string => bytes(r.summary.rssPerConn?.median)] as Col] : []),
         ['V8 heap B/conn (×net)', (r) => (r.summary.heapPerConn ? `${bytes(r.summary.heapPerConn.median)} (${ratio(r.vsNet.heapPerConn)})` : 'n/a')],
         ['RSS empty', (r) => mib(r.summary.rssBase?.median)],
         ['RSS loaded', (r) => mib(r.summary.rssLoaded?.median)],
@@ -273,6 +276,7 @@ function method(): string[] {
     '- Stream: one connection writes the bytes and shuts down its write side; the server, in sink mode, reads and discards and answers the byte count at end of stream; time runs from the first write to the answer.',
     "- Churn: 50 clients at a time connect, send 64 B, read them back and close. Clients close with a reset (SO_LINGER 0): orderly closes at ~25k/s fill the kernel's TIME_WAIT table (131,072) within seconds, which halves the rate of whichever server is measured next and keeps the kernel reaping for 60 s. Servers therefore see ECONNRESET instead of end of stream.",
     '- Idle: memory of the empty server (after a full GC for Node servers, `--expose-gc`), then of the server holding the connections after one 64 B echo on each; the difference divided by the connection count. RSS is VmRSS from /proc/PID/status (kernel socket buffers are not in it); V8 heap is `heapUsed` reported by the server on its control channel.',
+    "- Idle timeouts: `idle-timeout` is pingpong-50 with `DANGA_IDLE_TIMEOUT=30` in the servers' environment: DangaSocket calls `setIdleTimeout(30)` on each connection, Node net `socket.setTimeout(30 s)`, the C and Perl servers have none. `idle-timeout-15000` holds 15,000 idle connections with a 1 h timeout and measures the server's CPU (the on-CPU time of all its threads, /proc/PID/task/*/schedstat) over 10 s, starting 20 s after the connections opened (V8's work left from the setup runs meanwhile).",
     "- Timers: a separate process adds random timers (1–1000 ms, the same sequence for each implementation) and waits until all fired, or adds and cancels them and waits past the longest delay; the figure is the process's CPU time (user + system) per timer, after a short warm-up pass (2,000 timers) through the same code. At 10,000 timers it is dominated by the loop's wake-ups (about one per millisecond over the 1 s spread), hence the fall with the count.",
     '- The CPU columns are the share of one CPU each process used during the measured window (from /proc/PID/stat and getrusage); "others" is the task time of every other process on the machine (from /proc/stat). Each measurement waits until the machine is quiet (others below 0.15 CPU) before it starts.',
     "- Limits of a 2-core loopback machine: the load generator makes the same system calls per message as the C server, and on loopback each side's write also pays for delivering to the other, so for ping-pong the C ceiling and the load generator saturate together — the ceiling is where the two meet, a lower bound of what the C server could do. In churn, the connecting side also pays for most of the handshake, so the load generator tops out near the C server (marked ‡ where it was the limit).",

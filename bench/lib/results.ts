@@ -138,7 +138,7 @@ function judge(sc: ScenarioResult, r: ServerResult, t: Target): { status: Target
     else {
       const pass = v <= t.maxValue;
       ok &&= pass;
-      checks.push(`${Math.round(v)} ${sc.metric.unit} ${pass ? 'meets' : 'misses'} ≤${t.maxValue}`);
+      checks.push(`${v < 10 ? v.toFixed(2) : Math.round(v)} ${sc.metric.unit} ${pass ? 'meets' : 'misses'} ≤${t.maxValue}`);
     }
   }
   if (missing) return { status: 'no data', detail: `baseline missing; ${checks.join('; ')}`, text: t.text };
