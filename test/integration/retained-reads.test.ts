@@ -29,34 +29,7 @@ function arrayBuffersAfterGc(): number {
   return process.memoryUsage().arrayBuffers;
 }
 
-/** Server side: keeps every Buffer it reads (the natural `this.pending = buf`, without ever completing a line). */
-class Keeper extends DangaSocket {
-  readonly kept: Buffer[] = [];
-  bytes = 0;
-
-  override eventRead(): void {
-    for (;;) {
-      const buf = this.read(65536);
-      if (buf === null) {
-        this.close('eof');
-        return;
-      }
-      if (buf.length === 0) return;
-      this.kept.push(buf);
-      this.bytes += buf.length;
-    }
-  }
-
-  override eventHup(): void {
-    this.close('hup');
-  }
-
-  override eventErr(): void {
-    this.close('err');
-  }
-}
-
-/** Server side of the bulk stream: reads and drops. */
+/** Server side of the bulk stream: reads and drops, counting the bytes. */
 class Drain extends DangaSocket {
   bytes = 0;
 
@@ -69,8 +42,12 @@ class Drain extends DangaSocket {
       }
       if (buf.length === 0) return;
       this.bytes += buf.length;
+      this.got(buf);
     }
   }
+
+  /** What the reader does with each read: nothing here. */
+  protected got(_buf: Buffer): void {}
 
   override eventHup(): void {
     this.close('hup');
@@ -78,6 +55,15 @@ class Drain extends DangaSocket {
 
   override eventErr(): void {
     this.close('err');
+  }
+}
+
+/** Server side: keeps every Buffer it reads (the natural `this.pending = buf`, without ever completing a line). */
+class Keeper extends Drain {
+  readonly kept: Buffer[] = [];
+
+  protected override got(buf: Buffer): void {
+    this.kept.push(buf);
   }
 }
 
