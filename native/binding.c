@@ -60,6 +60,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
       FN("read", danga_read),
       FN("write", danga_write),
       FN("writev", danga_writev),
+      FN("sendfile", danga_sendfile),
       OWN_FN("close", danga_close),
       FN("shutdown", danga_shutdown),
       FN("dup", danga_dup),

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -90,6 +91,29 @@ napi_value danga_writev(napi_env env, napi_callback_info info) {
 
   ssize_t n;
   do n = writev(fd, iov, (int)count);
+  while (n < 0 && errno == EINTR);
+  return result(env, n);
+}
+
+/* sendfile(fd, fileFd, position, count): sendfile(2) of `count` bytes of
+ * fileFd from `position` to the socket fd, without them entering user
+ * space: bytes sent (0 when the file ends at position), or -errno (-EAGAIN
+ * when the socket takes nothing now).  The file's own offset is not moved.
+ * Linux sends at most 0x7ffff000 bytes per call, so the count fits. */
+napi_value danga_sendfile(napi_env env, napi_callback_info info) {
+  DANGA_ARGS(env, info, 4, argv);
+  int32_t fd, file_fd;
+  int64_t position, count;
+  if (!danga_int32(env, argv[0], &fd) || !danga_int32(env, argv[1], &file_fd))
+    return NULL;
+  DANGA_NAPI(env, napi_get_value_int64(env, argv[2], &position));
+  DANGA_NAPI(env, napi_get_value_int64(env, argv[3], &count));
+  if (position < 0 || count < 0)
+    return danga_internal_error(env, "position and count must be >= 0");
+  if (count > 0x7ffff000) count = 0x7ffff000;
+  off_t off = (off_t)position;
+  ssize_t n;
+  do n = sendfile(fd, file_fd, &off, (size_t)count);
   while (n < 0 && errno == EINTR);
   return result(env, n);
 }

@@ -15,6 +15,7 @@
 napi_value danga_read(napi_env env, napi_callback_info info);
 napi_value danga_write(napi_env env, napi_callback_info info);
 napi_value danga_writev(napi_env env, napi_callback_info info);
+napi_value danga_sendfile(napi_env env, napi_callback_info info);
 napi_value danga_close(napi_env env, napi_callback_info info);
 napi_value danga_shutdown(napi_env env, napi_callback_info info);
 napi_value danga_dup(napi_env env, napi_callback_info info);

@@ -19,6 +19,8 @@ export type {
   ErrorHandler,
   Logger,
   DangaStats,
+  FileSource,
+  WriteFileOptions,
 } from './core/danga-socket.js';
 export { Connection } from './core/connection.js';
 export { Listener } from './core/listener.js';

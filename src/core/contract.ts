@@ -109,6 +109,14 @@ export interface Transport extends Sock {
    * guarantees that each entry is a Buffer and the range is valid.
    */
   writev(list: readonly unknown[], start: number, count: number, firstOffset: number): number;
+  /**
+   * Optional: sends `count` bytes of the regular file `fileFd` from
+   * `position` without them entering user space (sendfile(2)); bytes sent,
+   * 0 when the file ends at `position`, -EAGAIN when the socket takes
+   * nothing now, or -errno. A transport without it gets file ranges as
+   * Buffers through `write` (the core reads them).
+   */
+  sendFile?(fileFd: number, position: number, count: number): number;
   /** TCP_CORK on or off; 0 or -errno. */
   setCork(on: boolean): number;
   /**

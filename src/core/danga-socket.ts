@@ -30,12 +30,14 @@ import {
   type ProfilingData,
 } from './loop.js';
 import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
+import { FILE_SHORT, FileRange, type FileSource, SENDFILE_MAX, type WriteFileOptions } from './file-range.js';
 import { constants as bufferConstants } from 'node:buffer';
 import { frameTooLong } from './errors.js';
 import { byteAt, indexOfChunks, takeFront } from './framing.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
 export type { StartTlsOptions } from './contract.js';
+export type { FileSource, WriteFileOptions } from './file-range.js';
 
 /** Post-loop callback: gets the descriptor map and the foreign fds; return a falsy value to end `eventLoop()`. */
 export type PostLoopCallback = (descriptorMap: Map<number, DangaSocket<object>>, otherFds: Map<number, OtherFdCallback>) => unknown;
@@ -197,6 +199,8 @@ const ENDING = 4;
 const HALF_CLOSING = 8;
 /** The queue is above the high watermark (onWriteHigh told, onWriteLow not yet). */
 const ABOVE_HIGH = 16;
+/** A file range was queued since the queue was last empty (close releases it). */
+const HAS_FILES = 32;
 
 const defaultLogger: Logger = (_level, message) => {
   process.stderr.write(message);
@@ -227,13 +231,19 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   #closed = false;
   #corked = false;
   #watch = INITIAL_WATCH;
-  /** Write queue: Buffers and callbacks; `#wqHead` is the first live entry. */
-  #wq: Array<Buffer | WriteCallback> = [];
+  /** Write queue: Buffers, callbacks and file ranges; `#wqHead` is the first live entry. */
+  #wq: Array<Buffer | WriteCallback | FileRange> = [];
   #wqHead = 0;
   /** Bytes of the head Buffer already written. */
   #wqOffset = 0;
-  /** Queued bytes plus one per queued callback (the original's write_buf_size). */
+  /**
+   * Queued bytes plus one per queued callback (the original's
+   * write_buf_size), file ranges apart: this is what sits in memory, which
+   * the watermarks and the cap watch.
+   */
   #wqSize = 0;
+  /** Bytes of queued file ranges not sent yet (on disk, not in memory). */
+  #wqFileBytes = 0;
   /** True when write() turned write interest on itself, so it turns it off once drained. */
   #writeSetWatch = false;
   /**
@@ -515,9 +525,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     return this.#fd;
   }
 
-  /** Queued bytes plus one per queued callback (the original's write_buf_size). */
+  /** Queued bytes (file ranges' included) plus one per queued callback (the original's write_buf_size). */
   get writeBufSize(): number {
-    return this.#wqSize;
+    return this.#wqSize + this.#wqFileBytes;
   }
 
   /** Why the object closed: the reason given to close() ('' when none), 'stolen' after stealSocket(); null while open. */
@@ -604,11 +614,14 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     this.#closeReason = reason;
     reactor.stats.countClose(reason);
     this.tcpCork(false);
-    // Drop the queue: it may hold callbacks that refer back to this object.
+    // Drop the queue: it may hold callbacks that refer back to this object,
+    // and file ranges whose files were handed over to be closed.
+    if (this.#flags & HAS_FILES) this.#releaseFiles();
     this.#wq = [];
     this.#wqHead = 0;
     this.#wqOffset = 0;
     this.#wqSize = 0;
+    this.#wqFileBytes = 0;
     this.#pushBack = null;
     const t = this.#t;
     if (t !== null) {
@@ -782,6 +795,47 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     this.#wqSize += total;
     if (wasEmpty && this.#callbackDepth === 0 && this.#batchDepth === 0 && this.#flush()) return true;
     if (this.#ext !== null && !this.#closed) this.#checkHigh();
+    return false;
+  }
+
+  /**
+   * Queues a range of an open regular file, in order with the bytes and
+   * callbacks around it: `length` bytes (default: to the end of the file)
+   * from `offset` (default 0). On the epoll engine the bytes go from the
+   * page cache to the socket with sendfile(2) and never enter user space;
+   * elsewhere (the node engine, TLS, a writer function) they are read in
+   * pieces and written like any other. The file's own offset never moves.
+   *
+   * The caller keeps the file unless `{ close: true }` is given; then it is
+   * closed once the range is out, or when the object closes first. (A call
+   * that throws takes nothing over.) Without it, keep the file open until
+   * a write callback queued after the range runs.
+   *
+   * For header and body in the same segments: `tcpCork(true)`, write the
+   * header, `writeFile(…)`, `write(() => this.tcpCork(false))`.
+   *
+   * @throws TypeError (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE) for a
+   *   `file` that is neither an fd nor a FileHandle, or not a regular file;
+   *   RangeError (ERR_OUT_OF_RANGE) for an offset or length that is not an
+   *   integer >= 0 or runs past the file's size; the fstat(2) error (EBADF)
+   *   for an fd that is not open.
+   * @returns what `write()` returns: true when all of it went out now.
+   *   A file that turns out shorter than its range when its turn comes
+   *   (truncated since), or a read error, is reported to `eventErr(err)`
+   *   (`err.code` ERR_DANGA_FILE_SHORT, or the OS error); the object is then
+   *   closed with reason 'file_error' unless the handler closed it.
+   */
+  writeFile(file: FileSource, offset?: number, length?: number, options?: WriteFileOptions): boolean {
+    const range = FileRange.from(file, offset, length, options);
+    if (this.#closed || range.pos === range.end) {
+      range.release();
+      return this.#closed || this.#wqHead >= this.#wq.length;
+    }
+    const wasEmpty = this.#wqHead >= this.#wq.length;
+    this.#wq.push(range);
+    this.#wqFileBytes += range.end - range.pos;
+    this.#flags |= HAS_FILES;
+    if (wasEmpty && this.#callbackDepth === 0 && this.#batchDepth === 0) return this.#flush();
     return false;
   }
 
@@ -992,14 +1046,22 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
           this.#writeSetWatch = false;
           this.#setWatch(POLLOUT, false);
         }
+        this.#flags &= ~HAS_FILES;
         if (this.#flags & (ENDING | HALF_CLOSING)) this.#drained();
         return true;
       }
-      const item = wq[head] as Buffer | WriteCallback;
+      const item = wq[head] as Buffer | WriteCallback | FileRange;
       if (typeof item === 'function') {
         this.#wqHead = head + 1;
         this.#wqSize -= 1;
         this.#runCallback(item);
+        continue;
+      }
+      if (item instanceof FileRange) {
+        if (!this.#sendFile(item)) return false;
+        wq[head] = EMPTY;
+        this.#wqHead = head + 1;
+        item.release();
         continue;
       }
       // Gather the Buffers up to the next callback into one writev.
@@ -1009,8 +1071,8 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       if (this.#writer === null) {
         const end = Math.min(wq.length, head + IOV_MAX);
         for (let i = head + 1; i < end; i++) {
-          const next = wq[i] as Buffer | WriteCallback;
-          if (typeof next === 'function') break;
+          const next = wq[i] as Buffer | WriteCallback | FileRange;
+          if (typeof next === 'function' || next instanceof FileRange) break;
           if (next.length === 0) detached = true;
           want += next.length;
           count++;
@@ -1049,6 +1111,90 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
         this.onIncompleteWrite();
         return false;
       }
+    }
+  }
+
+  /**
+   * Sends the file range at the head of the queue: true once all of it is
+   * out; false when the socket is full (write interest is then on) or the
+   * object closed.
+   */
+  #sendFile(range: FileRange): boolean {
+    const t = this.#t as Transport;
+    if (this.#writer === null && t.sendFile !== undefined) {
+      for (;;) {
+        const want = range.end - range.pos;
+        const n = t.sendFile(range.fd, range.pos, want < SENDFILE_MAX ? want : SENDFILE_MAX);
+        if (n > 0) {
+          range.pos += n;
+          this.#wqFileBytes -= n;
+          this.#wrote(n);
+          if (range.pos === range.end) return true;
+          if (n < want && n < SENDFILE_MAX) {
+            // The socket is full (or the file ended: the next call says so).
+            this.onIncompleteWrite();
+            return false;
+          }
+          continue;
+        }
+        // 0: the file ends before the range does.
+        if (n === 0) return this.#fileFailed(range, 0, 'sendfile');
+        if (n === -errno.EAGAIN || n === -errno.EPIPE || n === -errno.ECONNRESET) return this.#writeFailed(n);
+        // Anything else is the file's (EIO, EBADF: closed under us, EINVAL).
+        return this.#fileFailed(range, n, 'sendfile');
+      }
+    }
+    // No sendfile here: read the range in pieces and write them.
+    for (;;) {
+      if (range.chunk === null) {
+        const rc = range.readChunk();
+        if (rc !== 0) return this.#fileFailed(range, rc < 0 ? rc : 0, 'read');
+      }
+      const chunk = range.chunk as Buffer;
+      const off = range.chunkOffset;
+      const len = chunk.length - off;
+      const n = this.#rawWrite(chunk, off, len);
+      if (n < 0) return this.#writeFailed(n);
+      if (n > 0) {
+        this.#wqFileBytes -= n;
+        this.#wrote(n);
+      }
+      if (n < len) {
+        range.chunkOffset = off + n;
+        this.onIncompleteWrite();
+        return false;
+      }
+      range.chunk = null;
+      if (range.pos === range.end) return true;
+    }
+  }
+
+  /**
+   * A file range cannot be sent (the file ended early, or an error `n`):
+   * the bytes promised cannot follow, so `eventErr(err)` is told and the
+   * object closes with reason 'file_error' unless the handler closed it.
+   */
+  #fileFailed(range: FileRange, n: number, syscall: string): false {
+    let err: Error;
+    if (n < 0) {
+      err = systemError(n, syscall, `(file fd ${range.fd})`);
+    } else {
+      err = stateError(
+        FILE_SHORT,
+        `file fd ${range.fd} ended at byte ${range.pos}, before the end of its queued range (${range.end}): truncated after writeFile()?`,
+      );
+    }
+    reactor.guard(this, () => this.eventErr(err));
+    if (!this.#closed) this.close('file_error');
+    return false;
+  }
+
+  /** Closes the files of the queued ranges that were handed over (the object is closing). */
+  #releaseFiles(): void {
+    const wq = this.#wq;
+    for (let i = this.#wqHead; i < wq.length; i++) {
+      const item = wq[i];
+      if (item instanceof FileRange) item.release();
     }
   }
 
@@ -1397,8 +1543,13 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     throw new Error(`Base class eventRead called for ${this.constructor.name}`);
   }
 
-  /** Error condition: override it. The default throws, naming the class. */
-  eventErr(): void {
+  /**
+   * Error condition: override it. The default throws, naming the class.
+   * `err` is given when the error is one the object's own writes found (a
+   * queued file range that could not be sent); the loop's error events
+   * come without one, as in 1.62.
+   */
+  eventErr(_err?: Error): void {
     throw new Error(`Base class eventErr called for ${this.constructor.name}`);
   }
 

@@ -41,6 +41,8 @@ export interface NativeBinding {
   read(fd: number, buf: Uint8Array, offset: number, length: number): number;
   write(fd: number, buf: Uint8Array, offset: number, length: number): number;
   writev(fd: number, list: readonly unknown[], start: number, count: number, firstOffset: number): number;
+  /** sendfile(2) of `count` bytes of `fileFd` from `position` to the socket `fd`: bytes sent, 0 at the file's end, or -errno. */
+  sendfile(fd: number, fileFd: number, position: number, count: number): number;
   close(fd: number): number;
   shutdown(fd: number, how: number): number;
   /** A close-on-exec dup of `fd` for Node (STARTTLS): not owned by the addon. */

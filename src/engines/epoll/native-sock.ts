@@ -228,6 +228,10 @@ export class NativeSock implements Sock, Transport {
     return this.b.writev(this._fd, list, start, count, firstOffset);
   }
 
+  sendFile(fileFd: number, position: number, count: number): number {
+    return this.b.sendfile(this._fd, fileFd, position, count);
+  }
+
   setCork(on: boolean): number {
     return this.b.setCork(this._fd, !!on);
   }
