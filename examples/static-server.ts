@@ -15,7 +15,7 @@
  *
  *   node dist/examples/static-server.js [root] [port]    then: curl -O http://127.0.0.1:8080/file
  */
-import { closeSync, constants as fsc, fstatSync, openSync, readdirSync, readSync, realpathSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, openSync, readdirSync, realpathSync, type Stats } from 'node:fs';
 import { extname, join, sep } from 'node:path';
 import { Connection, DangaSocket, Listener, listenTcp, POLLIN, type Sock } from 'danga-socket';
 
@@ -78,24 +78,6 @@ const httpDate = (): string => {
 };
 
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-/** TEMPORARY until DangaSocket#writeFile lands: the range in 256 KiB reads, each queued after the last went out. */
-function sendRange(conn: DangaSocket, fd: number, start: number, length: number): void {
-  const wf = (conn as unknown as { writeFile?: (fd: number, o: number, l: number, opts: { close: boolean }) => boolean }).writeFile;
-  if (wf !== undefined) {
-    wf.call(conn, fd, start, length, { close: true });
-    return;
-  }
-  const next = (pos: number): void => {
-    const end = start + length;
-    if (pos >= end || conn.closed) return void closeSync(fd);
-    const buf = Buffer.allocUnsafe(Math.min(262144, end - pos));
-    const n = readSync(fd, buf, 0, buf.length, pos);
-    conn.write(buf.subarray(0, n));
-    conn.write(() => next(pos + n));
-  };
-  conn.write(() => next(start));
-}
 
 /** One client connection. */
 export class StaticConnection extends Connection {
@@ -201,7 +183,7 @@ export class StaticConnection extends Connection {
     // Header and first body bytes in the same segments: cork, header, file, uncork once sent.
     this.tcpCork(true);
     this.#respond(range === null ? 200 : 206, keepAlive, `${common}${extra}Content-Type: ${type}\r\n`, length, () => {
-      sendRange(this, fd, start, length); // TODO(writeFile): this.writeFile(fd, start, length, { close: true })
+      this.writeFile(fd, start, length, { close: true }); // sendfile(2) on the epoll engine
       this.write(() => this.tcpCork(false));
     });
   }
