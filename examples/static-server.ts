@@ -6,16 +6,16 @@
  * extension, `Range: bytes=` (one range: 206, 416), Last-Modified and
  * If-Modified-Since (304), a listing for directories without index.html.
  * Nothing outside the root is served: `..` (decoded), NUL and malformed
- * escapes are refused (400); a path whose realpath leaves the root (a
- * symlink out) is not found (404).
+ * escapes are refused (400); a file whose real path is outside the root
+ * (behind a symlink out) is not found (404).
  *
- * Read interest is off while a response is being sent: a client that asks
+ * Read interest is off while a response is still queued: a client that asks
  * faster than it reads is not read from, and pipelined requests already
  * buffered are answered in order once the response before them is out.
  *
  *   node dist/examples/static-server.js [root] [port]    then: curl -O http://127.0.0.1:8080/file
  */
-import { closeSync, constants as fsc, fstatSync, openSync, readdirSync, realpathSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, fstatSync, openSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { extname, join, sep } from 'node:path';
 import { Connection, DangaSocket, Listener, listenTcp, POLLIN, type Sock } from 'danga-socket';
 
@@ -68,6 +68,9 @@ export function targetPath(target: string): string | null {
   if (path.includes('\0') || path.split('/').some((seg) => seg === '..')) return null;
   return path;
 }
+
+/** Linux: /proc/self/fd/N names the file an fd holds. */
+const PROC_FD = existsSync('/proc/self/fd');
 
 let dateSecond = 0;
 let dateText = '';
@@ -134,18 +137,19 @@ export class StaticConnection extends Connection {
   }
 
   #serve(head: boolean, path: string, headers: Map<string, string>, keepAlive: boolean): void {
-    let real: string;
     let fd: number;
-    let st: Stats;
+    let real: string;
     try {
-      real = realpathSync.native(join(this.#root, path));
-      if (real !== this.#root && !real.startsWith(this.#root + sep)) return this.#simple(404, keepAlive); // a symlink out
-      // O_NONBLOCK: opening a FIFO must not block the loop; O_NOFOLLOW: the resolved path is used as is.
-      fd = openSync(real, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOFOLLOW);
+      // O_NONBLOCK: opening a FIFO must not block the loop.
+      fd = openSync(join(this.#root, path), fsc.O_RDONLY | fsc.O_NONBLOCK);
     } catch {
       return this.#simple(404, keepAlive); // ENOENT, ENOTDIR, EACCES, ELOOP…
     }
+    let st: Stats;
     try {
+      // Where the file opened really is (one readlink, and no race: it is the file we hold).
+      real = PROC_FD ? readlinkSync(`/proc/self/fd/${fd}`) : realpathSync.native(join(this.#root, path));
+      if (real !== this.#root && !real.startsWith(this.#root + sep)) throw new Error('outside the root'); // a symlink out
       st = fstatSync(fd);
     } catch {
       closeSync(fd);
@@ -157,7 +161,7 @@ export class StaticConnection extends Connection {
       if (!path.endsWith('/')) return this.#simple(301, keepAlive, `Location: ${encodeURI(path)}/\r\n`);
       return this.#directory(head, path, real, headers, keepAlive);
     }
-    this.#file(head, fd, st, contentType(real), headers, keepAlive); // owns fd from here
+    this.#file(head, fd, st, contentType(path), headers, keepAlive); // owns fd from here
   }
 
   #file(head: boolean, fd: number, st: Stats, type: string, headers: Map<string, string>, keepAlive: boolean): void {
@@ -214,15 +218,18 @@ export class StaticConnection extends Connection {
     const head =
       `HTTP/1.1 ${status} ${REASONS[status]}\r\nDate: ${httpDate()}\r\n${headers}` +
       `${status === 304 ? '' : `Content-Length: ${length}\r\n`}${keepAlive ? (this.#http10 ? 'Connection: keep-alive\r\n' : '') : 'Connection: close\r\n'}\r\n`;
-    this.watchRead(false); // backpressure: nothing more is read until this response is out
     if (typeof body === 'function') {
       this.write(head);
       body();
     } else {
       this.write(body === undefined || body.length === 0 ? head : [head, body]);
     }
-    if (keepAlive) this.write(() => this.watchRead(true));
-    else this.end();
+    if (!keepAlive) return this.end();
+    // Not all out yet (the client reads slower than we send): read nothing more until it is.
+    if (this.writeBufSize > 0) {
+      this.watchRead(false);
+      this.write(() => this.watchRead(true));
+    }
   }
 }
 

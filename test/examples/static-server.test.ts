@@ -12,7 +12,20 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DangaSocket, type Listener } from 'danga-socket';
@@ -38,7 +51,7 @@ before(() => {
   // 200 MiB of random bytes, hashed as they are written.
   const hash = createHash('sha256');
   const fd = openSync(join(root, 'big.bin'), 'w');
-  for (let done = 0; done < BIG; ) {
+  for (let done = 0; done < BIG;) {
     const chunk = randomBytes(Math.min(8 << 20, BIG - done));
     hash.update(chunk);
     writeSync(fd, chunk);
@@ -196,7 +209,13 @@ test('curl: ranges (206, 416), HEAD, If-Modified-Since (304)', { timeout: 120_00
     const r = await curl('/big.bin', '-r', spec);
     assert.equal(r.status, 206, spec);
     assert.match(r.headers, new RegExp(`content-range: bytes ${start}-${start + length - 1}/${BIG}`, 'i'), spec);
-    assert.equal(r.sha256, createHash('sha256').update(slice('big.bin', start, length)).digest('hex'), spec);
+    assert.equal(
+      r.sha256,
+      createHash('sha256')
+        .update(slice('big.bin', start, length))
+        .digest('hex'),
+      spec,
+    );
   }
   const beyond = await curl('/big.bin', '-r', `${BIG}-`);
   assert.equal(beyond.status, 416);
@@ -258,7 +277,12 @@ test('no path leaves the root: .., %2e%2e, NUL, symlinks out; 404, 405, 431, 400
   assert.equal(post.headers.get('allow'), 'GET, HEAD');
   const [tooBig] = parseResponses(await raw(`GET / HTTP/1.1\r\nHost: t\r\nX-Filler: ${'x'.repeat(10_000)}\r\n\r\n`));
   assert.equal(tooBig?.status, 431);
-  for (const bad of ['garbage\r\n\r\n', 'GET /small.txt HTTP/1.1\r\nNo colon\r\n\r\n', 'GET /small.txt HTTP/1.1\r\n\r\n', 'GET / HTTP/1.1\r\nHost: t\r\n folded\r\n\r\n']) {
+  for (const bad of [
+    'garbage\r\n\r\n',
+    'GET /small.txt HTTP/1.1\r\nNo colon\r\n\r\n',
+    'GET /small.txt HTTP/1.1\r\n\r\n',
+    'GET / HTTP/1.1\r\nHost: t\r\n folded\r\n\r\n',
+  ]) {
     const [r, ...more] = parseResponses(await raw(bad));
     assert.equal(r?.status, 400, JSON.stringify(bad));
     assert.equal(more.length, 0);
