@@ -90,9 +90,7 @@ function loadablePrebuild() {
 
 function main() {
   const preferPrebuild =
-    process.argv.includes('--prefer-prebuild') &&
-    process.env.npm_config_build_from_source !== 'true' &&
-    root.split(path.sep).includes('node_modules');
+    process.argv.includes('--prefer-prebuild') && process.env.npm_config_build_from_source !== 'true' && root.split(path.sep).includes('node_modules');
   if (preferPrebuild) {
     const prebuild = loadablePrebuild();
     if (prebuild !== null) {
