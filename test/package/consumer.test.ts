@@ -297,6 +297,9 @@ describe('the packed package, installed as users install it', { skip }, () => {
     for (const need of ['dist/src/index.js', 'dist/src/index.d.ts', hostPrebuild, 'binding.gyp', 'native/binding.c', 'CHANGELOG.md']) {
       assert.ok(files.includes(need), `${need} is in the tarball`);
     }
+    const arm64 = 'prebuilds/linux-arm64/danga-socket.glibc.node';
+    if (onPath('aarch64-linux-gnu-gcc')) assert.ok(files.includes(arm64), `${arm64} is in the tarball (the cross compiler is installed)`);
+    else t.diagnostic(`${arm64} not built: no aarch64-linux-gnu-gcc here (apt-get install g++-aarch64-linux-gnu)`);
     t.diagnostic(`tarball ${packed!.size} bytes, unpacked ${packed!.unpackedSize} bytes, ${files.length} files`);
   });
 
@@ -343,6 +346,11 @@ describe('the packed package, installed as users install it', { skip }, () => {
     }
   });
 });
+
+/** True when `cmd` is on PATH. */
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir !== '' && existsSync(path.join(dir, cmd)));
+}
 
 /** Bytes in the files under `dir` (their sizes, not their blocks). */
 function duBytes(dir: string): number {
