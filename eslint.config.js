@@ -12,7 +12,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig([
-  globalIgnores(['dist/', 'build/', 'bench/build/', 'bench/results/']),
+  globalIgnores(['dist/', 'build/', 'bench/build/', 'bench/results/', 'docs/api/', 'prebuilds/']),
 
   {
     files: ['**/*.ts'],

@@ -10,11 +10,14 @@ import { join } from 'node:path';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const testDir = join(root, 'dist', 'test');
 // test/<module>.test.ts mirrors src/<module>.ts, so the tests live in folders.
-const files = readdirSync(testDir, { recursive: true })
+const all = readdirSync(testDir, { recursive: true })
   .map(String)
   .filter((f) => f.endsWith('.test.js'))
-  .sort()
-  .map((f) => join(testDir, f));
+  .sort();
+// test/package/ tests the packed package (which engine it picks is what it
+// checks): run once, after the per-engine runs, and not with DANGA_ENGINE set.
+const files = all.filter((f) => !f.startsWith('package/')).map((f) => join(testDir, f));
+const packageFiles = all.filter((f) => f.startsWith('package/')).map((f) => join(testDir, f));
 const haveAddon = existsSync(join(root, 'build', 'Release', 'danga_native.node'));
 
 const engines = process.env.DANGA_ENGINE ? [process.env.DANGA_ENGINE] : haveAddon ? ['epoll', 'node'] : ['node'];
@@ -30,6 +33,13 @@ for (const engine of engines) {
     env: { ...process.env, DANGA_ENGINE: engine },
   });
   if (r.status !== 0) failed.push(engine);
+}
+if (packageFiles.length > 0 && !process.env.DANGA_ENGINE) {
+  console.log('\n# package (once)');
+  const r = spawnSync(process.execPath, ['--test', '--test-timeout=600000', ...packageFiles], { stdio: 'inherit' });
+  if (r.status !== 0) failed.push('package');
+} else if (packageFiles.length > 0) {
+  console.log('run-tests: DANGA_ENGINE is set: skipping test/package (it checks which engine the installed package picks)');
 }
 if (failed.length > 0) console.error(`\nrun-tests: failures on engine(s): ${failed.join(', ')}`);
 process.exit(failed.length > 0 ? 1 : 0);

@@ -1,5 +1,42 @@
 /**
- * danga-socket: Danga::Socket for Node.js.
+ * danga-socket: Danga::Socket 1.62 for Node.js — the event loop and the
+ * event-driven async socket base class, over a native epoll engine (Linux) or
+ * Node's own streams.
+ *
+ * Subclass {@link DangaSocket} (or {@link Connection} for a protocol
+ * connection), wrap a socket from the helpers ({@link listenTcp},
+ * {@link connectTcp}, {@link listenUnix}, {@link connectUnix},
+ * {@link socketPair}, {@link listenTls}, {@link connectTls}) or a Node stream,
+ * accept with a {@link Listener}, and run `await DangaSocket.eventLoop()`.
+ * Each member says what it throws and which Danga::Socket 1.62 name it maps
+ * to ("Original"); additions are marked "new in danga-socket".
+ *
+ * Loading the package chooses the engine once: the native epoll addon (a
+ * prebuild shipped in the package, or one compiled at install) when it loads,
+ * else the node engine with one process warning, code `DANGA_NO_EPOLL`.
+ * `DANGA_ENGINE=node` forces the node engine; `DANGA_ENGINE=epoll` demands
+ * the addon and makes loading throw an Error `ERR_DANGA_NO_EPOLL` without it.
+ * On a Node release that lacks an internal the node engine needs, loading
+ * throws `ERR_DANGA_NODE_UNSUPPORTED`.
+ *
+ * Errors carry a Node-style `code`:
+ *
+ * - `ERR_INVALID_ARG_TYPE` (TypeError), `ERR_INVALID_ARG_VALUE` (TypeError),
+ *   `ERR_OUT_OF_RANGE` (RangeError): a bad argument, named in the message;
+ * - `ERR_SOCKET_CLOSED`: `requireSock()` or `startTls()` on a closed object;
+ * - `ERR_WRITE_QUEUE_NOT_EMPTY`: `startTls()` with data still queued;
+ * - `ERR_LOOP_RUNNING`: `eventLoop()` while it runs (the Promise rejects);
+ * - `ERR_DANGA_FRAME_TOO_LONG`: a framing helper's `maxBytes` passed;
+ * - `ERR_DANGA_NO_EPOLL`: foreign fds, or `DANGA_ENGINE=epoll`, without the
+ *   native engine; `ERR_DANGA_NO_REUSEPORT`: `reusePort` on the node engine;
+ *   `ERR_DANGA_NO_TLS`: `startTls()` on a listening socket;
+ * - `ERR_INVALID_RETURN_VALUE`: a `Listener` factory that returned no
+ *   DangaSocket (it goes to the error handler);
+ * - system errors: `code` ('EADDRINUSE', 'ECONNRESET', …), `errno`,
+ *   `syscall`, as Node's own.
+ *
+ * Warnings (`process.on('warning')`): `DANGA_NO_EPOLL`,
+ * `DANGA_ACCEPT_FAILED`, `DANGA_CORK_FAILED`, `DANGA_FD_REGISTERED_TWICE`.
  *
  * @packageDocumentation
  */

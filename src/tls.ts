@@ -11,7 +11,11 @@ import type { Sock } from './core/contract.js';
 import './engines/install.js';
 import { connectTlsTo, listenTlsOn } from './engines/node/tls.js';
 
-/** Options of `listenTls`: where to listen, plus those of `tls.createSecureContext` (key, cert, ca, …) and server TLS options (requestCert, rejectUnauthorized, ALPNProtocols, SNICallback, handshakeTimeout). */
+/**
+ * Options of `listenTls`: where to listen, plus those of `tls.createSecureContext` (key, cert, ca, …) and server TLS options (requestCert, rejectUnauthorized, ALPNProtocols, SNICallback, handshakeTimeout).
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
 export interface ListenTlsOptions extends tls.SecureContextOptions {
   /** IP literal or "localhost"; default "::" falling back to "0.0.0.0". */
   host?: string;
@@ -19,20 +23,42 @@ export interface ListenTlsOptions extends tls.SecureContextOptions {
   port: number;
   /** Default 511. */
   backlog?: number;
+  /**
+   * Ask clients for a certificate (as `tls.createServer`).
+   */
   requestCert?: boolean;
+  /**
+   * With `requestCert`: refuse clients whose certificate does not verify (default true).
+   */
   rejectUnauthorized?: boolean;
+  /**
+   * Protocols offered for ALPN (as `tls.createServer`).
+   */
   ALPNProtocols?: string[] | Uint8Array[] | Uint8Array;
+  /**
+   * Picks the secure context by server name (as `tls.createServer`).
+   */
   SNICallback?: tls.TlsOptions['SNICallback'];
   /** ms; default 120000, as Node's tls.Server. */
   handshakeTimeout?: number;
+  /**
+   * A context made with `tls.createSecureContext`, instead of key/cert/…
+   */
   secureContext?: tls.SecureContext;
   [option: string]: unknown;
 }
 
-/** Options of `connectTls`: where to connect, plus those of `tls.connect` (ca, servername, checkServerIdentity, cert/key for client certificates, …). */
+/**
+ * Options of `connectTls`: where to connect, plus those of `tls.connect` (ca, servername, checkServerIdentity, cert/key for client certificates, …).
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
 export interface ConnectTlsOptions extends Omit<tls.ConnectionOptions, 'host' | 'port' | 'socket' | 'path'> {
   /** IP literal or "localhost" (then the certificate must name "localhost"). */
   host: string;
+  /**
+   * Port, 1 to 65535.
+   */
   port: number;
 }
 
@@ -42,6 +68,10 @@ export interface ConnectTlsOptions extends Omit<tls.ConnectionOptions, 'host' | 
  * early goes out once the handshake is done, and handshake or certificate
  * failures reach the connection's `eventErr` (the Error is
  * `(sock as StreamSock).error`).
+ *
+ * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`) / TypeError (code `ERR_INVALID_ARG_VALUE`) for bad options, as `listenTcp`; Node's own errors for bad TLS
+ *   options (a key that does not parse, …); a system error when listening fails.
+ * @original new in danga-socket (not in Danga::Socket 1.62): Danga::Socket 1.62 has no TLS
  */
 export function listenTls(options: ListenTlsOptions): Sock {
   const o = validateOptions('options', options);
@@ -58,6 +88,10 @@ export function listenTls(options: ListenTlsOptions): Sock {
  * and against `servername`, else the host. Failures reach `eventErr`, with
  * the TLS error (e.g. code 'DEPTH_ZERO_SELF_SIGNED_CERT',
  * 'ERR_TLS_CERT_ALTNAME_INVALID') as `(sock as StreamSock).error`.
+ *
+ * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`) / TypeError (code `ERR_INVALID_ARG_VALUE`) for bad options, as `connectTcp`; Node's own errors for bad TLS
+ *   options. Handshake and certificate failures do not throw: they reach `eventErr`.
+ * @original new in danga-socket (not in Danga::Socket 1.62): Danga::Socket 1.62 has no TLS
  */
 export function connectTls(options: ConnectTlsOptions): Sock {
   const o = validateOptions('options', options);

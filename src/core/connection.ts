@@ -29,11 +29,16 @@ function withDefaults(options: DangaSocketOptions | undefined): DangaSocketOptio
  * Override `eventRead()`; the framing helpers (`readLine`, `readUntil`,
  * `readExact`, `readSome`), `end()`, the watermarks and the idle timeout are
  * all inherited.
+ *
+ * @throws as `DangaSocket` (its constructor: the same argument errors).
+ * @original new in danga-socket (not in Danga::Socket 1.62): a `Danga::Socket` subclass with the defaults that Perlbal, MogileFS and DJabberd each re-wrote
  */
 export class Connection<S extends object = Sock> extends DangaSocket<S> {
   /**
    * @param sock as for DangaSocket
    * @param options as for DangaSocket; `eofOnce` defaults to true here
+   *
+   * @throws as the DangaSocket constructor.
    */
   constructor(sock: S | number, options?: DangaSocketOptions) {
     super(sock, withDefaults(options));
@@ -45,13 +50,21 @@ export class Connection<S extends object = Sock> extends DangaSocket<S> {
    * before it has been read: while read interest is on, eventRead (called
    * first in the same dispatch) reads on until end of stream, which turns
    * read interest off; the hangup after that closes.
+   *
+   * @throws Nothing.
+   * @original `$obj->event_hup()`, overridden
    */
   override eventHup(): void {
     if (this.watchMask() & POLLIN) return;
     this.close('hup');
   }
 
-  /** Error condition: closes the object (reason 'error'). */
+  /**
+   * Error condition: closes the object (reason 'error').
+   *
+   * @throws Nothing.
+   * @original `$obj->event_err()`, overridden
+   */
   override eventErr(): void {
     this.close('error');
   }

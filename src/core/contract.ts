@@ -12,45 +12,116 @@
  */
 import type { Duplex } from 'node:stream';
 
-/** The names of the engines. */
+/**
+ * The names of the engines.
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62) (`DangaSocket.engine()`)
+ */
 export type EngineName = 'epoll' | 'node';
 
-/** An address as the helpers report it. */
+/**
+ * An address as the helpers report it.
+ *
+ * @original what IO::Socket's `sockhost`/`sockport` and `peerhost`/`peerport` give, in one object
+ */
 export type SockAddress =
-  { readonly address: string; readonly port: number; readonly family: 'IPv4' | 'IPv6' } | { readonly path: string; readonly family: 'unix' };
+  | {
+      /** The IP address as a literal: '127.0.0.1', '::1'. */
+      readonly address: string;
+      /** The port. */
+      readonly port: number;
+      /** Which IP version. */
+      readonly family: 'IPv4' | 'IPv6';
+    }
+  | {
+      /** The path of the Unix domain socket. */
+      readonly path: string;
+      /** A Unix domain socket. */
+      readonly family: 'unix';
+    };
 
 /**
  * A socket as handed out by `listenTcp`, `connectTcp`, `listenUnix`,
  * `connectUnix`, `socketPair` and `accept()`, and taken by the DangaSocket
  * constructor.
+ *
+ * @throws see each member; the helpers that make Socks throw for bad arguments and for failed
+ *   `socket`/`bind`/`listen` calls (system errors with `code`, `errno`, `syscall`).
+ * @original the IO::Socket handle a 1.62 object wraps (`$obj->sock`)
  */
 export interface Sock {
-  /** The file descriptor (a negative id for a stream without one); -1 once closed. */
+  /**
+   * The file descriptor (a negative id for a stream without one); -1 once closed.
+   *
+   * @throws Nothing.
+   * @original `fileno($sock)`
+   */
   readonly fd: number;
-  /** True once closed. */
+  /**
+   * True once closed.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
   readonly closed: boolean;
-  /** The engine that moves its bytes. */
+  /**
+   * The engine that moves its bytes.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
   readonly engine: EngineName;
-  /** Accepts one pending connection of a listening socket; null when none is pending. */
+  /**
+   * Accepts one pending connection of a listening socket; null when none is pending.
+   *
+   * @throws a system error when accept(2) fails for a reason other than no connection waiting (EMFILE, ENFILE, ENOBUFS, …); `Listener` handles these.
+   * @original `$sock->accept` (IO::Socket)
+   */
   accept(): Sock | null;
-  /** The local address, or null when it has none. */
+  /**
+   * The local address, or null when it has none.
+   *
+   * @throws Nothing.
+   * @original `getsockname` (IO::Socket's `sockhost`/`sockport`)
+   */
   localAddress(): SockAddress | null;
-  /** The peer's address, or null when not connected. */
+  /**
+   * The peer's address, or null when not connected.
+   *
+   * @throws Nothing.
+   * @original `getpeername` (IO::Socket's `peerhost`/`peerport`)
+   */
   remoteAddress(): SockAddress | null;
-  /** Closes the socket now (DangaSocket objects defer this to the end of the loop iteration). */
+  /**
+   * Closes the socket now (DangaSocket objects defer this to the end of the loop iteration).
+   *
+   * @throws Nothing.
+   * @original `close($sock)`
+   */
   close(): void;
   /**
    * The socket's pending error as a positive errno (SO_ERROR), 0 when none:
    * after a non-blocking connect turned writable, 0 means connected.
+   *
+   * @throws Nothing.
+   * @original `getsockopt($sock, SOL_SOCKET, SO_ERROR)`
    */
   socketError(): number;
-  /** TCP_NODELAY on or off (default on); ignored where it does not apply (Unix sockets, pairs). */
+  /**
+   * TCP_NODELAY on or off (default on); ignored where it does not apply (Unix sockets, pairs).
+   *
+   * @throws Nothing.
+   * @original `setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1)`
+   */
   setNoDelay(on?: boolean): void;
   /**
    * Half-closes the connection (shutdown(2)): 'write' sends end of stream to
    * the peer while reading goes on; 'read' and 'both' as shutdown(2) (the
    * node engine can only shut the writing side). To shut down after queued
    * data is out: `obj.write(() => sock.shutdown('write'))`.
+   *
+   * @throws Nothing.
+   * @original `shutdown($sock, $how)`
    */
   shutdown(how?: 'read' | 'write' | 'both'): void;
 }
@@ -59,8 +130,13 @@ export interface Sock {
  * Options of `startTls()`: those of `tls.TLSSocket` plus `isServer`
  * (default false: this end is the TLS client) and, for clients,
  * `servername` and `checkServerIdentity` as `tls.connect` takes them.
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
  */
 export interface StartTlsOptions {
+  /**
+   * True: this end is the TLS server (needs `key` and `cert`); default false, the client.
+   */
   isServer?: boolean;
   [option: string]: unknown;
 }

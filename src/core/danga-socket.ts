@@ -39,17 +39,27 @@ export type { OtherFdCallback, ProfilingData } from './loop.js';
 export type { StartTlsOptions } from './contract.js';
 export type { FileSource, WriteFileOptions } from './file-range.js';
 
-/** Post-loop callback: gets the descriptor map and the foreign fds; return a falsy value to end `eventLoop()`. */
+/**
+ * Post-loop callback: gets the descriptor map and the foreign fds; return a falsy value to end `eventLoop()`.
+ *
+ * @original the `$code` of `Danga::Socket->SetPostLoopCallback($code)`
+ */
 export type PostLoopCallback = (descriptorMap: Map<number, DangaSocket<object>>, otherFds: Map<number, OtherFdCallback>) => unknown;
 
 /**
  * What `write()` takes: bytes, a string (UTF-8), a callback to run once
  * everything before it is out, nothing (kick the queue), or an array of
  * byte pieces, queued together and written with one writev.
+ *
+ * @original the `$data` of `$obj->write($data)` (a scalar, a scalar ref or a code ref); arrays are new
  */
 export type WriteData = Buffer | Uint8Array | string | WriteCallback | ReadonlyArray<Buffer | Uint8Array | string> | undefined | null;
 
-/** Options of the constructor. All are off by default (the 1.62 behaviour). */
+/**
+ * Options of the constructor. All are off by default (the 1.62 behaviour).
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
 export interface DangaSocketOptions {
   /**
    * Deliver end of stream once: after a read returned null, read interest
@@ -59,7 +69,11 @@ export interface DangaSocketOptions {
   eofOnce?: boolean;
 }
 
-/** Options of `end()`. */
+/**
+ * Options of `end()`.
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
 export interface EndOptions {
   /**
    * Half-close instead: once everything queued is out, shut down the
@@ -69,19 +83,35 @@ export interface EndOptions {
   halfClose?: boolean;
 }
 
-/** Options of `DangaSocket.shutdown()`. */
+/**
+ * Options of `DangaSocket.shutdown()`.
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
 export interface ShutdownOptions {
   /** Seconds to let connections finish before the rest are closed (default 30). */
   timeout?: number;
 }
 
-/** Receives an exception thrown by one object's handler (see `DangaSocket.setErrorHandler`). */
+/**
+ * Receives an exception thrown by one object's handler (see `DangaSocket.setErrorHandler`).
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
 export type ErrorHandler = (err: unknown, obj: DangaSocket<object>) => void;
 
-/** Where the library's diagnostic output goes (see `DangaSocket.setLogger`). */
+/**
+ * Where the library's diagnostic output goes (see `DangaSocket.setLogger`).
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
 export type Logger = (level: 'debug' | 'error', message: string) => void;
 
-/** A snapshot of the loop's counters (see `DangaSocket.stats()`). */
+/**
+ * A snapshot of the loop's counters (see `DangaSocket.stats()`).
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
 export interface DangaStats {
   /** Objects open now (registered and not closed), listeners included. */
   readonly open: number;
@@ -97,7 +127,13 @@ export interface DangaStats {
   readonly closed: Readonly<Record<string, number>>;
 }
 
-/** A callback in the write queue. */
+/**
+ * A callback in the write queue.
+ *
+ * Its exception propagates to whoever ran the queue (the handler, or the loop's error handling).
+ *
+ * @original a code ref given to `$obj->write($code)`
+ */
 export type WriteCallback = () => void;
 
 /**
@@ -105,10 +141,16 @@ export type WriteCallback = () => void;
  * bytes to write and the offset to start at; returns the number of bytes it
  * wrote (0 when it can take nothing now). To report a failure it throws an
  * Error whose `code` is the errno name ('EPIPE', 'EAGAIN', …).
+ *
+ * @original the `$code` of `$obj->set_writer_func($code)`
  */
 export type WriterFunc = (data: Buffer, length: number, offset: number) => number;
 
-/** Anything the constructor accepts: a Sock from the helpers, or a Node stream. */
+/**
+ * Anything the constructor accepts: a Sock from the helpers, or a Node stream.
+ *
+ * @original the `$sock` of `Danga::Socket->new($sock)` (an IO::Socket); streams are new
+ */
 export type SocketLike = Sock | NodeJS.ReadWriteStream | object;
 
 const EMPTY = Buffer.alloc(0);
@@ -219,6 +261,11 @@ function text(value: unknown): string {
 /**
  * The base class. Subclass it, call `super(sock)`, and override the event
  * handlers you need.
+ *
+ * @throws see each member; the errors are Node-style, with a `code`: TypeError `ERR_INVALID_ARG_TYPE` /
+ *   `ERR_INVALID_ARG_VALUE` and RangeError `ERR_OUT_OF_RANGE` for bad arguments, Error with a
+ *   `ERR_DANGA_*` or `ERR_SOCKET_CLOSED` code for misuse, system errors with `code`, `errno`, `syscall`.
+ * @original the class `Danga::Socket` (its class methods are the static methods here, its object methods the instance methods)
  */
 export class DangaSocket<S extends object = Sock> implements LoopObject {
   // ---------------------------------------------------------------- state
@@ -272,6 +319,13 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    *   stream (net.Socket, tls.TLSSocket, any Duplex), or the number of an
    *   open socket fd (taken over).
    * @param options additions to the 1.62 behaviour, all off by default
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `sock` is not a Sock, a stream or a socket fd, or `options` is not an object
+   *   (or `options.eofOnce` not a boolean); TypeError (code `ERR_INVALID_ARG_VALUE`) when `sock` is already closed;
+   *   a system error (`code` such as 'EBADF', `errno`, `syscall` 'epoll_ctl') when the engine cannot
+   *   register the socket. Registering an fd that another open object holds is not an error: it warns
+   *   (`DANGA_FD_REGISTERED_TWICE`) and replaces the entry, as 1.62 does.
+   * @original `Danga::Socket->new($sock)` (`CLASS->new`, called from the subclass's constructor as `SUPER::new`)
    */
   constructor(sock: S | number, options?: DangaSocketOptions) {
     if (sock === undefined || sock === null) {
@@ -306,7 +360,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 
   // ---------------------------------------------------------------- class side: the loop
 
-  /** Forgets all loop state: closes every registered socket, drops timers, callbacks, foreign fds and profiling data. */
+  /**
+   * Forgets all loop state: closes every registered socket, drops timers, callbacks, foreign fds and profiling data.
+   *
+   * @throws Nothing.
+   * @original `Danga::Socket->Reset()`
+   */
   static reset(): void {
     reactor.reset();
   }
@@ -315,6 +374,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * Ends `eventLoop()` at the end of the current iteration (at once when
    * the loop waits), from anywhere: a handler, a timer, a signal handler,
    * another Node callback. Does nothing when the loop is not running.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   static stop(): void {
     reactor.stop();
@@ -327,6 +389,10 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * it to finish the request in hand first. After `timeout` seconds what
    * remains is closed. Resolves once the descriptor map is empty, and ends
    * `eventLoop()` then. Without a running loop, everything is closed at once.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `options` is not an object or `options.timeout` not a number; RangeError (code `ERR_OUT_OF_RANGE`) when
+   *   `options.timeout` is negative or longer than 2^31-1 ms.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   static shutdown(options: ShutdownOptions = {}): Promise<void> {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
@@ -345,6 +411,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * 'exception') unless `fn` closed it. Timers and post-loop callbacks are
    * not objects' handlers: their exceptions still end the loop, as does an
    * exception of `fn` itself. null turns isolation off.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `fn` is neither a function nor null.
+   * @original new in danga-socket (not in Danga::Socket 1.62); 1.62 lets the exception end the loop
    */
   static setErrorHandler(fn: ErrorHandler | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
@@ -355,13 +424,21 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * Where `debugMsg()`, `dumpError()` and DANGA_DEBUG's close messages go:
    * `fn(level, message)` with the complete text (newline included); null
    * restores the default, stderr.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `fn` is neither a function nor null.
+   * @original new in danga-socket (not in Danga::Socket 1.62); 1.62 prints to STDERR
    */
   static setLogger(fn: Logger | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
     logger = fn ?? defaultLogger;
   }
 
-  /** A snapshot of the loop's counters: open objects, accepted connections, bytes in and out, closes by reason. */
+  /**
+   * A snapshot of the loop's counters: open objects, accepted connections, bytes in and out, closes by reason.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
   static stats(): DangaStats {
     const s = reactor.stats;
     return {
@@ -374,39 +451,74 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     };
   }
 
-  /** True when the native epoll engine runs the loop. */
+  /**
+   * True when the native epoll engine runs the loop.
+   *
+   * @throws Nothing.
+   * @original `Danga::Socket->HaveEpoll()`
+   */
   static haveEpoll(): boolean {
     return reactor.engine.name === 'epoll';
   }
 
-  /** The engine that runs the loop: 'epoll' (native) or 'node' (Node streams). */
+  /**
+   * The engine that runs the loop: 'epoll' (native) or 'node' (Node streams).
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
   static engine(): EngineName {
     return reactor.engine.name;
   }
 
-  /** The number of objects in the descriptor map. */
+  /**
+   * The number of objects in the descriptor map.
+   *
+   * @throws Nothing.
+   * @original `Danga::Socket->WatchedSockets()`
+   */
   static watchedSockets(): number {
     return reactor.descriptorMap.size;
   }
 
-  /** Turns profiling on, clearing earlier data. Returns true. */
+  /**
+   * Turns profiling on, clearing earlier data. Returns true.
+   *
+   * @throws Nothing.
+   * @original `Danga::Socket->EnableProfiling()`
+   */
   static enableProfiling(): boolean {
     reactor.profiling = {};
     reactor.doProfile = true;
     return true;
   }
 
-  /** Turns profiling off, keeping the data gathered so far. */
+  /**
+   * Turns profiling off, keeping the data gathered so far.
+   *
+   * @throws Nothing.
+   * @original `Danga::Socket->DisableProfiling()`
+   */
   static disableProfiling(): void {
     reactor.doProfile = false;
   }
 
-  /** `{ "ClassName-read": [userSeconds, systemSeconds, calls], … }` */
+  /**
+   * `{ "ClassName-read": [userSeconds, systemSeconds, calls], … }`
+   *
+   * @throws Nothing.
+   * @original `Danga::Socket->ProfilingData()`
+   */
   static profilingData(): ProfilingData {
     return reactor.profiling;
   }
 
-  /** The sockets closed in this iteration and waiting for its end to be really closed. */
+  /**
+   * The sockets closed in this iteration and waiting for its end to be really closed.
+   *
+   * @throws Nothing.
+   * @original `Danga::Socket->ToClose()`
+   */
   static toClose(): Sock[] {
     const out: Sock[] = [];
     for (const p of reactor.pending) if (p.transport !== null) out.push(p.transport);
@@ -416,6 +528,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   /**
    * Gets, or with `map` replaces, the foreign fds watched for readability
    * beside the sockets: fd -> callback(state).
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `map` is not a Map or an object, or a callback is not a function; TypeError (code `ERR_INVALID_ARG_VALUE`)
+   *   when a key is not a file descriptor or the fd cannot be watched (the system error is its `cause`);
+   *   Error `ERR_DANGA_NO_EPOLL` on the node engine, which cannot watch foreign fds.
+   * @original `Danga::Socket->OtherFds([%map])`; a `Map` is returned (1.62 returns the hash)
    */
   static otherFds(map?: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Map<number, OtherFdCallback> {
     if (map !== undefined) {
@@ -434,7 +551,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     return reactor.otherFds;
   }
 
-  /** Adds foreign fds (fd -> callback(state)); they are watched for readability at once. */
+  /**
+   * Adds foreign fds (fd -> callback(state)); they are watched for readability at once.
+   *
+   * @throws as `otherFds(map)`.
+   * @original `Danga::Socket->AddOtherFds(%map)`
+   */
   static addOtherFds(map: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Map<number, OtherFdCallback> {
     for (const [fd, cb] of otherFdEntries(map)) {
       if (!reactor.otherFds.has(fd)) watchOtherFd(fd);
@@ -447,6 +569,10 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * Sets the loop timeout in milliseconds: -1 (the default) waits for events
    * or timers only; 0 never waits (Node's own loop still gets a turn between
    * iterations); N > 0 runs the post-loop callbacks at least every N ms.
+   *
+   * @returns the loop timeout now in force (-1, or `ms` rounded up to a whole millisecond).
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `ms` is not a number; RangeError (code `ERR_OUT_OF_RANGE`) when it is NaN, below -1 or above 2^31-1.
+   * @original `Danga::Socket->SetLoopTimeout($ms)`
    */
   static setLoopTimeout(ms: number): number {
     if (typeof ms !== 'number') throw invalidArgType('ms', 'of type number', ms);
@@ -455,7 +581,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     return reactor.loopTimeout;
   }
 
-  /** Prints a `util.format`-style message to stderr (or the logger), prefixed with ">>> ". */
+  /**
+   * Prints a `util.format`-style message to stderr (or the logger), prefixed with ">>> ".
+   *
+   * @throws Nothing of its own (a logger's exception propagates).
+   * @original `Danga::Socket->DebugMsg($fmt, @args)`
+   */
   static debugMsg(fmt: string, ...args: unknown[]): void {
     logger('debug', '>>> ' + format(text(fmt).replace(/\n$/, ''), ...args) + '\n');
   }
@@ -464,6 +595,10 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * Runs `fn` once, `seconds` from now (fractional seconds allowed). Timers
    * fire in time order, equal times in the order added. Returns a Timer with
    * `cancel()`.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `seconds` is not a number or `fn` not a function; RangeError (code `ERR_OUT_OF_RANGE`) when `seconds` is
+   *   not finite.
+   * @original `Danga::Socket->AddTimer($secs, $code)`; the returned `Timer` is `Danga::Socket::Timer`
    */
   static addTimer(seconds: number, fn: TimerCallback): Timer {
     if (typeof seconds !== 'number') throw invalidArgType('seconds', 'of type number', seconds);
@@ -481,6 +616,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * The live map of fd -> object. An fd leaves it at the end of the
    * iteration in which its object closed. With `cls`, a new Map of just the
    * objects that are instances of it, typed so.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `cls` is given and is not a class (a function).
+   * @original `Danga::Socket->DescriptorMap()`; the `cls` filter is new in danga-socket
    */
   static descriptorMap(): Map<number, DangaSocket<object>>;
   static descriptorMap<T extends DangaSocket<object>>(cls: abstract new (...args: never[]) => T): Map<number, T>;
@@ -498,6 +636,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * post-loop callback returns a falsy value, and rejects with the exception
    * if an event handler, timer or callback throws (the loop's state is kept,
    * and `eventLoop()` can be called again).
+   *
+   * @throws Nothing synchronously. The Promise rejects with an Error `ERR_LOOP_RUNNING` when the
+   *   loop already runs, and with the exception of a handler, timer or callback (unless an error
+   *   handler isolates it, see `setErrorHandler`).
+   * @original `Danga::Socket->EventLoop()`, which blocks; here it runs inside Node's loop and returns a Promise
    */
   static eventLoop(): Promise<void> {
     return reactor.start();
@@ -507,6 +650,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * Sets (or with null clears) the global post-loop callback, called at the
    * end of every iteration with (descriptorMap, otherFds). Return a falsy
    * value to end the loop.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `fn` is neither a function nor null.
+   * @original `Danga::Socket->SetPostLoopCallback($code)`
    */
   static setPostLoopCallback(fn: PostLoopCallback | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
@@ -515,27 +661,52 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 
   // ---------------------------------------------------------------- object side
 
-  /** True once closed (or its socket stolen). */
+  /**
+   * True once closed (or its socket stolen).
+   *
+   * @throws Nothing.
+   * @original the field `$obj->{closed}`
+   */
   get closed(): boolean {
     return this.#closed;
   }
 
-  /** The file descriptor; -1 once closed. */
+  /**
+   * The file descriptor; -1 once closed.
+   *
+   * @throws Nothing.
+   * @original the field `$obj->{fd}`
+   */
   get fd(): number {
     return this.#fd;
   }
 
-  /** Queued bytes (file ranges' included) plus one per queued callback (the original's write_buf_size). */
+  /**
+   * Queued bytes (file ranges' included) plus one per queued callback (the original's write_buf_size).
+   *
+   * @throws Nothing.
+   * @original the field `$obj->{write_buf_size}`
+   */
   get writeBufSize(): number {
     return this.#wqSize + this.#wqFileBytes;
   }
 
-  /** Why the object closed: the reason given to close() ('' when none), 'stolen' after stealSocket(); null while open. */
+  /**
+   * Why the object closed: the reason given to close() ('' when none), 'stolen' after stealSocket(); null while open.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
   closeReason(): string | null {
     return this.#closeReason;
   }
 
-  /** Sets the per-object post-loop callback (or clears it with null). */
+  /**
+   * Sets the per-object post-loop callback (or clears it with null).
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `fn` is neither a function nor null.
+   * @original `$obj->SetPostLoopCallback($code)`
+   */
   setPostLoopCallback(fn: PostLoopCallback | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
     if (this.#closed) return;
@@ -543,7 +714,14 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     else reactor.plcMap.delete(this);
   }
 
-  /** TCP_CORK on or off. Ignored where the socket cannot cork (Unix sockets). */
+  /**
+   * TCP_CORK on or off. Ignored where the socket cannot cork (Unix sockets).
+   *
+   * @throws a system error (`syscall` 'setsockopt') when the kernel refuses TCP_CORK for a reason
+   *   other than the socket not supporting it; a socket that is gone (EBADF, ENOTSOCK) is closed
+   *   instead, with a `DANGA_CORK_FAILED` warning, as 1.62 closes it.
+   * @original `$obj->tcp_cork($bool)`
+   */
   tcpCork(on: boolean): void {
     const t = this.#t;
     if (t === null) return;
@@ -563,6 +741,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   /**
    * Takes the socket away from this object: the object is closed (no more
    * events, the queue dropped) but the socket stays open and is returned.
+   *
+   * @throws Nothing.
+   * @original `$obj->steal_socket()`
    */
   stealSocket(): S | null {
     if (this.#closed) return null;
@@ -580,6 +761,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * itself is closed at the end of the loop iteration. Idempotent.
    *
    * @param reason for debugging output
+   *
+   * @throws Nothing.
+   * @original `$obj->close($reason)`
    */
   close(reason?: string): void {
     if (this.#closed) return;
@@ -641,7 +825,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     }
   }
 
-  /** The socket: a Sock (or the stream given to the constructor); null once closed. */
+  /**
+   * The socket: a Sock (or the stream given to the constructor); null once closed.
+   *
+   * @throws Nothing.
+   * @original `$obj->sock()`
+   */
   sock(): S | null {
     return this.#t === null ? null : (this.#t.handle as S);
   }
@@ -649,6 +838,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   /**
    * The socket, typed non-null: for handlers, which only run while the
    * object is open. Throws ERR_SOCKET_CLOSED once closed.
+   *
+   * @throws Error `ERR_SOCKET_CLOSED` once the object is closed.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   requireSock(): S {
     if (this.#t === null) throw stateError('ERR_SOCKET_CLOSED', `${this.constructor.name}: the socket is closed`);
@@ -662,6 +854,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * write queue must be empty, so no plain text is sent after the switch:
    * call it from a write callback, `this.write(() => this.startTls(opts))`.
    * Handshake and certificate errors reach `eventErr`.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `options` is not an object; Error `ERR_SOCKET_CLOSED` when closed;
+   *   Error `ERR_WRITE_QUEUE_NOT_EMPTY` while data is queued; Error `ERR_DANGA_NO_TLS` on a listening
+   *   socket; Node's own error for bad TLS options (the plain connection is kept); a system error
+   *   when the TLS socket cannot be registered.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   startTls(options: StartTlsOptions = {}): void {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
@@ -697,7 +895,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     reactor.markReady(this);
   }
 
-  /** Replaces the write syscall with `fn` (see WriterFunc); null restores it. */
+  /**
+   * Replaces the write syscall with `fn` (see WriterFunc); null restores it.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `fn` is neither a function nor null.
+   * @original `$obj->set_writer_func($code)`
+   */
   setWriterFunc(fn: WriterFunc | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
     this.#writer = fn ?? null;
@@ -712,6 +915,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    *
    * @returns true when everything went out; false when something is queued
    *   (write interest is then on until the queue drains).
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `data` is none of the kinds above; TypeError (code `ERR_INVALID_ARG_VALUE`) for a view of a detached
+   *   ArrayBuffer. Failures of the write itself (EPIPE, ECONNRESET, a write cap) never throw: they
+   *   close the object. A write callback run at once may throw; that exception propagates.
+   * @original `$obj->write($data)`; arrays of pieces are new in danga-socket
    */
   write(data?: WriteData): boolean {
     if (this.#closed) return true; // a dead object soon; the original lies too
@@ -824,6 +1032,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    *   (truncated since), or a read error, is reported to `eventErr(err)`
    *   (`err.code` ERR_DANGA_FILE_SHORT, or the OS error); the object is then
    *   closed with reason 'file_error' unless the handler closed it.
+   * @original new in danga-socket (Perlbal called sendfile beside Danga::Socket's queue)
    */
   writeFile(file: FileSource, offset?: number, length?: number, options?: WriteFileOptions): boolean {
     const range = FileRange.from(file, offset, length, options);
@@ -846,6 +1055,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * bytes are queued). Batches nest; the outermost one writes.
    *
    * @returns what `write()` would: true when everything went out.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `fn` is not a function; an exception of `fn` propagates.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   batch(fn: () => void): boolean {
     validateFunction('fn', fn);
@@ -867,6 +1079,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * side instead once the queue is out (the peer sees end of stream) and
    * reading goes on: close when you read the peer's end of stream.
    * Calling it again does nothing more.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `options` is given and is not an object.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   end(options?: EndOptions): void {
     if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidArgType('options', 'an object', options);
@@ -940,6 +1155,10 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * or below, and so on, in the order of the queue (a crossing is told after
    * the write() or the write progress that made it, before the write
    * callbacks queued behind). `high` 0 turns them off.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `high` or `low` is not a number; RangeError (code `ERR_OUT_OF_RANGE`) when one is not an integer
+   *   from 0 to 2^53-1, or `low` is above `high`.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   setWriteWatermarks(high: number, low: number): void {
     validateInteger('high', high, 0, Number.MAX_SAFE_INTEGER);
@@ -956,16 +1175,29 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * A hard cap on queued bytes: a write that would queue more is not
    * queued; the object is closed instead, with reason 'write_cap' (the write
    * returns false). 0 removes the cap.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `bytes` is not a number; RangeError (code `ERR_OUT_OF_RANGE`) when it is not an integer from 0 to 2^53-1.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   setWriteCap(bytes: number): void {
     validateInteger('bytes', bytes, 0, Number.MAX_SAFE_INTEGER);
     (this.#ext ??= new Extras()).cap = bytes;
   }
 
-  /** The queue rose above the high watermark. The default does nothing; a proxy stops reading its source here. */
+  /**
+   * The queue rose above the high watermark. The default does nothing; a proxy stops reading its source here.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
   onWriteHigh(): void {}
 
-  /** The queue fell to the low watermark. The default does nothing; a proxy resumes reading its source here. */
+  /**
+   * The queue fell to the low watermark. The default does nothing; a proxy resumes reading its source here.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
   onWriteLow(): void {}
 
   /**
@@ -974,6 +1206,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * `seconds` of idleness). The check runs once a second for all objects
    * (so it fires between `seconds` and `seconds` + 1 later); activity costs
    * a store, no timer. 0 turns it off.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `seconds` is not a number; RangeError (code `ERR_OUT_OF_RANGE`) when it is negative, NaN or above 2^31-1 ms.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   setIdleTimeout(seconds: number): void {
     if (typeof seconds !== 'number') throw invalidArgType('seconds', 'of type number', seconds);
@@ -989,7 +1224,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     ext.lastActive = reactor.activityTime();
   }
 
-  /** The idle timeout passed. The default closes the object with reason 'idle'. */
+  /**
+   * The idle timeout passed. The default closes the object with reason 'idle'.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
   onIdle(): void {
     this.close('idle');
   }
@@ -1006,6 +1246,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * A graceful shutdown began (`DangaSocket.shutdown()`). The default ends
    * the connection: stop reading, close once everything queued is out.
    * Protocol code overrides it to let the request in hand finish first.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   onShutdown(): void {
     this.#end(false);
@@ -1237,13 +1480,21 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   /**
    * Called when a write went out only in part. The default turns write
    * interest on (and marks it as the queue's, so it goes off once drained).
+   *
+   * @throws Nothing.
+   * @original `$obj->on_incomplete_write()`
    */
   onIncompleteWrite(): void {
     if (!(this.#watch & POLLOUT)) this.#writeSetWatch = true;
     this.#setWatch(POLLOUT, true);
   }
 
-  /** Puts `buf` back in front of the read stream: the next read() returns it first. */
+  /**
+   * Puts `buf` back in front of the read stream: the next read() returns it first.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `buf` is not a Buffer, Uint8Array or string; TypeError (code `ERR_INVALID_ARG_VALUE`) for a view of a detached ArrayBuffer.
+   * @original `$obj->push_back_read($buf)`
+   */
   pushBackRead(buf: Buffer | Uint8Array | string): void {
     const b = toBuffer(buf, 'buf');
     if (this.#closed || b.length === 0) return;
@@ -1293,6 +1544,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    *
    * @returns the bytes; an empty Buffer when nothing is available now; null
    *   at the end of the stream, on error, or once closed.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `maxBytes` is not a number; RangeError (code `ERR_OUT_OF_RANGE`) when it is not an integer >= 1.
+   * @original `$obj->read($bytes)`
    */
   read(maxBytes: number): Buffer | null {
     if (!(typeof maxBytes === 'number' && maxBytes >= 1 && maxBytes <= Number.MAX_SAFE_INTEGER && Number.isInteger(maxBytes))) {
@@ -1385,6 +1639,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    *   `read()` returns it.
    * @throws an Error with code ERR_DANGA_FRAME_TOO_LONG when no line end
    *   comes within `maxBytes`; nothing is consumed (the caller usually closes).
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`) when `maxBytes` is not an integer from 0 to the largest Buffer.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   readLine(maxBytes: number): Buffer | undefined | null {
     validateInteger('maxBytes', maxBytes, 0, MAX_FRAME);
@@ -1403,6 +1660,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    *   yet, `null` at end of stream, on error, or once closed.
    * @throws an Error with code ERR_DANGA_FRAME_TOO_LONG when no delimiter
    *   comes within `maxBytes`; nothing is consumed.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `delimiter` is not a Buffer, Uint8Array or string, TypeError (code `ERR_INVALID_ARG_VALUE`) when it is empty; TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`) for a bad `maxBytes`.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   readUntil(delimiter: Buffer | Uint8Array | string, maxBytes: number): Buffer | undefined | null {
     const cached = this.#pushBack;
@@ -1425,6 +1685,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * @returns the bytes; `undefined` until all `n` are there (those that are
    *   stay buffered); `null` at end of stream, on error, or once closed.
    *   `readExact(0)` on an open object is an empty Buffer.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `n` is not a number; RangeError (code `ERR_OUT_OF_RANGE`) when it is not an integer from 0 to the largest Buffer.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   readExact(n: number): Buffer | undefined | null {
     validateInteger('n', n, 0, MAX_FRAME);
@@ -1456,6 +1719,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    *
    * @returns at most `maxBytes` bytes (never empty); `undefined` when none
    *   is available now; `null` at end of stream, on error, or once closed.
+   *
+   * @throws as `read()`.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   readSome(maxBytes: number): Buffer | undefined | null {
     const buf = this.read(maxBytes);
@@ -1538,7 +1804,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     return result;
   }
 
-  /** Readable: override it. The default throws, naming the class. */
+  /**
+   * Readable: override it. The default throws, naming the class.
+   *
+   * @throws Error "Base class eventRead called for ClassName" unless overridden, as 1.62 dies.
+   * @original `$obj->event_read()`
+   */
   eventRead(): void {
     throw new Error(`Base class eventRead called for ${this.constructor.name}`);
   }
@@ -1548,22 +1819,40 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * `err` is given when the error is one the object's own writes found (a
    * queued file range that could not be sent); the loop's error events
    * come without one, as in 1.62.
+   *
+   * @throws Error "Base class eventErr called for ClassName" unless overridden, as 1.62 dies.
+   * @original `$obj->event_err()`
    */
   eventErr(_err?: Error): void {
     throw new Error(`Base class eventErr called for ${this.constructor.name}`);
   }
 
-  /** Hangup: override it. The default throws, naming the class. */
+  /**
+   * Hangup: override it. The default throws, naming the class.
+   *
+   * @throws Error "Base class eventHup called for ClassName" unless overridden, as 1.62 dies.
+   * @original `$obj->event_hup()`
+   */
   eventHup(): void {
     throw new Error(`Base class eventHup called for ${this.constructor.name}`);
   }
 
-  /** Writable. The default pushes the write queue. */
+  /**
+   * Writable. The default pushes the write queue.
+   *
+   * @throws Nothing of its own: write failures close the object; a write callback's exception propagates.
+   * @original `$obj->event_write()`
+   */
   eventWrite(): void {
     this.write(undefined);
   }
 
-  /** The events the object watches now: POLLIN and/or POLLOUT (errors and hangups are always watched). */
+  /**
+   * The events the object watches now: POLLIN and/or POLLOUT (errors and hangups are always watched).
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
   watchMask(): number {
     return this.#watch & (POLLIN | POLLOUT);
   }
@@ -1572,6 +1861,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * Turns readable events on or off. They stay off once `end()` was called,
    * and (with `eofOnce`) once the stream ended: a backpressure callback
    * turning reading back on cannot revive a connection that is finishing.
+   *
+   * @throws Nothing.
+   * @original `$obj->watch_read($bool)`
    */
   watchRead(on: boolean): void {
     if (on && this.#flags & (AT_EOF | ENDING)) return;
@@ -1588,6 +1880,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * Turns writable events on or off. Turning them on makes the subclass
    * responsible for them: write() will no longer turn them off when its
    * queue drains.
+   *
+   * @throws Nothing.
+   * @original `$obj->watch_write($bool)`
    */
   watchWrite(on: boolean): void {
     if (on) this.#writeSetWatch = false;
@@ -1612,35 +1907,65 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     return t === null || t.readiness === undefined ? 0 : t.readiness();
   }
 
-  /** Prints `message`, what this object is, and a stack trace to stderr. */
+  /**
+   * Prints `message`, what this object is, and a stack trace to stderr.
+   *
+   * @throws Nothing of its own (a logger's exception propagates).
+   * @original `$obj->dump_error($msg)`
+   */
   dumpError(message: string): void {
     const stack = (new Error().stack ?? '').split('\n').slice(2).join('\n');
     logger('error', `ERROR: ${text(message)}\n\t${this.asString()}\n${stack}\n`);
   }
 
-  /** Prints a `util.format`-style message to stderr, prefixed with ">>> ". */
+  /**
+   * Prints a `util.format`-style message to stderr, prefixed with ">>> ".
+   *
+   * @throws Nothing of its own (a logger's exception propagates).
+   * @original `$obj->debugmsg($fmt, @args)`
+   */
   debugMsg(fmt: string, ...args: unknown[]): void {
     DangaSocket.debugMsg(fmt, ...args);
   }
 
-  /** The peer's IP address, or null (not connected, not an IP socket, closed). */
+  /**
+   * The peer's IP address, or null (not connected, not an IP socket, closed).
+   *
+   * @throws Nothing.
+   * @original `$obj->peer_ip_string()`
+   */
   peerIpString(): string | null {
     const a = this.#peerAddress();
     return a !== null && a.family !== 'unix' ? a.address : null;
   }
 
-  /** "ip:port" of the peer ("[ip]:port" for IPv6), or null. */
+  /**
+   * "ip:port" of the peer ("[ip]:port" for IPv6), or null.
+   *
+   * @throws Nothing.
+   * @original `$obj->peer_addr_string()`
+   */
   peerAddrString(): string | null {
     return addrString(this.#peerAddress());
   }
 
-  /** The local IP address, or null. */
+  /**
+   * The local IP address, or null.
+   *
+   * @throws Nothing.
+   * @original `$obj->local_ip_string()`
+   */
   localIpString(): string | null {
     const a = this.#localAddress();
     return a !== null && a.family !== 'unix' ? a.address : null;
   }
 
-  /** "ip:port" of the local end ("[ip]:port" for IPv6), or null. */
+  /**
+   * "ip:port" of the local end ("[ip]:port" for IPv6), or null.
+   *
+   * @throws Nothing.
+   * @original `$obj->local_addr_string()`
+   */
   localAddrString(): string | null {
     return addrString(this.#localAddress());
   }
@@ -1663,7 +1988,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     return this.#local;
   }
 
-  /** "ClassName(RW): open to 1.2.3.4:5" */
+  /**
+   * "ClassName(RW): open to 1.2.3.4:5"
+   *
+   * @throws Nothing.
+   * @original `$obj->as_string()`
+   */
   asString(): string {
     const rw = `(${this.#watch & POLLIN ? 'R' : ''}${this.#watch & POLLOUT ? 'W' : ''})`;
     let s = `${this.constructor.name}${rw}: ${this.#closed ? 'closed' : 'open'}`;

@@ -14,10 +14,18 @@ import { closeSync, fstatSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { errnoOf, invalidArgType, invalidArgValue, outOfRange, validateInteger } from './errors.js';
 
-/** What `writeFile()` takes: an fd number or an open `FileHandle`. */
+/**
+ * What `writeFile()` takes: an fd number or an open `FileHandle`.
+ *
+ * @original new in danga-socket
+ */
 export type FileSource = number | FileHandle;
 
-/** Options of `writeFile()`. */
+/**
+ * Options of `writeFile()`.
+ *
+ * @original new in danga-socket
+ */
 export interface WriteFileOptions {
   /** Close the file (fd or FileHandle) once the range is sent, or when the object closes first. Default false: the caller keeps ownership. */
   close?: boolean;

@@ -9,10 +9,20 @@ import { invalidArgType, outOfRange, stateError, systemError, validateFunction, 
 import { kCloseHook, reactor } from './loop.js';
 import type { Timer } from './timers.js';
 
-/** Makes the object that serves an accepted socket; it must return it (the Listener counts it until it closes). */
+/**
+ * Makes the object that serves an accepted socket; it must return it (the Listener counts it until it closes).
+ *
+ * Its exception costs only its connection (see `Listener`).
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
 export type ConnectionFactory = (sock: Sock, listener: Listener) => DangaSocket<object>;
 
-/** Options of a Listener. */
+/**
+ * Options of a Listener.
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
 export interface ListenerOptions {
   /**
    * Most connections open at once (0, the default: no cap). At the cap the
@@ -57,6 +67,8 @@ const CONNECTION_GONE = new Set(['ECONNABORTED', 'EPROTO', 'EINTR']);
  * if any). Without an error handler the exception then ends the loop, as
  * any handler's does (1.62); with one (`DangaSocket.setErrorHandler`) the
  * handler gets `(err, listener)` and the listener goes on accepting.
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62): the accept loop every 1.62 server wrote in its listener's `event_read`
  */
 export class Listener extends DangaSocket<Sock> {
   readonly #factory: ConnectionFactory;
@@ -78,6 +90,9 @@ export class Listener extends DangaSocket<Sock> {
    * @param sock a listening socket (listenTcp, listenUnix, listenTls)
    * @param factory makes the object serving each accepted socket, and returns it
    * @param options maxConnections, noDelay, acceptRetry
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `factory` is not a function or `options` not an object; TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`)
+   *   for a bad `maxConnections`, `noDelay` or `acceptRetry`; as the DangaSocket constructor for `sock`.
    */
   constructor(sock: Sock, factory: ConnectionFactory, options: ListenerOptions = {}) {
     validateFunction('factory', factory);
@@ -99,12 +114,22 @@ export class Listener extends DangaSocket<Sock> {
     this.watchRead(true);
   }
 
-  /** Connections accepted here that are still open. */
+  /**
+   * Connections accepted here that are still open.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
   connections(): number {
     return this.#open;
   }
 
-  /** Accepts what is waiting (up to a batch), handing each socket to the factory. */
+  /**
+   * Accepts what is waiting (up to a batch), handing each socket to the factory.
+   *
+   * @throws Nothing of its own: accept failures go to `onAcceptError`; a factory's exception closes its connection and goes to the error handler (or, without one, ends the loop, as in 1.62).
+   * @original `$obj->event_read()`, overridden: the accept loop
+   */
   override eventRead(): void {
     const listening = this.requireSock();
     for (let i = 0; i < ACCEPT_BATCH; i++) {
@@ -189,6 +214,9 @@ export class Listener extends DangaSocket<Sock> {
    * that is not one connection going away. The default emits a warning
    * (code DANGA_ACCEPT_FAILED); the listener goes on either way (close it
    * here to stop).
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   onAcceptError(err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
@@ -198,7 +226,12 @@ export class Listener extends DangaSocket<Sock> {
     });
   }
 
-  /** The listening socket failed (a node-engine listen failure reported late): reported, then closed. */
+  /**
+   * The listening socket failed (a node-engine listen failure reported late): reported, then closed.
+   *
+   * @throws Nothing.
+   * @original `$obj->event_err()`, overridden
+   */
   override eventErr(): void {
     const sock = this.sock();
     const errnum = sock === null ? 0 : sock.socketError();
@@ -206,12 +239,22 @@ export class Listener extends DangaSocket<Sock> {
     this.close('error');
   }
 
-  /** Hangup: closes the listener. */
+  /**
+   * Hangup: closes the listener.
+   *
+   * @throws Nothing.
+   * @original `$obj->event_hup()`, overridden
+   */
   override eventHup(): void {
     this.close('hup');
   }
 
-  /** Graceful shutdown: stop accepting (connections already accepted finish on their own). */
+  /**
+   * Graceful shutdown: stop accepting (connections already accepted finish on their own).
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
   override onShutdown(): void {
     this.close('shutdown');
   }

@@ -73,13 +73,21 @@ export class LoopStats {
   }
 }
 
-/** Callback for a foreign fd, given the event mask. */
+/**
+ * Callback for a foreign fd, given the event mask.
+ *
+ * @original the code refs of `Danga::Socket->OtherFds(%map)` (called with the event state)
+ */
 export type OtherFdCallback = (state: number) => void;
 
 /** A post-loop callback as the loop calls it; return a falsy value to end the loop. */
 export type LoopCallback = (descriptorMap: Map<number, LoopObject>, otherFds: Map<number, OtherFdCallback>) => unknown;
 
-/** Per-key profiling figures: [user CPU seconds, system CPU seconds, calls]. */
+/**
+ * Per-key profiling figures: [user CPU seconds, system CPU seconds, calls].
+ *
+ * @original what `Danga::Socket->ProfilingData()` returns
+ */
 export type ProfilingData = Record<string, [number, number, number]>;
 
 /** A closed (or stolen) object waiting for the end of the iteration to leave the map. */

@@ -22,10 +22,19 @@
  */
 import { performance } from 'node:perf_hooks';
 
-/** The callback of a timer: receives the current time in seconds since the epoch. */
+/**
+ * The callback of a timer: receives the current time in seconds since the epoch.
+ *
+ * @original the `$code` of `Danga::Socket->AddTimer($secs, $code)`, which gets no argument in 1.62
+ */
 export type TimerCallback = (nowSeconds: number) => void;
 
-/** A pending timer, as returned by `DangaSocket.addTimer()`. */
+/**
+ * A pending timer, as returned by `DangaSocket.addTimer()`.
+ *
+ * @throws Nothing: made by `DangaSocket.addTimer()`, not with `new` by users.
+ * @original `Danga::Socket::Timer`
+ */
 export class Timer {
   /**
    * @internal fire time on the monotonic clock: whole milliseconds (the
@@ -54,7 +63,12 @@ export class Timer {
     this._fn = fn;
   }
 
-  /** Cancels the timer: it will not fire. Cancelling twice, or after it fired, does nothing. */
+  /**
+   * Cancels the timer: it will not fire. Cancelling twice, or after it fired, does nothing.
+   *
+   * @throws Nothing.
+   * @original `Danga::Socket::Timer->cancel`
+   */
   cancel(): void {
     this._fn = null;
     const bucket = this._bucket;
@@ -70,7 +84,12 @@ export class Timer {
     }
   }
 
-  /** True until the timer fires or is cancelled. */
+  /**
+   * True until the timer fires or is cancelled.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
   get pending(): boolean {
     return this._fn !== null;
   }

@@ -1,7 +1,14 @@
 /**
- * Loads the native addon (build/Release/danga_native.node, found from the
- * package root by node-gyp-build) and describes what it exports. The
- * contract is native/API.md: every function returns a number (>= 0, or a
+ * Loads the native addon and describes what it exports. node-gyp-build finds
+ * it from the package root (never from a path counted from this compiled
+ * file): build/Release/danga_native.node when it was compiled here (a
+ * checkout of the project, or an install without a matching prebuild), else
+ * the prebuild shipped in the package for this platform and libc,
+ * prebuilds/linux-<arch>/danga-socket.glibc.node (`npm run prebuild`).
+ * Neither: loadBinding() returns null and the node engine runs, with one
+ * warning (engines/install.ts).
+ *
+ * The contract is native/API.md: every function returns a number (>= 0, or a
  * negative errno) or its data; C throws no OS error, and only the one
  * internal error (`ERR_DANGA_NATIVE`) for arguments that would make it touch
  * memory it must not. Callers validate arguments first and make every

@@ -105,12 +105,28 @@ const plainAccept: AcceptWrapper = (socket, hints) => new StreamSock(socket, { a
  * most `backlog` connections wait (paused, unread), and those beyond are
  * reset at once (the newest first, when interest turns off over a longer
  * queue). With interest on, every connection waits for `accept()`.
+ *
+ * @throws Nothing of its own: made by `listenTcp`/`listenUnix` on the node engine and by `listenTls`, never with `new` by users.
+ * @original new in danga-socket: the node engine's listening socket (1.62 hands around IO::Socket objects)
  */
 export class ListenSock implements Sock, Transport {
+  /**
+   * The engine that moves its bytes: always 'node'.
+   *
+   * @original new in danga-socket
+   */
   readonly engine = 'node' as const;
-  /** The underlying server. */
+  /**
+   * The underlying server.
+   *
+   * @original new in danga-socket
+   */
   readonly server: net.Server;
-  /** How many connections wait while read interest is off: the listen backlog, clamped as Linux clamps it (somaxconn). */
+  /**
+   * How many connections wait while read interest is off: the listen backlog, clamped as Linux clamps it (somaxconn).
+   *
+   * @original the `Listen` argument of `IO::Socket::INET->new`
+   */
   readonly backlog: number;
   lastError = 0;
   private readonly _id = allocateId();
@@ -162,19 +178,37 @@ export class ListenSock implements Sock, Transport {
     });
   }
 
+  /**
+   * @throws Nothing.
+   * @original `fileno($sock)`
+   */
   get fd(): number {
     return this._closed ? -1 : this._id;
   }
 
+  /**
+   * @throws Nothing.
+   * @original new in danga-socket
+   */
   get closed(): boolean {
     return this._closed;
   }
 
+  /**
+   * What `sock()` returns for it: itself.
+   *
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   get handle(): ListenSock {
     return this;
   }
 
-  /** The error of the server, or null. */
+  /**
+   * The error of the server, or null.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket
+   */
   get error(): Error | null {
     return this._error;
   }
@@ -183,6 +217,9 @@ export class ListenSock implements Sock, Transport {
    * Takes one waiting connection; null when none is waiting. Throws an
    * accept failure (EMFILE, …) once, when no connection accepted before it
    * is still waiting.
+   *
+   * @throws a system error (`code` 'EMFILE', 'ENFILE', …) when the process ran out of file descriptors (`Listener` handles it).
+   * @original `$sock->accept` (IO::Socket)
    */
   accept(): StreamSock | null {
     if (this._closed) throw invalidArgValue('this', 'is a closed socket');
@@ -198,7 +235,12 @@ export class ListenSock implements Sock, Transport {
     return this._wrap(socket, hints);
   }
 
-  /** The address it listens on; null once closed, or when listening failed. */
+  /**
+   * The address it listens on; null once closed, or when listening failed.
+   *
+   * @throws Nothing.
+   * @original `getsockname($sock)`
+   */
   localAddress(): SockAddress | null {
     if (this._closed || !this.server.listening) return null;
     if (this._unixPath !== null) return { path: this._unixPath, family: 'unix' };
@@ -208,22 +250,46 @@ export class ListenSock implements Sock, Transport {
     return { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
   }
 
+  /**
+   * @throws Nothing.
+   * @original `getpeername($sock)`
+   */
   remoteAddress(): SockAddress | null {
     return null;
   }
 
-  /** The server's error as a positive errno, 0 when none. */
+  /**
+   * The server's error as a positive errno, 0 when none.
+   *
+   * @throws Nothing.
+   * @original `getsockopt($sock, SOL_SOCKET, SO_ERROR)`
+   */
   socketError(): number {
     return this._error === null ? 0 : -errnoOf(this._error, -E.EPROTO);
   }
 
-  /** Nothing to do on a listening socket. */
+  /**
+   * Nothing to do on a listening socket.
+   *
+   * @throws Nothing.
+   * @original `setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1)`
+   */
   setNoDelay(_on?: boolean): void {}
 
-  /** A listening socket is not connected: nothing to shut down. */
+  /**
+   * A listening socket is not connected: nothing to shut down.
+   *
+   * @throws Nothing.
+   * @original `shutdown($sock, $how)`
+   */
   shutdown(_how?: 'read' | 'write' | 'both'): void {}
 
-  /** Closes the server and every connection not yet accepted. */
+  /**
+   * Closes the server and every connection not yet accepted.
+   *
+   * @throws Nothing.
+   * @original `close($sock)`
+   */
   close(): void {
     if (this._closed) return;
     this._closed = true;
@@ -234,6 +300,9 @@ export class ListenSock implements Sock, Transport {
     for (const socket of this._queue.splice(0)) socket.destroy();
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   attach(mask: number, onReady: () => void): number {
     if (this._closed) return -E.EBADF;
     this._onReady = onReady;
@@ -242,24 +311,38 @@ export class ListenSock implements Sock, Transport {
     return 0;
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   setInterest(mask: number): number {
     this._setMask(mask);
     if (this.readiness() !== 0) this._onReady?.();
     return 0;
   }
 
-  /** Nobody watches any more: the backlog bound applies, as with read interest off. */
+  /**
+   * Nobody watches any more: the backlog bound applies, as with read interest off.
+   *
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   detach(): number {
     this._onReady = null;
     this._setMask(0);
     return 0;
   }
 
-  /** A listening socket has no byte stream to give away. */
+  /**
+   * A listening socket has no byte stream to give away.
+   *
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   release(): Duplex {
     throw stateError('ERR_DANGA_NO_TLS', 'startTls() on a listening socket');
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   readiness(): number {
     if (this._closed) return 0;
     let r = 0;
@@ -268,20 +351,33 @@ export class ListenSock implements Sock, Transport {
     return r;
   }
 
-  /** Reading a listening socket fails, as read(2) does (EINVAL). */
+  /**
+   * Reading a listening socket fails, as read(2) does (EINVAL).
+   *
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   read(_max: number): Buffer | null {
     this.lastError = -E.EINVAL;
     return null;
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   write(_buf: Buffer, _offset: number, _length: number): number {
     return -E.ENOTCONN;
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   writev(_list: readonly unknown[], _start: number, _count: number, _firstOffset: number): number {
     return -E.ENOTCONN;
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   setCork(_on: boolean): number {
     return -E.EOPNOTSUPP;
   }

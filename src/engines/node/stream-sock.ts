@@ -82,11 +82,28 @@ function ipAddress(address: string | undefined, port: number | undefined, family
  * Buffers given to `write()` are referenced, not copied, until the stream
  * has flushed them (as with Node's own `net`): do not modify a Buffer after
  * writing it.
+ *
+ * @throws Nothing of its own: made by the helpers (`connectTcp` on the node engine, `connectTls`, `accept()`), never with `new` by users.
+ * @original new in danga-socket: the node engine's socket (1.62 hands around IO::Socket objects)
  */
 export class StreamSock implements Sock, Transport {
+  /**
+   * The engine that moves its bytes: always 'node'.
+   *
+   * @original new in danga-socket
+   */
   readonly engine = 'node' as const;
-  /** The underlying Node stream. */
+  /**
+   * The underlying Node stream.
+   *
+   * @original new in danga-socket
+   */
   readonly stream: Duplex;
+  /**
+   * The negative errno of the last failed read, 0 if none.
+   *
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   lastError = 0;
   private readonly _id: number;
   private readonly _handle: unknown;
@@ -113,6 +130,9 @@ export class StreamSock implements Sock, Transport {
     this._changed();
   };
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   constructor(stream: Duplex, options: StreamSockOptions = {}) {
     this.stream = stream;
     this._id = options.id ?? allocateId();
@@ -128,31 +148,60 @@ export class StreamSock implements Sock, Transport {
     this._listen(true);
   }
 
-  /** Descriptor-map id (negative unless inherited from a native fd); -1 once closed. */
+  /**
+   * Descriptor-map id (negative unless inherited from a native fd); -1 once closed.
+   *
+   * @throws Nothing.
+   * @original `fileno($sock)`
+   */
   get fd(): number {
     return this._closed ? -1 : this._id;
   }
 
+  /**
+   * @throws Nothing.
+   * @original new in danga-socket
+   */
   get closed(): boolean {
     return this._closed;
   }
 
+  /**
+   * What `sock()` returns for it.
+   *
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   get handle(): unknown {
     return this._handle;
   }
 
-  /** The error that ended the stream (TLS and certificate errors included), or null. */
+  /**
+   * The error that ended the stream (TLS and certificate errors included), or null.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket
+   */
   get error(): Error | null {
     return this._error ?? this.stream.errored ?? null;
   }
 
-  /** The pending error as a positive errno (like SO_ERROR), 0 when none; EPROTO for errors without an OS code (TLS). */
+  /**
+   * The pending error as a positive errno (like SO_ERROR), 0 when none; EPROTO for errors without an OS code (TLS).
+   *
+   * @throws Nothing.
+   * @original `getsockopt($sock, SOL_SOCKET, SO_ERROR)`
+   */
   socketError(): number {
     const err = this.error;
     return err === null ? 0 : -errnoOf(err, -E.EPROTO);
   }
 
-  /** TCP_NODELAY, where the stream is a TCP socket; ignored otherwise. */
+  /**
+   * TCP_NODELAY, where the stream is a TCP socket; ignored otherwise.
+   *
+   * @throws Nothing.
+   * @original `setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1)`
+   */
   setNoDelay(on = true): void {
     if (this._closed) return;
     if (this.stream instanceof net.Socket) this.stream.setNoDelay(on);
@@ -162,6 +211,9 @@ export class StreamSock implements Sock, Transport {
    * Half-close: 'write' and 'both' end the writing side once what the stream
    * holds is sent (FIN; TLS sends close_notify). A stream cannot refuse what
    * the peer still sends, so 'read' does nothing.
+   *
+   * @throws Nothing.
+   * @original `shutdown($sock, $how)`
    */
   shutdown(how: 'read' | 'write' | 'both' = 'write'): void {
     if (how !== 'read' && how !== 'write' && how !== 'both') {
@@ -171,12 +223,21 @@ export class StreamSock implements Sock, Transport {
     if (!this.stream.writableEnded) this.stream.end();
   }
 
-  /** A connected socket has nothing to accept. */
+  /**
+   * A connected socket has nothing to accept.
+   *
+   * @throws Nothing.
+   * @original `$sock->accept` (IO::Socket)
+   */
   accept(): Sock | null {
     if (this._closed) throw invalidArgValue('this', 'is a closed socket');
     throw systemError(-E.EINVAL, 'accept', 'on a socket that is not listening');
   }
 
+  /**
+   * @throws Nothing.
+   * @original `getsockname($sock)` (IO::Socket's `sockhost`/`sockport`)
+   */
   localAddress(): SockAddress | null {
     if (this._closed) return null;
     const s = this.stream;
@@ -184,7 +245,12 @@ export class StreamSock implements Sock, Transport {
     return a ?? this._hints.local ?? null;
   }
 
-  /** The peer's address once Node reports the socket connected (writable), as getpeername(2) would; null before. */
+  /**
+   * The peer's address once Node reports the socket connected (writable), as getpeername(2) would; null before.
+   *
+   * @throws Nothing.
+   * @original `getpeername($sock)` (IO::Socket's `peerhost`/`peerport`)
+   */
   remoteAddress(): SockAddress | null {
     if (this._closed) return null;
     const s = this.stream;
@@ -194,6 +260,9 @@ export class StreamSock implements Sock, Transport {
 
   // ---------------------------------------------------------------- Transport
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   attach(mask: number, onReady: () => void): number {
     if (this._closed) return -E.EBADF;
     // Registered again (the same socket given to a second object): the new
@@ -205,6 +274,9 @@ export class StreamSock implements Sock, Transport {
     return 0;
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   setInterest(mask: number): number {
     if (this._closed) return -E.EBADF;
     this._mask = mask;
@@ -212,6 +284,9 @@ export class StreamSock implements Sock, Transport {
     return 0;
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   detach(): number {
     this._onReady = null;
     this._mask = 0;
@@ -220,6 +295,9 @@ export class StreamSock implements Sock, Transport {
     return 0;
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   readiness(): number {
     if (this._closed) return 0;
     const s = this.stream;
@@ -237,6 +315,9 @@ export class StreamSock implements Sock, Transport {
     return r;
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   read(max: number): Buffer | null {
     if (this._closed) return null;
     const s = this.stream;
@@ -276,6 +357,9 @@ export class StreamSock implements Sock, Transport {
     return null;
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   write(buf: Buffer, offset: number, length: number): number {
     if (this._closed) return -E.EBADF;
     const failed = this._writeFailure();
@@ -297,6 +381,9 @@ export class StreamSock implements Sock, Transport {
     return written > 0 ? written : -E.EAGAIN;
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   writev(list: readonly unknown[], start: number, count: number, firstOffset: number): number {
     if (this._closed) return -E.EBADF;
     const failed = this._writeFailure();
@@ -327,6 +414,9 @@ export class StreamSock implements Sock, Transport {
     return err !== 0 ? err : total;
   }
 
+  /**
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
+   */
   setCork(on: boolean): number {
     if (this._closed) return -E.EBADF;
     if (on === this._corked) return 0;
@@ -339,6 +429,9 @@ export class StreamSock implements Sock, Transport {
   /**
    * Closes like close(2): what the stream holds to send is still sent (then
    * FIN; TLS sends close_notify), unread data makes a TCP socket reset.
+   *
+   * @throws Nothing.
+   * @original `close($sock)`
    */
   close(): void {
     if (this._closed) return;
@@ -375,6 +468,8 @@ export class StreamSock implements Sock, Transport {
    * Gives the stream away (STARTTLS): no more listeners, and closing this
    * Sock no longer touches the stream. What it read and nobody took stays
    * in the stream.
+   *
+   * @internal the engine's side of the socket (the Transport the loop drives), not for users.
    */
   release(): Duplex {
     this._listen(false);
