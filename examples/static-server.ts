@@ -15,8 +15,8 @@
  *
  *   node dist/examples/static-server.js [root] [port]    then: curl -O http://127.0.0.1:8080/file
  */
-import { closeSync, constants as fsc, existsSync, fstatSync, openSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
-import { extname, join, sep } from 'node:path';
+import { closeSync, constants as fsc, fstatSync, openSync, readdirSync, realpathSync, type Stats } from 'node:fs';
+import { dirname, extname, join, sep } from 'node:path';
 import { Connection, DangaSocket, Listener, listenTcp, POLLIN, type Sock } from 'danga-socket';
 
 /** Largest request head (request line and headers); past it: 431. */
@@ -69,16 +69,34 @@ export function targetPath(target: string): string | null {
   return path;
 }
 
-/** Linux: /proc/self/fd/N names the file an fd holds. */
-const PROC_FD = existsSync('/proc/self/fd');
-
 let dateSecond = 0;
 let dateText = '';
+/** Directories known to be inside a root (their realpath), forgotten every second. */
+const dirsInside = new Set<string>();
 const httpDate = (): string => {
   const now = Math.floor(Date.now() / 1000);
-  if (now !== dateSecond) [dateSecond, dateText] = [now, new Date(now * 1000).toUTCString()];
+  if (now !== dateSecond) {
+    [dateSecond, dateText] = [now, new Date(now * 1000).toUTCString()];
+    dirsInside.clear();
+  }
   return dateText;
 };
+
+const under = (root: string, real: string): boolean => real === root || real.startsWith(root + sep);
+
+/** True when directory `dir`'s realpath is `root` or under it (the answer is kept for up to a second). */
+function dirInside(root: string, dir: string): boolean {
+  const key = `${root}\0${dir}`;
+  if (dirsInside.has(key)) return true;
+  let ok = false;
+  try {
+    ok = under(root, realpathSync.native(dir));
+  } catch {
+    // ENOENT…
+  }
+  if (ok && dirsInside.size < 10_000) dirsInside.add(key);
+  return ok;
+}
 
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -137,19 +155,28 @@ export class StaticConnection extends Connection {
   }
 
   #serve(head: boolean, path: string, headers: Map<string, string>, keepAlive: boolean): void {
+    const root = this.#root;
+    const full = join(root, path);
+    const target = full.length > 1 && full.endsWith('/') ? full.slice(0, -1) : full;
+    // The directory must be inside the root (a symlink out is not); O_NOFOLLOW: so must the file
+    // (ELOOP: it is a symlink, followed only to a file inside). O_NONBLOCK: a FIFO must not block the loop.
+    const flags = fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOFOLLOW;
     let fd: number;
-    let real: string;
-    try {
-      // O_NONBLOCK: opening a FIFO must not block the loop.
-      fd = openSync(join(this.#root, path), fsc.O_RDONLY | fsc.O_NONBLOCK);
-    } catch {
-      return this.#simple(404, keepAlive); // ENOENT, ENOTDIR, EACCES, ELOOP…
-    }
     let st: Stats;
     try {
-      // Where the file opened really is (one readlink, and no race: it is the file we hold).
-      real = PROC_FD ? readlinkSync(`/proc/self/fd/${fd}`) : realpathSync.native(join(this.#root, path));
-      if (real !== this.#root && !real.startsWith(this.#root + sep)) throw new Error('outside the root'); // a symlink out
+      if (target !== root && !dirInside(root, dirname(target))) throw new Error('outside the root');
+      try {
+        fd = openSync(target, flags);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ELOOP') throw e;
+        const real = realpathSync.native(target);
+        if (!under(root, real)) throw e;
+        fd = openSync(real, flags);
+      }
+    } catch {
+      return this.#simple(404, keepAlive); // ENOENT, ENOTDIR, EACCES, outside the root…
+    }
+    try {
       st = fstatSync(fd);
     } catch {
       closeSync(fd);
@@ -159,7 +186,7 @@ export class StaticConnection extends Connection {
       closeSync(fd);
       if (!st.isDirectory()) return this.#simple(404, keepAlive); // a FIFO, a device…
       if (!path.endsWith('/')) return this.#simple(301, keepAlive, `Location: ${encodeURI(path)}/\r\n`);
-      return this.#directory(head, path, real, headers, keepAlive);
+      return this.#directory(head, path, target, headers, keepAlive);
     }
     this.#file(head, fd, st, contentType(path), headers, keepAlive); // owns fd from here
   }
