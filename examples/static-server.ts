@@ -7,7 +7,8 @@
  * If-Modified-Since (304), a listing for directories without index.html.
  * Nothing outside the root is served: `..` (decoded), NUL and malformed
  * escapes are refused (400); a file whose real path is outside the root
- * (behind a symlink out) is not found (404).
+ * (behind a symlink out) is not found (404): the directory's realpath is
+ * checked (the answer kept for a second), the file opened with O_NOFOLLOW.
  *
  * Read interest is off while a response is still queued: a client that asks
  * faster than it reads is not read from, and pipelined requests already
@@ -71,7 +72,7 @@ export function targetPath(target: string): string | null {
 
 let dateSecond = 0;
 let dateText = '';
-/** Directories known to be inside a root (their realpath), forgotten every second. */
+/** Directories known to be inside a root (their realpath), forgotten every second (with the Date header). */
 const dirsInside = new Set<string>();
 const httpDate = (): string => {
   const now = Math.floor(Date.now() / 1000);
@@ -114,7 +115,7 @@ export class StaticConnection extends Connection {
   }
 
   override eventRead(): void {
-    // Read interest goes off while a response is sent; once back on, the loop delivers what is buffered.
+    // Read interest goes off while a response is queued; once back on, the loop delivers what is buffered.
     while (this.watchMask() & POLLIN) {
       let head: Buffer | null | undefined;
       try {
