@@ -1,12 +1,14 @@
 /**
  * Socket helpers: create the sockets DangaSocket objects wrap. They work the
- * same on both engines. Addresses are numeric (IPv4 or IPv6 literals, or
+ * same on every engine (the engine the loop runs on makes them: inside a
+ * simulation, sockets of the simulated network). Addresses are numeric (IPv4 or IPv6 literals, or
  * "localhost"): resolve names first with `dns.lookup`.
  */
 import { invalidArgType, validateInteger } from './core/errors.js';
 import { listenOnHost, validateHost, validateOptions, validatePath } from './socket-args.js';
 import type { Sock } from './core/contract.js';
-import { engine } from './engines/install.js';
+import { reactor } from './core/loop.js';
+import './engines/install.js';
 
 /** Options of `listenTcp`. */
 export interface ListenTcpOptions {
@@ -36,7 +38,7 @@ export function listenTcp(options: ListenTcpOptions): Sock {
     throw invalidArgType('options.reusePort', 'of type boolean', o.reusePort);
   }
   const reusePort = o.reusePort === true;
-  return listenOnHost(o.host, (host) => engine.listenTcp(host, port, backlog, reusePort));
+  return listenOnHost(o.host, (host) => reactor.engine.listenTcp(host, port, backlog, reusePort));
 }
 
 /**
@@ -47,20 +49,20 @@ export function connectTcp(options: ConnectTcpOptions): Sock {
   const o = validateOptions('options', options);
   const host = validateHost('options.host', o.host);
   const port = validateInteger('options.port', o.port, 1, 65535);
-  return engine.connectTcp(host, port);
+  return reactor.engine.connectTcp(host, port);
 }
 
 /** A listening Unix domain stream socket at `path`. */
 export function listenUnix(path: string): Sock {
-  return engine.listenUnix(validatePath(path), 511);
+  return reactor.engine.listenUnix(validatePath(path), 511);
 }
 
 /** Connects to a Unix domain stream socket at `path`. */
 export function connectUnix(path: string): Sock {
-  return engine.connectUnix(validatePath(path));
+  return reactor.engine.connectUnix(validatePath(path));
 }
 
 /** A pair of connected Unix domain stream sockets. */
 export function socketPair(): [Sock, Sock] {
-  return engine.socketPair();
+  return reactor.engine.socketPair();
 }

@@ -12,8 +12,8 @@
  */
 import type { Duplex } from 'node:stream';
 
-/** The names of the engines. */
-export type EngineName = 'epoll' | 'node';
+/** The names of the engines ('sim': the simulated network of `danga-socket/sim`, inside `simulate()` only). */
+export type EngineName = 'epoll' | 'node' | 'sim';
 
 /** An address as the helpers report it. */
 export type SockAddress =
