@@ -8,6 +8,7 @@
  *
  * @packageDocumentation
  */
+import { writeFileSync } from 'node:fs';
 import './engines/install.js';
 import type { SockAddress } from './core/contract.js';
 import { invalidArgType, outOfRange, stateError, validateFunction, validateInteger } from './core/errors.js';
@@ -136,6 +137,8 @@ export class Simulation {
   readonly #maxPerInstant: number;
   readonly #ends: SimulationCheck[] = [];
   #restore: (() => void) | null;
+  /** DANGA_SIM_TRACE: where the whole trace is written when the simulation ends ('' for nowhere). */
+  readonly #traceFile: string;
   #perInstant = 0;
 
   /** @internal use simulate() */
@@ -162,7 +165,8 @@ export class Simulation {
     }
 
     this.seed = seed;
-    const net = new SimNetwork({ seed, faults, epoch, maxFds, keepTrace: options.keepTrace === true });
+    this.#traceFile = process.env.DANGA_SIM_TRACE ?? '';
+    const net = new SimNetwork({ seed, faults, epoch, maxFds, keepTrace: options.keepTrace === true || this.#traceFile !== '' });
     this.#net = net;
     net.describeClose = (fd) => {
       const obj = reactor.descriptorMap.get(fd) as { closeReason?: () => string | null; constructor: { name: string } } | undefined;
@@ -289,6 +293,7 @@ export class Simulation {
   }
 
   #close(): void {
+    if (this.#traceFile !== '' && this.#net.trace !== null) writeFileSync(this.#traceFile, this.#net.trace.join('\n') + '\n');
     const restore = this.#restore;
     this.#restore = null;
     restore?.();

@@ -14,7 +14,7 @@ export interface SimFaults {
   shortRead?: number;
   /** Probability that a write takes fewer bytes than there is room for (1 to all but one). */
   shortWrite?: number;
-  /** Probability that a read finds nothing (EAGAIN) although data is there. */
+  /** Probability that a read finds nothing (EAGAIN) although data is there (a spurious wakeup: never while an error is pending). */
   readEagain?: number;
   /** Probability that a write takes nothing (EAGAIN) although there is room. */
   writeEagain?: number;

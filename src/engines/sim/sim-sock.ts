@@ -238,7 +238,8 @@ export class SimSock implements Sock, Transport {
     if (this.#kind === 'listen' || this._connecting) return EMPTY;
     if (this._rcvBytes > 0) {
       const f = net.faults;
-      if (net.prng.chance(f.readEagain)) {
+      // A spurious wakeup; never while an error is pending, when the kernel's answer is definite.
+      if (this._error === 0 && !this._reset && net.prng.chance(f.readEagain)) {
         net.log(`read ${this.name} EAGAIN*`);
         return EMPTY;
       }
