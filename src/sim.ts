@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import './engines/install.js';
 import type { SockAddress } from './core/contract.js';
 import { invalidArgType, outOfRange, stateError, validateFunction, validateInteger } from './core/errors.js';
-import { reactor } from './core/loop.js';
+import { reactor, type LoopCallback } from './core/loop.js';
 import { setClock } from './core/timers.js';
 import { createSimEngine, resolveFaults, SimDriver, SimNetwork, TRACE_TAIL, type SimFaults } from './engines/sim/index.js';
 
@@ -253,7 +253,18 @@ export class Simulation {
   async runUntil(done: () => boolean): Promise<void> {
     validateFunction('done', done);
     this.#check();
-    const end = await this.#run(done);
+    // As the tests' runUntil on the real engines: looked at in the post-loop
+    // phase, so the loop ends in the iteration that made it true, with no
+    // further dispatch. (After promise jobs too, then with one more pass.)
+    const own = reactor.postLoopCallback;
+    const wrapper: LoopCallback = (map, fds) => (own === null ? true : Boolean(own(map, fds))) && !done();
+    reactor.postLoopCallback = wrapper;
+    let end: SimulationEnd;
+    try {
+      end = await this.#run(done);
+    } finally {
+      if (reactor.postLoopCallback === wrapper) reactor.postLoopCallback = own;
+    }
     if (end !== 'stopped' || !done()) {
       throw stateError('ERR_DANGA_SIM_STALLED', `runUntil(): the condition never became true (the simulation went ${end === 'stopped' ? 'stopped' : end})`);
     }
