@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // Runs the compiled test suite (dist/test) once per engine: the native epoll
-// engine when the addon is built, and the portable stream engine always.
-// `npm test` calls it after compiling. Set DANGA_ENGINE to run one engine only.
+// engine when the addon is built, the portable stream engine always, and the
+// simulation (danga-socket/sim): test/sim/ with DANGA_TEST_SIM=1, where the
+// core conformance tests run inside simulate() and the seeded properties run.
+// test/sim/conformance.test.ts runs in every pass; the rest of test/sim/
+// (which needs no real engine) in the sim pass only. `npm test` calls it
+// after compiling. Set DANGA_ENGINE (epoll, node or sim) to run one pass only.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -19,18 +23,26 @@ const all = readdirSync(testDir, { recursive: true })
 const files = all.filter((f) => !f.startsWith('package/')).map((f) => join(testDir, f));
 const packageFiles = all.filter((f) => f.startsWith('package/')).map((f) => join(testDir, f));
 const haveAddon = existsSync(join(root, 'build', 'Release', 'danga_native.node'));
+const simDir = join(testDir, 'sim');
+const conformance = join(simDir, 'conformance.test.js');
+const simFiles = files.filter((f) => f.startsWith(simDir + '/'));
+const realFiles = files.filter((f) => !f.startsWith(simDir + '/') || f === conformance);
 
-const engines = process.env.DANGA_ENGINE ? [process.env.DANGA_ENGINE] : haveAddon ? ['epoll', 'node'] : ['node'];
-if (!haveAddon && !process.env.DANGA_ENGINE) {
-  console.log('run-tests: the native addon is not built; running the stream engine only');
+const wanted = process.env.DANGA_ENGINE;
+const engines = wanted ? [wanted] : haveAddon ? ['epoll', 'node', 'sim'] : ['node', 'sim'];
+if (!haveAddon && !wanted) {
+  console.log('run-tests: the native addon is not built; running the stream engine and the simulation only');
 }
 
 const failed = [];
 for (const engine of engines) {
   console.log(`\n# engine: ${engine}`);
-  const r = spawnSync(process.execPath, ['--test', '--test-timeout=120000', ...files], {
+  // The simulation swaps its engine in for each simulate(); the loop is loaded on a real one.
+  const env = engine === 'sim' ? { ...process.env, DANGA_TEST_SIM: '1' } : { ...process.env, DANGA_ENGINE: engine };
+  if (engine === 'sim') delete env.DANGA_ENGINE;
+  const r = spawnSync(process.execPath, ['--test', '--test-timeout=120000', ...(engine === 'sim' ? simFiles : realFiles)], {
     stdio: 'inherit',
-    env: { ...process.env, DANGA_ENGINE: engine },
+    env,
   });
   if (r.status !== 0) failed.push(engine);
 }

@@ -1,12 +1,14 @@
 /**
  * Socket helpers: create the sockets DangaSocket objects wrap. They work the
- * same on both engines. Addresses are numeric (IPv4 or IPv6 literals, or
+ * same on every engine (the engine the loop runs on makes them: inside a
+ * simulation, sockets of the simulated network). Addresses are numeric (IPv4 or IPv6 literals, or
  * "localhost"): resolve names first with `dns.lookup`.
  */
 import { invalidArgType, validateInteger } from './core/errors.js';
 import { listenOnHost, validateHost, validateOptions, validatePath } from './socket-args.js';
 import type { Sock } from './core/contract.js';
-import { engine } from './engines/install.js';
+import { reactor } from './core/loop.js';
+import './engines/install.js';
 
 /**
  * Options of `listenTcp`.
@@ -54,7 +56,7 @@ export function listenTcp(options: ListenTcpOptions): Sock {
     throw invalidArgType('options.reusePort', 'of type boolean', o.reusePort);
   }
   const reusePort = o.reusePort === true;
-  return listenOnHost(o.host, (host) => engine.listenTcp(host, port, backlog, reusePort));
+  return listenOnHost(o.host, (host) => reactor.engine.listenTcp(host, port, backlog, reusePort));
 }
 
 /**
@@ -70,7 +72,7 @@ export function connectTcp(options: ConnectTcpOptions): Sock {
   const o = validateOptions('options', options);
   const host = validateHost('options.host', o.host);
   const port = validateInteger('options.port', o.port, 1, 65535);
-  return engine.connectTcp(host, port);
+  return reactor.engine.connectTcp(host, port);
 }
 
 /**
@@ -80,7 +82,7 @@ export function connectTcp(options: ConnectTcpOptions): Sock {
  * @original new in danga-socket (not in Danga::Socket 1.62): 1.62 code uses `IO::Socket::UNIX->new(Listen => …)`
  */
 export function listenUnix(path: string): Sock {
-  return engine.listenUnix(validatePath(path), 511);
+  return reactor.engine.listenUnix(validatePath(path), 511);
 }
 
 /**
@@ -90,7 +92,7 @@ export function listenUnix(path: string): Sock {
  * @original new in danga-socket (not in Danga::Socket 1.62): 1.62 code uses `IO::Socket::UNIX->new(Peer => …)`
  */
 export function connectUnix(path: string): Sock {
-  return engine.connectUnix(validatePath(path));
+  return reactor.engine.connectUnix(validatePath(path));
 }
 
 /**
@@ -100,5 +102,5 @@ export function connectUnix(path: string): Sock {
  * @original new in danga-socket (not in Danga::Socket 1.62): 1.62 code uses `socketpair(2)` (`IO::Socket->socketpair`)
  */
 export function socketPair(): [Sock, Sock] {
-  return engine.socketPair();
+  return reactor.engine.socketPair();
 }

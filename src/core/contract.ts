@@ -13,11 +13,11 @@
 import type { Duplex } from 'node:stream';
 
 /**
- * The names of the engines.
+ * The names of the engines ('sim': the simulated network of `danga-socket/sim`, inside `simulate()` only).
  *
  * @original new in danga-socket (not in Danga::Socket 1.62) (`DangaSocket.engine()`)
  */
-export type EngineName = 'epoll' | 'node';
+export type EngineName = 'epoll' | 'node' | 'sim';
 
 /**
  * An address as the helpers report it.

@@ -176,6 +176,20 @@ export class Reactor {
     this.#engine = engine;
   }
 
+  /**
+   * Puts another engine and driver in place of the installed ones, and
+   * returns those it replaced (give them back the same way). For a
+   * simulation (`danga-socket/sim`), which runs the loop on its own engine
+   * for its duration; only while the loop is not running.
+   */
+  swapEngine(engine: Engine, driver: LoopDriver): { engine: Engine; driver: LoopDriver } {
+    if (this.running) throw stateError('ERR_LOOP_RUNNING', 'the engine cannot change while DangaSocket.eventLoop() runs');
+    const previous = { engine: this.engine, driver: this.driver };
+    this.#engine = engine;
+    this.#driver = driver;
+    return previous;
+  }
+
   /** The installed engine. */
   get engine(): Engine {
     if (this.#engine === null) throw stateError('ERR_DANGA_NO_ENGINE', 'danga-socket: no engine is installed');

@@ -95,11 +95,37 @@ export class Timer {
   }
 }
 
-/** Milliseconds on the monotonic clock. */
-export const monotonicMs = (): number => performance.now();
+/** The loop's clock: every place the library reads time goes through it. */
+export interface Clock {
+  /** Milliseconds on a monotonic clock. */
+  monotonicMs(): number;
+  /** Seconds since the epoch, for a reading of `monotonicMs()`. */
+  epochSeconds(monoMs: number): number;
+}
 
-/** Seconds since the epoch, with sub-millisecond precision, for a monotonic reading. */
-export const epochSeconds = (monoMs: number): number => (performance.timeOrigin + monoMs) / 1000;
+const realMonotonicMs = (): number => performance.now();
+const realEpochSeconds = (monoMs: number): number => (performance.timeOrigin + monoMs) / 1000;
+
+/**
+ * Milliseconds on the monotonic clock. A live binding: `setClock()` replaces
+ * it (a simulation's virtual clock), so the real engines pay nothing for the
+ * indirection (no wrapper call, no branch).
+ */
+export let monotonicMs: () => number = realMonotonicMs;
+
+/** Seconds since the epoch, with sub-millisecond precision, for a monotonic reading (live binding, as monotonicMs). */
+export let epochSeconds: (monoMs: number) => number = realEpochSeconds;
+
+/**
+ * Replaces the clock the library reads (timers, the loop's `now`, the idle
+ * sweep, graceful shutdown's deadline); null restores the real one. Used by
+ * `danga-socket/sim` for the duration of a simulation, while no timer is
+ * pending (a timer's time belongs to the clock it was added on).
+ */
+export function setClock(clock: Clock | null): void {
+  monotonicMs = clock === null ? realMonotonicMs : (): number => clock.monotonicMs();
+  epochSeconds = clock === null ? realEpochSeconds : (monoMs: number): number => clock.epochSeconds(monoMs);
+}
 
 function byTimeThenSeq(a: Timer, b: Timer): number {
   return a._ms - b._ms || a._ns - b._ns || a._seq - b._seq;
