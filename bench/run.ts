@@ -5,7 +5,7 @@
  * See bench/README.md.
  */
 import { SCENARIOS, type Scenario } from './scenarios.js';
-import { BASELINE_ID, CEILING_ID, SERVERS, type ServerDef } from './servers.js';
+import { BASELINE_ID, CEILING_ID, FILE_BASELINE_ID, FILE_CEILING_ID, SERVERS, type ServerDef } from './servers.js';
 import { ensureBuilt } from './lib/build.js';
 import { USAGE, parseArgs, type Options } from './lib/cli.js';
 import { machine } from './lib/machine.js';
@@ -87,6 +87,8 @@ function briefResult(sc: Scenario, s: Record<string, number>): string {
   let out = `${fmt(proxy, v)} ${sc.metric.unit === '/s' ? sc.metric.label : ''}`.trim();
   if (s.p50 !== undefined) out += `, p50 ${s.p50.toFixed(0)} µs, p99 ${s.p99?.toFixed(0)} µs`;
   if (s.heapPerConn !== undefined) out += `, heap ${Math.round(s.heapPerConn)} B/conn`;
+  if (sc.kind === 'file' && s.mibPerSec !== undefined && sc.metric.key !== 'mibPerSec') out += `, ${Math.round(s.mibPerSec)} MiB/s`;
+  if (s.cpuPerGiB !== undefined) out += `, ${s.cpuPerGiB.toFixed(3)} server CPU s/GiB`;
   if (s.serverCpu !== undefined) out += ` (cpu: server ${Math.round(s.serverCpu * 100)}%, loadgen ${Math.round((s.loadgenCpu ?? 0) * 100)}%)`;
   if ((s.otherCpu ?? 0) > DISTURBED) out += ` [others used ${Math.round(s.otherCpu! * 100)}% CPU]`;
   return out;
@@ -127,9 +129,13 @@ async function main(): Promise<number> {
     return 1;
   }
 
+  // the timer scenarios run the servers' timer implementations; the file scenarios the file servers, and only those
+  const participants = (sc: Scenario): ServerDef[] =>
+    servers.filter((s) => (sc.kind === 'timers' ? s.timers !== undefined : sc.kind === 'file' ? s.files === true : s.files !== true));
   // servers that cannot run here are skipped with a note; servers that fail to start are dropped from the rest of the run
   const unavailable = new Map<string, string>();
   for (const s of servers) {
+    if (!scenarios.some((sc) => participants(sc).includes(s))) continue;
     const why = s.unavailable?.() ?? null;
     if (why) {
       unavailable.set(s.id, why);
@@ -139,7 +145,6 @@ async function main(): Promise<number> {
   const broken = new Map<string, string>();
   let busyStarts = 0;
 
-  const participants = (sc: Scenario): ServerDef[] => servers.filter((s) => (sc.kind === 'timers' ? s.timers !== undefined : true));
   const total = scenarios.reduce((n, sc) => n + rounds * participants(sc).filter((s) => !unavailable.has(s.id)).length, 0);
   const progress = new Progress(total);
   progress.log(
@@ -207,7 +212,10 @@ async function main(): Promise<number> {
     const params: Record<string, number> = {};
     if (sc.kind === 'timers') params.timers = sc.timers ?? 0;
     else if (sc.kind === 'stream') params.bytes = (o.quick ? sc.quickBytes : undefined) ?? sc.bytes ?? 0;
-    else {
+    else if (sc.kind === 'file') {
+      params['file bytes'] = sc.fileBytes ?? 0;
+      params.clients = sc.conns ?? 1;
+    } else {
       params.connections = (sc.kind === 'idle' && o.quick ? sc.quickConns : undefined) ?? sc.conns ?? 0;
       if (sc.depth) params['in flight'] = sc.depth;
       if (sc.size) params['message bytes'] = sc.size;
@@ -223,7 +231,8 @@ async function main(): Promise<number> {
       run: { date: startedAt, quick: o.quick, rounds, warmupS, durationS, pinning: pin.note, node: mach.node },
       servers: [...results.values()],
     };
-    finalize(res, BASELINE_ID, CEILING_ID);
+    if (sc.kind === 'file') finalize(res, FILE_BASELINE_ID, FILE_CEILING_ID);
+    else finalize(res, BASELINE_ID, CEILING_ID);
     scenarioResults.push(res);
   }
   progress.end();
@@ -250,7 +259,10 @@ async function main(): Promise<number> {
       const line =
         r.status === 'ok' && med
           ? `${fmt(sc, med.median)} ${sc.metric.label} (min ${fmt(sc, med.min)}, max ${fmt(sc, med.max)})` +
-            `  ×net ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×C ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}` +
+            (sc.kind === 'file'
+              ? `  ×http ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×nginx ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}` +
+                `  CPU/GiB ${r.summary.cpuPerGiB?.median.toFixed(3) ?? '—'} s (×http ${r.vsNet.cpuPerGiB?.toFixed(2) ?? '—'})`
+              : `  ×net ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×C ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}`) +
             (r.loadgenBound ? '  [loadgen-bound]' : '') +
             (r.disturbed ? `  [disturbed ×${r.disturbed}]` : '') +
             (r.target ? `  target: ${r.target.status}` : '')

@@ -3,7 +3,7 @@
  * alternation (A B C A B C …), `rounds` times.
  */
 
-export type Kind = 'echo' | 'stream' | 'churn' | 'idle' | 'timers';
+export type Kind = 'echo' | 'stream' | 'churn' | 'idle' | 'timers' | 'file';
 
 export interface Metric {
   /** the key of a sample holding the figure */
@@ -20,6 +20,8 @@ export interface Target {
   vsC?: number;
   /** absolute upper bound of the figure */
   maxValue?: number;
+  /** server CPU seconds per GiB served ÷ the baseline's, at most (file scenarios) */
+  cpuVsNet?: number;
   text: string;
 }
 
@@ -59,6 +61,12 @@ export interface Scenario {
    */
   quietS?: number;
   settleS?: number;
+  /**
+   * file scenarios: each client fetches a file of `fileBytes` random bytes
+   * (made once in bench/build/files/) over keep-alive, again and again;
+   * `conns` clients. The ratios are to Node http (×net) and nginx (×C).
+   */
+  fileBytes?: number;
 }
 
 const RATE: Metric = { key: 'rate', label: 'round trips/s', unit: '/s', higherIsBetter: true };
@@ -67,6 +75,7 @@ const CONNS: Metric = { key: 'rate', label: 'connections/s', unit: '/s', higherI
 const IDLE: Metric = { key: 'rssPerConn', label: 'RSS bytes/connection', unit: 'B', higherIsBetter: false };
 const TIMER: Metric = { key: 'nsPerTimer', label: 'CPU ns/timer', unit: 'ns', higherIsBetter: false };
 const IDLE_CPU: Metric = { key: 'idleCpuPct', label: 'server CPU while idle', unit: '%', higherIsBetter: false };
+const REQS: Metric = { key: 'rate', label: 'requests/s', unit: '/s', higherIsBetter: true };
 
 const KiB = 1024;
 const GiB = 1024 * 1024 * 1024;
@@ -104,4 +113,8 @@ export const SCENARIOS: Scenario[] = [
     target: { vsNet: 1.0, text: '≤1.0× setTimeout' }, serverTargets: NO_STREAM_TARGET },
   { id: 'timers-cancel-100k', title: '100,000 random timers added and cancelled', kind: 'timers', timerKind: 'cancel', timers: 100_000, metric: TIMER, quick: true,
     target: { vsNet: 1.0, text: '≤1.0× setTimeout' }, serverTargets: NO_STREAM_TARGET },
+  { id: 'file-1g', title: 'static files: 1 client downloading a 1 GiB file (keep-alive, again and again)', kind: 'file', conns: 1, fileBytes: GiB, metric: MIB, quick: true,
+    target: { vsNet: 1.5, cpuVsNet: 1 / 3, vsC: 0.8, text: '≥1.5× Node http, ≤1/3 its CPU/GiB, ≥0.8× nginx' } },
+  { id: 'file-64k-50', title: 'static files: 50 keep-alive clients fetching a 64 KiB file', kind: 'file', conns: 50, fileBytes: 64 * KiB, metric: REQS, quick: true,
+    target: { vsNet: 1.3, vsC: 0.8, text: '≥1.3× Node http, ≥0.8× nginx' } },
 ];

@@ -37,12 +37,20 @@ export interface ServerDef {
   timers?: TimerImpl;
   /** returns why the server cannot run on this machine, or null */
   unavailable?: () => string | null;
+  /**
+   * A file server (`--mode file --root DIR --state DIR`): it runs in the file
+   * scenarios only, and only file servers do.
+   */
+  files?: boolean;
+  /** cannot pick its own port: the runner passes a free one */
+  needsPort?: boolean;
 }
 
 interface Extra {
   env?: Record<string, string>;
   engine?: string;
   timers?: TimerImpl;
+  files?: boolean;
 }
 
 const node = (id: string, label: string, role: Role, script: string, x: Extra = {}): ServerDef => ({
@@ -73,6 +81,20 @@ const perl = (id: string, label: string, role: Role, script: string, modules: st
   },
 });
 
+/** nginx, when installed: the file scenarios' ceiling (sendfile on). */
+const nginx = (id: string, label: string): ServerDef => ({
+  id,
+  label,
+  role: 'ceiling',
+  files: true,
+  needsPort: true,
+  command: () => ['sh', join(benchSrc, 'servers', 'nginx-static.sh')],
+  unavailable: () => {
+    const r = spawnSync('sh', ['-c', 'command -v nginx || test -x /usr/sbin/nginx'], { encoding: 'utf8' });
+    return r.status === 0 ? null : 'nginx is not installed (apt-get install nginx-light)';
+  },
+});
+
 // prettier-ignore
 export const SERVERS: ServerDef[] = [
   native('c', 'C epoll (ceiling)', 'ceiling', 'servers/c-echo.c'),
@@ -80,7 +102,14 @@ export const SERVERS: ServerDef[] = [
   node('danga', 'DangaSocket (epoll)', 'subject', 'danga-echo.js', { engine: 'epoll', timers: 'danga' }),
   node('danga-node', 'DangaSocket (stream engine)', 'subject', 'danga-echo.js', { env: { DANGA_ENGINE: 'node' }, engine: 'node', timers: 'danga' }),
   perl('perl', 'Perl Danga::Socket 1.62', 'reference', 'perl-echo.pl', ['Danga::Socket']),
+  // the file scenarios (file-*): their own baseline and ceiling
+  node('node-http', 'Node http + createReadStream', 'baseline', 'node-http-static.js', { files: true }),
+  node('danga-static', 'DangaSocket static-server (epoll, sendfile)', 'subject', 'danga-static.js', { engine: 'epoll', files: true }),
+  nginx('nginx', 'nginx (sendfile on)'),
 ];
 
-export const BASELINE_ID = SERVERS.find((s) => s.role === 'baseline')?.id ?? 'net';
-export const CEILING_ID = SERVERS.find((s) => s.role === 'ceiling')?.id ?? 'c';
+export const BASELINE_ID = SERVERS.find((s) => s.role === 'baseline' && !s.files)?.id ?? 'net';
+export const CEILING_ID = SERVERS.find((s) => s.role === 'ceiling' && !s.files)?.id ?? 'c';
+/** The file scenarios' denominators: Node http (the idiomatic Node file server) and nginx. */
+export const FILE_BASELINE_ID = 'node-http';
+export const FILE_CEILING_ID = 'nginx';

@@ -1,8 +1,12 @@
 /** One measurement: one server (or timer implementation) under one scenario. */
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Scenario } from '../scenarios.js';
 import type { ServerDef } from '../servers.js';
-import { distBench, root } from './paths.js';
+import { buildDir, distBench, root } from './paths.js';
 import { Proc, cpuSeconds, describeExit, sleep, vmRssBytes, wrap, type Pinning } from './proc.js';
 import { busyCpus, cpuStat } from './quiet.js';
 
@@ -33,10 +37,11 @@ interface Running {
   engine: string | null;
 }
 
-async function startServer(server: ServerDef, sc: Scenario, mode: 'echo' | 'sink', s: Settings): Promise<Running> {
+async function startServer(server: ServerDef, sc: Scenario, mode: 'echo' | 'sink' | 'file', s: Settings, extra: string[] = []): Promise<Running> {
   let argv: string[];
   try {
-    argv = [...server.command(), '--port', '0', '--mode', mode];
+    const port = server.needsPort ? await freePort() : 0;
+    argv = [...server.command(), '--port', String(port), '--mode', mode, ...extra];
   } catch (e) {
     throw new StartError((e as Error).message);
   }
@@ -62,7 +67,64 @@ async function startServer(server: ServerDef, sc: Scenario, mode: 'echo' | 'sink
         : `${server.id}: runs the ${engine} engine, expected ${server.engine}`,
     );
   }
-  return { proc, port: Number(m[1]), engine };
+  const port = Number(m[1]);
+  // A server told its port (nginx) prints it before it listens: wait until it accepts.
+  if (server.needsPort && !(await accepting(port, 15_000))) {
+    await proc.stop();
+    throw new StartError(`${server.id}: not accepting on port ${port} within 15 s${proc.stderrHint()}`);
+  }
+  return { proc, port, engine };
+}
+
+/** A port free now (for servers that cannot report the one they picked). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** True once a connection to 127.0.0.1:port succeeds (tried every 50 ms). */
+async function accepting(port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = connect({ host: '127.0.0.1', port }, () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.on('error', () => resolve(false));
+    });
+    if (ok) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+/** bench/build/files/<bytes>.bin: random bytes, made once (written aside, then renamed). */
+export function benchFile(bytes: number): { dir: string; name: string } {
+  const dir = join(buildDir, 'files');
+  const name = `${bytes}.bin`;
+  const path = join(dir, name);
+  if (existsSync(path) && statSync(path).size === bytes) return { dir, name };
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    for (let done = 0; done < bytes;) {
+      const chunk = randomBytes(Math.min(16 << 20, bytes - done));
+      writeSync(fd, chunk);
+      done += chunk.length;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  return { dir, name };
 }
 
 function lastJson(p: Proc, what: string): Record<string, unknown> {
@@ -221,8 +283,44 @@ const LOADGEN_KEYS = {
   steal_cpu: 'stealCpu',
 };
 
+async function measureFile(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
+  const bytes = sc.fileBytes ?? 65536;
+  const { dir, name } = benchFile(bytes);
+  const state = mkdtempSync(join(tmpdir(), `danga-bench-${server.id}-`));
+  try {
+    const srv = await startServer(server, sc, 'file', s, ['--root', dir, '--state', state]);
+    try {
+      const args = [
+        '--mode',
+        'http',
+        '--path',
+        `/${name}`,
+        '--conns',
+        String(sc.conns ?? 1),
+        '--warmup',
+        String(s.warmupS),
+        '--duration',
+        String(s.durationS),
+        '--timeout',
+        '20',
+      ];
+      const r = await runLoadgen(srv, args, s, s.warmupS + s.durationS + 60);
+      const out = numbers(r, { ...LOADGEN_KEYS, mib_s: 'mibPerSec', elapsed_s: 'seconds' });
+      // server CPU seconds per GiB of bodies served
+      if (out.serverCpu !== undefined && out.mibPerSec) out.cpuPerGiB = (out.serverCpu * 1024) / out.mibPerSec;
+      return out;
+    } finally {
+      await srv.proc.stop();
+    }
+  } finally {
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
 export async function measure(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
   switch (sc.kind) {
+    case 'file':
+      return measureFile(server, sc, s);
     case 'timers':
       return measureTimers(server, sc, s);
     case 'idle':

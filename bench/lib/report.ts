@@ -73,6 +73,7 @@ const ratio = (x: number | undefined): string => (x === undefined || !Number.isF
 const us = (v: number | undefined): string => (v === undefined ? '—' : v >= 100 ? int(v) : v.toFixed(1));
 const pct = (v: number | undefined): string => (v === undefined ? '—' : `${Math.round(v * 100)}%`);
 const bytes = (v: number | undefined): string => (v === undefined ? '—' : `${int(v)} B`);
+const cpuGiB = (v: number | undefined): string => (v === undefined ? '—' : v.toFixed(3));
 const mib = (v: number | undefined): string => (v === undefined ? '—' : `${(v / 2 ** 20).toFixed(1)} MiB`);
 const esc = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n+/g, ' ');
 /** The first line of a failure plus the line naming the error, when the rest is a stack trace. */
@@ -133,7 +134,7 @@ function renderMarkdown(res: Results): string {
   out.push(`| Pinning | ${esc(res.pinning)} |`);
 
   // summary
-  const cols = SERVERS.filter((s) => res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id))).sort(
+  const cols = SERVERS.filter((s) => !s.files && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id))).sort(
     (a, b) => Number(b.id === BASELINE_ID) - Number(a.id === BASELINE_ID),
   );
   out.push('', '## Summary', '');
@@ -149,7 +150,7 @@ function renderMarkdown(res: Results): string {
     ...subjects.filter((s) => cols.includes(s)).map((s) => `${s.label}: target`),
   ];
   out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
-  for (const sc of res.scenarios) {
+  for (const sc of res.scenarios.filter((x) => x.kind !== 'file')) {
     const cells = [`[${sc.id}](#${sc.id})`, sc.metric.label];
     for (const s of cols) {
       const r = sc.servers.find((x) => x.id === s.id);
@@ -175,6 +176,7 @@ function renderMarkdown(res: Results): string {
     }
     out.push(`| ${cells.map(esc).join(' | ')} |`);
   }
+  out.push(...fileSummary(res));
   out.push('', FOOTNOTES);
   out.push('', '![Ratios to Node net](bench/results/ratios.svg)');
 
@@ -200,6 +202,37 @@ function renderMarkdown(res: Results): string {
   return out.join('\n');
 }
 
+/** The file scenarios: their own denominators (Node http, nginx) and server CPU per GiB. */
+function fileSummary(res: Results): string[] {
+  const files = res.scenarios.filter((sc) => sc.kind === 'file');
+  if (files.length === 0) return [];
+  const out = [
+    '',
+    'Static files (`file-*`): Node http + `fs.createReadStream().pipe(res)` shows its figure, the others their figure ÷ its figure (and ÷ nginx for DangaSocket); server CPU seconds per GiB of bodies served, with the ratio to Node http.',
+    '',
+    '| Scenario | Figure | Node http | DangaSocket ×http (×nginx) | nginx ×http | CPU s/GiB: Node http · DangaSocket (×http) · nginx | Target | DangaSocket: target |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const sc of files) {
+    const by = (id: string): ServerResult | undefined => sc.servers.find((r) => r.id === id && r.status === 'ok');
+    const [http, danga, ngx] = [by('node-http'), by('danga-static'), by('nginx')];
+    const k = sc.metric.key;
+    const nginxCell = sc.servers.find((r) => r.id === 'nginx')?.status === 'skipped' ? 'skipped' : ratio(ngx?.vsNet[k]) + (ngx ? marks(ngx) : '');
+    const cells = [
+      `[${sc.id}](#${sc.id})`,
+      sc.metric.label,
+      fmt(sc, http?.summary[k]?.median) + (http ? marks(http) : ''),
+      danga ? `${ratio(danga.vsNet[k])} (${ratio(danga.vsC[k])})${marks(danga)}` : '—',
+      nginxCell,
+      `${cpuGiB(http?.summary.cpuPerGiB?.median)} · ${cpuGiB(danga?.summary.cpuPerGiB?.median)} (${ratio(danga?.vsNet.cpuPerGiB)}) · ${cpuGiB(ngx?.summary.cpuPerGiB?.median)}`,
+      sc.target?.text ?? '—',
+      danga ? statusCell(danga) || '—' : '—',
+    ];
+    out.push(`| ${cells.map(esc).join(' | ')} |`);
+  }
+  return out;
+}
+
 function describeRun(sc: ScenarioResult): string {
   const r = sc.run;
   const timing = sc.kind === 'echo' || sc.kind === 'churn' ? `, ${r.warmupS} s warm-up then ${r.durationS} s measured` : '';
@@ -212,16 +245,17 @@ function describeRun(sc: ScenarioResult): string {
 function detailTable(sc: ScenarioResult): string[] {
   const k = sc.metric.key;
   type Col = [string, (r: ServerResult) => string];
+  const file = sc.kind === 'file';
   const base: Col[] = [
     ['Server', (r) => r.label],
     [`${sc.metric.label} (median)`, (r) => fmt(sc, r.summary[k]?.median) + marks(r)],
     ['min – max', (r) => `${fmt(sc, r.summary[k]?.min)} – ${fmt(sc, r.summary[k]?.max)}`],
-    [sc.kind === 'timers' ? '×setTimeout' : '×net', (r) => ratio(r.vsNet[k])],
+    [sc.kind === 'timers' ? '×setTimeout' : file ? '×Node http' : '×net', (r) => ratio(r.vsNet[k])],
   ];
-  if (sc.kind !== 'timers') base.push(['×C', (r) => ratio(r.vsC[k])]);
+  if (sc.kind !== 'timers') base.push([file ? '×nginx' : '×C', (r) => ratio(r.vsC[k])]);
   const lat: Col[] = [
-    ['p50 µs (×net)', (r) => `${us(r.summary.p50?.median)} (${ratio(r.vsNet.p50)})`],
-    ['p99 µs (×net)', (r) => `${us(r.summary.p99?.median)} (${ratio(r.vsNet.p99)})`],
+    [`p50 µs (${file ? '×Node http' : '×net'})`, (r) => `${us(r.summary.p50?.median)} (${ratio(r.vsNet.p50)})`],
+    [`p99 µs (${file ? '×Node http' : '×net'})`, (r) => `${us(r.summary.p99?.median)} (${ratio(r.vsNet.p99)})`],
   ];
   const cpu: Col[] = [
     ['server CPU', (r) => pct(r.summary.serverCpu?.median)],
@@ -244,6 +278,17 @@ function detailTable(sc: ScenarioResult): string[] {
         ['V8 heap B/conn (×net)', (r) => (r.summary.heapPerConn ? `${bytes(r.summary.heapPerConn.median)} (${ratio(r.vsNet.heapPerConn)})` : 'n/a')],
         ['RSS empty', (r) => mib(r.summary.rssBase?.median)],
         ['RSS loaded', (r) => mib(r.summary.rssLoaded?.median)],
+      ];
+      break;
+    case 'file':
+      cols = [
+        ...base,
+        ...(k === 'mibPerSec'
+          ? []
+          : [['MiB/s', (r: ServerResult): string => fmt({ metric: { unit: 'MiB/s' } } as ScenarioResult, r.summary.mibPerSec?.median)] as Col]),
+        ['server CPU s/GiB (×Node http)', (r) => `${cpuGiB(r.summary.cpuPerGiB?.median)} (${ratio(r.vsNet.cpuPerGiB)})`],
+        ...(k === 'mibPerSec' ? [] : lat),
+        ...cpu,
       ];
       break;
     case 'timers':
@@ -277,6 +322,7 @@ function method(): string[] {
     "- Churn: 50 clients at a time connect, send 64 B, read them back and close. Clients close with a reset (SO_LINGER 0): orderly closes at ~25k/s fill the kernel's TIME_WAIT table (131,072) within seconds, which halves the rate of whichever server is measured next and keeps the kernel reaping for 60 s. Servers therefore see ECONNRESET instead of end of stream.",
     '- Idle: memory of the empty server (after a full GC for Node servers, `--expose-gc`), then of the server holding the connections after one 64 B echo on each; the difference divided by the connection count. RSS is VmRSS from /proc/PID/status (kernel socket buffers are not in it); V8 heap is `heapUsed` reported by the server on its control channel.',
     "- Idle timeouts: `idle-timeout` is pingpong-50 with `DANGA_IDLE_TIMEOUT=30` in the servers' environment: DangaSocket calls `setIdleTimeout(30)` on each connection, Node net `socket.setTimeout(30 s)`, the C and Perl servers have none. `idle-timeout-15000` holds 15,000 idle connections with a 1 h timeout and measures the server's CPU (the on-CPU time of all its threads, /proc/PID/task/*/schedstat) over 10 s, starting 20 s after the connections opened (V8's work left from the setup runs meanwhile).",
+    "- Static files (`file-*`): a directory holding one file of random bytes (made once in `bench/build/files/`), served by `examples/static-server.ts` on the epoll engine (`writeFile`: `sendfile(2)`, with `TCP_CORK` around header and body), by Node `http` with `fs.createReadStream(file).pipe(res)` (the ratios' denominator), and by nginx (`sendfile on; tcp_nopush on; access_log off`, one process, the ceiling; skipped when not installed). The load generator's `http` mode keeps N keep-alive connections, each sending the next GET once the whole response (Content-Length) is in, and reads bodies into one reused buffer. After the warm-up it counts complete responses (requests/s) and body bytes (MiB/s) over the measured window; server CPU s/GiB is the server's CPU time over the window divided by the GiB of bodies it delivered.",
     "- Timers: a separate process adds random timers (1–1000 ms, the same sequence for each implementation) and waits until all fired, or adds and cancels them and waits past the longest delay; the figure is the process's CPU time (user + system) per timer, after a short warm-up pass (2,000 timers) through the same code. At 10,000 timers it is dominated by the loop's wake-ups (about one per millisecond over the 1 s spread), hence the fall with the count.",
     '- The CPU columns are the share of one CPU each process used during the measured window (from /proc/PID/stat and getrusage); "others" is the task time of every other process on the machine (from /proc/stat). Each measurement waits until the machine is quiet (others below 0.15 CPU) before it starts.',
     "- Limits of a 2-core loopback machine: the load generator makes the same system calls per message as the C server, and on loopback each side's write also pays for delivering to the other, so for ping-pong the C ceiling and the load generator saturate together — the ceiling is where the two meet, a lower bound of what the C server could do. In churn, the connecting side also pays for most of the handshake, so the load generator tops out near the C server (marked ‡ where it was the limit).",
@@ -319,7 +365,9 @@ const xmlEsc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&l
 /** Grouped horizontal bars: each server's advantage over Node net per scenario (higher is better). */
 export function renderSvg(res: Results): string {
   const roleOrder: Record<string, number> = { subject: 0, ceiling: 1, reference: 2, baseline: 3 };
-  const present = SERVERS.filter((s) => s.id !== BASELINE_ID && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id)));
+  // the file scenarios have other denominators (Node http, nginx): the table shows them, the chart does not
+  res = { ...res, scenarios: res.scenarios.filter((sc) => sc.kind !== 'file') };
+  const present = SERVERS.filter((s) => s.id !== BASELINE_ID && !s.files && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id)));
   // a server without a single result is named in the footer instead of drawing empty rows
   const shown = present
     .filter((s) => res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id && r.status === 'ok')))

@@ -7,26 +7,33 @@
  * Stdin reaching its end makes the server exit.
  */
 
-export type ServerMode = 'echo' | 'sink';
+export type ServerMode = 'echo' | 'sink' | 'file';
 
 export interface ServerArgs {
   port: number;
   mode: ServerMode;
+  /** file mode: the directory served */
+  root: string;
+  /** file mode: a scratch directory for the server's own files (unused by the Node servers) */
+  state: string;
 }
 
 export function parseServerArgs(argv: readonly string[]): ServerArgs {
-  const args: ServerArgs = { port: 0, mode: 'echo' };
+  const args: ServerArgs = { port: 0, mode: 'echo', root: '.', state: '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
     if (a === '--port' && v !== undefined) {
       args.port = Number(v);
       i++;
-    } else if (a === '--mode' && (v === 'echo' || v === 'sink')) {
+    } else if (a === '--mode' && (v === 'echo' || v === 'sink' || v === 'file')) {
       args.mode = v;
       i++;
+    } else if ((a === '--root' || a === '--state') && v !== undefined) {
+      args[a === '--root' ? 'root' : 'state'] = v;
+      i++;
     } else {
-      process.stderr.write(`usage: [--port P] [--mode echo|sink] (got ${String(a)})\n`);
+      process.stderr.write(`usage: [--port P] [--mode echo|sink|file] [--root DIR] [--state DIR] (got ${String(a)})\n`);
       process.exit(64);
     }
   }

@@ -1,13 +1,16 @@
 /**
  * `npm start` as a user meets it: the demo process serves echo and chat to
- * real clients (nc, socat), and shuts down cleanly on SIGINT.
+ * real clients (nc, socat), the repository's docs/ to curl, and shuts down
+ * cleanly on SIGINT.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 
 const demo = fileURLToPath(new URL('../../examples/demo.js', import.meta.url));
+const docs = fileURLToPath(new URL('../../../docs/', import.meta.url));
 const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
 /** Resolves once `proc`'s stdout has matched `pattern`; rejects if it exits first. */
@@ -50,15 +53,23 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
   return [proc, out];
 }
 
-test('npm start: echo via nc, chat via two socat clients, clean exit on SIGINT', { timeout: 60_000 }, async (t) => {
-  if (!have('nc') || !have('socat')) {
-    t.skip('nc and socat are needed (.ci/run installs them)');
+test('npm start: echo via nc, chat via two socat clients, docs/ via curl, clean exit on SIGINT', { timeout: 60_000 }, async (t) => {
+  if (!have('nc') || !have('socat') || !have('curl')) {
+    t.skip('nc, socat and curl are needed (.ci/run installs them)');
     return;
   }
-  const [server, serverOut] = start(process.execPath, [demo], { ...process.env, ECHO_PORT: '0', CHAT_PORT: '0' });
+  const [server, serverOut] = start(process.execPath, [demo], { ...process.env, ECHO_PORT: '0', CHAT_PORT: '0', STATIC_PORT: '0' });
   try {
     const echoPort = (await waitFor(server, /echo server listening on 127\.0\.0\.1:(\d+)/, serverOut))[1] as string;
     const chatPort = (await waitFor(server, /chat server listening on 127\.0\.0\.1:(\d+)/, serverOut))[1] as string;
+    const docsUrl = (await waitFor(server, /static server on (http:\/\/127\.0\.0\.1:\d+\/) serving /, serverOut))[1] as string;
+
+    // Static: curl downloads a file of docs/ byte-exact; the root is a listing that links to it.
+    const file = spawnSync('curl', ['-sS', '--fail', `${docsUrl}engines-and-tls.md`], { encoding: 'buffer', timeout: 20_000 });
+    assert.equal(file.status, 0, file.stderr.toString());
+    assert.ok(file.stdout.equals(readFileSync(`${docs}engines-and-tls.md`)), 'docs/engines-and-tls.md byte-exact');
+    const listing = spawnSync('curl', ['-sS', '--fail', docsUrl], { encoding: 'utf8', timeout: 20_000 });
+    assert.match(listing.stdout, /<a href="engines-and-tls\.md">/);
 
     // Echo: nc sends two lines and half-closes; the server echoes and closes.
     const nc = spawnSync('nc', ['-N', '127.0.0.1', echoPort], { input: 'hello danga\nsecond line\n', encoding: 'utf8', timeout: 20_000 });
