@@ -1,0 +1,154 @@
+/**
+ * The runner: drives a running loop on the simulated network and its
+ * virtual clock. Between iterations it lets the promise jobs (and anything
+ * else queued for the next turn of Node's loop) run, with one
+ * `setImmediate` hop; then it delivers the network's due events, reports
+ * readiness, and runs an iteration when one is due or a socket is ready;
+ * when nothing is, it moves virtual time on to the next event (a segment
+ * arriving, a connect answered, a timer, the loop timeout).
+ *
+ * One implementation for both uses of the sim engine: `simulate()`
+ * (src/sim.ts), which starts the loop itself and ends it when nothing is
+ * left to happen, and the ambient simulation (`DANGA_ENGINE=sim`,
+ * src/engines/install.ts), where the runner starts whenever
+ * `DangaSocket.eventLoop()` starts the driver. What it needs of the loop
+ * (end it, fail it, the timers an iteration fired) comes through `hooks`:
+ * an engine imports nothing of the core's loop.
+ */
+import { stateError } from '../../core/errors.js';
+import type { SimDriver } from './driver.js';
+import type { SimNetwork } from './network.js';
+
+/** How a run ended: the code ended the loop, nothing was left to happen, or the duration passed. */
+export type RunEnd = 'stopped' | 'idle' | 'duration';
+
+/** What the runner needs of the loop it drives. */
+export interface RunnerHooks {
+  /** Asks the loop to end at the end of its next iteration (reactor.stop()). */
+  stop(): void;
+  /** Makes the loop end with `err` at its next iteration (simulate(): records it and stops; ambient: eventLoop() rejects with it). */
+  fail(err: Error): void;
+  /** Timers the last iteration fired (for the trace). */
+  timersFired(): number;
+}
+
+/** The runner's limits. */
+export interface RunnerOptions {
+  /** Virtual time (ms) at which the run ends ('duration'); Infinity for none. */
+  readonly durationMs: number;
+  /** Virtual ms without progress on the network before the watchdog fails the run; 0: off. */
+  readonly watchdogMs: number;
+  /** Iterations without virtual time advancing before the run fails as a livelock. */
+  readonly maxPerInstant: number;
+  /**
+   * When nothing is left to happen (no event, no wake-up): 'end' ends the
+   * run ('idle': simulate()); 'fail' fails it (the ambient simulation: the
+   * loop would wait for ever, as a real loop with nothing to wake it).
+   */
+  readonly onIdle: 'end' | 'fail';
+  /** Says which simulation failed, in the errors of 'fail' (seed, replay line). */
+  readonly describe: () => string;
+}
+
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Drives the loop of `driver` on `net`'s virtual time. */
+export class SimRunner {
+  #perInstant = 0;
+
+  constructor(
+    private readonly net: SimNetwork,
+    private readonly driver: SimDriver,
+    private readonly options: RunnerOptions,
+    private readonly hooks: RunnerHooks,
+  ) {}
+
+  /** A new run of the loop begins (the ambient simulation: each eventLoop()): the livelock count starts over. */
+  newRun(): void {
+    this.#perInstant = 0;
+  }
+
+  /**
+   * Runs until `settled()` (the loop ended), ending the loop when `done()`
+   * holds, nothing is left to happen (onIdle 'end') or the duration passes.
+   * Failures (livelock, watchdog, idle with onIdle 'fail') go to
+   * `hooks.fail` and are returned; the loop has ended either way.
+   */
+  async run(settled: () => boolean, done: (() => boolean) | null = null): Promise<{ end: RunEnd; failure: Error | null }> {
+    const { net, driver, options, hooks } = this;
+    let end: RunEnd = 'stopped';
+    let failure: Error | null = null;
+    let stopping = false;
+    const fail = (err: Error): void => {
+      failure = err;
+      hooks.fail(err);
+    };
+    for (;;) {
+      await nextTurn(); // the promise jobs of the iteration (the user's async code) run here
+      if (settled()) break;
+      if (!stopping && done !== null && done()) {
+        stopping = true;
+        hooks.stop();
+      }
+      net.runDue();
+      net.flushReadiness();
+      if (driver.wakeAt <= net.now || net.dirty.size > 0) {
+        if (++this.#perInstant > options.maxPerInstant) {
+          this.#perInstant = 0;
+          fail(
+            stateError(
+              'ERR_DANGA_SIM_LIVELOCK',
+              `livelock: ${options.maxPerInstant} iterations without virtual time advancing (a socket ready for ever, or a loop timeout of 0)${options.describe()}`,
+            ),
+          );
+          break;
+        }
+        net.log(`it ${driver.iterations + 1}`);
+        driver.runIteration();
+        const fired = hooks.timersFired();
+        if (fired > 0) net.log(`timers ${fired}`);
+        continue;
+      }
+      // Nothing is due now: on to the next event.
+      const next = Math.min(driver.wakeAt, net.nextEventAt());
+      if (stopping) {
+        driver.runIteration(); // the stop's own iteration
+        continue;
+      }
+      if (next === Infinity && options.onIdle === 'fail') {
+        fail(
+          stateError(
+            'ERR_DANGA_SIM_IDLE',
+            `the loop waits for ever: no simulated socket will become ready and no timer or loop timeout is pending${options.describe()}`,
+          ),
+        );
+        break;
+      }
+      if (next === Infinity || next > options.durationMs) {
+        end = next === Infinity ? 'idle' : 'duration';
+        if (next !== Infinity) net.now = options.durationMs;
+        stopping = true;
+        hooks.stop();
+        continue;
+      }
+      if (options.watchdogMs > 0 && next - net.lastProgress > options.watchdogMs) {
+        net.now = net.lastProgress + options.watchdogMs;
+        fail(stateError('ERR_DANGA_SIM_WATCHDOG', `watchdog: no progress for ${options.watchdogMs / 1000} s of virtual time${options.describe()}`));
+        break;
+      }
+      net.now = next;
+      this.#perInstant = 0;
+      if (net.prng.chance(net.faults.clockJump)) {
+        const jump = net.prng.range(net.faults.clockJumpMs);
+        net.now += jump;
+        net.log(`fault clock +${jump}`);
+      }
+    }
+    if (!settled()) {
+      // Ended from here (livelock, watchdog, idle): the failure's (or the stop's) iteration settles the loop.
+      driver.runIteration();
+      if (!settled()) driver.stop();
+    }
+    return { end, failure };
+  }
+}
