@@ -42,9 +42,10 @@ export function ambientClock(): Clock | null {
 /**
  * DANGA_ENGINE=sim: one simulated network for the process, no faults, the
  * virtual clock, and the runner started by the driver whenever the loop
- * starts. Nothing outside the simulation can wake the loop, so a loop that
- * would wait for ever (nothing scheduled, no timer, no loop timeout) fails
- * with ERR_DANGA_SIM_IDLE rather than hanging; the watchdog (60 s of virtual
+ * starts. A loop with nothing to wait for in the simulation sleeps until
+ * code outside it (a promise job, a Node callback) wakes it, as a real loop
+ * would; one that nothing wakes in 10 s of real time fails with
+ * ERR_DANGA_SIM_IDLE rather than hanging. The watchdog (60 s of virtual
  * time without progress) and the livelock check are simulate()'s.
  */
 function ambientSim(): Engine {
@@ -66,7 +67,8 @@ function ambientSim(): Engine {
       durationMs: Infinity,
       watchdogMs: 60_000,
       maxPerInstant: 20_000,
-      onIdle: 'fail',
+      onIdle: 'park',
+      parkGuardMs: 10_000,
       describe: () => ` (ambient simulation, DANGA_ENGINE=sim; replay: DANGA_SIM_SEED=${seed}; trace digest ${net.digest().slice(0, 16)})`,
     },
     {

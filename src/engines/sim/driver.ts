@@ -29,6 +29,8 @@ export class SimDriver implements LoopDriver {
    * engine. simulate() starts its runner itself and leaves it null.
    */
   onStart: (() => void) | null = null;
+  /** Called by every arm() while the loop runs: a parked runner wakes up (runner.ts). */
+  onArm: (() => void) | null = null;
 
   constructor(private readonly now: () => number) {}
 
@@ -54,6 +56,7 @@ export class SimDriver implements LoopDriver {
     if (this.#iterate === null || !(timeoutMs >= 0)) return;
     const at = this.now() + timeoutMs;
     if (at < this.#wakeAt) this.#wakeAt = at;
+    this.onArm?.();
   }
 
   stop(): void {

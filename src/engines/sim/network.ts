@@ -63,6 +63,8 @@ export class SimNetwork {
   readonly dirty = new Set<SimSock>();
   /** Says which object a closing socket belonged to and why it closed (set by simulate()). */
   describeClose: ((fd: number) => string) | null = null;
+  /** Called when a socket's readiness may have changed or an event is scheduled: a parked runner wakes up (runner.ts). */
+  onActivity: (() => void) | null = null;
   readonly #maxFds: number;
   readonly #heap: Scheduled[] = [];
   #seq = 0;
@@ -144,6 +146,7 @@ export class SimNetwork {
       i = p;
     }
     heap[i] = item;
+    this.onActivity?.();
   }
 
   /** When the next event is due; Infinity when none is scheduled. */
@@ -183,7 +186,10 @@ export class SimNetwork {
 
   /** `sock`'s readiness may have changed: it is looked at before the next iteration. */
   markDirty(sock: SimSock): void {
-    if (!sock._closed) this.dirty.add(sock);
+    if (!sock._closed) {
+      this.dirty.add(sock);
+      this.onActivity?.();
+    }
   }
 
   /**

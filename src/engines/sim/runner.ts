@@ -42,15 +42,16 @@ export interface RunnerOptions {
   readonly maxPerInstant: number;
   /**
    * When nothing is left to happen (no event, no wake-up): 'end' ends the
-   * run ('idle': simulate()); 'fail' fails it (the ambient simulation: the
-   * loop would wait for ever, as a real loop with nothing to wake it).
+   * run ('idle': simulate()); 'park' sleeps until code outside the loop
+   * wakes it, as a real loop would (the ambient simulation), and fails the
+   * run after `parkGuardMs` of real time asleep.
    */
-  readonly onIdle: 'end' | 'fail';
+  readonly onIdle: 'end' | 'park';
+  /** Real ms a parked loop waits to be woken before the run fails (ERR_DANGA_SIM_IDLE); onIdle 'park' only. */
+  readonly parkGuardMs: number;
   /** Says which simulation failed, in the errors of 'fail' (seed, replay line). */
   readonly describe: () => string;
 }
-
-const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Drives the loop of `driver` on `net`'s virtual time. */
 export class SimRunner {
@@ -71,84 +72,120 @@ export class SimRunner {
   /**
    * Runs until `settled()` (the loop ended), ending the loop when `done()`
    * holds, nothing is left to happen (onIdle 'end') or the duration passes.
-   * Failures (livelock, watchdog, idle with onIdle 'fail') go to
-   * `hooks.fail` and are returned; the loop has ended either way.
+   * Failures (livelock, watchdog, idle with onIdle 'park' past its guard)
+   * go to `hooks.fail` and come back; the loop has ended either way.
+   *
+   * Each step runs in a `setImmediate` callback of its own, as the real
+   * engines run an iteration from a callback of Node's loop: after it,
+   * Node runs the `process.nextTick` queue and then the promise jobs, in
+   * that order (a warning emitted in a handler reaches its listeners
+   * before the code awaiting `eventLoop()` resumes).
    */
-  async run(settled: () => boolean, done: (() => boolean) | null = null): Promise<{ end: RunEnd; failure: Error | null }> {
+  run(settled: () => boolean, done: (() => boolean) | null = null): Promise<{ end: RunEnd; failure: Error | null }> {
     const { net, driver, options, hooks } = this;
     let end: RunEnd = 'stopped';
     let failure: Error | null = null;
     let stopping = false;
-    const fail = (err: Error): void => {
-      failure = err;
-      hooks.fail(err);
-    };
-    for (;;) {
-      await nextTurn(); // the promise jobs of the iteration (the user's async code) run here
-      if (settled()) break;
-      if (!stopping && done !== null && done()) {
-        stopping = true;
-        hooks.stop();
-      }
-      net.runDue();
-      net.flushReadiness();
-      if (driver.wakeAt <= net.now || net.dirty.size > 0) {
-        if (++this.#perInstant > options.maxPerInstant) {
-          this.#perInstant = 0;
-          fail(
-            stateError(
-              'ERR_DANGA_SIM_LIVELOCK',
-              `livelock: ${options.maxPerInstant} iterations without virtual time advancing (a socket ready for ever, or a loop timeout of 0)${options.describe()}`,
-            ),
-          );
-          break;
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        if (!settled()) {
+          // Ended from here (livelock, watchdog, idle): the failure's (or the stop's) iteration settles the loop.
+          driver.runIteration();
+          if (!settled()) driver.stop();
         }
-        net.log(`it ${driver.iterations + 1}`);
-        driver.runIteration();
-        const fired = hooks.timersFired();
-        if (fired > 0) net.log(`timers ${fired}`);
-        continue;
-      }
-      // Nothing is due now: on to the next event.
-      const next = Math.min(driver.wakeAt, net.nextEventAt());
-      if (stopping) {
-        driver.runIteration(); // the stop's own iteration
-        continue;
-      }
-      if (next === Infinity && options.onIdle === 'fail') {
-        fail(
-          stateError(
-            'ERR_DANGA_SIM_IDLE',
-            `the loop waits for ever: no simulated socket will become ready and no timer or loop timeout is pending${options.describe()}`,
-          ),
-        );
-        break;
-      }
-      if (next === Infinity || next > options.durationMs) {
-        end = next === Infinity ? 'idle' : 'duration';
-        if (next !== Infinity) net.now = options.durationMs;
-        stopping = true;
-        hooks.stop();
-        continue;
-      }
-      if (options.watchdogMs > 0 && next - net.lastProgress > options.watchdogMs) {
-        net.now = net.lastProgress + options.watchdogMs;
-        fail(stateError('ERR_DANGA_SIM_WATCHDOG', `watchdog: no progress for ${options.watchdogMs / 1000} s of virtual time${options.describe()}`));
-        break;
-      }
-      net.now = next;
-      this.#perInstant = 0;
-      if (net.prng.chance(net.faults.clockJump)) {
-        const jump = net.prng.range(net.faults.clockJumpMs);
-        net.now += jump;
-        net.log(`fault clock +${jump}`);
-      }
-    }
-    if (!settled()) {
-      // Ended from here (livelock, watchdog, idle): the failure's (or the stop's) iteration settles the loop.
-      driver.runIteration();
-      if (!settled()) driver.stop();
-    }
-    return { end, failure };
+        resolve({ end, failure });
+      };
+      const fail = (err: Error): void => {
+        failure = err;
+        hooks.fail(err);
+        finish();
+      };
+      const step = (): void => {
+        if (settled()) return resolve({ end, failure });
+        if (!stopping && done !== null && done()) {
+          stopping = true;
+          hooks.stop();
+        }
+        net.runDue();
+        net.flushReadiness();
+        if (driver.wakeAt <= net.now || net.dirty.size > 0) {
+          if (++this.#perInstant > options.maxPerInstant) {
+            this.#perInstant = 0;
+            return fail(
+              stateError(
+                'ERR_DANGA_SIM_LIVELOCK',
+                `livelock: ${options.maxPerInstant} iterations without virtual time advancing (a socket ready for ever, or a loop timeout of 0)${options.describe()}`,
+              ),
+            );
+          }
+          net.log(`it ${driver.iterations + 1}`);
+          driver.runIteration();
+          const fired = hooks.timersFired();
+          if (fired > 0) net.log(`timers ${fired}`);
+          return void setImmediate(step);
+        }
+        // Nothing is due now: on to the next event.
+        const next = Math.min(driver.wakeAt, net.nextEventAt());
+        if (stopping) {
+          driver.runIteration(); // the stop's own iteration
+          return void setImmediate(step);
+        }
+        if (next === Infinity && options.onIdle === 'park') return this.#park(step, fail);
+        if (next === Infinity || next > options.durationMs) {
+          end = next === Infinity ? 'idle' : 'duration';
+          if (next !== Infinity) net.now = options.durationMs;
+          stopping = true;
+          hooks.stop();
+          return void setImmediate(step);
+        }
+        if (options.watchdogMs > 0 && next - net.lastProgress > options.watchdogMs) {
+          net.now = net.lastProgress + options.watchdogMs;
+          return fail(stateError('ERR_DANGA_SIM_WATCHDOG', `watchdog: no progress for ${options.watchdogMs / 1000} s of virtual time${options.describe()}`));
+        }
+        net.now = next;
+        this.#perInstant = 0;
+        if (net.prng.chance(net.faults.clockJump)) {
+          const jump = net.prng.range(net.faults.clockJumpMs);
+          net.now += jump;
+          net.log(`fault clock +${jump}`);
+        }
+        setImmediate(step);
+      };
+      setImmediate(step);
+    });
+  }
+
+  /**
+   * Nothing in the simulation will wake the loop: it sleeps, as a real loop
+   * would, until code outside the loop (a promise job, a Node callback)
+   * gives it something: a wake-up (`arm`, a timer, `stop()`), a socket's
+   * change, an event scheduled. Virtual time stands still meanwhile. Past
+   * `parkGuardMs` of real time asleep, the run fails (ERR_DANGA_SIM_IDLE):
+   * nothing outside the simulation woke it.
+   */
+  #park(step: () => void, fail: (err: Error) => void): void {
+    const { net, driver, options } = this;
+    let guard: NodeJS.Timeout | null = null;
+    const wake = (): void => {
+      if (guard === null) return;
+      clearTimeout(guard);
+      guard = null;
+      driver.onArm = null;
+      net.onActivity = null;
+      setImmediate(step);
+    };
+    driver.onArm = wake;
+    net.onActivity = wake;
+    guard = setTimeout(() => {
+      guard = null;
+      driver.onArm = null;
+      net.onActivity = null;
+      fail(
+        stateError(
+          'ERR_DANGA_SIM_IDLE',
+          `the loop waits for ever: no simulated socket will become ready, no timer or loop timeout is pending, and nothing woke it in ${options.parkGuardMs / 1000} s${options.describe()}`,
+        ),
+      );
+    }, options.parkGuardMs);
   }
 }
