@@ -15,6 +15,48 @@ export const onEpoll = (): boolean => DangaSocket.engine() === 'epoll';
 export const NEEDS_EPOLL =
   'foreign fds (addOtherFds/otherFds) need the native epoll engine; the node engine throws ERR_DANGA_NO_EPOLL (tested in engines/node/driver.test.ts)';
 
+/** True when the loop runs on the ambient simulation (DANGA_ENGINE=sim; docs/simulation.md). */
+export const onSim = (): boolean => DangaSocket.engine() === 'sim';
+
+/**
+ * What a test needs that the ambient simulation (DANGA_ENGINE=sim) does not
+ * have: the reasons a test of test/core or test/integration skips in the
+ * sim pass. Everything else runs there on the simulated network.
+ */
+export const NEEDS_KERNEL = {
+  nodeNet: 'a real Node client or server (node:net) is outside the simulated network',
+  child: 'a server in a child process (its own fd limit, signals, exit code) is outside the simulated network',
+  worker: "worker threads and Node's own loop handles (NodeDriver, net.Socket adoption) are a real engine's",
+  fd: 'real fds (files, foreign fds, non-socket fds given to the constructor) need a kernel',
+  sockopt: 'socket options (TCP_NODELAY on accepted sockets) are not simulated',
+  emfile: 'accept() failing for a real fd limit (EMFILE, prlimit) needs a kernel',
+  realTime: 'a Node timer (real time) wakes the waiting loop: virtual time does not wait for real time, the loop jumps to its own next timer',
+  os: "the kernel's own answers (bind/connect errors for hosts, paths and permissions; /proc) are not simulated",
+} as const;
+
+/** The `skip` option of a test that needs what `why` names: a reason in the sim pass, false elsewhere. */
+export function skipOnSim(why: keyof typeof NEEDS_KERNEL): string | false {
+  return onSim() ? `sim: ${NEEDS_KERNEL[why]}` : false;
+}
+
+/**
+ * Math.random on the real engines; in the sim pass a PRNG seeded from
+ * DANGA_SIM_SEED (default 1), so that the run replays with its seed.
+ */
+export const testRandom: () => number = ((): (() => number) => {
+  if (DangaSocket.engine() !== 'sim') return Math.random;
+  let x = (Number(process.env.DANGA_SIM_SEED ?? '') || 1) >>> 0 || 1;
+  return () => {
+    // xorshift32
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+})();
+
 /** Runs the loop until `done()` is true (checked after every iteration). */
 export async function runUntil(done: () => boolean, pollMs = 20): Promise<void> {
   DangaSocket.setLoopTimeout(pollMs);
