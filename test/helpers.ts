@@ -3,6 +3,7 @@
  * loop until a condition holds. Everything runs on real sockets.
  */
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +60,20 @@ export const testRandom: () => number = ((): (() => number) => {
     return x / 0x100000000;
   };
 })();
+
+/** crypto's randomBytes on the real engines; in the sim pass bytes from testRandom, so that the run replays with its seed. */
+export function testRandomBytes(n: number): Buffer<ArrayBuffer> {
+  if (!onSim()) return randomBytes(n);
+  const out = Buffer.alloc(n);
+  for (let i = 0; i < n; i += 4) {
+    const r = Math.floor(testRandom() * 0x100000000);
+    for (let k = 0; k < 4 && i + k < n; k++) out[i + k] = (r >>> (8 * k)) & 0xff;
+  }
+  return out;
+}
+
+/** The seed of the sim pass (DANGA_SIM_SEED, default 1), for generators of the tests' own (fast-check). */
+export const simSeed = (): number => Number(process.env.DANGA_SIM_SEED ?? '') || 1;
 
 /** Runs the loop until `done()` is true (checked after every iteration). */
 export async function runUntil(done: () => boolean, pollMs = 20): Promise<void> {

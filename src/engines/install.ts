@@ -17,6 +17,7 @@
  * node engine's adoption of streams and its STARTTLS behind it.
  */
 import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { reactor } from '../core/loop.js';
 import type { Engine } from '../core/contract.js';
 import { describe } from '../core/errors.js';
@@ -50,7 +51,8 @@ export function ambientClock(): Clock | null {
  */
 function ambientSim(): Engine {
   const seed = seedFromEnv() ?? AMBIENT_SEED;
-  const traceFile = process.env.DANGA_SIM_TRACE ?? '';
+  // '{file}' in DANGA_SIM_TRACE: the main script's name (one trace per test file of a pass).
+  const traceFile = (process.env.DANGA_SIM_TRACE ?? '').replaceAll('{file}', basename(process.argv[1] ?? 'main'));
   const net = new SimNetwork({ seed, faults: resolveFaults({}), epoch: AMBIENT_EPOCH, maxFds: 65536, keepTrace: traceFile !== '' });
   net.describeClose = (fd) => {
     const obj = reactor.descriptorMap.get(fd) as { closeReason?: () => string | null; constructor: { name: string } } | undefined;

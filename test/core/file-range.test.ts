@@ -8,13 +8,13 @@
  */
 import { test, afterEach, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, ftruncateSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { open as openHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection, DangaSocket, type Sock } from 'danga-socket';
-import { runUntil, tcpPair } from '../helpers.js';
+import { runUntil, tcpPair, testRandomBytes } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -39,12 +39,12 @@ let big = Buffer.alloc(0);
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'danga-file-range-'));
   path = join(dir, 'data.bin');
-  content = randomBytes(FILE_SIZE);
+  content = testRandomBytes(FILE_SIZE);
   writeFileSync(path, content);
   testInodes.add(statSync(path).ino);
   testInodes.add(statSync(dir).ino);
   bigPath = join(dir, 'big.bin');
-  big = randomBytes(BIG_SIZE);
+  big = testRandomBytes(BIG_SIZE);
   writeFileSync(bigPath, big);
   testInodes.add(statSync(bigPath).ino);
 });
@@ -136,7 +136,7 @@ test('a file range queued behind bytes waits its turn; several ranges and pieces
   const sender = new Sender(server);
   const fd = openSync(path, 'r');
   const expected: Buffer[] = [];
-  const head = randomBytes(2 * 1024 * 1024);
+  const head = testRandomBytes(2 * 1024 * 1024);
   sender.write(head);
   expected.push(head);
   for (let i = 0; i < 20; i++) {

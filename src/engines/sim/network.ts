@@ -276,6 +276,7 @@ export class SimNetwork {
 
   /** listen(2) on a Unix socket path. */
   listenUnix(path: string, backlog: number): SimSock {
+    checkUnixPath(path, 'bind');
     const key = `unix:${path}`;
     if (this.#listeners.has(key)) throw systemError(-E.EADDRINUSE, 'bind', { path });
     const fd = this.allocFd();
@@ -346,6 +347,7 @@ export class SimNetwork {
 
   /** connect(2) to a Unix socket path: connected at once, queued on the listener. */
   connectUnix(path: string): SimSock {
+    checkUnixPath(path, 'connect');
     const listener = this.#listeners.get(`unix:${path}`);
     if (listener === undefined) throw systemError(-E.ENOENT, 'connect', { path });
     if (listener._queue.length >= listener._backlog) throw systemError(-E.EAGAIN, 'connect', { path });
@@ -567,6 +569,16 @@ export class SimNetwork {
     peer._peerGone = true;
     this.markDirty(peer);
   }
+}
+
+/** sockaddr_un's sun_path: 108 bytes, a filesystem path's terminating NUL included. */
+const UNIX_PATH_MAX = 108;
+
+/** A path that does not fit sun_path fails as on Linux (and the epoll engine): ENAMETOOLONG. */
+function checkUnixPath(path: string, syscall: string): void {
+  const len = Buffer.byteLength(path);
+  const abstract = path.startsWith('\0');
+  if (len > UNIX_PATH_MAX || (!abstract && len === UNIX_PATH_MAX)) throw systemError(-E.ENAMETOOLONG, syscall, { path });
 }
 
 function before(a: Scheduled, b: Scheduled): boolean {
