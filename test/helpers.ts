@@ -12,9 +12,11 @@ import { DangaSocket, listenTcp, connectTcp, type Sock } from 'danga-socket';
 /** True when the loop runs on the native epoll engine (foreign fds need it). */
 export const onEpoll = (): boolean => DangaSocket.engine() === 'epoll';
 
-/** Why a test that needs the epoll engine is skipped on the node engine. */
+/** Why a test that needs the epoll engine is skipped on the node engine (and in the sim pass). */
 export const NEEDS_EPOLL =
-  'foreign fds (addOtherFds/otherFds) need the native epoll engine; the node engine throws ERR_DANGA_NO_EPOLL (tested in engines/node/driver.test.ts)';
+  DangaSocket.engine() === 'sim'
+    ? 'sim: foreign fds (addOtherFds/otherFds) need a kernel; the sim engine throws ERR_DANGA_SIM_UNSUPPORTED (tested in integration/bad-input.test.ts)'
+    : 'foreign fds (addOtherFds/otherFds) need the native epoll engine; the node engine throws ERR_DANGA_NO_EPOLL (tested in engines/node/driver.test.ts)';
 
 /** True when the loop runs on the ambient simulation (DANGA_ENGINE=sim; docs/simulation.md). */
 export const onSim = (): boolean => DangaSocket.engine() === 'sim';
@@ -32,10 +34,7 @@ export const NEEDS_KERNEL = {
   nodeLoop:
     "fairness against Node's own loop (its timers, immediates and net I/O beside a busy loop): the sim runner yields to Node with one setImmediate per step by construction, and virtual time does not wait for Node's timers",
   fd: 'real fds (files, foreign fds, non-socket fds given to the constructor) need a kernel',
-  sockopt: 'socket options (TCP_NODELAY on accepted sockets) are not simulated',
-  emfile: 'accept() failing for a real fd limit (EMFILE, prlimit) needs a kernel',
   realTime: 'a Node timer (real time) wakes the waiting loop: virtual time does not wait for real time, the loop jumps to its own next timer',
-  os: "the kernel's own answers (bind/connect errors for hosts, paths and permissions; /proc) are not simulated",
 } as const;
 
 /** The `skip` option of a test that needs what `why` names: a reason in the sim pass, false elsewhere. */
