@@ -29,7 +29,8 @@ export const onSim = (): boolean => DangaSocket.engine() === 'sim';
 export const NEEDS_KERNEL = {
   nodeNet: 'a real Node client or server (node:net) is outside the simulated network',
   child: 'a server in a child process (its own fd limit, signals, exit code) is outside the simulated network',
-  nodeStream: 'Node streams given to the constructor (net.Socket, PassThrough) are driven by the node engine; the sim engine refuses them (ERR_DANGA_SIM_UNSUPPORTED)',
+  nodeStream:
+    'Node streams given to the constructor (net.Socket, PassThrough) are driven by the node engine; the sim engine refuses them (ERR_DANGA_SIM_UNSUPPORTED)',
   worker: "a worker thread loads the library on its own engine; tearing down the driver's handles is a real engine's",
   nodeLoop:
     "fairness against Node's own loop (its timers, immediates and net I/O beside a busy loop): the sim runner yields to Node with one setImmediate per step by construction, and virtual time does not wait for Node's timers",

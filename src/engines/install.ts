@@ -89,11 +89,13 @@ function ambientSim(): Engine {
   let pumping = false;
   const pump = (): void => {
     pumping = true;
-    void runner.run(() => !driver.running).then(() => {
-      pumping = false;
-      // A loop started again while the run was returning.
-      if (driver.running) pump();
-    });
+    void runner
+      .run(() => !driver.running)
+      .then(() => {
+        pumping = false;
+        // A loop started again while the run was returning.
+        if (driver.running) pump();
+      });
   };
   driver.onStart = () => {
     net.progress(); // the watchdog counts from the loop's start

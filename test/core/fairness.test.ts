@@ -255,42 +255,46 @@ test("eventLoop() restarted from the previous loop's .catch keeps its wake-ups: 
   b.close();
 });
 
-test('a stream socket made ready in a promise job right after an iteration is seen without another event', { ...TIMEOUT, skip: skipOnSim('nodeStream') }, async () => {
-  // The stream's 'readable' comes in a nextTick of a promise job that an
-  // event handler queued: both run after the iteration returned, inside
-  // the same call from the driver. With the loop timeout at -1 and no
-  // other event to come, only the wake-up asked for then makes the loop
-  // look at the stream again.
-  const stream = new PassThrough();
-  class StreamReader extends DangaSocket<PassThrough> {
-    got = '';
-    override eventRead(): void {
-      const buf = this.read(100);
-      if (buf !== null) this.got += buf.toString();
+test(
+  'a stream socket made ready in a promise job right after an iteration is seen without another event',
+  { ...TIMEOUT, skip: skipOnSim('nodeStream') },
+  async () => {
+    // The stream's 'readable' comes in a nextTick of a promise job that an
+    // event handler queued: both run after the iteration returned, inside
+    // the same call from the driver. With the loop timeout at -1 and no
+    // other event to come, only the wake-up asked for then makes the loop
+    // look at the stream again.
+    const stream = new PassThrough();
+    class StreamReader extends DangaSocket<PassThrough> {
+      got = '';
+      override eventRead(): void {
+        const buf = this.read(100);
+        if (buf !== null) this.got += buf.toString();
+      }
     }
-  }
-  const reader = new StreamReader(stream);
-  reader.watchRead(true);
-  const [a, b] = socketPair();
-  const trigger = new Recorder(a);
-  trigger.onRead = (self) => {
-    self.read(100);
-    self.watchRead(false);
-    void Promise.resolve().then(() => stream.write('from a promise job'));
-  };
-  trigger.watchRead(true);
-  new Recorder(b).write('go');
-  DangaSocket.setLoopTimeout(-1);
-  let lost = false;
-  DangaSocket.setPostLoopCallback(() => reader.got === '' && !lost);
-  const backstop = nodeBackstop(() => {
-    lost = true;
-  });
-  await DangaSocket.eventLoop();
-  clearTimeout(backstop);
-  assert.equal(reader.got, 'from a promise job');
-  assert.ok(!lost);
-});
+    const reader = new StreamReader(stream);
+    reader.watchRead(true);
+    const [a, b] = socketPair();
+    const trigger = new Recorder(a);
+    trigger.onRead = (self) => {
+      self.read(100);
+      self.watchRead(false);
+      void Promise.resolve().then(() => stream.write('from a promise job'));
+    };
+    trigger.watchRead(true);
+    new Recorder(b).write('go');
+    DangaSocket.setLoopTimeout(-1);
+    let lost = false;
+    DangaSocket.setPostLoopCallback(() => reader.got === '' && !lost);
+    const backstop = nodeBackstop(() => {
+      lost = true;
+    });
+    await DangaSocket.eventLoop();
+    clearTimeout(backstop);
+    assert.equal(reader.got, 'from a promise job');
+    assert.ok(!lost);
+  },
+);
 
 test('a timer added in a promise job right after an iteration fires (loop timeout -1)', TIMEOUT, async () => {
   const [a, b] = socketPair();

@@ -418,7 +418,12 @@ function closedByServer(port: number): PromiseLike<boolean> {
     const c = new Client(connectTcp({ host: '127.0.0.1', port }));
     c.watchRead(true);
     SimEchoClient.all.push(c);
-    return { then: (onDone, onFail) => runUntil(() => c.closed).then(() => true).then(onDone, onFail) };
+    return {
+      then: (onDone, onFail) =>
+        runUntil(() => c.closed)
+          .then(() => true)
+          .then(onDone, onFail),
+    };
   }
   return new Promise<boolean>((resolve) => {
     const c = net.connect(port, '127.0.0.1');

@@ -134,70 +134,78 @@ function statsLine(server: ChildServer): DangaStats {
   return JSON.parse(server.linesStarting('stats ')[0]!.slice('stats '.length)) as DangaStats;
 }
 
-test('graceful shutdown while 50 clients are mid-download: every body arrives whole and byte-exact, and the server exits with code 0', { ...LONG, skip: skipOnSim('child') }, async (t) => {
-  const server = new ChildServer(FIXTURE);
-  const port = await server.port();
-  const clients: DownloadClient[] = [];
-  try {
-    for (let i = 0; i < CLIENTS; i++) clients.push(new DownloadClient(port, SIZE, () => server.poke()));
-    // Every client has its first bytes and has stopped reading: every
-    // response is in the server's hands when SIGTERM comes.
-    await server.until(() => clients.every((c) => c.firstBytes), 'every client has its first bytes');
-    server.child.kill('SIGTERM');
-    const inFlight = Number((await server.line('shutdown ')).slice('shutdown '.length));
-    t.diagnostic(`responses in hand at SIGTERM: ${inFlight} of ${CLIENTS}`);
-    for (const c of clients) c.socket.resume();
-    await Promise.all(clients.map((c) => c.closed));
-    const exit = await server.exited;
+test(
+  'graceful shutdown while 50 clients are mid-download: every body arrives whole and byte-exact, and the server exits with code 0',
+  { ...LONG, skip: skipOnSim('child') },
+  async (t) => {
+    const server = new ChildServer(FIXTURE);
+    const port = await server.port();
+    const clients: DownloadClient[] = [];
+    try {
+      for (let i = 0; i < CLIENTS; i++) clients.push(new DownloadClient(port, SIZE, () => server.poke()));
+      // Every client has its first bytes and has stopped reading: every
+      // response is in the server's hands when SIGTERM comes.
+      await server.until(() => clients.every((c) => c.firstBytes), 'every client has its first bytes');
+      server.child.kill('SIGTERM');
+      const inFlight = Number((await server.line('shutdown ')).slice('shutdown '.length));
+      t.diagnostic(`responses in hand at SIGTERM: ${inFlight} of ${CLIENTS}`);
+      for (const c of clients) c.socket.resume();
+      await Promise.all(clients.map((c) => c.closed));
+      const exit = await server.exited;
 
-    const expected = bodySha256(SIZE);
-    for (const [i, c] of clients.entries()) {
-      assert.equal(c.error, null, `client ${i}`);
-      assert.ok(c.sawEnd, `client ${i} got the server's end of stream`);
-      assert.equal(c.bytes, SIZE, `client ${i}`);
-      assert.equal(c.sha256(), expected, `client ${i}`);
+      const expected = bodySha256(SIZE);
+      for (const [i, c] of clients.entries()) {
+        assert.equal(c.error, null, `client ${i}`);
+        assert.ok(c.sawEnd, `client ${i} got the server's end of stream`);
+        assert.equal(c.bytes, SIZE, `client ${i}`);
+        assert.equal(c.sha256(), expected, `client ${i}`);
+      }
+      assert.deepEqual(exit, { code: 0, signal: null }, server.stderr);
+      assert.equal(inFlight, CLIENTS, "every response was in the server's hands at SIGTERM");
+      const stats = statsLine(server);
+      // Each connection ended by onShutdown (end()), the listener by its own onShutdown, nothing cut off.
+      assert.deepEqual(stats.closed, { end: CLIENTS, shutdown: 1 });
+      assert.equal(stats.open, 0);
+    } finally {
+      for (const c of clients) c.socket.destroy();
+      await server.kill();
     }
-    assert.deepEqual(exit, { code: 0, signal: null }, server.stderr);
-    assert.equal(inFlight, CLIENTS, "every response was in the server's hands at SIGTERM");
-    const stats = statsLine(server);
-    // Each connection ended by onShutdown (end()), the listener by its own onShutdown, nothing cut off.
-    assert.deepEqual(stats.closed, { end: CLIENTS, shutdown: 1 });
-    assert.equal(stats.open, 0);
-  } finally {
-    for (const c of clients) c.socket.destroy();
-    await server.kill();
-  }
-});
+  },
+);
 
-test('the deadline: a download the client never reads is cut off after the timeout, and the server still exits with code 0', { ...LONG, skip: skipOnSim('child') }, async () => {
-  const server = new ChildServer(FIXTURE, [], undefined, { SHUTDOWN_TIMEOUT: '0.5' });
-  const HUGE = 1024 * 1024 * 1024;
-  let stuck: DownloadClient | null = null;
-  try {
-    stuck = new DownloadClient(await server.port(), HUGE, () => {}, false);
-    // The client never reads: the response cannot finish, and the server knows it has one in hand.
-    stuck.socket.pause();
-    await server.line('responding ');
-    server.child.kill('SIGTERM');
-    assert.equal(await server.line('shutdown '), 'shutdown 1');
-    // The deadline closed the connection, the shutdown resolved, the loop ended.
-    await server.line('stats ');
-    assert.deepEqual(statsLine(server).closed, { shutdown: 1, shutdown_timeout: 1 });
-    // What was sent before the close arrives, then the end (or a reset): the
-    // body is cut short. (The client reads before the server has exited: on
-    // the node engine a closed stream with data still in Node's buffers
-    // keeps the process until that data is out, or for the engine's linger
-    // time, as the kernel does for a closed fd on the epoll engine.)
-    stuck.socket.resume();
-    await stuck.closed;
-    assert.deepEqual(await server.exited, { code: 0, signal: null }, server.stderr);
-    assert.ok(stuck.sawEnd || stuck.error !== null);
-    assert.ok(stuck.bytes < HUGE);
-  } finally {
-    stuck?.socket.destroy();
-    await server.kill();
-  }
-});
+test(
+  'the deadline: a download the client never reads is cut off after the timeout, and the server still exits with code 0',
+  { ...LONG, skip: skipOnSim('child') },
+  async () => {
+    const server = new ChildServer(FIXTURE, [], undefined, { SHUTDOWN_TIMEOUT: '0.5' });
+    const HUGE = 1024 * 1024 * 1024;
+    let stuck: DownloadClient | null = null;
+    try {
+      stuck = new DownloadClient(await server.port(), HUGE, () => {}, false);
+      // The client never reads: the response cannot finish, and the server knows it has one in hand.
+      stuck.socket.pause();
+      await server.line('responding ');
+      server.child.kill('SIGTERM');
+      assert.equal(await server.line('shutdown '), 'shutdown 1');
+      // The deadline closed the connection, the shutdown resolved, the loop ended.
+      await server.line('stats ');
+      assert.deepEqual(statsLine(server).closed, { shutdown: 1, shutdown_timeout: 1 });
+      // What was sent before the close arrives, then the end (or a reset): the
+      // body is cut short. (The client reads before the server has exited: on
+      // the node engine a closed stream with data still in Node's buffers
+      // keeps the process until that data is out, or for the engine's linger
+      // time, as the kernel does for a closed fd on the epoll engine.)
+      stuck.socket.resume();
+      await stuck.closed;
+      assert.deepEqual(await server.exited, { code: 0, signal: null }, server.stderr);
+      assert.ok(stuck.sawEnd || stuck.error !== null);
+      assert.ok(stuck.bytes < HUGE);
+    } finally {
+      stuck?.socket.destroy();
+      await server.kill();
+    }
+  },
+);
 
 // ------------------------------------------------------------------ in this process
 

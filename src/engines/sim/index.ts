@@ -25,7 +25,10 @@ export function seedFromEnv(): number | null {
 }
 
 function unsupported(what: string): Error {
-  return stateError('ERR_DANGA_SIM_UNSUPPORTED', `${what} is not simulated: in a simulation (simulate(), DANGA_ENGINE=sim) only sockets of the simulated network run`);
+  return stateError(
+    'ERR_DANGA_SIM_UNSUPPORTED',
+    `${what} is not simulated: in a simulation (simulate(), DANGA_ENGINE=sim) only sockets of the simulated network run`,
+  );
 }
 
 /** The engine over `net`, with `driver` as its loop driver. */
