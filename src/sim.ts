@@ -166,7 +166,7 @@ export class Simulation {
     this.#runner = new SimRunner(
       net,
       driver,
-      { durationMs, watchdogMs, maxPerInstant, onIdle: 'end', parkGuardMs: 0, describe: () => '' },
+      { durationMs, watchdogMs, maxPerInstant, onIdle: 'end', parkGuardMs: 0, timersAreProgress: false, maxIdleMoves: 0, describe: () => '' },
       {
         stop: () => reactor.stop(),
         fail: () => reactor.stop(), // #run throws the failure once the loop ended

@@ -46,8 +46,11 @@ export function ambientClock(): Clock | null {
  * starts. A loop with nothing to wait for in the simulation sleeps until
  * code outside it (a promise job, a Node callback) wakes it, as a real loop
  * would; one that nothing wakes in 10 s of real time fails with
- * ERR_DANGA_SIM_IDLE rather than hanging. The watchdog (60 s of virtual
- * time without progress) and the livelock check are simulate()'s.
+ * ERR_DANGA_SIM_IDLE rather than hanging. The watchdog counts moves of
+ * virtual time rather than its amount (10,000 moves in a row without a byte
+ * moved, a connection made or closed, or a timer fired: a loop polling for
+ * a condition that never comes), so that a long timer may fire; the
+ * livelock check is simulate()'s.
  */
 function ambientSim(): Engine {
   const seed = seedFromEnv() ?? AMBIENT_SEED;
@@ -67,10 +70,12 @@ function ambientSim(): Engine {
     driver,
     {
       durationMs: Infinity,
-      watchdogMs: 60_000,
+      watchdogMs: 0,
+      maxIdleMoves: 10_000,
       maxPerInstant: 20_000,
       onIdle: 'park',
       parkGuardMs: 10_000,
+      timersAreProgress: true,
       describe: () => ` (ambient simulation, DANGA_ENGINE=sim; replay: DANGA_SIM_SEED=${seed}; trace digest ${net.digest().slice(0, 16)})`,
     },
     {

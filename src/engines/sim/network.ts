@@ -55,6 +55,8 @@ export class SimNetwork {
   now = 0;
   /** When something last moved (bytes, a connection, a close): the watchdog's reference. */
   lastProgress = 0;
+  /** How many times something moved (progress() calls). */
+  progressCount = 0;
   /** Events in the trace so far. */
   traceLength = 0;
   /** The whole trace, when kept. */
@@ -128,6 +130,7 @@ export class SimNetwork {
   /** Something moved: the watchdog starts over. */
   progress(): void {
     this.lastProgress = this.now;
+    this.progressCount++;
   }
 
   // ---------------------------------------------------------------- time and events

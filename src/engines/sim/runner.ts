@@ -49,6 +49,15 @@ export interface RunnerOptions {
   readonly onIdle: 'end' | 'park';
   /** Real ms a parked loop waits to be woken before the run fails (ERR_DANGA_SIM_IDLE); onIdle 'park' only. */
   readonly parkGuardMs: number;
+  /** A timer that fires counts as progress (the ambient simulation: a long timer is the code's own wait); simulate(): only the network and sim.progress() count. */
+  readonly timersAreProgress: boolean;
+  /**
+   * The ambient simulation's watchdog (0: off): the run fails after this
+   * many moves of virtual time in a row without progress in between (a
+   * loop polling on its loop timeout for a condition that never comes).
+   * Unlike `watchdogMs` it lets a long timer fire: that is one move.
+   */
+  readonly maxIdleMoves: number;
   /** Says which simulation failed, in the errors of 'fail' (seed, replay line). */
   readonly describe: () => string;
 }
@@ -56,6 +65,8 @@ export interface RunnerOptions {
 /** Drives the loop of `driver` on `net`'s virtual time. */
 export class SimRunner {
   #perInstant = 0;
+  #idleMoves = 0;
+  #progressSeen = -1;
 
   constructor(
     private readonly net: SimNetwork,
@@ -67,6 +78,7 @@ export class SimRunner {
   /** A new run of the loop begins (the ambient simulation: each eventLoop()): the livelock count starts over. */
   newRun(): void {
     this.#perInstant = 0;
+    this.#idleMoves = 0;
   }
 
   /**
@@ -121,7 +133,10 @@ export class SimRunner {
           net.log(`it ${driver.iterations + 1}`);
           driver.runIteration();
           const fired = hooks.timersFired();
-          if (fired > 0) net.log(`timers ${fired}`);
+          if (fired > 0) {
+            net.log(`timers ${fired}`);
+            if (options.timersAreProgress) net.progress();
+          }
           return void setImmediate(step);
         }
         // Nothing is due now: on to the next event.
@@ -141,6 +156,19 @@ export class SimRunner {
         if (options.watchdogMs > 0 && next - net.lastProgress > options.watchdogMs) {
           net.now = net.lastProgress + options.watchdogMs;
           return fail(stateError('ERR_DANGA_SIM_WATCHDOG', `watchdog: no progress for ${options.watchdogMs / 1000} s of virtual time${options.describe()}`));
+        }
+        if (options.maxIdleMoves > 0) {
+          if (net.progressCount !== this.#progressSeen) {
+            this.#progressSeen = net.progressCount;
+            this.#idleMoves = 0;
+          } else if (++this.#idleMoves > options.maxIdleMoves) {
+            return fail(
+              stateError(
+                'ERR_DANGA_SIM_WATCHDOG',
+                `watchdog: virtual time moved on ${options.maxIdleMoves} times without progress (no byte read or written, no connection made or closed, no timer fired)${options.describe()}`,
+              ),
+            );
+          }
         }
         net.now = next;
         this.#perInstant = 0;
