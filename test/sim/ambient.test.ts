@@ -25,6 +25,7 @@ test('DANGA_ENGINE=sim: eventLoop() on virtual time, simulate() inside it gives 
   try {
     const a = run('3', join(dir, 'a'));
     assert.deepEqual(a, {
+      order: ['nextTick', 'promise job', 'eventLoop resolved'],
       engine: 'sim',
       echoed: 'hello',
       // The virtual wall clock: epoch 1,700,000,000 s; the hour-long timer fires at 3600.001 s (the end of its millisecond).
