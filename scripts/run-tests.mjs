@@ -1,11 +1,20 @@
 #!/usr/bin/env node
 // Runs the compiled test suite (dist/test) once per engine: the native epoll
 // engine when the addon is built, the portable stream engine always, and the
-// simulation (danga-socket/sim): test/sim/ with DANGA_TEST_SIM=1, where the
-// core conformance tests run inside simulate() and the seeded properties run.
+// simulation, in two runs:
+// - sim (ambient): test/core/, test/integration/ and test/sim/conformance.test.ts
+//   with DANGA_ENGINE=sim: the whole process on the sim engine, one seeded
+//   simulated network per test file, the virtual clock, the loop driven by
+//   the runner of simulate() (docs/simulation.md, "The ambient simulation").
+//   Tests that need a real kernel or real clients skip there with a reason
+//   (NEEDS_KERNEL in test/helpers.ts). DANGA_SIM_SEED picks the seed (default
+//   1, printed); the same seed gives the same results.
+// - sim (simulate): test/sim/ with DANGA_TEST_SIM=1, where the conformance
+//   tests run inside simulate() and the seeded properties run.
 // test/sim/conformance.test.ts runs in every pass; the rest of test/sim/
-// (which needs no real engine) in the sim pass only. `npm test` calls it
-// after compiling. Set DANGA_ENGINE (epoll, node or sim) to run one pass only.
+// (which needs no real engine) in the simulate() run only; test/examples/ on
+// the real engines only. `npm test` calls it after compiling. Set
+// DANGA_ENGINE (epoll, node or sim) to run one pass only.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +36,8 @@ const simDir = join(testDir, 'sim');
 const conformance = join(simDir, 'conformance.test.js');
 const simFiles = files.filter((f) => f.startsWith(simDir + '/'));
 const realFiles = files.filter((f) => !f.startsWith(simDir + '/') || f === conformance);
+// The ambient simulation runs the core suite: test/core/, test/integration/, and the conformance tests.
+const ambientFiles = files.filter((f) => /\/(core|integration)\//.test(f.slice(testDir.length)) || f === conformance);
 
 const wanted = process.env.DANGA_ENGINE;
 const engines = wanted ? [wanted] : haveAddon ? ['epoll', 'node', 'sim'] : ['node', 'sim'];
@@ -35,16 +46,25 @@ if (!haveAddon && !wanted) {
 }
 
 const failed = [];
+const run = (name, files, env, timeoutMs = 120000) => {
+  const r = spawnSync(process.execPath, ['--test', `--test-timeout=${timeoutMs}`, ...files], { stdio: 'inherit', env });
+  if (r.status !== 0) failed.push(name);
+};
 for (const engine of engines) {
-  console.log(`\n# engine: ${engine}`);
-  // The simulation swaps its engine in for each simulate(); the loop is loaded on a real one.
-  const env = engine === 'sim' ? { ...process.env, DANGA_TEST_SIM: '1' } : { ...process.env, DANGA_ENGINE: engine };
-  if (engine === 'sim') delete env.DANGA_ENGINE;
-  const r = spawnSync(process.execPath, ['--test', '--test-timeout=120000', ...(engine === 'sim' ? simFiles : realFiles)], {
-    stdio: 'inherit',
-    env,
-  });
-  if (r.status !== 0) failed.push(engine);
+  if (engine !== 'sim') {
+    console.log(`\n# engine: ${engine}`);
+    run(engine, realFiles, { ...process.env, DANGA_ENGINE: engine });
+    continue;
+  }
+  const seed = process.env.DANGA_SIM_SEED || '1';
+  console.log(`\n# engine: sim (ambient: DANGA_ENGINE=sim, DANGA_SIM_SEED=${seed})`);
+  // A hang fails within a minute: nothing in the simulation waits for real time.
+  run('sim (ambient)', ambientFiles, { ...process.env, DANGA_ENGINE: 'sim', DANGA_SIM_SEED: seed }, 60000);
+  console.log('\n# engine: sim (simulate)');
+  // simulate() swaps its engine in for each simulation; the loop is loaded on a real one.
+  const env = { ...process.env, DANGA_TEST_SIM: '1' };
+  delete env.DANGA_ENGINE;
+  run('sim (simulate)', simFiles, env);
 }
 if (packageFiles.length > 0 && !process.env.DANGA_ENGINE) {
   console.log('\n# package (once)');

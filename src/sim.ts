@@ -9,12 +9,12 @@
  * @packageDocumentation
  */
 import { writeFileSync } from 'node:fs';
-import './engines/install.js';
 import type { SockAddress } from './core/contract.js';
 import { invalidArgType, outOfRange, stateError, validateFunction, validateInteger } from './core/errors.js';
 import { reactor, type LoopCallback } from './core/loop.js';
 import { setClock } from './core/timers.js';
-import { createSimEngine, resolveFaults, SimDriver, SimNetwork, TRACE_TAIL, type SimFaults } from './engines/sim/index.js';
+import { ambientClock } from './engines/install.js';
+import { createSimEngine, resolveFaults, SimDriver, SimNetwork, SimRunner, seedFromEnv, TRACE_TAIL, type SimFaults } from './engines/sim/index.js';
 
 export type { SimFaults, SimRange } from './engines/sim/index.js';
 export { SimSock } from './engines/sim/index.js';
@@ -107,16 +107,6 @@ export type SimulationSetup = (sim: Simulation) => void | SimulationCheck | Prom
 /** The simulation running now (one at a time: the loop is one per process). */
 const current: { sim: Simulation | null } = { sim: null };
 
-const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
-
-function seedFromEnv(): number | null {
-  const raw = process.env.DANGA_SIM_SEED;
-  if (raw === undefined || raw === '') return null;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw outOfRange('DANGA_SIM_SEED', 'an integer >= 0', raw);
-  return n;
-}
-
 function seconds(name: string, value: unknown, dflt: number): number {
   if (value === undefined) return dflt;
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
@@ -134,23 +124,19 @@ export class Simulation {
   readonly seed: number;
   readonly #net: SimNetwork;
   readonly #driver: SimDriver;
-  readonly #durationMs: number;
-  readonly #watchdogMs: number;
-  readonly #maxPerInstant: number;
+  readonly #runner: SimRunner;
   readonly #ends: SimulationCheck[] = [];
   #restore: (() => void) | null;
   /** DANGA_SIM_TRACE: where the whole trace is written when the simulation ends ('' for nowhere). */
   readonly #traceFile: string;
-  #perInstant = 0;
-
   /** @internal use simulate() */
   constructor(options: SimulateOptions) {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
     const seed = seedFromEnv() ?? (options.seed === undefined ? 1 : validateInteger('options.seed', options.seed, 0, Number.MAX_SAFE_INTEGER));
     const faults = resolveFaults(options.faults);
-    this.#durationMs = seconds('options.duration', options.duration, 3600) * 1000;
-    this.#watchdogMs = seconds('options.watchdog', options.watchdog, 60) * 1000;
-    this.#maxPerInstant =
+    const durationMs = seconds('options.duration', options.duration, 3600) * 1000;
+    const watchdogMs = seconds('options.watchdog', options.watchdog, 60) * 1000;
+    const maxPerInstant =
       options.maxIterationsPerInstant === undefined
         ? 20_000
         : validateInteger('options.maxIterationsPerInstant', options.maxIterationsPerInstant, 1, 0x7fffffff);
@@ -177,6 +163,16 @@ export class Simulation {
     };
     const driver = new SimDriver(() => net.now);
     this.#driver = driver;
+    this.#runner = new SimRunner(
+      net,
+      driver,
+      { durationMs, watchdogMs, maxPerInstant, onIdle: 'end', parkGuardMs: 0, timersAreProgress: false, maxIdleMoves: 0, describe: () => '' },
+      {
+        stop: () => reactor.stop(),
+        fail: () => reactor.stop(), // #run throws the failure once the loop ended
+        timersFired: () => reactor.timers.fired,
+      },
+    );
     const saved = {
       errorHandler: reactor.errorHandler,
       loopTimeout: reactor.loopTimeout,
@@ -192,7 +188,7 @@ export class Simulation {
       reactor.loopTimeout = saved.loopTimeout;
       reactor.postLoopCallback = saved.postLoopCallback;
       reactor.doProfile = saved.doProfile;
-      setClock(null);
+      setClock(ambientClock()); // the real clock, or the ambient simulation's (DANGA_ENGINE=sim)
       reactor.swapEngine(previous.engine, previous.driver);
       current.sim = null;
     };
@@ -318,77 +314,19 @@ export class Simulation {
    * duration passes.
    */
   async #run(done: (() => boolean) | null): Promise<SimulationEnd> {
-    const net = this.#net;
-    const driver = this.#driver;
     let settled = false;
-    let failure: Error | null = null;
-    let end: SimulationEnd = 'stopped';
     const loop = reactor.start().then(
       () => {
         settled = true;
       },
       (err: unknown) => {
         settled = true;
-        failure = err instanceof Error ? err : new Error(`the loop failed: ${String(err)}`, { cause: err });
+        throw err instanceof Error ? err : new Error(`the loop failed: ${String(err)}`, { cause: err });
       },
     );
-    let stopping = false;
-    for (;;) {
-      await nextTurn(); // the promise jobs of the iteration (the user's async code) run here
-      if (settled) break;
-      if (!stopping && done !== null && done()) {
-        stopping = true;
-        reactor.stop();
-      }
-      net.runDue();
-      net.flushReadiness();
-      if (driver.wakeAt <= net.now || net.dirty.size > 0) {
-        if (++this.#perInstant > this.#maxPerInstant) {
-          reactor.stop();
-          failure = stateError(
-            'ERR_DANGA_SIM_LIVELOCK',
-            `livelock: ${this.#maxPerInstant} iterations without virtual time advancing (a socket ready for ever, or a loop timeout of 0)`,
-          );
-          break;
-        }
-        net.log(`it ${driver.iterations + 1}`);
-        driver.runIteration();
-        const fired = reactor.timers.fired;
-        if (fired > 0) net.log(`timers ${fired}`);
-        continue;
-      }
-      // Nothing is due now: on to the next event.
-      const next = Math.min(driver.wakeAt, net.nextEventAt());
-      if (stopping) {
-        driver.runIteration(); // the stop's own iteration
-        continue;
-      }
-      if (next === Infinity || next > this.#durationMs) {
-        end = next === Infinity ? 'idle' : 'duration';
-        if (next !== Infinity) net.now = this.#durationMs;
-        stopping = true;
-        reactor.stop();
-        continue;
-      }
-      if (this.#watchdogMs > 0 && next - net.lastProgress > this.#watchdogMs) {
-        net.now = net.lastProgress + this.#watchdogMs;
-        reactor.stop();
-        failure = stateError('ERR_DANGA_SIM_WATCHDOG', `watchdog: no progress for ${this.#watchdogMs / 1000} s of virtual time`);
-        break;
-      }
-      net.now = next;
-      this.#perInstant = 0;
-      if (net.prng.chance(net.faults.clockJump)) {
-        const jump = net.prng.range(net.faults.clockJumpMs);
-        net.now += jump;
-        net.log(`fault clock +${jump}`);
-      }
-    }
-    if (!settled) {
-      // Ended from here (livelock, watchdog): let the stop's iteration settle the loop.
-      driver.runIteration();
-      driver.stop();
-    }
+    // The loop's own failure (a handler's exception) rejects `loop`; the runner's (livelock, watchdog) comes back.
+    loop.catch(() => {});
+    const { end, failure } = await this.#runner.run(() => settled, done);
     await loop;
     if (failure !== null) throw failure;
     return end;

@@ -3,6 +3,7 @@
  * loop until a condition holds. Everything runs on real sockets.
  */
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,9 +12,68 @@ import { DangaSocket, listenTcp, connectTcp, type Sock } from 'danga-socket';
 /** True when the loop runs on the native epoll engine (foreign fds need it). */
 export const onEpoll = (): boolean => DangaSocket.engine() === 'epoll';
 
-/** Why a test that needs the epoll engine is skipped on the node engine. */
+/** Why a test that needs the epoll engine is skipped on the node engine (and in the sim pass). */
 export const NEEDS_EPOLL =
-  'foreign fds (addOtherFds/otherFds) need the native epoll engine; the node engine throws ERR_DANGA_NO_EPOLL (tested in engines/node/driver.test.ts)';
+  DangaSocket.engine() === 'sim'
+    ? 'sim: foreign fds (addOtherFds/otherFds) need a kernel; the sim engine throws ERR_DANGA_SIM_UNSUPPORTED (tested in integration/bad-input.test.ts)'
+    : 'foreign fds (addOtherFds/otherFds) need the native epoll engine; the node engine throws ERR_DANGA_NO_EPOLL (tested in engines/node/driver.test.ts)';
+
+/** True when the loop runs on the ambient simulation (DANGA_ENGINE=sim; docs/simulation.md). */
+export const onSim = (): boolean => DangaSocket.engine() === 'sim';
+
+/**
+ * What a test needs that the ambient simulation (DANGA_ENGINE=sim) does not
+ * have: the reasons a test of test/core or test/integration skips in the
+ * sim pass. Everything else runs there on the simulated network.
+ */
+export const NEEDS_KERNEL = {
+  nodeNet: 'a real Node client or server (node:net) is outside the simulated network',
+  child: 'a server in a child process (its own fd limit, signals, exit code) is outside the simulated network',
+  nodeStream:
+    'Node streams given to the constructor (net.Socket, PassThrough) are driven by the node engine; the sim engine refuses them (ERR_DANGA_SIM_UNSUPPORTED)',
+  worker: "a worker thread loads the library on its own engine; tearing down the driver's handles is a real engine's",
+  nodeLoop:
+    "fairness against Node's own loop (its timers, immediates and net I/O beside a busy loop): the sim runner yields to Node with one setImmediate per step by construction, and virtual time does not wait for Node's timers",
+  fd: 'real fds (files, foreign fds, non-socket fds given to the constructor) need a kernel',
+  realTime: 'a Node timer (real time) wakes the waiting loop: virtual time does not wait for real time, the loop jumps to its own next timer',
+} as const;
+
+/** The `skip` option of a test that needs what `why` names: a reason in the sim pass, false elsewhere. */
+export function skipOnSim(why: keyof typeof NEEDS_KERNEL): string | false {
+  return onSim() ? `sim: ${NEEDS_KERNEL[why]}` : false;
+}
+
+/**
+ * Math.random on the real engines; in the sim pass a PRNG seeded from
+ * DANGA_SIM_SEED (default 1), so that the run replays with its seed.
+ */
+export const testRandom: () => number = ((): (() => number) => {
+  if (DangaSocket.engine() !== 'sim') return Math.random;
+  let x = (Number(process.env.DANGA_SIM_SEED ?? '') || 1) >>> 0 || 1;
+  return () => {
+    // xorshift32
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+})();
+
+/** crypto's randomBytes on the real engines; in the sim pass bytes from testRandom, so that the run replays with its seed. */
+export function testRandomBytes(n: number): Buffer<ArrayBuffer> {
+  if (!onSim()) return randomBytes(n);
+  const out = Buffer.alloc(n);
+  for (let i = 0; i < n; i += 4) {
+    const r = Math.floor(testRandom() * 0x100000000);
+    for (let k = 0; k < 4 && i + k < n; k++) out[i + k] = (r >>> (8 * k)) & 0xff;
+  }
+  return out;
+}
+
+/** The seed of the sim pass (DANGA_SIM_SEED, default 1), for generators of the tests' own (fast-check). */
+export const simSeed = (): number => Number(process.env.DANGA_SIM_SEED ?? '') || 1;
 
 /** Runs the loop until `done()` is true (checked after every iteration). */
 export async function runUntil(done: () => boolean, pollMs = 20): Promise<void> {

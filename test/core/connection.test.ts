@@ -9,8 +9,8 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
-import { Connection, DangaSocket, Listener, listenTcp, socketPair, POLLIN, type Sock } from 'danga-socket';
-import { runUntil } from '../helpers.js';
+import { Connection, DangaSocket, Listener, connectTcp, listenTcp, socketPair, POLLIN, type Sock } from 'danga-socket';
+import { onSim, runUntil } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -25,8 +25,14 @@ function body(size: number): Buffer {
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** A client on Node's net: sends `request`, half-closes, collects the reply until the server's end of stream. */
+/**
+ * A client on Node's net: sends `request`, half-closes, collects the reply
+ * until the server's end of stream. In the sim pass (no Node client can
+ * reach the simulated network) the same client as a Connection over
+ * connectTcp.
+ */
 function halfClosingClient(port: number, request: string): { done: () => boolean; reply: () => Buffer; error: () => Error | null } {
+  if (onSim()) return halfClosingDangaClient(port, request);
   const chunks: Buffer[] = [];
   let finished = false;
   let error: Error | null = null;
@@ -37,6 +43,31 @@ function halfClosingClient(port: number, request: string): { done: () => boolean
     error = err;
     finished = true;
   });
+  return { done: () => finished, reply: () => Buffer.concat(chunks), error: () => error };
+}
+
+/** halfClosingClient as a Connection: write, end({ halfClose }), read until end of stream. */
+function halfClosingDangaClient(port: number, request: string): { done: () => boolean; reply: () => Buffer; error: () => Error | null } {
+  const chunks: Buffer[] = [];
+  let finished = false;
+  let error: Error | null = null;
+  class Client extends Connection {
+    override eventRead(): void {
+      const buf = this.read(65536);
+      if (buf === null) {
+        finished = true;
+        this.close('eof');
+      } else if (buf.length > 0) chunks.push(Buffer.from(buf));
+    }
+    override eventErr(): void {
+      error = new Error(`socket error ${this.requireSock().socketError()}`);
+      finished = true;
+      this.close('err');
+    }
+  }
+  const c = new Client(connectTcp({ host: '127.0.0.1', port }));
+  c.write(request);
+  c.end({ halfClose: true });
   return { done: () => finished, reply: () => Buffer.concat(chunks), error: () => error };
 }
 

@@ -20,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { DangaSocket, socketPair, type Timer } from 'danga-socket';
-import { Recorder } from '../helpers.js';
+import { Recorder, skipOnSim } from '../helpers.js';
 import { NodeDriver } from '../../src/engines/node/driver.js';
 
 afterEach(() => DangaSocket.reset());
@@ -118,14 +118,14 @@ function assertNodeRan(work: NodeWork, r: { before: number; after: number; backs
   assert.ok(r.before > 0 && r.after >= 2, 'the loop kept iterating');
 }
 
-test('setLoopTimeout(0): Node timers, immediates and I/O run while the loop iterates', TIMEOUT, async () => {
+test('setLoopTimeout(0): Node timers, immediates and I/O run while the loop iterates', { ...TIMEOUT, skip: skipOnSim('nodeLoop') }, async () => {
   const work = startNodeWork();
   DangaSocket.setLoopTimeout(0);
   const r = await runBeside(work);
   assertNodeRan(work, r);
 });
 
-test('a timer that re-adds itself with addTimer(0) does not starve Node', TIMEOUT, async () => {
+test('a timer that re-adds itself with addTimer(0) does not starve Node', { ...TIMEOUT, skip: skipOnSim('nodeLoop') }, async () => {
   let ticks = 0;
   let ticking = true;
   const tick = (): void => {
@@ -144,7 +144,7 @@ test('a timer that re-adds itself with addTimer(0) does not starve Node', TIMEOU
   assert.ok(ticksAtDone > 0 && ticks > ticksAtDone, 'the timer kept re-adding itself beside Node');
 });
 
-test('a net.Socket with write interest on and nothing queued: its own I/O still completes', TIMEOUT, async () => {
+test('a net.Socket with write interest on and nothing queued: its own I/O still completes', { ...TIMEOUT, skip: skipOnSim('nodeStream') }, async () => {
   // The echo server is Node's; the client is a Node socket given to a
   // DangaSocket, whose reads and writes libuv does: with write interest
   // on and nothing to write, the socket is writable at every iteration.
@@ -255,42 +255,46 @@ test("eventLoop() restarted from the previous loop's .catch keeps its wake-ups: 
   b.close();
 });
 
-test('a stream socket made ready in a promise job right after an iteration is seen without another event', TIMEOUT, async () => {
-  // The stream's 'readable' comes in a nextTick of a promise job that an
-  // event handler queued: both run after the iteration returned, inside
-  // the same call from the driver. With the loop timeout at -1 and no
-  // other event to come, only the wake-up asked for then makes the loop
-  // look at the stream again.
-  const stream = new PassThrough();
-  class StreamReader extends DangaSocket<PassThrough> {
-    got = '';
-    override eventRead(): void {
-      const buf = this.read(100);
-      if (buf !== null) this.got += buf.toString();
+test(
+  'a stream socket made ready in a promise job right after an iteration is seen without another event',
+  { ...TIMEOUT, skip: skipOnSim('nodeStream') },
+  async () => {
+    // The stream's 'readable' comes in a nextTick of a promise job that an
+    // event handler queued: both run after the iteration returned, inside
+    // the same call from the driver. With the loop timeout at -1 and no
+    // other event to come, only the wake-up asked for then makes the loop
+    // look at the stream again.
+    const stream = new PassThrough();
+    class StreamReader extends DangaSocket<PassThrough> {
+      got = '';
+      override eventRead(): void {
+        const buf = this.read(100);
+        if (buf !== null) this.got += buf.toString();
+      }
     }
-  }
-  const reader = new StreamReader(stream);
-  reader.watchRead(true);
-  const [a, b] = socketPair();
-  const trigger = new Recorder(a);
-  trigger.onRead = (self) => {
-    self.read(100);
-    self.watchRead(false);
-    void Promise.resolve().then(() => stream.write('from a promise job'));
-  };
-  trigger.watchRead(true);
-  new Recorder(b).write('go');
-  DangaSocket.setLoopTimeout(-1);
-  let lost = false;
-  DangaSocket.setPostLoopCallback(() => reader.got === '' && !lost);
-  const backstop = nodeBackstop(() => {
-    lost = true;
-  });
-  await DangaSocket.eventLoop();
-  clearTimeout(backstop);
-  assert.equal(reader.got, 'from a promise job');
-  assert.ok(!lost);
-});
+    const reader = new StreamReader(stream);
+    reader.watchRead(true);
+    const [a, b] = socketPair();
+    const trigger = new Recorder(a);
+    trigger.onRead = (self) => {
+      self.read(100);
+      self.watchRead(false);
+      void Promise.resolve().then(() => stream.write('from a promise job'));
+    };
+    trigger.watchRead(true);
+    new Recorder(b).write('go');
+    DangaSocket.setLoopTimeout(-1);
+    let lost = false;
+    DangaSocket.setPostLoopCallback(() => reader.got === '' && !lost);
+    const backstop = nodeBackstop(() => {
+      lost = true;
+    });
+    await DangaSocket.eventLoop();
+    clearTimeout(backstop);
+    assert.equal(reader.got, 'from a promise job');
+    assert.ok(!lost);
+  },
+);
 
 test('a timer added in a promise job right after an iteration fires (loop timeout -1)', TIMEOUT, async () => {
   const [a, b] = socketPair();
@@ -347,7 +351,7 @@ test('the node driver keeps the contract: an arm(0) made during an iteration win
 });
 
 // Eight workers: bounded more generously (under valgrind they take ~30 s).
-test('a worker torn down with the loop in any state closes every handle of the driver', { timeout: 90_000 }, async () => {
+test('a worker torn down with the loop in any state closes every handle of the driver', { timeout: 90_000, skip: skipOnSim('worker') }, async () => {
   // Teardown (the native cleanup hook) must close each handle it opened:
   // a close count higher than the handles it closes hangs the worker's
   // exit (this test then fails).

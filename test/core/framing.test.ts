@@ -10,11 +10,14 @@
  */
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { Connection, DangaSocket, socketPair, type Sock } from 'danga-socket';
 import { byteAt, dropFront, framingCopies, indexOfChunks, takeFront } from '../../src/core/framing.js';
-import { runUntil, Recorder, Collector, tcpPair, iterationsOver } from '../helpers.js';
+import { runUntil, Recorder, Collector, tcpPair, iterationsOver, onSim, simSeed, testRandomBytes } from '../helpers.js';
+
+// The sim pass replays with its seed: fast-check's too.
+if (onSim()) fc.configureGlobal({ seed: simSeed() });
 
 afterEach(() => DangaSocket.reset());
 
@@ -114,7 +117,7 @@ test('takeFront (with a delimiter to skip) and dropFront take bytes off the fron
 });
 
 test('taking 1 MiB off sixteen 64 KiB Buffers copies 1 MiB once', () => {
-  const data = randomBytes(1024 * 1024);
+  const data = testRandomBytes(1024 * 1024);
   const chunks = split(
     data,
     Array.from({ length: 16 }, (_, i) => i * 65536),
@@ -153,7 +156,7 @@ const exactOp = bytes(300).map((content): Op => ({ kind: 'exact', wire: content,
 
 /** Now and then a frame bigger than a read (64 KiB), so that it spans reads and is copied. */
 const bigOp = fc.record({ kind: fc.constantFrom('line', 'until', 'exact'), size: fc.integer({ min: 65536, max: 200_000 }) }).map(({ kind, size }): Op => {
-  const body = randomBytes(size);
+  const body = testRandomBytes(size);
   if (kind === 'exact') return { kind, wire: body, expected: body };
   for (let i = 0; i < body.length; i++) if (body[i] === 10) body[i] = 32;
   if (kind === 'line') return { kind, wire: Buffer.concat([body, Buffer.from('\r\n')]), expected: body, max: 256 * 1024 };
@@ -252,7 +255,7 @@ test(
 
 test('a 1 MiB readExact arriving in 64 KiB reads copies each byte once (no joining as it grows)', { timeout: 60_000 }, async () => {
   const [a, b] = socketPair();
-  const data = randomBytes(1024 * 1024);
+  const data = testRandomBytes(1024 * 1024);
   const ops: Op[] = [{ kind: 'exact', wire: data, expected: data }];
   const reader = new FrameReader(a, ops, 1);
   const writer = new Collector(b);

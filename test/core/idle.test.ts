@@ -12,9 +12,9 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Connection, DangaSocket, Listener, listenTcp, socketPair, type Sock } from 'danga-socket';
+import { Connection, DangaSocket, Listener, connectTcp, listenTcp, socketPair, type Sock } from 'danga-socket';
 import { reactor } from '../../src/core/loop.js';
-import { runUntil } from '../helpers.js';
+import { onSim, runUntil } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -63,18 +63,17 @@ test("slowloris: 200 connections trickling a byte per 100 ms are not idle; the s
   const sock = listenTcp({ host: '127.0.0.1', port: 0 });
   new Listener(sock, (s) => new LineReader(s));
   const port = tcpPort(sock);
-  const clients: net.Socket[] = [];
-  const tricklers: net.Socket[] = [];
+  const clients: Client[] = [];
+  const tricklers: Client[] = [];
   for (let i = 0; i < TRICKLERS + SILENT; i++) {
-    const c = net.connect(port, '127.0.0.1');
-    c.on('error', () => {});
+    const c = onSim() ? new SimClient(connectTcp({ host: '127.0.0.1', port })) : netClient(port);
     c.write(i < TRICKLERS ? 'T' : 'S'); // never a newline
     clients.push(c);
     if (i < TRICKLERS) tricklers.push(c);
   }
-  const trickle = setInterval(() => {
+  const trickle = every(100, () => {
     for (const c of tricklers) c.write('x');
-  }, 100);
+  });
   try {
     const silent = (): LineReader[] => LineReader.all.filter((r) => r.kind === 'S');
     const trickling = (): LineReader[] => LineReader.all.filter((r) => r.kind === 'T');
@@ -89,10 +88,41 @@ test("slowloris: 200 connections trickling a byte per 100 ms are not idle; the s
     for (const r of silent()) assert.equal(r.closeReason(), 'idle');
     assert.equal((DangaSocket.stats().closed.idle ?? 0) - idleBefore, SILENT);
   } finally {
-    clearInterval(trickle);
+    trickle.stop();
     for (const c of clients) c.destroy();
   }
 });
+
+/** A client of the slowloris test: Node's net on the real engines, a DangaSocket over connectTcp in the sim pass. */
+interface Client {
+  write(data: string): void;
+  destroy(): void;
+}
+
+function netClient(port: number): Client {
+  const c = net.connect(port, '127.0.0.1');
+  c.on('error', () => {});
+  return { write: (d) => void c.write(d), destroy: () => void c.destroy() };
+}
+
+class SimClient extends DangaSocket implements Client {
+  destroy(): void {
+    this.close('done');
+  }
+}
+
+/** Runs `fn` every `ms`: setInterval on the real engines (real clients, real time), a repeating loop timer in the sim pass (virtual time). */
+function every(ms: number, fn: () => void): { stop(): void } {
+  if (!onSim()) {
+    const t = setInterval(fn, ms);
+    return { stop: () => clearInterval(t) };
+  }
+  let timer = DangaSocket.addTimer(ms / 1000, function tick() {
+    fn();
+    timer = DangaSocket.addTimer(ms / 1000, tick);
+  });
+  return { stop: () => timer.cancel() };
+}
 
 /** A silent object with an idle timeout, and an onIdle that can be told what to do. */
 class Quiet extends DangaSocket {

@@ -12,9 +12,9 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Connection, DangaSocket, Listener, listenTcp, listenUnix, type Sock } from 'danga-socket';
+import { Connection, DangaSocket, Listener, connectTcp, connectUnix, listenTcp, listenUnix, type Sock } from 'danga-socket';
 import { ChildServer, havePrlimit, NEEDS_PRLIMIT } from '../child-server.js';
-import { runUntil } from '../helpers.js';
+import { onSim, runUntil, skipOnSim } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -80,21 +80,102 @@ class EchoClient {
   }
 }
 
-function count(clients: EchoClient[], outcome: Outcome): number {
+/**
+ * EchoClient as a DangaSocket over connectTcp/connectUnix, for the sim pass
+ * (no Node client reaches the simulated network). It is an object of the
+ * same loop: `SimEchoClient.open()` says how many are open, so that the
+ * server's counts can leave them out (0 on the real engines).
+ */
+class SimEchoClient {
+  static readonly all: DangaSocket[] = [];
+  static open(): number {
+    return SimEchoClient.all.filter((c) => !c.closed).length;
+  }
+  outcome: Outcome = 'pending';
+  ended = false;
+  readonly socket: { readonly writableEnded: boolean; destroy(): void };
+  #held = true;
+  #endCalled = false;
+  readonly #conn: DangaSocket;
+
+  constructor(
+    target: number | string,
+    readonly line: string,
+    onOutcome: () => void,
+  ) {
+    let got = '';
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the DangaSocket below reports to its client
+    const client = this;
+    const gone = (conn: DangaSocket): void => {
+      conn.close('eof');
+      if (client.ended) return;
+      client.ended = true;
+      if (client.outcome === 'pending') client.outcome = 'closed';
+      onOutcome();
+    };
+    class Conn extends DangaSocket {
+      override eventRead(): void {
+        const buf = this.read(65536);
+        if (buf === null) return gone(this);
+        if (buf.length === 0) return;
+        got += buf.toString();
+        if (client.outcome === 'pending' && got === line) {
+          client.outcome = 'served';
+          if (!client.#held) client.#end();
+          onOutcome();
+        }
+      }
+      override eventErr(): void {
+        gone(this);
+      }
+      override eventHup(): void {
+        gone(this);
+      }
+    }
+    this.#conn = new Conn(typeof target === 'number' ? connectTcp({ host: '127.0.0.1', port: target }) : connectUnix(target));
+    SimEchoClient.all.push(this.#conn);
+    this.#conn.watchRead(true);
+    this.#conn.write(line);
+    this.socket = {
+      get writableEnded(): boolean {
+        return client.#endCalled;
+      },
+      destroy: (): void => this.#conn.close('destroy'),
+    };
+  }
+
+  /** Half-closes, as net.Socket's end(): the server sees end of stream, closes, and this end sees it. */
+  #end(): void {
+    this.#endCalled = true;
+    this.#conn.end({ halfClose: true });
+  }
+
+  release(): void {
+    this.#held = false;
+    if (this.outcome === 'served') this.#end();
+  }
+}
+
+/** An echo client of this pass: Node's net on the real engines, SimEchoClient in the sim pass. */
+function echoClient(target: number | string, line: string, onOutcome: () => void): EchoClient | SimEchoClient {
+  return onSim() ? new SimEchoClient(target, line, onOutcome) : new EchoClient(target, line, onOutcome);
+}
+
+function count(clients: Array<EchoClient | SimEchoClient>, outcome: Outcome): number {
   return clients.filter((c) => c.outcome === outcome).length;
 }
 
 /** Starts `n` echo clients; `poke` is called on each outcome. */
-function startClients(port: number, n: number, poke: () => void): EchoClient[] {
-  const clients: EchoClient[] = [];
-  for (let i = 0; i < n; i++) clients.push(new EchoClient(port, `client ${i}\n`, poke));
+function startClients(port: number, n: number, poke: () => void): Array<EchoClient | SimEchoClient> {
+  const clients: Array<EchoClient | SimEchoClient> = [];
+  for (let i = 0; i < n; i++) clients.push(echoClient(port, `client ${i}\n`, poke));
   return clients;
 }
 
 /** One echo round trip on a fresh connection: resolves with the outcome. */
 function oneRoundTrip(port: number): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
-    const c: EchoClient = new EchoClient(port, 'final\n', () => {
+    const c = echoClient(port, 'final\n', () => {
       if (c.outcome !== 'pending') resolve(c.outcome);
     });
     c.release();
@@ -107,10 +188,10 @@ function startServer(mode: 'readme' | 'catching' | 'listener'): ChildServer {
 
 test(
   'fd exhaustion, the README accept loop as written: accept() throws EMFILE and the exception ends the loop (the server stops)',
-  { skip: !havePrlimit ? NEEDS_PRLIMIT : onNode ? NODE_NO_SPIN : false, timeout: 60_000 },
+  { skip: skipOnSim('child') || (!havePrlimit ? NEEDS_PRLIMIT : onNode ? NODE_NO_SPIN : false), timeout: 60_000 },
   async () => {
     const server = startServer('readme');
-    let clients: EchoClient[] = [];
+    let clients: Array<EchoClient | SimEchoClient> = [];
     try {
       clients = startClients(await server.port(), CLIENTS, () => {});
       assert.equal(await server.line('accept-error '), 'accept-error EMFILE');
@@ -125,10 +206,10 @@ test(
 
 test(
   "fd exhaustion, the README accept loop catching accept()'s error: the listener stays readable and the loop spins on failed accepts",
-  { skip: !havePrlimit ? NEEDS_PRLIMIT : onNode ? NODE_NO_SPIN : false, timeout: 60_000 },
+  { skip: skipOnSim('child') || (!havePrlimit ? NEEDS_PRLIMIT : onNode ? NODE_NO_SPIN : false), timeout: 60_000 },
   async (t) => {
     const server = startServer('catching');
-    let clients: EchoClient[] = [];
+    let clients: Array<EchoClient | SimEchoClient> = [];
     try {
       clients = startClients(await server.port(), CLIENTS, () => server.poke());
       // No client ever lets go of its connection, so no fd is freed: every
@@ -153,10 +234,10 @@ test(
 
 test(
   'fd exhaustion, Listener: little CPU while exhausted, one report per episode, every client served or closed, serving again once fds free',
-  { skip: !havePrlimit && NEEDS_PRLIMIT, timeout: 90_000 },
+  { skip: skipOnSim('child') || (!havePrlimit && NEEDS_PRLIMIT), timeout: 90_000 },
   async (t) => {
     const server = startServer('listener');
-    let clients: EchoClient[] = [];
+    let clients: Array<EchoClient | SimEchoClient> = [];
     try {
       clients = startClients(await server.port(), CLIENTS, () => server.poke());
       const accepted = (): number => server.linesStarting('accepted').length;
@@ -228,8 +309,8 @@ class Served extends Connection {
 
   static sample(listener: Listener): void {
     Served.maxOpen = Math.max(Served.maxOpen, listener.connections());
-    // stats().open counts every open object: the listener, and its connections.
-    Served.maxStatsOpen = Math.max(Served.maxStatsOpen, DangaSocket.stats().open - Served.statsBase);
+    // stats().open counts every open object: the listener, and its connections (and, in the sim pass, the clients: left out).
+    Served.maxStatsOpen = Math.max(Served.maxStatsOpen, DangaSocket.stats().open - Served.statsBase - SimEchoClient.open());
   }
 
   override eventRead(): void {
@@ -310,14 +391,40 @@ test('a Listener on a Unix socket serves (noDelay is harmless there)', async () 
   const sock = listenUnix(path);
   new Listener(sock, (s, l) => new Served(s, l));
   let outcome: Outcome = 'pending';
-  const c = new EchoClient(path, 'over unix\n', () => {});
+  const c = echoClient(path, 'over unix\n', () => {});
   await runUntil(() => (outcome = c.outcome) !== 'pending');
   assert.equal(outcome, 'served');
   c.socket.destroy();
 });
 
-/** Resolves when the client's connection has closed (EOF or reset). */
-function closedByServer(port: number): Promise<boolean> {
+/**
+ * Resolves when the client's connection has closed (EOF or reset). In the
+ * sim pass the client is a DangaSocket of the same loop: awaiting the
+ * result runs the loop until it has closed (and left the loop).
+ */
+function closedByServer(port: number): PromiseLike<boolean> {
+  if (onSim()) {
+    class Client extends DangaSocket {
+      override eventRead(): void {
+        if (this.read(65536) === null) this.close('eof');
+      }
+      override eventErr(): void {
+        this.close('err');
+      }
+      override eventHup(): void {
+        this.close('hup');
+      }
+    }
+    const c = new Client(connectTcp({ host: '127.0.0.1', port }));
+    c.watchRead(true);
+    SimEchoClient.all.push(c);
+    return {
+      then: (onDone, onFail) =>
+        runUntil(() => c.closed)
+          .then(() => true)
+          .then(onDone, onFail),
+    };
+  }
   return new Promise<boolean>((resolve) => {
     const c = net.connect(port, '127.0.0.1');
     c.on('error', () => {});
@@ -383,7 +490,7 @@ test('with an error handler set, a failing factory costs only its connection: th
   await runUntil(() => seen.length === 1);
   assert.deepEqual(seen, [['FACTORY_FAILED', true]]);
   let outcome: Outcome = 'pending';
-  const second = new EchoClient(port, 'after the failure\n', () => {});
+  const second = echoClient(port, 'after the failure\n', () => {});
   second.release();
   await runUntil(() => (outcome = second.outcome) !== 'pending');
   assert.equal(await first, true);

@@ -12,9 +12,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { DangaSocket, Listener, listenTcp, socketPair, type DangaStats, type Sock } from 'danga-socket';
+import { DangaSocket, Listener, connectTcp, listenTcp, socketPair, type DangaStats, type Sock } from 'danga-socket';
 import { ChildServer } from '../child-server.js';
-import { Collector, runUntil } from '../helpers.js';
+import { Collector, onSim, runUntil, skipOnSim } from '../helpers.js';
 import { bodySha256 } from './fixtures/body.js';
 
 afterEach(() => DangaSocket.reset());
@@ -72,76 +72,140 @@ class DownloadClient {
   sha256(): string {
     return this.#hash.digest('hex');
   }
+
+  /** Reads again after the pause on the first bytes. */
+  resume(): void {
+    this.socket.resume();
+  }
+}
+
+/**
+ * DownloadClient's part in the in-process test as a DangaSocket over
+ * connectTcp, for the sim pass (no Node client reaches the simulated
+ * network): reads a first piece and stops until resume(), then reads to
+ * end of stream. It ignores the shutdown (onShutdown does nothing), as a
+ * client in another process would, and closes at end of stream.
+ */
+class SimDownloadClient {
+  bytes = 0;
+  firstBytes = false;
+  sawEnd = false;
+  readonly closed: Promise<void>;
+  readonly #conn: DangaSocket;
+
+  constructor(port: number) {
+    let resolve!: () => void;
+    this.closed = new Promise<void>((r) => (resolve = r));
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the DangaSocket below reports to its client
+    const client = this;
+    class Conn extends DangaSocket {
+      override eventRead(): void {
+        const buf = this.read(65536);
+        if (buf === null) {
+          client.sawEnd = true;
+          this.close('eof');
+          resolve();
+          return;
+        }
+        if (buf.length === 0) return;
+        client.bytes += buf.length;
+        if (!client.firstBytes) {
+          client.firstBytes = true;
+          this.watchRead(false);
+        }
+      }
+      override eventErr(): void {
+        this.close('err');
+        resolve();
+      }
+      override onShutdown(): void {}
+    }
+    this.#conn = new Conn(connectTcp({ host: '127.0.0.1', port }));
+    this.#conn.watchRead(true);
+    this.#conn.write('GET 0\n');
+  }
+
+  resume(): void {
+    this.#conn.watchRead(true);
+  }
 }
 
 function statsLine(server: ChildServer): DangaStats {
   return JSON.parse(server.linesStarting('stats ')[0]!.slice('stats '.length)) as DangaStats;
 }
 
-test('graceful shutdown while 50 clients are mid-download: every body arrives whole and byte-exact, and the server exits with code 0', LONG, async (t) => {
-  const server = new ChildServer(FIXTURE);
-  const port = await server.port();
-  const clients: DownloadClient[] = [];
-  try {
-    for (let i = 0; i < CLIENTS; i++) clients.push(new DownloadClient(port, SIZE, () => server.poke()));
-    // Every client has its first bytes and has stopped reading: every
-    // response is in the server's hands when SIGTERM comes.
-    await server.until(() => clients.every((c) => c.firstBytes), 'every client has its first bytes');
-    server.child.kill('SIGTERM');
-    const inFlight = Number((await server.line('shutdown ')).slice('shutdown '.length));
-    t.diagnostic(`responses in hand at SIGTERM: ${inFlight} of ${CLIENTS}`);
-    for (const c of clients) c.socket.resume();
-    await Promise.all(clients.map((c) => c.closed));
-    const exit = await server.exited;
+test(
+  'graceful shutdown while 50 clients are mid-download: every body arrives whole and byte-exact, and the server exits with code 0',
+  { ...LONG, skip: skipOnSim('child') },
+  async (t) => {
+    const server = new ChildServer(FIXTURE);
+    const port = await server.port();
+    const clients: DownloadClient[] = [];
+    try {
+      for (let i = 0; i < CLIENTS; i++) clients.push(new DownloadClient(port, SIZE, () => server.poke()));
+      // Every client has its first bytes and has stopped reading: every
+      // response is in the server's hands when SIGTERM comes.
+      await server.until(() => clients.every((c) => c.firstBytes), 'every client has its first bytes');
+      server.child.kill('SIGTERM');
+      const inFlight = Number((await server.line('shutdown ')).slice('shutdown '.length));
+      t.diagnostic(`responses in hand at SIGTERM: ${inFlight} of ${CLIENTS}`);
+      for (const c of clients) c.socket.resume();
+      await Promise.all(clients.map((c) => c.closed));
+      const exit = await server.exited;
 
-    const expected = bodySha256(SIZE);
-    for (const [i, c] of clients.entries()) {
-      assert.equal(c.error, null, `client ${i}`);
-      assert.ok(c.sawEnd, `client ${i} got the server's end of stream`);
-      assert.equal(c.bytes, SIZE, `client ${i}`);
-      assert.equal(c.sha256(), expected, `client ${i}`);
+      const expected = bodySha256(SIZE);
+      for (const [i, c] of clients.entries()) {
+        assert.equal(c.error, null, `client ${i}`);
+        assert.ok(c.sawEnd, `client ${i} got the server's end of stream`);
+        assert.equal(c.bytes, SIZE, `client ${i}`);
+        assert.equal(c.sha256(), expected, `client ${i}`);
+      }
+      assert.deepEqual(exit, { code: 0, signal: null }, server.stderr);
+      assert.equal(inFlight, CLIENTS, "every response was in the server's hands at SIGTERM");
+      const stats = statsLine(server);
+      // Each connection ended by onShutdown (end()), the listener by its own onShutdown, nothing cut off.
+      assert.deepEqual(stats.closed, { end: CLIENTS, shutdown: 1 });
+      assert.equal(stats.open, 0);
+    } finally {
+      for (const c of clients) c.socket.destroy();
+      await server.kill();
     }
-    assert.deepEqual(exit, { code: 0, signal: null }, server.stderr);
-    assert.equal(inFlight, CLIENTS, "every response was in the server's hands at SIGTERM");
-    const stats = statsLine(server);
-    // Each connection ended by onShutdown (end()), the listener by its own onShutdown, nothing cut off.
-    assert.deepEqual(stats.closed, { end: CLIENTS, shutdown: 1 });
-    assert.equal(stats.open, 0);
-  } finally {
-    for (const c of clients) c.socket.destroy();
-    await server.kill();
-  }
-});
+  },
+);
 
-test('the deadline: a download the client never reads is cut off after the timeout, and the server still exits with code 0', LONG, async () => {
-  const server = new ChildServer(FIXTURE, [], undefined, { SHUTDOWN_TIMEOUT: '0.5' });
-  const HUGE = 1024 * 1024 * 1024;
-  let stuck: DownloadClient | null = null;
-  try {
-    stuck = new DownloadClient(await server.port(), HUGE, () => {}, false);
-    // The client never reads: the response cannot finish, and the server knows it has one in hand.
-    stuck.socket.pause();
-    await server.line('responding ');
-    server.child.kill('SIGTERM');
-    assert.equal(await server.line('shutdown '), 'shutdown 1');
-    // The deadline closed the connection, the shutdown resolved, the loop ended.
-    await server.line('stats ');
-    assert.deepEqual(statsLine(server).closed, { shutdown: 1, shutdown_timeout: 1 });
-    // What was sent before the close arrives, then the end (or a reset): the
-    // body is cut short. (The client reads before the server has exited: on
-    // the node engine a closed stream with data still in Node's buffers
-    // keeps the process until that data is out, or for the engine's linger
-    // time, as the kernel does for a closed fd on the epoll engine.)
-    stuck.socket.resume();
-    await stuck.closed;
-    assert.deepEqual(await server.exited, { code: 0, signal: null }, server.stderr);
-    assert.ok(stuck.sawEnd || stuck.error !== null);
-    assert.ok(stuck.bytes < HUGE);
-  } finally {
-    stuck?.socket.destroy();
-    await server.kill();
-  }
-});
+test(
+  'the deadline: a download the client never reads is cut off after the timeout, and the server still exits with code 0',
+  { ...LONG, skip: skipOnSim('child') },
+  async () => {
+    const server = new ChildServer(FIXTURE, [], undefined, { SHUTDOWN_TIMEOUT: '0.5' });
+    const HUGE = 1024 * 1024 * 1024;
+    let stuck: DownloadClient | null = null;
+    try {
+      stuck = new DownloadClient(await server.port(), HUGE, () => {}, false);
+      // The client never reads: the response cannot finish, and the server knows it has one in hand.
+      stuck.socket.pause();
+      await server.line('responding ');
+      server.child.kill('SIGTERM');
+      assert.equal(await server.line('shutdown '), 'shutdown 1');
+      // The deadline closed the connection, the shutdown resolved, the loop ended.
+      await server.line('stats ');
+      assert.deepEqual(statsLine(server).closed, { shutdown: 1, shutdown_timeout: 1 });
+      // What was sent before the close arrives, then the end (or a reset): the
+      // body is cut short. (The client reads before the server has exited: on
+      // the node engine a closed stream with data still in Node's buffers
+      // keeps the process until that data is out, or for the engine's linger
+      // time, as the kernel does for a closed fd on the epoll engine.)
+      stuck.socket.resume();
+      await stuck.closed;
+      assert.deepEqual(await server.exited, { code: 0, signal: null }, server.stderr);
+      assert.ok(stuck.sawEnd || stuck.error !== null);
+      assert.ok(stuck.bytes < HUGE);
+    } finally {
+      stuck?.socket.destroy();
+      await server.kill();
+    }
+  },
+);
 
 // ------------------------------------------------------------------ in this process
 
@@ -177,14 +241,14 @@ test('the default onShutdown of a plain DangaSocket is end(): the queued data is
   let sender: Sender | null = null;
   const sock = listenTcp({ host: '127.0.0.1', port: 0 });
   new Listener(sock, (s) => (sender = new Sender(s, payload)));
-  const client = new DownloadClient(tcpPort(sock), 0, () => {});
+  const client = onSim() ? new SimDownloadClient(tcpPort(sock)) : new DownloadClient(tcpPort(sock), 0, () => {});
   // The client reads a first piece and stops: most of the payload stays queued.
   await runUntil(() => client.firstBytes && sender !== null && sender.writeBufSize > 0);
 
   const loop = DangaSocket.eventLoop();
   const done = DangaSocket.shutdown();
   assert.equal(DangaSocket.shutdown(), done, 'a second call while it runs returns the same promise');
-  client.socket.resume();
+  client.resume();
   await done;
   await loop;
   await client.closed;

@@ -9,7 +9,7 @@ import { openSync, closeSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DangaSocket, socketPair, listenTcp, connectTcp, listenUnix, connectUnix, type Sock } from 'danga-socket';
-import { Recorder, onEpoll } from '../helpers.js';
+import { Recorder, onEpoll, onSim, skipOnSim } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -31,7 +31,7 @@ function expectError(fn: () => unknown, type: ErrorConstructor | TypeErrorConstr
   });
 }
 
-test('constructor: missing, null, a plain object, a string, a closed Sock, a non-socket fd, an fd that is not open', () => {
+test('constructor: missing, null, a plain object, a string, a closed Sock, a non-socket fd, an fd that is not open', { skip: skipOnSim('fd') }, () => {
   warmUp();
   const before = openFds();
   expectError(() => new Recorder(undefined as unknown as Sock), TypeError, /"sock"/);
@@ -100,6 +100,7 @@ test('setPostLoopCallback() and setWriterFunc() with a non-function', () => {
 
 test('addOtherFds(): an fd that is not open, a key that is not an fd, a callback that is not a function', () => {
   if (onEpoll()) expectError(() => DangaSocket.addOtherFds({ 99999: () => {} }), TypeError, /fd 99999/);
+  else if (onSim()) assert.throws(() => DangaSocket.addOtherFds({ 99999: () => {} }), { code: 'ERR_DANGA_SIM_UNSUPPORTED' });
   else assert.throws(() => DangaSocket.addOtherFds({ 99999: () => {} }), { code: 'ERR_DANGA_NO_EPOLL' });
   expectError(() => DangaSocket.addOtherFds({ abc: () => {} } as unknown as Record<number, () => void>), TypeError, /not a file descriptor/);
   const [a, b] = socketPair();

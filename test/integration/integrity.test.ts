@@ -6,9 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { DangaSocket, listenTcp, connectTcp, socketPair, type Sock } from 'danga-socket';
-import { runUntil, Echo, Listener } from '../helpers.js';
+import { runUntil, Echo, Listener, testRandom, testRandomBytes } from '../helpers.js';
 
 const TOTAL = 64 * 1024 * 1024;
 
@@ -50,12 +50,12 @@ class Source extends DangaSocket {
     let off = 0;
     let markerNo = 0;
     while (off < data.length) {
-      const len = Math.min(data.length - off, 1 + Math.floor(Math.random() * 200_000));
+      const len = Math.min(data.length - off, 1 + Math.floor(testRandom() * 200_000));
       const before = this.writeBufSize;
       this.write(data.subarray(off, off + len));
       queued += this.writeBufSize - before; // send() runs synchronously: nothing drains meanwhile
       off += len;
-      if (Math.random() < 0.3) {
+      if (testRandom() < 0.3) {
         const expectedNo = markerNo++;
         const inQueue = this.writeBufSize > 0;
         if (inQueue) queued += 1;
@@ -77,7 +77,7 @@ class Source extends DangaSocket {
 }
 
 async function roundTrip(makePair: () => Promise<[Sock, (s: Sock) => void]> | [Sock, (s: Sock) => void]): Promise<void> {
-  const data = randomBytes(TOTAL);
+  const data = testRandomBytes(TOTAL);
   const expected = createHash('sha256').update(data).digest('hex');
   const [clientSock, startServer] = await makePair();
   void startServer;

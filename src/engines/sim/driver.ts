@@ -1,7 +1,7 @@
 /**
  * The sim engine's loop driver. It never uses Node's timers: it only
  * records when the loop wants its next iteration (on virtual time), and the
- * simulation's runner (src/sim.ts) decides what happens next, advancing
+ * simulation's runner (runner.ts) decides what happens next, advancing
  * virtual time itself to the next event when nothing is due.
  *
  * The wake-up rules are those of the other drivers (core/contract.ts):
@@ -22,6 +22,15 @@ export class SimDriver implements LoopDriver {
   /** When the next iteration is due (virtual ms); Infinity: on readiness only. */
   #wakeAt = Infinity;
   #generation = 0;
+  /**
+   * Called at the end of every start(): the ambient simulation
+   * (DANGA_ENGINE=sim) starts its runner here, so that
+   * `DangaSocket.eventLoop()` runs on virtual time as it would on a real
+   * engine. simulate() starts its runner itself and leaves it null.
+   */
+  onStart: (() => void) | null = null;
+  /** Called by every arm() while the loop runs: a parked runner wakes up (runner.ts). */
+  onArm: (() => void) | null = null;
 
   constructor(private readonly now: () => number) {}
 
@@ -40,12 +49,14 @@ export class SimDriver implements LoopDriver {
     this.#wakeAt = Infinity;
     this.#iterate = iterate;
     this.arm(timeoutMs);
+    this.onStart?.();
   }
 
   arm(timeoutMs: number): void {
     if (this.#iterate === null || !(timeoutMs >= 0)) return;
     const at = this.now() + timeoutMs;
     if (at < this.#wakeAt) this.#wakeAt = at;
+    this.onArm?.();
   }
 
   stop(): void {

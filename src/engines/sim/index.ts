@@ -3,7 +3,7 @@
  * (see docs/simulation.md). `danga-socket/sim`'s `simulate()` creates one
  * per simulation and puts it in the loop for the simulation's duration.
  */
-import { stateError } from '../../core/errors.js';
+import { outOfRange, stateError } from '../../core/errors.js';
 import type { Engine, LoopDriver, Transport } from '../../core/contract.js';
 import type { SimNetwork } from './network.js';
 import { SimSock } from './sim-sock.js';
@@ -11,11 +11,24 @@ import { SimSock } from './sim-sock.js';
 export { SimNetwork, TRACE_TAIL, type NetworkOptions } from './network.js';
 export { SimSock } from './sim-sock.js';
 export { SimDriver } from './driver.js';
+export { SimRunner, type RunEnd, type RunnerHooks, type RunnerOptions } from './runner.js';
 export { resolveFaults, type SimFaults, type SimRange, type ResolvedFaults } from './faults.js';
 export { Prng } from './prng.js';
 
+/** DANGA_SIM_SEED as a seed; null when unset (or empty). */
+export function seedFromEnv(): number | null {
+  const raw = process.env.DANGA_SIM_SEED;
+  if (raw === undefined || raw === '') return null;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw outOfRange('DANGA_SIM_SEED', 'an integer >= 0', raw);
+  return n;
+}
+
 function unsupported(what: string): Error {
-  return stateError('ERR_DANGA_SIM_UNSUPPORTED', `${what} is not simulated: inside simulate() only sockets of the simulated network run`);
+  return stateError(
+    'ERR_DANGA_SIM_UNSUPPORTED',
+    `${what} is not simulated: in a simulation (simulate(), DANGA_ENGINE=sim) only sockets of the simulated network run`,
+  );
 }
 
 /** The engine over `net`, with `driver` as its loop driver. */

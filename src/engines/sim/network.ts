@@ -55,6 +55,8 @@ export class SimNetwork {
   now = 0;
   /** When something last moved (bytes, a connection, a close): the watchdog's reference. */
   lastProgress = 0;
+  /** How many times something moved (progress() calls). */
+  progressCount = 0;
   /** Events in the trace so far. */
   traceLength = 0;
   /** The whole trace, when kept. */
@@ -63,6 +65,8 @@ export class SimNetwork {
   readonly dirty = new Set<SimSock>();
   /** Says which object a closing socket belonged to and why it closed (set by simulate()). */
   describeClose: ((fd: number) => string) | null = null;
+  /** Called when a socket's readiness may have changed or an event is scheduled: a parked runner wakes up (runner.ts). */
+  onActivity: (() => void) | null = null;
   readonly #maxFds: number;
   readonly #heap: Scheduled[] = [];
   #seq = 0;
@@ -126,6 +130,7 @@ export class SimNetwork {
   /** Something moved: the watchdog starts over. */
   progress(): void {
     this.lastProgress = this.now;
+    this.progressCount++;
   }
 
   // ---------------------------------------------------------------- time and events
@@ -144,6 +149,7 @@ export class SimNetwork {
       i = p;
     }
     heap[i] = item;
+    this.onActivity?.();
   }
 
   /** When the next event is due; Infinity when none is scheduled. */
@@ -183,7 +189,10 @@ export class SimNetwork {
 
   /** `sock`'s readiness may have changed: it is looked at before the next iteration. */
   markDirty(sock: SimSock): void {
-    if (!sock._closed) this.dirty.add(sock);
+    if (!sock._closed) {
+      this.dirty.add(sock);
+      this.onActivity?.();
+    }
   }
 
   /**
@@ -270,6 +279,7 @@ export class SimNetwork {
 
   /** listen(2) on a Unix socket path. */
   listenUnix(path: string, backlog: number): SimSock {
+    checkUnixPath(path, 'bind');
     const key = `unix:${path}`;
     if (this.#listeners.has(key)) throw systemError(-E.EADDRINUSE, 'bind', { path });
     const fd = this.allocFd();
@@ -340,6 +350,7 @@ export class SimNetwork {
 
   /** connect(2) to a Unix socket path: connected at once, queued on the listener. */
   connectUnix(path: string): SimSock {
+    checkUnixPath(path, 'connect');
     const listener = this.#listeners.get(`unix:${path}`);
     if (listener === undefined) throw systemError(-E.ENOENT, 'connect', { path });
     if (listener._queue.length >= listener._backlog) throw systemError(-E.EAGAIN, 'connect', { path });
@@ -561,6 +572,16 @@ export class SimNetwork {
     peer._peerGone = true;
     this.markDirty(peer);
   }
+}
+
+/** sockaddr_un's sun_path: 108 bytes, a filesystem path's terminating NUL included. */
+const UNIX_PATH_MAX = 108;
+
+/** A path that does not fit sun_path fails as on Linux (and the epoll engine): ENAMETOOLONG. */
+function checkUnixPath(path: string, syscall: string): void {
+  const len = Buffer.byteLength(path);
+  const abstract = path.startsWith('\0');
+  if (len > UNIX_PATH_MAX || (!abstract && len === UNIX_PATH_MAX)) throw systemError(-E.ENAMETOOLONG, syscall, { path });
 }
 
 function before(a: Scheduled, b: Scheduled): boolean {
