@@ -13,7 +13,8 @@
 import type { Duplex } from 'node:stream';
 
 /**
- * The names of the engines ('sim': the simulated network of `danga-socket/sim`, inside `simulate()` only).
+ * The names of the engines ('sim': the simulated network of `danga-socket/sim`, inside `simulate()`
+ * or process-wide with `DANGA_ENGINE=sim`).
  *
  * @original new in danga-socket (not in Danga::Socket 1.62) (`DangaSocket.engine()`)
  */
