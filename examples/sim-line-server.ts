@@ -22,11 +22,11 @@ export class Upper extends Connection {
 }
 
 /** A client: sends its lines, then half-closes; collects the answers. */
-class Client extends Connection {
+export class Client extends Connection {
   readonly answers: string[] = [];
   constructor(
     sock: Sock,
-    readonly lines: string[],
+    readonly lines: readonly string[],
   ) {
     super(sock);
     for (const l of lines) this.write(l + '\n');

@@ -2,33 +2,14 @@
  * fast-check driving simulations: it picks the seed, the scenario (the
  * lines each client sends) and the fault intensities; a counterexample
  * names all three, and fast-check shrinks the scenario while the seed keeps
- * each run exact. The server is examples/sim-line-server.ts's Upper.
+ * each run exact. The server and clients are examples/sim-line-server.ts's.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Connection, Listener, connectTcp, listenTcp, type Sock } from 'danga-socket';
+import { Listener, connectTcp, listenTcp } from 'danga-socket';
 import { simulate } from 'danga-socket/sim';
-import { Upper } from '../../examples/sim-line-server.js';
-
-class Client extends Connection {
-  readonly answers: string[] = [];
-  constructor(
-    sock: Sock,
-    readonly lines: readonly string[],
-  ) {
-    super(sock);
-    for (const l of lines) this.write(l + '\n');
-    this.end({ halfClose: true });
-  }
-  override eventRead(): void {
-    let line: Buffer | null | undefined;
-    while ((line = this.readLine(1024)) !== undefined) {
-      if (line === null) return this.close('done');
-      this.answers.push(line.toString());
-    }
-  }
-}
+import { Client, Upper } from '../../examples/sim-line-server.js';
 
 const probability = fc.double({ min: 0, max: 0.5, noNaN: true });
 
