@@ -36,6 +36,7 @@ export const NEEDS_KERNEL = {
     "fairness against Node's own loop (its timers, immediates and net I/O beside a busy loop): the sim runner yields to Node with one setImmediate per step by construction, and virtual time does not wait for Node's timers",
   fd: 'real fds (files, foreign fds, non-socket fds given to the constructor) need a kernel',
   realTime: 'a Node timer (real time) wakes the waiting loop: virtual time does not wait for real time, the loop jumps to its own next timer',
+  tls: "TLS is Node's (tls.TLSSocket over a real socket); the simulated network has none",
 } as const;
 
 /** The `skip` option of a test that needs what `why` names: a reason in the sim pass, false elsewhere. */

@@ -13,8 +13,8 @@ import { closeSync, fstatSync, ftruncateSync, mkdtempSync, openSync, rmSync, sta
 import { open as openHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Connection, DangaSocket, type Sock } from 'danga-socket';
-import { onSim, runUntil, tcpPair, testRandomBytes } from '../helpers.js';
+import { Connection, DangaSocket, Listener, connectTls, listenTls, type Sock } from 'danga-socket';
+import { haveOpenssl, onSim, runUntil, selfSignedCert, skipOnSim, tcpPair, testRandomBytes } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -396,3 +396,30 @@ test('tcpCork around header and file: the idiom works and ends uncorked', async 
   assert.equal(sha(sink.data()), sha(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n'), content.subarray(0, 1000)])));
   assert.equal(fdOpen(fd), false);
 });
+
+test(
+  'over TLS (the kernel cannot encrypt: no sendfile) a range is read in pieces, encrypted and arrives byte-exact, in order',
+  { skip: skipOnSim('tls') || (haveOpenssl ? false : 'openssl is needed to make the test certificate (.ci/run installs it)') },
+  async () => {
+    const { key, cert } = selfSignedCert();
+    let sender: Sender | null = null;
+    const listener = new Listener(listenTls({ host: '127.0.0.1', port: 0, key, cert }), (s) => (sender = new Sender(s)));
+    const address = listener.requireSock().localAddress();
+    if (address === null || !('port' in address)) throw new Error('no port');
+    const sink = new Sink(connectTls({ host: '127.0.0.1', port: address.port, ca: cert }));
+    await runUntil(() => sender !== null);
+    const s = sender as unknown as Sender;
+    const fd = openSync(bigPath, 'r');
+    s.write('HEAD');
+    assert.equal(s.writeFile(fd, 1, 20 * 1024 * 1024, { close: true }), false, '20 MiB over TLS is queued');
+    s.write('TAIL');
+    s.write(() => s.close('done'));
+    await runUntil(() => sink.eof);
+    listener.close('done');
+    const expected = Buffer.concat([Buffer.from('HEAD'), big.subarray(1, 1 + 20 * 1024 * 1024), Buffer.from('TAIL')]);
+    assert.equal(sink.bytes, expected.length);
+    assert.equal(sha(sink.data()), sha(expected));
+    assert.equal(fdOpen(fd), false);
+    assert.deepEqual(s.errors, []);
+  },
+);
