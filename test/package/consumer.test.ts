@@ -294,7 +294,7 @@ describe('the packed package, installed as users install it', { skip }, () => {
       [],
       'files in the tarball that users do not need',
     );
-    for (const need of ['dist/src/index.js', 'dist/src/index.d.ts', hostPrebuild, 'binding.gyp', 'native/binding.c', 'CHANGELOG.md']) {
+    for (const need of ['dist/src/index.js', 'dist/src/index.d.ts', hostPrebuild, 'binding.gyp', 'native/binding.c', 'CHANGELOG.md', 'LICENSE']) {
       assert.ok(files.includes(need), `${need} is in the tarball`);
     }
     const arm64 = 'prebuilds/linux-arm64/danga-socket.glibc.node';
