@@ -145,6 +145,25 @@ export async function tcpPair(): Promise<[Sock, Sock]> {
   return [client, accepted as unknown as Sock];
 }
 
+/**
+ * A plain DangaSocket (not a Connection) that reads and drops what arrives
+ * (one read per event) and closes on a hangup ('hup') or an error ('err').
+ * Read interest is the test's business.
+ */
+export class Discard extends DangaSocket {
+  override eventRead(): void {
+    this.read(65536);
+  }
+
+  override eventHup(): void {
+    this.close('hup');
+  }
+
+  override eventErr(): void {
+    this.close('err');
+  }
+}
+
 /** Echoes what it reads; stops reading while its queue is not empty (backpressure). Over a Sock or a Node stream. */
 export class Echo<S extends object = Sock> extends DangaSocket<S> {
   constructor(sock: S) {

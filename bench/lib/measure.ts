@@ -283,6 +283,12 @@ const LOADGEN_KEYS = {
   steal_cpu: 'stealCpu',
 };
 
+/** A load generator run over the measured window (warm-up, then the measured seconds): `args` plus the window. */
+function runMeasured(srv: Running, args: string[], s: Settings): Promise<Record<string, unknown>> {
+  const window = ['--warmup', String(s.warmupS), '--duration', String(s.durationS), '--timeout', '20'];
+  return runLoadgen(srv, [...args, ...window], s, s.warmupS + s.durationS + 60);
+}
+
 async function measureFile(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
   const bytes = sc.fileBytes ?? 65536;
   const { dir, name } = benchFile(bytes);
@@ -290,21 +296,7 @@ async function measureFile(server: ServerDef, sc: Scenario, s: Settings): Promis
   try {
     const srv = await startServer(server, sc, 'file', s, ['--root', dir, '--state', state]);
     try {
-      const args = [
-        '--mode',
-        'http',
-        '--path',
-        `/${name}`,
-        '--conns',
-        String(sc.conns ?? 1),
-        '--warmup',
-        String(s.warmupS),
-        '--duration',
-        String(s.durationS),
-        '--timeout',
-        '20',
-      ];
-      const r = await runLoadgen(srv, args, s, s.warmupS + s.durationS + 60);
+      const r = await runMeasured(srv, ['--mode', 'http', '--path', `/${name}`, '--conns', String(sc.conns ?? 1)], s);
       const out = numbers(r, { ...LOADGEN_KEYS, mib_s: 'mibPerSec', elapsed_s: 'seconds' });
       // server CPU seconds per GiB of bodies served
       if (out.serverCpu !== undefined && out.mibPerSec) out.cpuPerGiB = (out.serverCpu * 1024) / out.mibPerSec;
@@ -349,24 +341,11 @@ export async function measure(server: ServerDef, sc: Scenario, s: Settings): Pro
     case 'churn': {
       const srv = await startServer(server, sc, 'echo', s);
       try {
-        const args = [
-          '--mode',
-          sc.kind,
-          '--conns',
-          String(sc.conns ?? 1),
-          '--size',
-          String(sc.size ?? 64),
-          '--warmup',
-          String(s.warmupS),
-          '--duration',
-          String(s.durationS),
-          '--timeout',
-          '20',
-        ];
+        const args = ['--mode', sc.kind, '--conns', String(sc.conns ?? 1), '--size', String(sc.size ?? 64)];
         if (sc.depth) args.push('--depth', String(sc.depth));
         // churn closes with RST: orderly closes would pile up >100k TIME_WAIT sockets that slow the next measurements
         if (sc.kind === 'churn') args.push('--rst');
-        const r = await runLoadgen(srv, args, s, s.warmupS + s.durationS + 60);
+        const r = await runMeasured(srv, args, s);
         return numbers(r, LOADGEN_KEYS);
       } finally {
         await srv.proc.stop();

@@ -315,6 +315,19 @@ static void conn_flush(struct conn *c) {
     }
 }
 
+/* One read into rbuf: the byte count, or -1 when nothing is there now
+ * (EAGAIN, EINTR).  End of stream fails with `eof_why`, other errors die
+ * with `what`. */
+static ssize_t read_some(int fd, const char *what, const char *eof_why) {
+    ssize_t r = read(fd, rbuf, rbuf_len);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EINTR) return -1;
+        die(what);
+    }
+    if (r == 0) fail(eof_why);
+    return r;
+}
+
 static void conn_queue_messages(struct conn *c, unsigned k, int64_t t) {
     for (unsigned i = 0; i < k; i++) {
         c->stamps[c->tail % (unsigned)opt_depth] = t;
@@ -325,12 +338,8 @@ static void conn_queue_messages(struct conn *c, unsigned k, int64_t t) {
 
 static void conn_readable(struct conn *c) {
     for (;;) {
-        ssize_t r = read(c->fd, rbuf, rbuf_len);
-        if (r < 0) {
-            if (errno == EAGAIN || errno == EINTR) return;
-            die("read");
-        }
-        if (r == 0) fail("server closed a connection");
+        ssize_t r = read_some(c->fd, "read", "server closed a connection");
+        if (r < 0) return;
         if (opt_verify && memcmp(rbuf, pattern_at(c->recvd), (size_t)r) != 0)
             fail("echoed bytes differ from the bytes sent");
         uint64_t before = c->recvd / opt_size;
@@ -652,12 +661,9 @@ static int run_churn(void) {
                 ep_ctl(EPOLL_CTL_MOD, s->fd, EPOLLIN, (uint64_t)idx);
                 continue;
             }
-            ssize_t r = read(s->fd, rbuf, rbuf_len);
-            if (r < 0) {
-                if (errno == EAGAIN || errno == EINTR) continue;
-                die("read (churn)");
-            }
-            if (r == 0) fail("server closed a connection before echoing");
+            ssize_t r =
+                read_some(s->fd, "read (churn)", "server closed a connection before echoing");
+            if (r < 0) continue;
             if (opt_verify && memcmp(rbuf, pattern + s->got, (size_t)r) != 0)
                 fail("echoed bytes differ from the bytes sent");
             s->got += (size_t)r;
@@ -714,12 +720,8 @@ static int run_idle(void) {
         }
         for (int i = 0; i < k; i++) {
             struct conn *c = &conns[evs[i].data.u64];
-            ssize_t r = read(c->fd, rbuf, rbuf_len);
-            if (r < 0) {
-                if (errno == EAGAIN || errno == EINTR) continue;
-                die("read (idle)");
-            }
-            if (r == 0) fail("server closed an idle connection");
+            ssize_t r = read_some(c->fd, "read (idle)", "server closed an idle connection");
+            if (r < 0) continue;
             c->recvd += (uint64_t)r;
             if (c->recvd == opt_size) echoed++;
         }
@@ -795,12 +797,8 @@ static void http_head(struct hconn *h, size_t end) {
 
 static void http_readable(struct hconn *h) {
     for (;;) {
-        ssize_t r = read(h->fd, rbuf, rbuf_len);
-        if (r < 0) {
-            if (errno == EAGAIN || errno == EINTR) return;
-            die("read (http)");
-        }
-        if (r == 0) fail("server closed a connection");
+        ssize_t r = read_some(h->fd, "read (http)", "server closed a connection");
+        if (r < 0) return;
         size_t at = 0, n = (size_t)r;
         while (at < n) {
             if (h->in_body) {

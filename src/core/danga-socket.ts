@@ -1366,14 +1366,15 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     const t = this.#t as Transport;
     if (this.#writer === null && t.sendFile !== undefined) {
       for (;;) {
-        const want = range.end - range.pos;
-        const n = t.sendFile(range.fd, range.pos, want < SENDFILE_MAX ? want : SENDFILE_MAX);
+        const left = range.end - range.pos;
+        const ask = left < SENDFILE_MAX ? left : SENDFILE_MAX;
+        const n = t.sendFile(range.fd, range.pos, ask);
         if (n > 0) {
           range.pos += n;
           this.#wqFileBytes -= n;
           this.#wrote(n);
           if (range.pos === range.end) return true;
-          if (n < want && n < SENDFILE_MAX) {
+          if (n < ask) {
             // The socket is full (or the file ended: the next call says so).
             this.onIncompleteWrite();
             return false;

@@ -35,7 +35,7 @@ export interface WriteFileOptions {
  * How much of a range the fallback reads per piece. A fresh Buffer each
  * time: the node engine's streams keep a written Buffer until it is out.
  */
-export const FILE_CHUNK = 128 * 1024;
+const FILE_CHUNK = 128 * 1024;
 
 /**
  * Most bytes one sendfile(2) call is asked for: Linux moves at most
@@ -103,11 +103,6 @@ export class FileRange {
     if (start > size) throw outOfRange('offset', `an integer <= the file's size (${size})`, start);
     if (len !== null && start + len > size) throw outOfRange('length', `an integer <= the file's size minus offset (${size - start})`, len);
     return new FileRange(fd, start, len === null ? size : start + len, close === true ? file : null);
-  }
-
-  /** Bytes still to go out: the rest of the file range and of the piece read. */
-  get remaining(): number {
-    return this.end - this.pos + (this.chunk === null ? 0 : this.chunk.length - this.chunkOffset);
   }
 
   /**

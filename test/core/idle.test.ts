@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Connection, DangaSocket, Listener, connectTcp, listenTcp, socketPair, type Sock } from 'danga-socket';
 import { reactor } from '../../src/core/loop.js';
-import { onSim, runUntil } from '../helpers.js';
+import { Discard, onSim, runUntil } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -125,7 +125,7 @@ function every(ms: number, fn: () => void): { stop(): void } {
 }
 
 /** A silent object with an idle timeout, and an onIdle that can be told what to do. */
-class Quiet extends DangaSocket {
+class Quiet extends Discard {
   idleCalls = 0;
   keepOpen = false;
   onIdleHook: (() => void) | null = null;
@@ -134,18 +134,6 @@ class Quiet extends DangaSocket {
     this.idleCalls++;
     this.onIdleHook?.();
     if (!this.keepOpen) super.onIdle();
-  }
-
-  override eventRead(): void {
-    this.read(65536);
-  }
-
-  override eventHup(): void {
-    this.close('hup');
-  }
-
-  override eventErr(): void {
-    this.close('err');
   }
 }
 

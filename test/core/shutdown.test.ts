@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { DangaSocket, Listener, connectTcp, listenTcp, socketPair, type DangaStats, type Sock } from 'danga-socket';
 import { ChildServer } from '../child-server.js';
-import { Collector, onSim, runUntil, skipOnSim } from '../helpers.js';
+import { Collector, Discard, onSim, runUntil, skipOnSim } from '../helpers.js';
 import { bodySha256 } from './fixtures/body.js';
 
 afterEach(() => DangaSocket.reset());
@@ -210,23 +210,11 @@ test(
 // ------------------------------------------------------------------ in this process
 
 /** A plain DangaSocket (not a Connection): the base class's own onShutdown. */
-class Sender extends DangaSocket {
+class Sender extends Discard {
   constructor(sock: Sock, payload: Buffer) {
     super(sock);
     this.watchRead(true);
     this.write(payload);
-  }
-
-  override eventRead(): void {
-    this.read(65536);
-  }
-
-  override eventHup(): void {
-    this.close('hup');
-  }
-
-  override eventErr(): void {
-    this.close('err');
   }
 }
 
@@ -346,19 +334,7 @@ test('shutdown() bad options: coded TypeError/RangeError', SHORT, () => {
 // ------------------------------------------------------------------ end()
 
 /** Ends itself as told by the test, from a handler or a write callback. */
-class Ender extends DangaSocket {
-  override eventRead(): void {
-    this.read(65536);
-  }
-
-  override eventHup(): void {
-    this.close('hup');
-  }
-
-  override eventErr(): void {
-    this.close('err');
-  }
-}
+class Ender extends Discard {}
 
 test('end() with nothing queued closes at once (reason "end"), also from a write callback run at once (nothing queued)', SHORT, () => {
   for (const how of ['direct', 'callback', 'halfClose from a callback'] as const) {

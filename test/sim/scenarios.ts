@@ -50,10 +50,31 @@ class RandomEcho extends Connection {
   }
 }
 
-/** Sends its data in random pieces, then shuts down writing; collects what comes back. */
-class EchoClient extends Connection {
+/**
+ * Reads everything until end of stream (then `ended`, and closes with
+ * `endReason`), `readSize()` bytes per read, as long as the socket has data.
+ */
+abstract class Gatherer extends Connection {
   readonly got: Buffer[] = [];
-  done = false;
+  ended = false;
+  protected abstract readonly endReason: string;
+  protected abstract readSize(): number;
+  override eventRead(): void {
+    for (;;) {
+      const buf = this.read(this.readSize());
+      if (buf === null) {
+        this.ended = true;
+        return this.close(this.endReason);
+      }
+      if (buf.length === 0) return;
+      this.got.push(Buffer.from(buf));
+    }
+  }
+}
+
+/** Sends its data in random pieces, then shuts down writing; collects what comes back. */
+class EchoClient extends Gatherer {
+  protected readonly endReason = 'done';
   constructor(
     sock: Sock,
     sim: Simulation,
@@ -73,16 +94,8 @@ class EchoClient extends Connection {
     }
     DangaSocket.addTimer(delay / 1000, () => this.end({ halfClose: true }));
   }
-  override eventRead(): void {
-    for (;;) {
-      const buf = this.read(this.got.length % 2 === 0 ? 100 : 5000);
-      if (buf === null) {
-        this.done = true;
-        return this.close('done');
-      }
-      if (buf.length === 0) return;
-      this.got.push(Buffer.from(buf));
-    }
+  protected readSize(): number {
+    return this.got.length % 2 === 0 ? 100 : 5000;
   }
 }
 
@@ -97,7 +110,7 @@ export function echoScenario(seed: number, faults: SimFaults = CHAOS): Promise<S
     }
     return () => {
       for (const [i, c] of clients.entries()) {
-        assert.ok(c.done, `client ${i} never saw the end of the echo`);
+        assert.ok(c.ended, `client ${i} never saw the end of the echo`);
         const got = Buffer.concat(c.got);
         assert.equal(got.length, c.data.length, `client ${i}: ${got.length} bytes echoed of ${c.data.length}`);
         assert.ok(got.equals(c.data), `client ${i}: the echo differs from what was sent`);
@@ -278,9 +291,8 @@ class Closer extends Connection {
 }
 
 /** Writes random data now and then, and reads everything until end of stream (or a reset). */
-class Chatter extends Connection {
-  readonly got: Buffer[] = [];
-  finished = false;
+class Chatter extends Gatherer {
+  protected readonly endReason = 'eof';
   constructor(
     sock: Sock,
     private readonly sim: Simulation,
@@ -288,16 +300,8 @@ class Chatter extends Connection {
     super(sock);
     for (let i = 0; i < 4; i++) DangaSocket.addTimer(sim.randomInt(0, 30) / 1000, () => this.write(sim.randomBytes(sim.randomInt(1, 1500))));
   }
-  override eventRead(): void {
-    for (;;) {
-      const buf = this.read(this.sim.randomInt(1, 5000));
-      if (buf === null) {
-        this.finished = true;
-        return this.close('eof');
-      }
-      if (buf.length === 0) return;
-      this.got.push(Buffer.from(buf));
-    }
+  protected readSize(): number {
+    return this.sim.randomInt(1, 5000);
   }
   // Reads on through an error or a hangup: what arrived before a reset is
   // still readable, and the read that finds the error returns null.
@@ -328,7 +332,7 @@ export function closeScenario(seed: number, faults: SimFaults = CHAOS): Promise<
       const p = peer;
       assert.ok(c !== null, 'the connection was never accepted');
       assert.equal(c.closes, 1, `closed ${c.closes} times`);
-      assert.ok(p.finished, 'the peer never saw the end of stream');
+      assert.ok(p.ended, 'the peer never saw the end of stream');
       const written = Buffer.concat(c.stream).subarray(0, c.acceptedAtClose);
       const got = Buffer.concat(p.got);
       assert.equal(got.length, written.length, `the peer got ${got.length} bytes of the ${written.length} the socket took before close`);
