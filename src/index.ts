@@ -72,3 +72,7 @@ export type { ListenTcpOptions, ConnectTcpOptions } from './sockets.js';
 export { listenTls, connectTls } from './tls.js';
 export type { ListenTlsOptions, ConnectTlsOptions } from './tls.js';
 export type { StreamSock, ListenSock } from './engines/node/index.js';
+export { WorkerGroup } from './workers/group.js';
+export type { WorkerGroupOptions, WorkerListen, WorkerExit, WorkerGroupStats, WorkerGroupShutdownOptions } from './workers/group.js';
+export type { WorkerContext } from './workers/context.js';
+export type { WorkerMode } from './workers/protocol.js';
