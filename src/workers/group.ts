@@ -66,11 +66,18 @@ export interface WorkerGroupOptions {
   /** Each worker thread's resource limits (`worker_threads`): a worker past them dies and is respawned. */
   readonly resourceLimits?: ResourceLimits;
   /**
-   * Seconds before respawning a worker that died within a second of its
-   * start (or in its setup); it doubles with each such death in a row, up
-   * to 30 s. Default 0.1. A worker that had run longer is replaced at once.
+   * Seconds before respawning a worker that failed fast (died in its setup,
+   * or within `stableAfter` of its start); it doubles with each such death
+   * in a row, up to 30 s. Default 0.1. A worker that had run longer is
+   * replaced at once.
    */
   readonly respawnDelay?: number;
+  /**
+   * Seconds a worker must have run after its start for its death to count as
+   * a crash of a working worker, replaced at once (default 1). Dying sooner
+   * (or in its setup) counts as failing fast, and delays the respawn.
+   */
+  readonly stableAfter?: number;
   /** Seconds a worker retired by `reload()` has to drain before it is stopped (default 30). */
   readonly drainTimeout?: number;
 }
@@ -119,8 +126,6 @@ export interface WorkerGroupShutdownOptions {
 
 /** Most workers in a group. */
 const MAX_WORKERS = 1024;
-/** A worker that dies sooner than this after its start (ms) counts as failing fast: the next respawn waits. */
-const STABLE_MS = 1000;
 const MAX_RESPAWN_DELAY_S = 30;
 /** Extra time (ms) a retired worker gets past its drain timeout before it is terminated. */
 const TERMINATE_GRACE_MS = 5000;
@@ -221,6 +226,7 @@ export class WorkerGroup extends EventEmitter {
   readonly #limits: ResourceLimits | undefined;
   readonly #respawnDelay: number;
   readonly #drainTimeout: number;
+  readonly #stableMs: number;
   #state: State = 'new';
   #slots: Slot[] = [];
   /** Every fd the supervisor holds (bound or inherited), closed at the end. */
@@ -257,6 +263,7 @@ export class WorkerGroup extends EventEmitter {
     this.#limits = options.resourceLimits;
     this.#respawnDelay = seconds('options.respawnDelay', options.respawnDelay, 0.1);
     this.#drainTimeout = seconds('options.drainTimeout', options.drainTimeout, 30);
+    this.#stableMs = seconds('options.stableAfter', options.stableAfter, 1) * 1000;
   }
 
   /** How many slots (workers) the group has. */
@@ -598,7 +605,7 @@ export class WorkerGroup extends EventEmitter {
     if (crashed) {
       slot.current = null;
       if (this.#state === 'running') {
-        const fast = !live.ready || Date.now() - live.startedAt < STABLE_MS;
+        const fast = !live.ready || Date.now() - live.startedAt < this.#stableMs;
         slot.failures = fast ? slot.failures + 1 : 0;
         respawnIn = slot.failures === 0 ? 0 : Math.min(this.#respawnDelay * 2 ** (slot.failures - 1), MAX_RESPAWN_DELAY_S);
         this.#scheduleRespawn(slot, respawnIn);
