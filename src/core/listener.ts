@@ -6,7 +6,7 @@
 import type { Sock } from './contract.js';
 import { DangaSocket } from './danga-socket.js';
 import { invalidArgType, outOfRange, stateError, systemError, validateFunction, validateInteger } from './errors.js';
-import { kCloseHook, reactor } from './loop.js';
+import { kCloseHook, kShutdown, reactor } from './loop.js';
 import type { Timer } from './timers.js';
 
 /**
@@ -153,7 +153,7 @@ export class Listener extends DangaSocket<Sock> {
     }
   }
 
-  #serve(sock: Sock): void {
+  #serve(sock: Sock): DangaSocket<object> | null {
     let conn: unknown;
     try {
       conn = this.#factory(sock, this);
@@ -167,11 +167,12 @@ export class Listener extends DangaSocket<Sock> {
       // any other handler's exception, would stop the whole server).
       if (reactor.errorHandler === null) throw err;
       reactor.errorHandler(err, this);
-      return;
+      return null;
     }
-    if (conn.closed) return;
+    if (conn.closed) return null;
     this.#open++;
     conn[kCloseHook](this.#connectionClosed);
+    return conn;
   }
 
   /**
@@ -256,6 +257,28 @@ export class Listener extends DangaSocket<Sock> {
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   override onShutdown(): void {
+    const sock = this.sock();
+    // The node engine accepts on its own (libuv takes every connection the
+    // kernel has as soon as it can): what it took and did not hand out yet
+    // is this listener's, and would be reset by the close. Serve those, in
+    // shutdown too, rather than drop them. (On the epoll engine they are
+    // still in the kernel's queue: for the next worker of a group, or reset
+    // by the close where nothing else holds the socket, as in 1.62.)
+    if (sock !== null && sock.engine === 'node') {
+      // (Until the deferred close at the end of the iteration, Node would go on taking connections in.)
+      (sock as { stopListening?: () => void }).stopListening?.();
+      let next: Sock | null;
+      try {
+        while ((next = sock.accept()) !== null) {
+          reactor.stats.accepted++;
+          if (this.#noDelay) next.setNoDelay(true);
+          const conn = this.#serve(next);
+          if (conn !== null) reactor.guard(conn, () => conn[kShutdown]());
+        }
+      } catch {
+        // (out of fds: what is left is dropped with the listener)
+      }
+    }
     this.close('shutdown');
   }
 }

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { WorkerGroup, type WorkerExit, type WorkerMode } from '../../src/index.js';
+import { DangaSocket, WorkerGroup, type WorkerExit, type WorkerMode } from '../../src/index.js';
 import { loadBinding } from '../../src/engines/epoll/binding.js';
 import { skipOnSim } from '../helpers.js';
 import { connClient, fdCount, startLoad, type LoadResult } from './load.js';
@@ -221,11 +221,20 @@ describe('WorkerGroup under load (C client)', { skip: skipLoad }, () => {
       gaps.push(performance.now() - died);
     }
     const r = await load.stop();
-    assertClean(r, 'crash');
+    if (DangaSocket.engine() === 'epoll') assertClean(r, 'crash');
+    else {
+      // Node accepts on its own: a node-engine worker dies with the
+      // connections libuv had accepted for it and not handed over yet
+      // (accepted by that worker, but not greeted): counted, not asserted.
+      assert.equal(r.refused, 0, 'crash: refused connects');
+      assert.equal(r.corrupt, 0, 'crash: corrupt replies');
+      assert.equal(r.timeout, 0, 'crash: stalled connections');
+      t.diagnostic(`node engine: ${r.reset_before_accept} connections died in libuv's accept queue of a dead worker`);
+    }
     assert.ok(r.ok > 0);
     gaps.sort((a, b) => a - b);
     t.diagnostic(
-      `50 crashes under load: ${r.ok} exchanges, ${r.failed_after_accept} lost with their worker (accepted by it), 0 refused, 0 reset before accept; back to 2 workers after a median ${gaps[25]!.toFixed(0)} ms, max ${gaps[49]!.toFixed(0)} ms`,
+      `50 crashes under load: ${r.ok} exchanges, ${r.failed_after_accept} lost with their worker (accepted by it), ${r.refused} refused, ${r.reset_before_accept} reset before accept; back to 2 workers after a median ${gaps[25]!.toFixed(0)} ms, max ${gaps[49]!.toFixed(0)} ms`,
     );
     assert.deepEqual(
       g.threadIds().map((id) => id > 0),
