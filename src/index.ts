@@ -75,4 +75,6 @@ export type { StreamSock, ListenSock } from './engines/node/index.js';
 export { WorkerGroup } from './workers/group.js';
 export type { WorkerGroupOptions, WorkerListen, WorkerExit, WorkerGroupStats, WorkerGroupShutdownOptions } from './workers/group.js';
 export type { WorkerContext } from './workers/context.js';
+export { inheritedListen, spawnSuccessor, announceReady } from './workers/handover.js';
+export type { SpawnSuccessorOptions } from './workers/handover.js';
 export type { WorkerMode } from './workers/protocol.js';
