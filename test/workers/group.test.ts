@@ -123,6 +123,15 @@ describe('WorkerGroup: bad input', { skip }, () => {
 });
 
 describe('WorkerGroup: serving', { skip }, () => {
+  test(
+    "'handoff' needs the epoll engine in the supervisor's thread: elsewhere start() rejects with ERR_DANGA_NO_EPOLL",
+    { skip: handoff ? 'this pass runs on the epoll engine' : false },
+    async () => {
+      const g = new WorkerGroup({ module: hello, workers: 1, mode: 'handoff', listen: [{ host: '127.0.0.1', port: 0 }] });
+      await assert.rejects(g.start(), { code: 'ERR_DANGA_NO_EPOLL' });
+    },
+  );
+
   test('stats() per worker and summed; messages both ways; addresses(); shutdown closes every socket', async () => {
     const before = fdCount();
     const g = group({ workers: 2 });
@@ -168,11 +177,9 @@ describe('WorkerGroup: serving', { skip }, () => {
   });
 });
 
-const modes: [WorkerMode, number][] = [
-  ['reuseport', 2],
-  ['reuseport', 4],
-  ['shared', 2],
-];
+/** 'handoff' accepts in this thread's loop: the epoll engine only (its workers may run either engine). */
+const handoff = DangaSocket.engine() === 'epoll';
+const modes: [WorkerMode, number][] = [['reuseport', 2], ['reuseport', 4], ['shared', 2], ...(handoff ? ([['handoff', 2]] as [WorkerMode, number][]) : [])];
 
 describe('WorkerGroup under load (C client)', { skip: skipLoad }, () => {
   for (const [mode, n] of modes) {
@@ -199,52 +206,53 @@ describe('WorkerGroup under load (C client)', { skip: skipLoad }, () => {
     });
   }
 
-  test('crash: 50 workers killed under continuous connects; nothing refused or reset that no worker had accepted; fds back to baseline', async (t) => {
-    const g = group({ workers: 2 });
-    await g.start();
-    const baseline = fdCount();
-    const load = startLoad(portOf(g), 20);
-    await load.started;
-    const gaps: number[] = [];
-    const kinds = ['throw', 'exit'];
-    for (let i = 0; i < 50; i++) {
-      const slot = i % 2;
-      const exited = nextEvent<WorkerExit>(g, 'exit', (e) => e.slot === slot);
-      assert.ok(g.send(slot, { crash: kinds[i % 2] }));
-      const e = await exited;
-      const died = performance.now();
-      assert.equal(e.expected, false);
-      assert.equal(e.respawnIn, 0, 'a worker that had started is replaced at once');
-      if (kinds[i % 2] === 'throw') assert.match(String(e.error?.message), /crash on purpose/);
-      else assert.equal(e.code, 3);
-      await nextEvent<{ slot: number }>(g, 'ready', (r) => r.slot === slot);
-      gaps.push(performance.now() - died);
-    }
-    const r = await load.stop();
-    if (DangaSocket.engine() === 'epoll') assertClean(r, 'crash');
-    else {
-      // Node accepts on its own: a node-engine worker dies with the
-      // connections libuv had accepted for it and not handed over yet
-      // (accepted by that worker, but not greeted): counted, not asserted.
-      assert.equal(r.refused, 0, 'crash: refused connects');
-      assert.equal(r.corrupt, 0, 'crash: corrupt replies');
-      assert.equal(r.timeout, 0, 'crash: stalled connections');
-      t.diagnostic(`node engine: ${r.reset_before_accept} connections died in libuv's accept queue of a dead worker`);
-    }
-    assert.ok(r.ok > 0);
-    gaps.sort((a, b) => a - b);
-    t.diagnostic(
-      `50 crashes under load: ${r.ok} exchanges, ${r.failed_after_accept} lost with their worker (accepted by it), ${r.refused} refused, ${r.reset_before_accept} reset before accept; back to 2 workers after a median ${gaps[25]!.toFixed(0)} ms, max ${gaps[49]!.toFixed(0)} ms`,
-    );
-    assert.deepEqual(
-      g.threadIds().map((id) => id > 0),
-      [true, true],
-    );
-    // The client is gone: what is left is the group at rest, as at the baseline.
-    await waitFor(() => fdCount() === baseline);
-    assert.equal(fdCount(), baseline, 'every fd of the 50 dead workers is closed');
-    await g.shutdown({ timeout: 1 });
-  });
+  for (const [mode, crashes] of [['reuseport', 50], ...(handoff ? [['handoff', 20]] : [])] as [WorkerMode, number][])
+    test(`crash, ${mode}: ${crashes} workers killed under continuous connects; nothing refused or reset that no worker had accepted; fds back to baseline`, async (t) => {
+      const g = group({ workers: 2, mode });
+      await g.start();
+      const baseline = fdCount();
+      const load = startLoad(portOf(g), 20);
+      await load.started;
+      const gaps: number[] = [];
+      const kinds = ['throw', 'exit'];
+      for (let i = 0; i < crashes; i++) {
+        const slot = i % 2;
+        const exited = nextEvent<WorkerExit>(g, 'exit', (e) => e.slot === slot);
+        assert.ok(g.send(slot, { crash: kinds[i % 2] }));
+        const e = await exited;
+        const died = performance.now();
+        assert.equal(e.expected, false);
+        assert.equal(e.respawnIn, 0, 'a worker that had started is replaced at once');
+        if (kinds[i % 2] === 'throw') assert.match(String(e.error?.message), /crash on purpose/);
+        else assert.equal(e.code, 3);
+        await nextEvent<{ slot: number }>(g, 'ready', (r) => r.slot === slot);
+        gaps.push(performance.now() - died);
+      }
+      const r = await load.stop();
+      if (DangaSocket.engine() === 'epoll') assertClean(r, 'crash');
+      else {
+        // Node accepts on its own: a node-engine worker dies with the
+        // connections libuv had accepted for it and not handed over yet
+        // (accepted by that worker, but not greeted): counted, not asserted.
+        assert.equal(r.refused, 0, 'crash: refused connects');
+        assert.equal(r.corrupt, 0, 'crash: corrupt replies');
+        assert.equal(r.timeout, 0, 'crash: stalled connections');
+        t.diagnostic(`node engine: ${r.reset_before_accept} connections died in libuv's accept queue of a dead worker`);
+      }
+      assert.ok(r.ok > 0);
+      gaps.sort((a, b) => a - b);
+      t.diagnostic(
+        `${crashes} crashes under load (${mode}): ${r.ok} exchanges, ${r.failed_after_accept} lost with their worker (accepted by it), ${r.refused} refused, ${r.reset_before_accept} reset before accept; back to 2 workers after a median ${gaps[crashes >> 1]!.toFixed(0)} ms, max ${gaps[crashes - 1]!.toFixed(0)} ms`,
+      );
+      assert.deepEqual(
+        g.threadIds().map((id) => id > 0),
+        [true, true],
+      );
+      // The client is gone: what is left is the group at rest, as at the baseline.
+      await waitFor(() => fdCount() === baseline);
+      assert.equal(fdCount(), baseline, 'every fd of the dead workers is closed');
+      await g.shutdown({ timeout: 1 });
+    });
 
   test('a worker out of memory (resourceLimits) is replaced like any crash', async () => {
     const g = group({ workers: 1, resourceLimits: { maxOldGenerationSizeMb: 32 } });
@@ -290,10 +298,20 @@ describe('WorkerGroup under load (C client)', { skip: skipLoad }, () => {
     }
   });
 
-  for (const mode of ['reuseport', 'shared'] as const) {
-    const reloads = mode === 'reuseport' ? 100 : 20;
-    test(`reload, ${mode}: ${reloads} rolling reloads under continuous connects and requests: nothing refused, reset, lost or corrupted`, async (t) => {
-      const g = group({ workers: 2, mode });
+  const reloadRuns: [WorkerMode, 'epoll' | 'node' | undefined, number][] = [
+    ['reuseport', undefined, 100],
+    ['shared', undefined, 20],
+    ...(handoff
+      ? ([
+          ['handoff', undefined, 20],
+          ['handoff', 'node', 10],
+        ] as [WorkerMode, 'node' | undefined, number][])
+      : []),
+  ];
+  for (const [mode, engine, reloads] of reloadRuns) {
+    const on = engine === undefined ? '' : ` (workers on the ${engine} engine)`;
+    test(`reload, ${mode}${on}: ${reloads} rolling reloads under continuous connects and requests: nothing refused, reset, lost or corrupted`, async (t) => {
+      const g = group({ workers: 2, mode, ...(engine === undefined ? {} : { engine }) });
       await g.start();
       const load = startLoad(portOf(g), 20);
       await load.started;
