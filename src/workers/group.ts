@@ -114,7 +114,21 @@ export interface WorkerGroupStats {
   /** The sum over the workers that answered. */
   readonly total: DangaStats;
   /** Per worker, by slot. */
-  readonly workers: readonly { readonly slot: number; readonly threadId: number; readonly stats: DangaStats }[];
+  readonly workers: readonly WorkerStats[];
+}
+
+/**
+ * One worker's counters, in `WorkerGroupStats`.
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
+export interface WorkerStats {
+  /** Its slot. */
+  readonly slot: number;
+  /** Its `threadId`. */
+  readonly threadId: number;
+  /** Its `DangaSocket.stats()`. */
+  readonly stats: DangaStats;
 }
 
 /**
@@ -316,7 +330,7 @@ export class WorkerGroup extends EventEmitter {
       if (failed !== undefined) throw failed.reason;
     } catch (err) {
       this.#state = 'stopping';
-      await Promise.all(this.#slots.map((s) => (s.current === null ? 0 : s.current.worker.terminate())));
+      await Promise.all(this.#slots.flatMap((s) => (s.current === null ? [] : [s.current.worker.terminate()])));
       this.#closeFds();
       this.#state = 'stopped';
       throw err;
