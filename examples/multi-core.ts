@@ -13,6 +13,8 @@ import { announceReady, Connection, inheritedListen, spawnSuccessor, WorkerGroup
 // README:BEGIN
 /** Each line comes back upper-cased. */
 class Shout extends Connection {
+  #leaving = false;
+
   constructor(sock: Sock) {
     super(sock);
     this.setIdleTimeout(60);
@@ -23,7 +25,13 @@ class Shout extends Connection {
     while ((line = this.readLine(64 * 1024)) !== undefined) {
       if (line === null) return this.end();
       this.write([line.toString('latin1').toUpperCase(), '\n']);
+      if (this.#leaving) return this.end(); // answered the line in flight: now close
     }
+  }
+
+  // A reload or SIGTERM: answer the next line, then close (the default, end(), would drop what the client sent).
+  override onShutdown(): void {
+    this.#leaving = true;
   }
 }
 

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadBinding } from '../../src/engines/epoll/binding.js';
+import { alive, gone } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const script = fileURLToPath(new URL('../../examples/multi-core.js', import.meta.url));
@@ -32,15 +33,6 @@ function shout(port: number, text: string): Promise<string> {
     c.on('close', () => resolve(reply));
     c.on('error', reject);
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 test(
@@ -75,9 +67,9 @@ test(
       pids.push(Number(m2[1]));
       assert.notEqual(pids[1], pids[0]);
       assert.equal(await shout(port, 'new process\n'), 'NEW PROCESS\n');
-      while (alive(pids[0]!)) await new Promise((resolve) => setTimeout(resolve, 20));
+      await gone(pids[0]!);
       process.kill(pids[1]!, 'SIGTERM');
-      while (alive(pids[1]!)) await new Promise((resolve) => setTimeout(resolve, 20));
+      await gone(pids[1]!);
     } finally {
       for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
       child.kill('SIGKILL');

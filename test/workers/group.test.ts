@@ -23,6 +23,9 @@ const throwsSetup = new URL('./fixtures/throws-setup.js', import.meta.url);
 const skip = skipOnSim('worker') || (loadBinding() === null ? 'a WorkerGroup needs the native addon' : false);
 const skipLoad = skip || (connClient() === null ? 'no C compiler (cc) for the load client' : false);
 
+/** 'handoff' accepts in this thread's loop: the epoll engine only (its workers may run either engine). */
+const handoff = DangaSocket.engine() === 'epoll';
+
 const groups: WorkerGroup[] = [];
 after(async () => {
   await Promise.all(groups.map((g) => g.shutdown({ timeout: 1 })));
@@ -177,8 +180,6 @@ describe('WorkerGroup: serving', { skip }, () => {
   });
 });
 
-/** 'handoff' accepts in this thread's loop: the epoll engine only (its workers may run either engine). */
-const handoff = DangaSocket.engine() === 'epoll';
 const modes: [WorkerMode, number][] = [['reuseport', 2], ['reuseport', 4], ['shared', 2], ...(handoff ? ([['handoff', 2]] as [WorkerMode, number][]) : [])];
 
 describe('WorkerGroup under load (C client)', { skip: skipLoad }, () => {

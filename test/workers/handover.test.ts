@@ -11,7 +11,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { inheritedListen, spawnSuccessor, WorkerGroup } from '../../src/index.js';
 import { loadBinding } from '../../src/engines/epoll/binding.js';
-import { skipOnSim } from '../helpers.js';
+import { alive, gone, skipOnSim } from '../helpers.js';
 import { connClient, startLoad, type LoadResult } from './load.js';
 
 const server = fileURLToPath(new URL('./fixtures/upgrade-server.js', import.meta.url));
@@ -57,19 +57,6 @@ class Generations {
     while (this.lines.length < count) await new Promise<void>((resolve) => this.#waiters.push(resolve));
     return this.lines[count - 1]!;
   }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function gone(pid: number): Promise<void> {
-  while (alive(pid)) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 const leftovers: number[] = [];
