@@ -7,7 +7,7 @@ import type { Sock } from './contract.js';
 import { DangaSocket } from './danga-socket.js';
 import { invalidArgType, outOfRange, stateError, systemError, validateFunction, validateInteger } from './errors.js';
 import { kCloseHook, kShutdown, reactor } from './loop.js';
-import { ProxyHeaderReader, ProxyTrust, type ProxyProtocolOptions } from './proxy-header-reader.js';
+import { ProxyHeaderReader, ProxyTrust, keepProxyInfo, type ProxyProtocolOptions } from './proxy-header-reader.js';
 import type { Timer } from './timers.js';
 
 /**
@@ -209,6 +209,7 @@ export class Listener extends DangaSocket<Sock> {
       reactor.errorHandler(err, this);
       return;
     }
+    if (rest !== null) keepProxyInfo(sock, conn);
     if (conn.closed) return;
     this.#open++;
     conn[kCloseHook](this.#connectionClosed);

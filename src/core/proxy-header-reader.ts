@@ -119,14 +119,23 @@ const infos = new WeakMap<object, ProxyInfo>();
 
 /**
  * What the PROXY header of `of` (a connection a `Listener` with the
- * `proxyProtocol` option made, or its Sock) said; null for anything else.
+ * `proxyProtocol` option made, or its Sock) said, also once it closed; null for anything else.
  *
  * @throws Nothing.
  * @original new in danga-socket (not in Danga::Socket 1.62)
  */
 export function proxyInfo(of: DangaSocket<object> | Sock): ProxyInfo | null {
-  const sock = of instanceof DangaSocket ? of.sock() : of;
-  return sock === null || typeof sock !== 'object' ? null : (infos.get(sock) ?? null);
+  if (of === null || typeof of !== 'object') return null;
+  const direct = infos.get(of);
+  if (direct !== undefined || !(of instanceof DangaSocket)) return direct ?? null;
+  const sock = of.sock();
+  return sock === null ? null : (infos.get(sock) ?? null);
+}
+
+/** Files the header of `sock` under `conn` too, so that it stays known after `conn` closed. */
+export function keepProxyInfo(sock: Sock, conn: DangaSocket<object>): void {
+  const info = infos.get(sock);
+  if (info !== undefined) infos.set(conn, info);
 }
 
 /**
