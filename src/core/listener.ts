@@ -3,11 +3,11 @@
  * where accepting under overload is handled (fd exhaustion, a connection
  * cap) and where a graceful shutdown stops accepting.
  */
-import type { Sock } from './contract.js';
+import type { Sock, SockAddress } from './contract.js';
 import { DangaSocket } from './danga-socket.js';
 import { invalidArgType, outOfRange, stateError, systemError, validateFunction, validateInteger } from './errors.js';
 import { kCloseHook, kShutdown, reactor } from './loop.js';
-import { ProxyHeaderReader, ProxyTrust, keepProxyInfo, type ProxyProtocolOptions } from './proxy-header-reader.js';
+import { ProxyTrust, keepProxyInfo, readProxyHeader, type ProxyHeaderReader, type ProxyProtocolOptions } from './proxy-header-reader.js';
 import type { Timer } from './timers.js';
 
 /**
@@ -173,16 +173,22 @@ export class Listener extends DangaSocket<Sock> {
 
   /** The `proxyProtocol` stage: the socket reaches the factory once its header is in. */
   #readHeader(sock: Sock, trust: ProxyTrust): void {
-    let reader: ProxyHeaderReader;
+    let reader: ProxyHeaderReader | null;
     try {
-      reader = new ProxyHeaderReader(sock, trust, (s, rest, shuttingDown) => this.#serve(s, rest, shuttingDown));
+      reader = readProxyHeader(
+        sock,
+        trust,
+        (s, rest, shuttingDown) => this.#serve(s, rest, shuttingDown),
+        (reason, peer) => this.onProxyReject(reason, peer),
+      );
     } catch (err) {
       sock.close();
       if (reactor.errorHandler === null) throw err;
       reactor.errorHandler(err, this);
       return;
     }
-    if (reader.closed) return;
+    // null: the header was there at once, and the factory has been called.
+    if (reader === null || reader.closed) return;
     // It counts against maxConnections from now on: the connection it becomes takes its place.
     this.#open++;
     reader[kCloseHook](this.#connectionClosed);
@@ -268,6 +274,21 @@ export class Listener extends DangaSocket<Sock> {
       code: 'DANGA_ACCEPT_FAILED',
     });
   }
+
+  /**
+   * With the `proxyProtocol` option: a connection was closed before it
+   * reached the factory. `reason` is its close reason (as counted in
+   * `DangaSocket.stats().closed`): 'proxy_untrusted' (a peer not in
+   * `trusted`), 'proxy_timeout' (no complete header in time), 'proxy_eof'
+   * (the peer closed, or the connection failed, first), or `proxy_<why>`
+   * for an invalid header (`ProxyHeaderError`: 'proxy_signature',
+   * 'proxy_v1_malformed', …). `peer` is the socket's own peer address. The
+   * default does nothing more; override it to log, or to count by source.
+   *
+   * @throws Nothing (its own exceptions, as a handler's).
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
+  onProxyReject(_reason: string, _peer: SockAddress | null): void {}
 
   /**
    * The listening socket failed (a node-engine listen failure reported late): reported, then closed.

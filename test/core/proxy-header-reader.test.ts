@@ -13,9 +13,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Connection, DangaSocket, Listener, connectTcp, connectUnix, listenTcp, listenUnix, proxyInfo, type Sock } from 'danga-socket';
+import { Connection, DangaSocket, Listener, connectTcp, connectUnix, listenTcp, listenUnix, proxyInfo, type Sock, type SockAddress } from 'danga-socket';
+import net from 'node:net';
+import fc from 'fast-check';
+import { ProxyTrust } from '../../src/core/proxy-header-reader.js';
 import { encode } from './fixtures/proxy-encode.js';
-import { onSim, runUntil } from '../helpers.js';
+import { onSim, runUntil, simSeed } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -70,9 +73,17 @@ class Client extends Connection {
   }
 }
 
-function serve(options: { trusted?: string[]; timeout?: number; maxHeaderBytes?: number } = {}): { listener: Listener; port: number } {
+/** Notes the connections its PROXY stage closed. */
+class ProxyListener extends Listener {
+  readonly rejected: Array<[string, string | null]> = [];
+  override onProxyReject(reason: string, peer: SockAddress | null): void {
+    this.rejected.push([reason, peer === null || peer.family === 'unix' ? null : `${peer.address}:${peer.port}`]);
+  }
+}
+
+function serve(options: { trusted?: string[]; timeout?: number; maxHeaderBytes?: number } = {}): { listener: ProxyListener; port: number } {
   Server.made = [];
-  const listener = new Listener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) => new Server(s), {
+  const listener = new ProxyListener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) => new Server(s), {
     proxyProtocol: { trusted: options.trusted ?? ['127.0.0.0/8'], timeout: options.timeout, maxHeaderBytes: options.maxHeaderBytes },
   });
   const a = listener.sock()?.localAddress();
@@ -115,8 +126,9 @@ test('v1 and v2 headers: the factory sees the client addresses, the data after t
     const info = proxyInfo(server);
     assert.ok(info !== null);
     assert.equal(info.header.version, c.header[0] === 0x50 ? 1 : 2);
-    // The balancer's own address: this test's client.
+    // The balancer's own addresses: this test's client, and the listener.
     assert.deepEqual(info.peer, client.sock()?.localAddress());
+    assert.deepEqual(info.local, { address: '127.0.0.1', port, family: 'IPv4' });
     client.close('done');
   }
   const tlvs = proxyInfo(Server.made[2] as Server)?.header.tlvs;
@@ -170,7 +182,7 @@ test('a header split into single bytes: no connection object until the last byte
 });
 
 test('bad input: each closes its connection only, with the reason (closeReason, stats), reading no more than the bound, leaking no fd', async () => {
-  const { port } = serve({ maxHeaderBytes: 512 });
+  const { listener, port } = serve({ maxHeaderBytes: 512 });
   const good = encode({ version: 2, command: 'PROXY', transport: 'TCP4', src: { address: '1.2.3.4', port: 5 }, dst: { address: '5.6.7.8', port: 9 } });
   const mutate = (at: number, v: number): Buffer => {
     const b = Buffer.from(good);
@@ -201,17 +213,18 @@ test('bad input: each closes its connection only, with the reason (closeReason, 
   for (const [reason, bytes] of cases) {
     const count = closedBy(reason);
     const client = connect(port);
+    // Its address, once connected (the node engine knows it only then).
+    let mine = client.sock()?.localAddress() ?? null;
     client.write(bytes);
     if (reason === 'proxy_eof') client.write(() => client.sock()?.shutdown('write'));
-    let reader: DangaSocket<object> | undefined;
     const inBefore = DangaSocket.stats().bytesIn;
     await runUntil(() => {
-      reader ??= readers()[0];
+      mine ??= client.sock()?.localAddress() ?? null;
       return closedBy(reason) > count;
     });
     await runUntil(() => client.ended);
     assert.equal(closedBy(reason), count + 1, reason);
-    assert.equal(reader?.closeReason(), reason);
+    assert.deepEqual(listener.rejected.pop(), [reason, mine === null || mine.family === 'unix' ? null : `${mine.address}:${mine.port}`]);
     assert.ok(DangaSocket.stats().bytesIn - inBefore <= 512, `${reason}: read ${DangaSocket.stats().bytesIn - inBefore} bytes, more than the bound`);
     assert.equal(client.got.length, 0, 'nothing reached a connection object, so nothing came back');
   }
@@ -227,13 +240,14 @@ test('bad input: each closes its connection only, with the reason (closeReason, 
 });
 
 test('a header that never completes is closed by the deadline; an untrusted source is closed at once, whatever it sends', async () => {
-  const { port } = serve({ timeout: 0.2 });
+  const { listener, port } = serve({ timeout: 0.2 });
   const timeouts = closedBy('proxy_timeout');
   const untrusted = closedBy('proxy_untrusted');
   const slow = connect(port);
   slow.write('PROXY TCP4 1.2.3.4 ');
   await runUntil(() => slow.ended);
   assert.equal(closedBy('proxy_timeout'), timeouts + 1);
+  assert.equal(listener.rejected[0]?.[0], 'proxy_timeout');
   DangaSocket.reset();
 
   const far = serve({ trusted: ['10.0.0.0/8', 'fd00::/8', '192.0.2.1'] });
@@ -241,6 +255,7 @@ test('a header that never completes is closed by the deadline; an untrusted sour
   intruder.write(encode({ version: 1, command: 'PROXY', transport: 'TCP4', src: { address: '8.8.8.8', port: 1 }, dst: { address: '1.1.1.1', port: 2 } }));
   await runUntil(() => intruder.ended);
   assert.equal(closedBy('proxy_untrusted'), untrusted + 1);
+  assert.equal(far.listener.rejected[0]?.[0], 'proxy_untrusted');
   assert.equal(Server.made.length, 0);
   assert.equal(far.listener.connections(), 0);
 });
@@ -318,4 +333,27 @@ test('the option is validated: TypeError / RangeError with a code, naming it', (
   }
   assert.equal(DangaSocket.watchedSockets(), 0, 'nothing registered by a failed constructor');
   sock.close();
+});
+
+test('property: trusted networks match as Node\'s BlockList does (IPv4, IPv6, IPv4-mapped peers, any prefix)', () => {
+  const v4net = fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 32 }));
+  const v6net = fc.tuple(fc.ipV6().filter((a) => !a.includes('.')), fc.integer({ min: 0, max: 128 }));
+  fc.assert(
+    fc.property(
+      fc.oneof(v4net.map(([a, p]) => ({ a, p, v: 4 as const })), v6net.map(([a, p]) => ({ a, p, v: 6 as const }))),
+      fc.oneof(fc.ipV4(), fc.ipV6().filter((a) => !a.includes('.')), fc.ipV4().map((a) => `::ffff:${a}`)),
+      fc.boolean(),
+      ({ a, p, v }, peer0, same) => {
+        // Half the time the peer is the network's own address: the prefix then decides.
+        const peer = same ? a : peer0;
+        const trust = new ProxyTrust({ trusted: [`${a}/${p}`] });
+        const family = net.isIPv4(peer) ? 'IPv4' : 'IPv6';
+        const list = new net.BlockList();
+        list.addSubnet(a, p, v === 4 ? 'ipv4' : 'ipv6');
+        const expected = list.check(peer, family === 'IPv4' ? 'ipv4' : 'ipv6');
+        assert.equal(trust.allows({ address: peer, port: 1, family }), expected, `${peer} in ${a}/${p}`);
+      },
+    ),
+    { seed: simSeed(), numRuns: 2000 },
+  );
 });
