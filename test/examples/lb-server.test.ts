@@ -21,7 +21,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +84,52 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
   }
 }
 
+/** The HAProxy configuration of the test, and of the README (which shows it for the example's ports). */
+function haproxyConfig(o: { stats: string; frontPort: number; s1: { host: string; port: number; healthPort: number }; s2: { host: string; port: number; healthPort: number } }): string {
+  return `global
+  stats socket ${o.stats} mode 600 level admin
+  maxconn 4096
+
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  # The test's: no second attempt, no other server, so that no failure is hidden.
+  retries 0
+
+frontend fe
+  bind 127.0.0.1:${o.frontPort}
+  default_backend be
+
+backend be
+  balance roundrobin
+  # The servers' HealthCheck, on a port of their own: 503 "draining" takes a server out.
+  option httpchk GET /health
+  http-check expect status 200
+  default-server inter 100ms fall ${FALL} rise 1
+  server s1 ${o.s1.host}:${o.s1.port} send-proxy-v2 check port ${o.s1.healthPort}
+  server s2 ${o.s2.host}:${o.s2.port} send-proxy check port ${o.s2.healthPort}
+`;
+}
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+test('the README shows examples/lb-server.ts as it is, and the HAProxy configuration of this test', () => {
+  const readme = readFileSync(`${root}README.md`, 'utf8');
+  const source = readFileSync(`${root}examples/lb-server.ts`, 'utf8');
+  const region = source.slice(source.indexOf('// README:LB:BEGIN\n') + '// README:LB:BEGIN\n'.length, source.indexOf('// README:LB:END'));
+  assert.ok(region.length > 500);
+  assert.ok(readme.includes(region), 'README example differs from examples/lb-server.ts');
+  const cfg = haproxyConfig({
+    stats: '/run/haproxy/admin.sock',
+    frontPort: 8000,
+    s1: { host: '127.0.0.2', port: 7000, healthPort: 7001 },
+    s2: { host: '127.0.0.3', port: 7000, healthPort: 7001 },
+  });
+  assert.ok(readme.includes(cfg), `README HAProxy configuration differs from the test's:\n${cfg}`);
+});
+
 interface Backend {
   name: 's1' | 's2';
   host: string;
@@ -113,35 +159,7 @@ test('HAProxy in front of two servers: real client addresses; 10 rolling drain/r
   const frontPort = await freePort('127.0.0.1');
   const stats = join(dir, 'admin.sock');
   const cfg = join(dir, 'haproxy.cfg');
-  // README:HAPROXY:BEGIN
-  writeFileSync(
-    cfg,
-    `global
-  stats socket ${stats} mode 600 level admin
-  maxconn 4096
-
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  # Hide nothing from the test: no second attempt, no other server.
-  retries 0
-
-frontend fe
-  bind 127.0.0.1:${frontPort}
-  default_backend be
-
-backend be
-  balance roundrobin
-  option httpchk GET /health
-  http-check expect status 200
-  default-server inter 100ms fall ${FALL} rise 1
-  server s1 ${b1.host}:${b1.port} send-proxy-v2 check port ${b1.healthPort}
-  server s2 ${b2.host}:${b2.port} send-proxy check port ${b2.healthPort}
-`,
-  );
-  // README:HAPROXY:END
+  writeFileSync(cfg, haproxyConfig({ stats, frontPort, s1: b1, s2: b2 }));
   const lb: ChildProcess = spawn(haproxy as string, ['-f', cfg, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let lbErr = '';
   lb.stderr?.on('data', (d: Buffer) => (lbErr += d.toString()));
