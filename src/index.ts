@@ -63,7 +63,7 @@ export { Connection } from './core/connection.js';
 export { Listener } from './core/listener.js';
 export type { ListenerOptions, ConnectionFactory } from './core/listener.js';
 export { parseProxyHeader } from './core/proxy-protocol.js';
-export type { ProxyHeader, ProxyTlvs, ProxySsl, ProxyTransport, ProxyHeaderError, ProxyParseResult } from './core/proxy-protocol.js';
+export type { ProxyHeader, ProxyTlvs, ProxyTlv, ProxySsl, ProxyTransport, ProxyHeaderError, ProxyParseResult } from './core/proxy-protocol.js';
 export { proxyInfo } from './core/proxy-header-reader.js';
 export { HealthCheck } from './core/health-check.js';
 export type { DrainOptions, DrainAndShutdownOptions } from './core/health-check.js';

@@ -603,7 +603,8 @@ struct slot {
     int64_t started;
 };
 
-/* What each churn connection writes: the pattern's first S bytes, after a PROXY header with --proxy. */
+/* What each churn connection writes: the pattern's first S bytes, after a PROXY header with
+ * --proxy. */
 static unsigned char *churn_out;
 static size_t churn_len;
 
@@ -931,24 +932,16 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-    static struct option longopts[] = {{"host", required_argument, 0, 'h'},
-                                       {"port", required_argument, 0, 'p'},
-                                       {"mode", required_argument, 0, 'm'},
-                                       {"conns", required_argument, 0, 'c'},
-                                       {"depth", required_argument, 0, 'd'},
-                                       {"size", required_argument, 0, 's'},
-                                       {"warmup", required_argument, 0, 'w'},
-                                       {"duration", required_argument, 0, 't'},
-                                       {"bytes", required_argument, 0, 'b'},
-                                       {"server-pid", required_argument, 0, 'P'},
-                                       {"src-ips", required_argument, 0, 'S'},
-                                       {"no-verify", no_argument, 0, 'V'},
-                                       {"no-nodelay", no_argument, 0, 'N'},
-                                       {"timeout", required_argument, 0, 'T'},
-                                       {"rst", no_argument, 0, 'R'},
-                                       {"path", required_argument, 0, 'U'},
-                                       {"proxy", required_argument, 0, 'X'},
-                                       {0, 0, 0, 0}};
+    static struct option longopts[] = {
+        {"host", required_argument, 0, 'h'},    {"port", required_argument, 0, 'p'},
+        {"mode", required_argument, 0, 'm'},    {"conns", required_argument, 0, 'c'},
+        {"depth", required_argument, 0, 'd'},   {"size", required_argument, 0, 's'},
+        {"warmup", required_argument, 0, 'w'},  {"duration", required_argument, 0, 't'},
+        {"bytes", required_argument, 0, 'b'},   {"server-pid", required_argument, 0, 'P'},
+        {"src-ips", required_argument, 0, 'S'}, {"no-verify", no_argument, 0, 'V'},
+        {"no-nodelay", no_argument, 0, 'N'},    {"timeout", required_argument, 0, 'T'},
+        {"rst", no_argument, 0, 'R'},           {"path", required_argument, 0, 'U'},
+        {"proxy", required_argument, 0, 'X'},   {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {

@@ -23,7 +23,11 @@ class Echo extends Connection {
   }
 }
 
-const listener = new Listener(listenTcp({ host: '127.0.0.1', port, backlog: 1024 }), (s: Sock) => new Echo(s), proxy ? { proxyProtocol: { trusted: ['127.0.0.1'] } } : {});
+const listener = new Listener(
+  listenTcp({ host: '127.0.0.1', port, backlog: 1024 }),
+  (s: Sock) => new Echo(s),
+  proxy ? { proxyProtocol: { trusted: ['127.0.0.1'] } } : {},
+);
 const addr = listener.sock()!.localAddress();
 process.stdout.write(`${addr && 'port' in addr ? addr.port : 0} engine=${DangaSocket.engine()}\n`);
 serveControl();

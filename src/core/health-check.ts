@@ -77,10 +77,7 @@ export class HealthCheck extends Listener {
    * @throws as the `Listener` constructor.
    */
   constructor(sock: Sock) {
-    // The factory is called on accept, after the constructor: `self` is set by then.
-    let self: HealthCheck | null = null;
-    super(sock, (s) => new HealthAnswer(s, self as HealthCheck));
-    self = this;
+    super(sock, (s, listener) => new HealthAnswer(s, listener as HealthCheck));
   }
 
   /**

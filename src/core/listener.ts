@@ -215,7 +215,7 @@ export class Listener extends DangaSocket<Sock> {
       reactor.errorHandler(err, this);
       return;
     }
-    if (rest !== null) keepProxyInfo(sock, conn);
+    if (rest !== null) keepProxyInfo(sock, conn as DangaSocket<object>);
     if (conn.closed) return;
     this.#open++;
     conn[kCloseHook](this.#connectionClosed);

@@ -10,13 +10,7 @@ import type { Sock, SockAddress, Transport } from './contract.js';
 import { DangaSocket } from './danga-socket.js';
 import { invalidArgType, invalidArgValue, outOfRange, validateInteger } from './errors.js';
 import { reactor } from './loop.js';
-import {
-  PROXY_HEADER_DEFAULT_MAX,
-  PROXY_HEADER_MAX_MAX,
-  PROXY_HEADER_MIN_MAX,
-  parseProxyHeader,
-  type ProxyHeader,
-} from './proxy-protocol.js';
+import { PROXY_HEADER_DEFAULT_MAX, PROXY_HEADER_MAX_MAX, PROXY_HEADER_MIN_MAX, parseProxyHeader, type ProxyHeader } from './proxy-protocol.js';
 import type { Timer } from './timers.js';
 
 /**
@@ -196,7 +190,8 @@ class Info implements ProxyInfo {
     if (this.#local === undefined) {
       const sock = this.#sock;
       // The Sock's own method (its instance may report the header's address instead).
-      const own = sock === null ? null : (Object.getPrototypeOf(sock) as Sock).localAddress;
+      const proto = sock === null ? null : (Object.getPrototypeOf(sock) as { localAddress?: (this: Sock) => SockAddress | null } | null);
+      const own = proto?.localAddress;
       this.#local = sock === null || typeof own !== 'function' ? null : own.call(sock);
       this.#sock = null;
     }
@@ -373,7 +368,6 @@ export class ProxyHeaderReader extends DangaSocket<Sock> {
     this.#shuttingDown = true;
   }
 }
-
 
 /**
  * The connection is the client's from here on: its header is filed, and the

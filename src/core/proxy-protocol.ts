@@ -75,7 +75,19 @@ export interface ProxyTlvs {
   /** PP2_TYPE_NETNS: the network namespace's name. */
   readonly netns?: string;
   /** Every TLV as sent: type and value (a copy). */
-  readonly raw: ReadonlyArray<{ readonly type: number; readonly value: Buffer }>;
+  readonly raw: readonly ProxyTlv[];
+}
+
+/**
+ * One TLV of a v2 header, as sent.
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
+export interface ProxyTlv {
+  /** Its type (PP2_TYPE_*: 0x01 ALPN, 0x02 authority, …; 0xE0–0xEF custom, e.g. AWS's 0xEA). */
+  readonly type: number;
+  /** Its value (a copy). */
+  readonly value: Buffer;
 }
 
 /**
@@ -120,16 +132,7 @@ export interface ProxyHeader {
  * @original new in danga-socket (not in Danga::Socket 1.62)
  */
 export type ProxyHeaderError =
-  | 'signature'
-  | 'v1_malformed'
-  | 'v1_too_long'
-  | 'v2_version'
-  | 'v2_command'
-  | 'v2_family'
-  | 'v2_too_long'
-  | 'v2_truncated'
-  | 'v2_tlv'
-  | 'v2_checksum';
+  'signature' | 'v1_malformed' | 'v1_too_long' | 'v2_version' | 'v2_command' | 'v2_family' | 'v2_too_long' | 'v2_truncated' | 'v2_tlv' | 'v2_checksum';
 
 /**
  * What `parseProxyHeader` found: 'incomplete' (a valid beginning: wait for
@@ -139,9 +142,26 @@ export type ProxyHeaderError =
  * @original new in danga-socket (not in Danga::Socket 1.62)
  */
 export type ProxyParseResult =
-  | { readonly status: 'incomplete' }
-  | { readonly status: 'done'; readonly header: ProxyHeader; readonly length: number }
-  | { readonly status: 'invalid'; readonly reason: ProxyHeaderError; readonly message: string };
+  | {
+      /** A valid beginning: more bytes are needed. */
+      readonly status: 'incomplete';
+    }
+  | {
+      /** A complete header. */
+      readonly status: 'done';
+      /** The header. */
+      readonly header: ProxyHeader;
+      /** Its length in bytes: what follows is the connection's data. */
+      readonly length: number;
+    }
+  | {
+      /** Not a valid header. */
+      readonly status: 'invalid';
+      /** Why. */
+      readonly reason: ProxyHeaderError;
+      /** Why, in words. */
+      readonly message: string;
+    };
 
 const INCOMPLETE = Object.freeze({ status: 'incomplete' as const });
 
@@ -335,7 +355,7 @@ function unixPath(buf: Buffer, at: number): string {
 type MutableTlvs = { -readonly [K in keyof ProxyTlvs]: ProxyTlvs[K] };
 
 function parseTlvs(buf: Buffer, from: number): MutableTlvs | string {
-  const raw: Array<{ type: number; value: Buffer }> = [];
+  const raw: ProxyTlv[] = [];
   const out: MutableTlvs = { raw };
   let at = from;
   while (at < buf.length) {

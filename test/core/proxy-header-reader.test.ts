@@ -104,10 +104,41 @@ const closedBy = (reason: string): number => DangaSocket.stats().closed[reason] 
 test('v1 and v2 headers: the factory sees the client addresses, the data after the header arrives whole, the header never does', async () => {
   const { port } = serve();
   const cases = [
-    { header: encode({ version: 1, command: 'PROXY', transport: 'TCP4', src: { address: '203.0.113.7', port: 51000 }, dst: { address: '198.51.100.1', port: 443 } }), peer: '203.0.113.7:51000', local: '198.51.100.1:443' },
-    { header: encode({ version: 2, command: 'PROXY', transport: 'TCP6', src: { address: '2001:db8::7', port: 52000 }, dst: { address: '2001:db8::1', port: 80 } }), peer: '[2001:db8::7]:52000', local: '[2001:db8::1]:80' },
     {
-      header: encode({ version: 2, command: 'PROXY', transport: 'TCP4', src: { address: '192.0.2.9', port: 1 }, dst: { address: '192.0.2.1', port: 2 }, tlvs: [{ type: 0x01, value: Buffer.from('h2') }, { type: 0x05, value: Buffer.from('id-42') }], crc: true }),
+      header: encode({
+        version: 1,
+        command: 'PROXY',
+        transport: 'TCP4',
+        src: { address: '203.0.113.7', port: 51000 },
+        dst: { address: '198.51.100.1', port: 443 },
+      }),
+      peer: '203.0.113.7:51000',
+      local: '198.51.100.1:443',
+    },
+    {
+      header: encode({
+        version: 2,
+        command: 'PROXY',
+        transport: 'TCP6',
+        src: { address: '2001:db8::7', port: 52000 },
+        dst: { address: '2001:db8::1', port: 80 },
+      }),
+      peer: '[2001:db8::7]:52000',
+      local: '[2001:db8::1]:80',
+    },
+    {
+      header: encode({
+        version: 2,
+        command: 'PROXY',
+        transport: 'TCP4',
+        src: { address: '192.0.2.9', port: 1 },
+        dst: { address: '192.0.2.1', port: 2 },
+        tlvs: [
+          { type: 0x01, value: Buffer.from('h2') },
+          { type: 0x05, value: Buffer.from('id-42') },
+        ],
+        crc: true,
+      }),
       peer: '192.0.2.9:1',
       local: '192.0.2.1:2',
     },
@@ -157,7 +188,14 @@ test('a header split into single bytes: no connection object until the last byte
   const { listener, port } = serve();
   for (const header of [
     encode({ version: 1, command: 'PROXY', transport: 'TCP4', src: { address: '10.9.8.7', port: 6543 }, dst: { address: '10.0.0.1', port: 80 } }),
-    encode({ version: 2, command: 'PROXY', transport: 'TCP4', src: { address: '10.9.8.7', port: 6543 }, dst: { address: '10.0.0.1', port: 80 }, tlvs: [{ type: 0x02, value: Buffer.from('example.com') }] }),
+    encode({
+      version: 2,
+      command: 'PROXY',
+      transport: 'TCP4',
+      src: { address: '10.9.8.7', port: 6543 },
+      dst: { address: '10.0.0.1', port: 80 },
+      tlvs: [{ type: 0x02, value: Buffer.from('example.com') }],
+    }),
   ]) {
     Server.made = [];
     const client = connect(port);
@@ -267,7 +305,12 @@ test('a Unix domain listener trusts its peers with "unix"; a v2 UNIX header give
     Server.made = [];
     new Listener(listenUnix(path), (s) => new Server(s), { proxyProtocol: { trusted: ['unix'] } });
     const client = new Client(connectUnix(path));
-    client.write(Buffer.concat([encode({ version: 2, command: 'PROXY', transport: 'UNIX', src: { path: '/run/app/client' }, dst: { path: '/run/lb.sock' } }), Buffer.from('hi')]));
+    client.write(
+      Buffer.concat([
+        encode({ version: 2, command: 'PROXY', transport: 'UNIX', src: { path: '/run/app/client' }, dst: { path: '/run/lb.sock' } }),
+        Buffer.from('hi'),
+      ]),
+    );
     await runUntil(() => client.got.length === 2);
     const server = Server.made[0] as Server;
     assert.deepEqual(server.sock()?.remoteAddress(), { path: '/run/app/client', family: 'unix' });
@@ -335,13 +378,23 @@ test('the option is validated: TypeError / RangeError with a code, naming it', (
   sock.close();
 });
 
-test('property: trusted networks match as Node\'s BlockList does (IPv4, IPv6, IPv4-mapped peers, any prefix)', () => {
+test("property: trusted networks match as Node's BlockList does (IPv4, IPv6, IPv4-mapped peers, any prefix)", () => {
   const v4net = fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 32 }));
-  const v6net = fc.tuple(fc.ipV6().filter((a) => !a.includes('.')), fc.integer({ min: 0, max: 128 }));
+  const v6net = fc.tuple(
+    fc.ipV6().filter((a) => !a.includes('.')),
+    fc.integer({ min: 0, max: 128 }),
+  );
   fc.assert(
     fc.property(
-      fc.oneof(v4net.map(([a, p]) => ({ a, p, v: 4 as const })), v6net.map(([a, p]) => ({ a, p, v: 6 as const }))),
-      fc.oneof(fc.ipV4(), fc.ipV6().filter((a) => !a.includes('.')), fc.ipV4().map((a) => `::ffff:${a}`)),
+      fc.oneof(
+        v4net.map(([a, p]) => ({ a, p, v: 4 as const })),
+        v6net.map(([a, p]) => ({ a, p, v: 6 as const })),
+      ),
+      fc.oneof(
+        fc.ipV4(),
+        fc.ipV6().filter((a) => !a.includes('.')),
+        fc.ipV4().map((a) => `::ffff:${a}`),
+      ),
       fc.boolean(),
       ({ a, p, v }, peer0, same) => {
         // Half the time the peer is the network's own address: the prefix then decides.

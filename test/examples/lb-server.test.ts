@@ -29,7 +29,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ChildServer } from '../child-server.js';
 
-const haproxy = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => spawnSync(p, ['-v']).status === 0) ?? (spawnSync('sh', ['-c', 'command -v haproxy']).stdout?.toString().trim() || null);
+const haproxy =
+  ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => spawnSync(p, ['-v']).status === 0) ??
+  (spawnSync('sh', ['-c', 'command -v haproxy']).stdout?.toString().trim() || null);
 const haveCc = spawnSync('sh', ['-c', 'command -v cc']).status === 0;
 const SKIP = haproxy === null ? 'needs haproxy (Debian package haproxy; .ci/run installs it)' : !haveCc ? 'needs a C compiler (cc) for the load client' : false;
 
@@ -85,7 +87,12 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
 }
 
 /** The HAProxy configuration of the test, and of the README (which shows it for the example's ports). */
-function haproxyConfig(o: { stats: string; frontPort: number; s1: { host: string; port: number; healthPort: number }; s2: { host: string; port: number; healthPort: number } }): string {
+function haproxyConfig(o: {
+  stats: string;
+  frontPort: number;
+  s1: { host: string; port: number; healthPort: number };
+  s2: { host: string; port: number; healthPort: number };
+}): string {
   return `global
   stats socket ${o.stats} mode 600 level admin
   maxconn 4096
@@ -142,105 +149,114 @@ function startServer(name: 's1' | 's2', host: string, port: number, healthPort: 
   return new ChildServer(EXAMPLE, [], undefined, { HOST: host, PORT: String(port), HEALTH_PORT: String(healthPort), NAME: name, TRUSTED: '127.0.0.1' });
 }
 
-test('HAProxy in front of two servers: real client addresses; 10 rolling drain/restarts under load: 0 failed requests, 0 resets', { skip: SKIP, timeout: 300_000 }, async (t) => {
-  const client = join(dir, 'lb-client');
-  const cc = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', client, CLIENT_SRC], { encoding: 'utf8' });
-  assert.equal(cc.status, 0, cc.stderr);
+test(
+  'HAProxy in front of two servers: real client addresses; 10 rolling drain/restarts under load: 0 failed requests, 0 resets',
+  { skip: SKIP, timeout: 300_000 },
+  async (t) => {
+    const client = join(dir, 'lb-client');
+    const cc = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', client, CLIENT_SRC], { encoding: 'utf8' });
+    assert.equal(cc.status, 0, cc.stderr);
 
-  const backends: Backend[] = [];
-  for (const [name, host] of [
-    ['s1', '127.0.0.2'],
-    ['s2', '127.0.0.3'],
-  ] as const) {
-    const proc = startServer(name, host, 0, 0);
-    backends.push({ name, host, port: await proc.port(), healthPort: Number((await proc.line('health ')).slice(7)), proc });
-  }
-  const [b1, b2] = backends as [Backend, Backend];
-  const frontPort = await freePort('127.0.0.1');
-  const stats = join(dir, 'admin.sock');
-  const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(cfg, haproxyConfig({ stats, frontPort, s1: b1, s2: b2 }));
-  const lb: ChildProcess = spawn(haproxy as string, ['-f', cfg, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let lbErr = '';
-  lb.stderr?.on('data', (d: Buffer) => (lbErr += d.toString()));
-  t.after(() => {
-    lb.kill('SIGKILL');
-    for (const b of backends) void b.proc.kill();
-  });
-  await until('HAProxy to report both servers UP', async () => {
-    try {
-      return (await serverStat(stats, 's1')).status === 'UP' && (await serverStat(stats, 's2')).status === 'UP';
-    } catch {
-      if (lb.exitCode !== null) throw new Error(`haproxy exited: ${lbErr}`);
-      return false;
+    const backends: Backend[] = [];
+    for (const [name, host] of [
+      ['s1', '127.0.0.2'],
+      ['s2', '127.0.0.3'],
+    ] as const) {
+      const proc = startServer(name, host, 0, 0);
+      backends.push({ name, host, port: await proc.port(), healthPort: Number((await proc.line('health ')).slice(7)), proc });
     }
-  });
+    const [b1, b2] = backends as [Backend, Backend];
+    const frontPort = await freePort('127.0.0.1');
+    const stats = join(dir, 'admin.sock');
+    const cfg = join(dir, 'haproxy.cfg');
+    writeFileSync(cfg, haproxyConfig({ stats, frontPort, s1: b1, s2: b2 }));
+    const lb: ChildProcess = spawn(haproxy as string, ['-f', cfg, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let lbErr = '';
+    lb.stderr?.on('data', (d: Buffer) => (lbErr += d.toString()));
+    t.after(() => {
+      lb.kill('SIGKILL');
+      for (const b of backends) void b.proc.kill();
+    });
+    await until('HAProxy to report both servers UP', async () => {
+      try {
+        return (await serverStat(stats, 's1')).status === 'UP' && (await serverStat(stats, 's2')).status === 'UP';
+      } catch {
+        if (lb.exitCode !== null) throw new Error(`haproxy exited: ${lbErr}`);
+        return false;
+      }
+    });
 
-  const loadProc = spawn(client, [String(frontPort), '4', '240', '2000000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let errOut = '';
-  let okCount = 0;
-  let wake: (() => void) | null = null;
-  loadProc.stdout?.setEncoding('utf8');
-  loadProc.stdout?.on('data', (d: string) => {
-    out += d;
-    const m = /ok (\d+)\n(?![\s\S]*ok \d+\n)/.exec(out);
-    if (m) okCount = Number(m[1]);
-    wake?.();
-  });
-  loadProc.stderr?.on('data', (d: Buffer) => (errOut += d.toString()));
-  const loadExit = new Promise<number | null>((resolve) => loadProc.on('exit', (code) => resolve(code)));
-  t.after(() => loadProc.kill('SIGKILL'));
-  /** Resolves once the client has answered `n` requests more than now. */
-  const progress = async (n: number): Promise<void> => {
-    const target = okCount + n;
-    while (okCount < target) {
-      if (loadProc.exitCode !== null) throw new Error(`the client exited: ${errOut}`);
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
-  };
-  await progress(1000);
+    const loadProc = spawn(client, [String(frontPort), '4', '240', '2000000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let errOut = '';
+    let okCount = 0;
+    let wake: (() => void) | null = null;
+    loadProc.stdout?.setEncoding('utf8');
+    loadProc.stdout?.on('data', (d: string) => {
+      out += d;
+      const m = /ok (\d+)\n(?![\s\S]*ok \d+\n)/.exec(out);
+      if (m) okCount = Number(m[1]);
+      wake?.();
+    });
+    loadProc.stderr?.on('data', (d: Buffer) => (errOut += d.toString()));
+    const loadExit = new Promise<number | null>((resolve) => loadProc.on('exit', (code) => resolve(code)));
+    t.after(() => loadProc.kill('SIGKILL'));
+    /** Resolves once the client has answered `n` requests more than now. */
+    const progress = async (n: number): Promise<void> => {
+      const target = okCount + n;
+      while (okCount < target) {
+        if (loadProc.exitCode !== null) throw new Error(`the client exited: ${errOut}`);
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    };
+    await progress(1000);
 
-  const log: string[] = [];
-  for (let i = 0; i < RESTARTS; i++) {
-    const b = backends[i % 2] as Backend;
-    const viaApi = i % 4 < 2;
-    if (viaApi) {
-      const answer = await admin(stats, `set server be/${b.name} state drain`);
-      assert.equal(answer.trim(), '', answer);
+    const log: string[] = [];
+    for (let i = 0; i < RESTARTS; i++) {
+      const b = backends[i % 2] as Backend;
+      const viaApi = i % 4 < 2;
+      if (viaApi) {
+        const answer = await admin(stats, `set server be/${b.name} state drain`);
+        assert.equal(answer.trim(), '', answer);
+      }
+      b.proc.child.kill('SIGTERM');
+      const exit = await b.proc.exited;
+      assert.deepEqual(exit, { code: 0, signal: null }, b.proc.stderr);
+      const stopped = b.proc.linesStarting('stopped')[0] ?? '';
+      log.push(`${b.name} ${viaApi ? 'api' : 'health'}: ${stopped}`);
+      assert.match(stopped, /after [3-9]\d* draining checks/, 'it drained until HAProxy had seen it');
+      b.proc = startServer(b.name, b.host, b.port, b.healthPort);
+      await b.proc.line('port ');
+      if (viaApi) {
+        // Health UP, admin state still drain: HAProxy says DRAIN; put it back.
+        await until(`${b.name} healthy again`, async () => (await serverStat(stats, b.name)).check_status === 'L7OK');
+        await admin(stats, `set server be/${b.name} state ready`);
+      }
+      await until(`${b.name} UP`, async () => (await serverStat(stats, b.name)).status === 'UP');
+      // Load flows on through both before the next one.
+      await progress(500);
     }
-    b.proc.child.kill('SIGTERM');
-    const exit = await b.proc.exited;
-    assert.deepEqual(exit, { code: 0, signal: null }, b.proc.stderr);
-    const stopped = b.proc.linesStarting('stopped')[0] ?? '';
-    log.push(`${b.name} ${viaApi ? 'api' : 'health'}: ${stopped}`);
-    assert.match(stopped, /after [3-9]\d* draining checks/, 'it drained until HAProxy had seen it');
-    b.proc = startServer(b.name, b.host, b.port, b.healthPort);
-    await b.proc.line('port ');
-    if (viaApi) {
-      // Health UP, admin state still drain: HAProxy says DRAIN; put it back.
-      await until(`${b.name} healthy again`, async () => (await serverStat(stats, b.name)).check_status === 'L7OK');
-      await admin(stats, `set server be/${b.name} state ready`);
-    }
-    await until(`${b.name} UP`, async () => (await serverStat(stats, b.name)).status === 'UP');
-    // Load flows on through both before the next one.
-    await progress(500);
-  }
 
-  loadProc.kill('SIGUSR1');
-  assert.equal(await loadExit, 0, errOut);
-  const result = /result (.*)/.exec(out)?.[1] ?? '';
-  const fields = Object.fromEntries(result.split(' ').map((kv) => kv.split('=') as [string, string]).map(([k, v]) => [k, Number(v)]));
-  const s1 = await serverStat(stats, 's1');
-  const s2 = await serverStat(stats, 's2');
-  const lbErrors = `haproxy: s1 econ=${s1.econ} eresp=${s1.eresp} wretr=${s1.wretr} wredis=${s1.wredis}; s2 econ=${s2.econ} eresp=${s2.eresp} wretr=${s2.wretr} wredis=${s2.wredis}`;
-  t.diagnostic(`rolling restarts: ${RESTARTS}; client: ${result}; ${lbErrors}`);
-  for (const l of log) t.diagnostic(l);
-  assert.ok(fields.requests !== undefined && fields.requests > 5000, result);
-  assert.equal(fields.failed, 0, `${result}\n${errOut}`);
-  assert.equal(fields.resets, 0, result);
-  assert.equal(fields.empty, 0, result);
-  assert.equal(fields.wrong, 0, `every answer carried the client's own address and port: ${result}\n${errOut}`);
-  assert.ok((fields.s1 ?? 0) > 0 && (fields.s2 ?? 0) > 0, result);
-  assert.equal(fields.ok, fields.requests);
-});
+    loadProc.kill('SIGUSR1');
+    assert.equal(await loadExit, 0, errOut);
+    const result = /result (.*)/.exec(out)?.[1] ?? '';
+    const fields = Object.fromEntries(
+      result
+        .split(' ')
+        .map((kv) => kv.split('=') as [string, string])
+        .map(([k, v]) => [k, Number(v)]),
+    );
+    const s1 = await serverStat(stats, 's1');
+    const s2 = await serverStat(stats, 's2');
+    const lbErrors = `haproxy: s1 econ=${s1.econ} eresp=${s1.eresp} wretr=${s1.wretr} wredis=${s1.wredis}; s2 econ=${s2.econ} eresp=${s2.eresp} wretr=${s2.wretr} wredis=${s2.wredis}`;
+    t.diagnostic(`rolling restarts: ${RESTARTS}; client: ${result}; ${lbErrors}`);
+    for (const l of log) t.diagnostic(l);
+    assert.ok(fields.requests !== undefined && fields.requests > 5000, result);
+    assert.equal(fields.failed, 0, `${result}\n${errOut}`);
+    assert.equal(fields.resets, 0, result);
+    assert.equal(fields.empty, 0, result);
+    assert.equal(fields.wrong, 0, `every answer carried the client's own address and port: ${result}\n${errOut}`);
+    assert.ok((fields.s1 ?? 0) > 0 && (fields.s2 ?? 0) > 0, result);
+    assert.equal(fields.ok, fields.requests);
+  },
+);
