@@ -174,10 +174,12 @@ napi_value danga_fd_type(napi_env env, napi_callback_info info) {
   return result(env, r < 0 ? -1 : (S_ISSOCK(st.st_mode) ? 1 : 2));
 }
 
-/* adopt(fd): an fd the addon did not create (one handed over by number)
- * becomes the addon's: O_NONBLOCK set, and owned from then on (closed at
- * environment teardown unless closed before).  0 or -errno (-ENOMEM when
- * it cannot be recorded; the fd is then not owned). */
+/* adopt(fd): an fd the addon did not create (one handed over by number,
+ * or inherited: systemd's LISTEN_FDS) becomes the addon's: O_NONBLOCK and
+ * FD_CLOEXEC set (an inherited fd must not leak into the next exec), and
+ * owned from then on (closed at environment teardown unless closed
+ * before).  0 or -errno (-ENOMEM when it cannot be recorded; the fd is then
+ * not owned). */
 napi_value danga_adopt(napi_env env, napi_callback_info info) {
   DANGA_ARGS_DATA(env, info, 1, argv, danga_fds, fds);
   int32_t fd;
@@ -188,6 +190,14 @@ napi_value danga_adopt(napi_env env, napi_callback_info info) {
   if (flags < 0) return result(env, -1);
   if (!(flags & O_NONBLOCK)) {
     do r = fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) return result(env, -1);
+  }
+  do flags = fcntl(fd, F_GETFD);
+  while (flags < 0 && errno == EINTR);
+  if (flags < 0) return result(env, -1);
+  if (!(flags & FD_CLOEXEC)) {
+    do r = fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
     while (r < 0 && errno == EINTR);
     if (r < 0) return result(env, -1);
   }

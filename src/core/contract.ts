@@ -255,6 +255,13 @@ export interface Engine {
    */
   startTls(old: Transport, options: StartTlsOptions, unread: readonly Buffer[]): Transport;
   listenTcp(host: string, port: number, backlog: number, reusePort: boolean): Sock;
+  /**
+   * A listening socket over `fd`, an fd this environment now owns (a dup
+   * made for it: closing it leaves other fds of the same socket listening).
+   * `exclusive`: register it with EPOLLEXCLUSIVE (one socket shared by
+   * several loops, each woken alone); engines without it ignore the flag.
+   */
+  listenFd(fd: number, exclusive: boolean): Sock;
   connectTcp(host: string, port: number): Sock;
   listenUnix(path: string, backlog: number): Sock;
   connectUnix(path: string): Sock;

@@ -166,19 +166,24 @@ export class Listener extends DangaSocket<Sock> {
       this.#overloaded = false;
       reactor.stats.accepted++;
       if (this.#noDelay) sock.setNoDelay(true);
-      if (this.#proxy === null) this.#serve(sock, null, false);
-      else this.#readHeader(sock, this.#proxy);
+      this.#take(sock, false);
     }
   }
 
+  /** An accepted socket: to the factory, or first to the `proxyProtocol` stage. */
+  #take(sock: Sock, inShutdown: boolean): void {
+    if (this.#proxy === null) this.#serve(sock, null, inShutdown);
+    else this.#readHeader(sock, this.#proxy, inShutdown);
+  }
+
   /** The `proxyProtocol` stage: the socket reaches the factory once its header is in. */
-  #readHeader(sock: Sock, trust: ProxyTrust): void {
+  #readHeader(sock: Sock, trust: ProxyTrust, inShutdown: boolean): void {
     let reader: ProxyHeaderReader | null;
     try {
       reader = readProxyHeader(
         sock,
         trust,
-        (s, rest, shuttingDown) => this.#serve(s, rest, shuttingDown),
+        (s, rest, shuttingDown) => void this.#serve(s, rest, shuttingDown || inShutdown),
         (reason, peer) => this.onProxyReject(reason, peer),
       );
     } catch (err) {
@@ -192,14 +197,17 @@ export class Listener extends DangaSocket<Sock> {
     // It counts against maxConnections from now on: the connection it becomes takes its place.
     this.#open++;
     reader[kCloseHook](this.#connectionClosed);
+    // Accepted in a shutdown: the connection it makes gets onShutdown().
+    if (inShutdown) reader[kShutdown]();
   }
 
   /**
    * Hands `sock` to the factory; `rest`: bytes read with the PROXY header
    * that belong to the connection; `shuttingDown`: a graceful shutdown began
-   * while the header was awaited.
+   * (or before the socket was accepted): the connection gets onShutdown()
+   * at once. Returns the connection (null: the factory failed, or it closed).
    */
-  #serve(sock: Sock, rest: Buffer | null, shuttingDown: boolean): void {
+  #serve(sock: Sock, rest: Buffer | null, shuttingDown: boolean): DangaSocket<object> | null {
     let conn: unknown;
     try {
       conn = this.#factory(sock, this);
@@ -213,14 +221,15 @@ export class Listener extends DangaSocket<Sock> {
       // any other handler's exception, would stop the whole server).
       if (reactor.errorHandler === null) throw err;
       reactor.errorHandler(err, this);
-      return;
+      return null;
     }
     if (rest !== null) keepProxyInfo(sock, conn as DangaSocket<object>);
-    if (conn.closed) return;
+    if (conn.closed) return null;
     this.#open++;
     conn[kCloseHook](this.#connectionClosed);
     if (rest !== null && rest.length > 0) conn.pushBackRead(rest);
     if (shuttingDown) reactor.guard(conn, () => conn[kShutdown]());
+    return conn;
   }
 
   /**
@@ -320,6 +329,27 @@ export class Listener extends DangaSocket<Sock> {
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   override onShutdown(): void {
+    const sock = this.sock();
+    // The node engine accepts on its own (libuv takes every connection the
+    // kernel has as soon as it can): what it took and did not hand out yet
+    // is this listener's, and would be reset by the close. Serve those, in
+    // shutdown too, rather than drop them. (On the epoll engine they are
+    // still in the kernel's queue: for the next worker of a group, or reset
+    // by the close where nothing else holds the socket, as in 1.62.)
+    if (sock !== null && sock.engine === 'node') {
+      // (Until the deferred close at the end of the iteration, Node would go on taking connections in.)
+      (sock as { stopListening?: () => void }).stopListening?.();
+      let next: Sock | null;
+      try {
+        while ((next = sock.accept()) !== null) {
+          reactor.stats.accepted++;
+          if (this.#noDelay) next.setNoDelay(true);
+          this.#take(next, true);
+        }
+      } catch {
+        // (out of fds: what is left is dropped with the listener)
+      }
+    }
     this.close('shutdown');
   }
 }

@@ -5,7 +5,7 @@ import { invalidArgType, invalidArgValue, stateError, systemError, type SystemEr
 import type { Engine } from '../../core/contract.js';
 import type { NativeBinding, SetupFailure } from './binding.js';
 import { EpollDriver } from './driver.js';
-import { NativeSock } from './native-sock.js';
+import { ExclusiveListenSock, NativeSock } from './native-sock.js';
 
 export { NativeSock } from './native-sock.js';
 
@@ -45,6 +45,10 @@ export function createEpollEngine(b: NativeBinding): Engine {
       throw stateError('ERR_DANGA_NO_TLS', 'the epoll engine has no TLS of its own');
     },
     listenTcp: (host, port, backlog, reusePort) => new NativeSock(b, opened(b.listenTcp(host, port, backlog, reusePort), { address: host, port })),
+    listenFd: (fd, exclusive) => {
+      const sock = adoptFd(b, fd);
+      return exclusive ? new ExclusiveListenSock(b, sock.fd) : sock;
+    },
     connectTcp: (host, port) => new NativeSock(b, opened(b.connectTcp(host, port), { address: host, port })),
     listenUnix: (path, backlog) => new NativeSock(b, opened(b.listenUnix(path, backlog), { path })),
     connectUnix: (path) => new NativeSock(b, opened(b.connectUnix(path), { path })),

@@ -8,9 +8,11 @@ import type { Duplex } from 'node:stream';
 import { describe, errno, invalidArgValue, systemError } from '../../core/errors.js';
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
 import { EPOLL_CTL, type NativeBinding } from './binding.js';
+import { POLLIN, POLLOUT } from '../../core/constants.js';
 
 const EAGAIN = -errno.EAGAIN;
 const EEXIST = -errno.EEXIST;
+const ENOENT = -errno.ENOENT;
 
 // Reads land in a shared slab. A caller may keep what read() returns (line
 // protocols keep the partial line between reads), and a kept view keeps its
@@ -56,7 +58,7 @@ export class NativeSock implements Sock, Transport {
   /** After release(): the original fd, kept open (its number reserved) until close(). */
   private _reserved = -1;
   lastError = 0;
-  private readonly b: NativeBinding;
+  protected readonly b: NativeBinding;
 
   /** @internal use the helpers (listenTcp, …) or `accept()` */
   constructor(binding: NativeBinding, fd: number) {
@@ -234,6 +236,29 @@ export class NativeSock implements Sock, Transport {
 
   setCork(on: boolean): number {
     return this.b.setCork(this._fd, !!on);
+  }
+}
+
+/** EPOLLEXCLUSIVE (linux/eventpoll.h): of the epoll sets watching one socket, one is woken per event. */
+const EPOLLEXCLUSIVE = 1 << 28;
+
+/**
+ * A listening socket shared by several loops (a worker group's 'shared'
+ * mode), registered with EPOLLEXCLUSIVE so that a connection wakes one loop
+ * rather than all. The kernel refuses EPOLL_CTL_MOD on such a registration,
+ * so a change of interest registers it again.
+ */
+export class ExclusiveListenSock extends NativeSock {
+  override attach(mask: number, _onReady: () => void): number {
+    return this.setInterest(mask);
+  }
+
+  override setInterest(mask: number): number {
+    const rc = this.detach();
+    if (rc < 0 && rc !== ENOENT) return rc;
+    // (The kernel takes only these bits with EPOLLEXCLUSIVE; errors and hangups are reported anyway.)
+    const bits = mask & (POLLIN | POLLOUT);
+    return bits === 0 ? 0 : this.b.ctl(EPOLL_CTL.ADD, this.fd, bits | EPOLLEXCLUSIVE);
   }
 }
 

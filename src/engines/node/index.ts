@@ -10,7 +10,7 @@ import type { Engine, Transport } from '../../core/contract.js';
 import { NodeDriver } from './driver.js';
 import { ListenSock } from './listen-sock.js';
 import { selfCheck } from './node-internals.js';
-import { adoptFd, connectTcp, connectUnix, listenTcp, listenUnix, socketPair } from './sockets.js';
+import { adoptFd, connectTcp, connectUnix, listenFd, listenTcp, listenUnix, socketPair } from './sockets.js';
 import { StreamSock } from './stream-sock.js';
 import { upgradeToTls } from './tls.js';
 
@@ -30,6 +30,7 @@ export function createNodeEngine(): Engine {
     adopt: (sock: unknown) => (typeof sock === 'number' ? adoptFd(sock) : adoptStream(sock)),
     startTls: upgradeToTls,
     listenTcp: (host, port, backlog, reusePort) => listenTcp(host, port, backlog, reusePort),
+    listenFd: (fd) => listenFd(fd),
     connectTcp,
     listenUnix,
     connectUnix,

@@ -285,6 +285,18 @@ export class ListenSock implements Sock, Transport {
   shutdown(_how?: 'read' | 'write' | 'both'): void {}
 
   /**
+   * Stops taking connections in (Node accepts on its own, as they come),
+   * ahead of the deferred close: those already taken stay for `accept()`.
+   * A graceful shutdown serves them, where a close would drop them.
+   *
+   * @throws Nothing.
+   * @original new in danga-socket
+   */
+  stopListening(): void {
+    if (this.server.listening) this.server.close();
+  }
+
+  /**
    * Closes the server and every connection not yet accepted.
    *
    * @throws Nothing.

@@ -109,6 +109,23 @@ export function listenTcp(host: string, port: number, backlog: number, reusePort
   return new ListenSock(server, null, backlog, wrap);
 }
 
+/**
+ * A listening socket over `fd`, an fd the caller hands over (Node closes it
+ * with the server). Node listens on it as it is (the socket is already bound
+ * and listening: listen(2) again only sets the backlog).
+ */
+export function listenFd(fd: number): ListenSock {
+  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
+  const backlog = 511;
+  // (Outside a cluster worker, listen({ fd }) opens the handle synchronously.)
+  server.listen({ fd, backlog });
+  if (!server.listening) {
+    server.on('error', noop);
+    throw invalidArgValue('fd', `is fd ${fd}, which Node cannot listen on`);
+  }
+  return new ListenSock(server, null, backlog);
+}
+
 function checkUnixPath(path: string, syscall: string): void {
   if (Buffer.byteLength(path) > UNIX_PATH_MAX) {
     // libuv would silently cut the path short.

@@ -46,6 +46,9 @@ export function createSimEngine(net: SimNetwork, driver: LoopDriver): Engine {
       throw unsupported('TLS (startTls)');
     },
     listenTcp: (host, port, backlog) => net.listenTcp(host, port, backlog),
+    listenFd: (fd) => {
+      throw unsupported(`a real fd (${fd})`);
+    },
     connectTcp: (host, port) => net.connectTcp(host, port),
     listenUnix: (path, backlog) => net.listenUnix(path, backlog),
     connectUnix: (path) => net.connectUnix(path),
