@@ -62,6 +62,12 @@ export type {
 export { Connection } from './core/connection.js';
 export { Listener } from './core/listener.js';
 export type { ListenerOptions, ConnectionFactory } from './core/listener.js';
+export { parseProxyHeader } from './core/proxy-protocol.js';
+export type { ProxyHeader, ProxyTlvs, ProxyTlv, ProxySsl, ProxyTransport, ProxyHeaderError, ProxyParseResult } from './core/proxy-protocol.js';
+export { proxyInfo } from './core/proxy-header-reader.js';
+export { HealthCheck } from './core/health-check.js';
+export type { DrainOptions, DrainAndShutdownOptions } from './core/health-check.js';
+export type { ProxyProtocolOptions, ProxyInfo } from './core/proxy-header-reader.js';
 export { Timer } from './core/timers.js';
 export type { TimerCallback } from './core/timers.js';
 export type { OtherFdCallback, ProfilingData } from './core/loop.js';
