@@ -43,7 +43,10 @@ const realFiles = files.filter((f) => !f.startsWith(simDir + '/') || f === confo
 const ambientFiles = files.filter((f) => /\/(core|integration)\//.test(f.slice(testDir.length)) || f === conformance);
 
 const PASSES = ['epoll', 'node', 'sim', 'package'];
-const passList = (process.env.DANGA_TEST_PASSES ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+const passList = (process.env.DANGA_TEST_PASSES ?? '')
+  .split(',')
+  .map((p) => p.trim())
+  .filter((p) => p !== '');
 const badPass = passList.find((p) => !PASSES.includes(p));
 if (badPass !== undefined) {
   console.error(`run-tests: DANGA_TEST_PASSES: unknown pass ${JSON.stringify(badPass)} (known: ${PASSES.join(', ')})`);

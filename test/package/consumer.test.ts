@@ -145,7 +145,7 @@ DangaSocket.reset();
 /** The ESM consumer, reporting the runtime and architecture it ran on too. */
 const RUNTIME_CONSUMER = ESM_CONSUMER.replace(
   "console.log(JSON.stringify({ consumer: 'esm', engine: DangaSocket.engine(), echoed: client.received }));",
-  "const v = process.versions;\n" +
+  'const v = process.versions;\n' +
     "const runtime = v.deno ? 'deno ' + v.deno : v.bun ? 'bun ' + v.bun : 'node ' + v.node;\n" +
     "console.log(JSON.stringify({ consumer: 'esm', engine: DangaSocket.engine(), echoed: client.received, runtime, arch: process.arch }));",
 );
@@ -432,7 +432,12 @@ describe('the packed package, installed as users install it', { skip }, () => {
   );
 
   /** The (b) install's round trip on another runtime: its report, and what it printed on stderr. */
-  async function roundTripOn(what: string, cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = cleanEnv()): Promise<{ report: Record<string, string>; stderr: string }> {
+  async function roundTripOn(
+    what: string,
+    cmd: string,
+    args: readonly string[],
+    env: NodeJS.ProcessEnv = cleanEnv(),
+  ): Promise<{ report: Record<string, string>; stderr: string }> {
     const dir = await installs.get('b')!;
     const r = ok(await run(cmd, [...args, 'runtime-consumer.mjs'], dir, env, RUNTIME_GUARD_MS), `the echo round trip on ${what}`);
     return { report: JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, string>, stderr: r.stderr };
