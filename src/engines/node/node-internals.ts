@@ -99,7 +99,13 @@ function bindsSynchronously(): boolean {
   probe.on('error', () => {});
   probe.listen({ host: '127.0.0.1', port: 0 });
   syncListen = probe.listening;
-  probe.close();
+  if (syncListen) {
+    probe.close();
+  } else {
+    // Node binds after its lookup, closed or not: close it then, and let it not hold the process meanwhile.
+    probe.unref();
+    probe.once('listening', () => probe.close());
+  }
   return syncListen;
 }
 
