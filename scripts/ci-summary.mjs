@@ -7,6 +7,7 @@
 //
 //   node scripts/ci-summary.mjs <log>...
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 
 /** The package pass's tests that stand for a runtime: their title's start, and the name in the table. */
 const RUNTIME_TESTS = [
@@ -52,13 +53,14 @@ console.log('ci: results per Node release (pass / skip / fail per pass)');
 for (const file of files) {
   const r = parse(file);
   const cells = ORDER.filter((p) => r.passes.has(p)).map((p) => `${p}: ${fmt(r.passes.get(p))}`);
-  console.log(`ci:   ${r.release.padEnd(15)} ${cells.length > 0 ? cells.join(' | ') : 'no results (did the run start?)'}`);
+  const label = `${path.basename(file, '.log')}: ${r.release}`;
+  console.log(`ci:   ${label.padEnd(24)} ${cells.length > 0 ? cells.join(' | ') : 'no results (did the run start?)'}`);
   const rts = RUNTIME_TESTS.map(([, name]) => name).filter((name) => r.runtimes.has(name));
   if (rts.length > 0) {
     const parts = rts.map((name) => {
       const detail = r.runtimes.get(`${name} detail`);
       return `${name}: ${r.runtimes.get(name)}${detail !== undefined && r.runtimes.get(name) === 'ok' ? ` (${detail})` : ''}`;
     });
-    console.log(`ci:   ${''.padEnd(15)} ${parts.join(' | ')}`);
+    console.log(`ci:   ${''.padEnd(24)} ${parts.join(' | ')}`);
   }
 }

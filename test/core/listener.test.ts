@@ -267,11 +267,9 @@ test(
       const ratio = (server.cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000);
       t.diagnostic(`CPU while exhausted: ${(ratio * 100).toFixed(1)}% of the wall time`);
       assert.ok(ratio < 0.25, `the server used ${(ratio * 100).toFixed(1)}% of a CPU while exhausted`);
-      // One report per episode so far, though not necessarily one report: the
-      // runtime may hold an fd of its own for a while and free it (Node >= 22
-      // reads the CA bundle on a worker thread once node:tls is loaded), and
-      // the accept that fd allows ends the episode; the next failure starts another.
-      assertOneReportPerEpisode(server.lines);
+      // Nothing was freed (the fixture waits out Node's own fd use before it
+      // listens), so this is still the first episode: one report.
+      assert.ok(server.linesStarting('accept-error ').length <= 1, 'one report for the episode so far');
 
       // Free the fds: each served client closes, the server's end of it
       // closes, and the Listener accepts what waits.
