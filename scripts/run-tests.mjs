@@ -14,7 +14,10 @@
 // test/sim/conformance.test.ts runs in every pass; the rest of test/sim/
 // (which needs no real engine) in the simulate() run only; test/examples/ on
 // the real engines only. `npm test` calls it after compiling. Set
-// DANGA_ENGINE (epoll, node or sim) to run one pass only.
+// DANGA_ENGINE (epoll, node or sim) to run one pass only, or
+// DANGA_TEST_PASSES to a comma-separated list of passes (epoll, node, sim,
+// package) to run those (.ci/run: "epoll,node,package" on the other Node
+// releases).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -39,15 +42,32 @@ const realFiles = files.filter((f) => !f.startsWith(simDir + '/') || f === confo
 // The ambient simulation runs the core suite: test/core/, test/integration/, and the conformance tests.
 const ambientFiles = files.filter((f) => /\/(core|integration)\//.test(f.slice(testDir.length)) || f === conformance);
 
+const PASSES = ['epoll', 'node', 'sim', 'package'];
+const passList = (process.env.DANGA_TEST_PASSES ?? '')
+  .split(',')
+  .map((p) => p.trim())
+  .filter((p) => p !== '');
+const badPass = passList.find((p) => !PASSES.includes(p));
+if (badPass !== undefined) {
+  console.error(`run-tests: DANGA_TEST_PASSES: unknown pass ${JSON.stringify(badPass)} (known: ${PASSES.join(', ')})`);
+  process.exit(2);
+}
+const want = (pass) => passList.length === 0 || passList.includes(pass);
+
+console.log(`# run-tests: node ${process.version} (${process.arch}), ${process.execPath}`);
 const wanted = process.env.DANGA_ENGINE;
-const engines = wanted ? [wanted] : haveAddon ? ['epoll', 'node', 'sim'] : ['node', 'sim'];
+const engines = (wanted ? [wanted] : haveAddon ? ['epoll', 'node', 'sim'] : ['node', 'sim']).filter(want);
 if (!haveAddon && !wanted) {
   console.log('run-tests: the native addon is not built; running the stream engine and the simulation only');
 }
 
+// TAP when the output is not a terminal, as Node 20 and 22 do by default
+// (Node 26 prints its spec reporter everywhere): CI logs read the same on
+// every release, each pass ending with its "# tests/# pass/# fail" lines.
+const reporter = process.stdout.isTTY ? [] : ['--test-reporter=tap'];
 const failed = [];
 const run = (name, files, env, timeoutMs = 120000) => {
-  const r = spawnSync(process.execPath, ['--test', `--test-timeout=${timeoutMs}`, ...files], { stdio: 'inherit', env });
+  const r = spawnSync(process.execPath, ['--test', ...reporter, `--test-timeout=${timeoutMs}`, ...files], { stdio: 'inherit', env });
   if (r.status !== 0) failed.push(name);
 };
 for (const engine of engines) {
@@ -66,11 +86,12 @@ for (const engine of engines) {
   delete env.DANGA_ENGINE;
   run('sim (simulate)', simFiles, env);
 }
-if (packageFiles.length > 0 && !process.env.DANGA_ENGINE) {
+const packagePass = packageFiles.length > 0 && want('package');
+if (packagePass && !process.env.DANGA_ENGINE) {
   console.log('\n# package (once)');
-  const r = spawnSync(process.execPath, ['--test', '--test-timeout=600000', ...packageFiles], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['--test', ...reporter, '--test-timeout=600000', ...packageFiles], { stdio: 'inherit' });
   if (r.status !== 0) failed.push('package');
-} else if (packageFiles.length > 0) {
+} else if (packagePass) {
   console.log('run-tests: DANGA_ENGINE is set: skipping test/package (it checks which engine the installed package picks)');
 }
 if (failed.length > 0) console.error(`\nrun-tests: failures on engine(s): ${failed.join(', ')}`);

@@ -12,12 +12,14 @@
  * to ("Original"); additions are marked "new in danga-socket".
  *
  * Loading the package chooses the engine once: the native epoll addon (a
- * prebuild shipped in the package, or one compiled at install) when it loads,
- * else the node engine with one process warning, code `DANGA_NO_EPOLL`.
- * `DANGA_ENGINE=node` forces the node engine; `DANGA_ENGINE=epoll` demands
- * the addon and makes loading throw an Error `ERR_DANGA_NO_EPOLL` without it.
- * On a Node release that lacks an internal the node engine needs, loading
- * throws `ERR_DANGA_NODE_UNSUPPORTED`.
+ * prebuild shipped in the package, or one compiled at install) when it loads
+ * and can drive the runtime's event loop (Node's libuv loop; not Deno's or
+ * Bun's), else the node engine with one process warning, code
+ * `DANGA_NO_EPOLL`, saying why. `DANGA_ENGINE=node` forces the node engine;
+ * `DANGA_ENGINE=epoll` demands the addon and makes loading throw an Error
+ * `ERR_DANGA_NO_EPOLL` without it. On a runtime that lacks a Node internal
+ * the node engine needs, the call that needs it throws
+ * `ERR_DANGA_NODE_UNSUPPORTED` naming it; loading does not.
  *
  * Errors carry a Node-style `code`:
  *

@@ -70,7 +70,8 @@ export interface ConnectTlsOptions extends Omit<tls.ConnectionOptions, 'host' | 
  * `(sock as StreamSock).error`).
  *
  * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`) / TypeError (code `ERR_INVALID_ARG_VALUE`) for bad options, as `listenTcp`; Node's own errors for bad TLS
- *   options (a key that does not parse, …); a system error when listening fails.
+ *   options (a key that does not parse, …); a system error when listening fails; an Error (code `ERR_DANGA_NODE_UNSUPPORTED`) on a runtime that
+ *   lacks a Node internal the server side of TLS needs (Bun, with `requestCert`).
  * @original new in danga-socket (not in Danga::Socket 1.62): Danga::Socket 1.62 has no TLS
  */
 export function listenTls(options: ListenTlsOptions): Sock {

@@ -7,7 +7,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { DangaSocket, listenTcp, connectTcp, type Sock } from 'danga-socket';
+
+/**
+ * Waits for Node to finish loading its CA store, so that the process's fds
+ * are its own: call it before counting them. From Node 22, loading node:tls
+ * (the package does) starts that load on a worker thread, which holds an fd
+ * on the CA bundle and frees it a moment later, at a time no test controls;
+ * making a secure context with the default CAs waits for the load. (Node 20
+ * loads the store on the main thread: nothing to wait for.)
+ */
+export function settleRuntimeFds(): void {
+  tls.createSecureContext();
+}
 
 /** True when the loop runs on the native epoll engine (foreign fds need it). */
 export const onEpoll = (): boolean => DangaSocket.engine() === 'epoll';

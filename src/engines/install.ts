@@ -9,7 +9,9 @@
  *   1; no faults), the virtual clock installed, and the runner of
  *   `simulate()` driving the loop whenever `DangaSocket.eventLoop()` runs
  *   (see docs/simulation.md, "The ambient simulation");
- * - unset: the addon when it loads, else the node engine with one warning.
+ * - unset: the addon when it loads and can drive this runtime's event loop
+ *   (epoll/host.ts: Node can, Deno and Bun cannot), else the node engine
+ *   with one warning (code DANGA_NO_EPOLL) saying why.
  *
  * Whichever engine runs the loop, Node streams given to the constructor (and
  * TLS, which is Node's) are driven by the node engine, so both kinds of
@@ -24,6 +26,7 @@ import { describe } from '../core/errors.js';
 import { setClock, type Clock } from '../core/timers.js';
 import { loadBinding, nativeLoadError } from './epoll/binding.js';
 import { createEpollEngine } from './epoll/index.js';
+import { hostLoopProblem } from './epoll/host.js';
 import { createNodeEngine } from './node/index.js';
 import { createSimEngine, resolveFaults, seedFromEnv, SimDriver, SimNetwork, SimRunner } from './sim/index.js';
 
@@ -125,7 +128,10 @@ function choose(): Engine {
   if (wanted === 'sim') return ambientSim();
   const streams = createNodeEngine();
   if (wanted !== 'node') {
-    const binding = loadBinding();
+    // Checked before the addon is loaded: on a runtime whose loop it cannot
+    // drive, loading it would already be a risk (see epoll/host.ts).
+    const hostProblem = hostLoopProblem();
+    const binding = hostProblem === null ? loadBinding() : null;
     if (binding !== null) {
       const native = createEpollEngine(binding);
       return {
@@ -135,13 +141,21 @@ function choose(): Engine {
       };
     }
     if (wanted === 'epoll') {
-      const err = new Error(`DANGA_ENGINE=epoll, but the native addon could not be loaded: ${reasonOf(nativeLoadError())}`, {
-        cause: nativeLoadError(),
-      });
+      const err =
+        hostProblem !== null
+          ? new Error(`DANGA_ENGINE=epoll, but the epoll engine cannot drive this runtime's event loop: ${hostProblem}`)
+          : new Error(`DANGA_ENGINE=epoll, but the native addon could not be loaded: ${reasonOf(nativeLoadError())}`, {
+              cause: nativeLoadError(),
+            });
       (err as Error & { code: string }).code = 'ERR_DANGA_NO_EPOLL';
       throw err;
     }
-    process.emitWarning(`danga-socket: native epoll addon not available (${reasonOf(nativeLoadError())}); using the node engine`, { code: 'DANGA_NO_EPOLL' });
+    process.emitWarning(
+      hostProblem !== null
+        ? `danga-socket: the epoll engine cannot drive this runtime's event loop (${hostProblem}); using the node engine`
+        : `danga-socket: native epoll addon not available (${reasonOf(nativeLoadError())}); using the node engine`,
+      { code: 'DANGA_NO_EPOLL' },
+    );
   }
   return streams;
 }

@@ -29,8 +29,11 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DangaSocket, type Listener } from 'danga-socket';
-import { runUntil } from '../helpers.js';
+import { runUntil, settleRuntimeFds } from '../helpers.js';
 import { StaticConnection, contentType, parseRange, startStaticServer } from '../../examples/static-server.js';
+
+// (fds are counted below, after Node's own fd use at startup is over: see settleRuntimeFds.)
+settleRuntimeFds();
 
 const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const BIG = 200 * 1024 * 1024;

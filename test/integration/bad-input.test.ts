@@ -9,10 +9,12 @@ import { openSync, closeSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DangaSocket, socketPair, listenTcp, connectTcp, listenUnix, connectUnix, type Sock } from 'danga-socket';
-import { Recorder, onEpoll, onSim, skipOnSim } from '../helpers.js';
+import { Recorder, onEpoll, onSim, settleRuntimeFds, skipOnSim } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
+// (Counted after Node's own fd use at startup is over: see settleRuntimeFds.)
+settleRuntimeFds();
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 
 /** Registers and drops one socket, so the loop's own fds (epoll) exist before counting. */

@@ -13,12 +13,25 @@
  * dependency (node-gyp-build) is packed from this project's node_modules and
  * installed beside the tarball, with `--offline`.
  *
+ * The (b) install is also used, unchanged, by
+ *
+ *   - a CommonJS consumer (`require('danga-socket')`, Node's require(esm)),
+ *   - the arm64 Node from the registry under qemu-user: the linux-arm64
+ *     prebuild loaded and driven (an echo round trip on the epoll engine),
+ *   - Deno and Bun from the registry: the same round trip, on the node engine
+ *     after the one DANGA_NO_EPOLL warning (their loops are not libuv).
+ *
+ * Those runtimes are fetched by `node scripts/runtimes.mjs fetch` (.ci/run
+ * does it) into a cache outside the repository; a test whose runtime (or
+ * qemu) cannot be had skips with a note. Each runs under a time limit: a
+ * hang is a failure that says so, never a stuck suite.
+ *
  * scripts/run-tests.mjs runs this file once, after the per-engine runs (the
  * engine is the subject here, not a setting).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +43,8 @@ const npmCli = process.env.npm_execpath?.endsWith('.js') ? [process.execPath, pr
 const hostPrebuild = `prebuilds/linux-${process.arch}/danga-socket.glibc.node`;
 /** A guard against a hung child only: no assertion depends on how long anything takes. */
 const HANG_GUARD_MS = 300_000;
+/** The same for one echo round trip on another runtime (a few seconds under qemu): past it, the run has hung. */
+const RUNTIME_GUARD_MS = 60_000;
 
 const skip =
   process.platform !== 'linux'
@@ -44,22 +59,34 @@ interface Run {
   stderr: string;
 }
 
-/** Runs a program to its end (async, so that the installs can overlap). */
-function run(cmd: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = cleanEnv()): Promise<Run> {
+/** Runs a program to its end (async, so that the installs can overlap); killed (SIGKILL) after `guardMs`. */
+function run(cmd: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = cleanEnv(), guardMs = HANG_GUARD_MS): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: HANG_GUARD_MS });
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: guardMs, killSignal: 'SIGKILL' });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
+    const guard = setTimeout(() => (timedOut = true), guardMs);
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    child.on('close', (status, signal) => {
+      clearTimeout(guard);
+      if (timedOut && status === null) stderr += `\n(killed by ${signal}: still running after ${guardMs / 1000} s: it hung)`;
+      resolve({ status, stdout, stderr });
+    });
   });
 }
 
 function ok(r: Run, what: string): Run {
   assert.equal(r.status, 0, `${what} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
   return r;
+}
+
+/** The cached binary of a runtime from scripts/runtimes.mjs (node24-arm64, deno, bun), or null. */
+function runtimeBinary(name: string): string | null {
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'runtimes.mjs'), 'path', name], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
 }
 
 /**
@@ -113,6 +140,51 @@ const client = new Client(connectTcp({ host: '127.0.0.1', port: address.port }))
 await DangaSocket.eventLoop();
 console.log(JSON.stringify({ consumer: 'esm', engine: DangaSocket.engine(), echoed: client.received }));
 DangaSocket.reset();
+`;
+
+/** The ESM consumer, reporting the runtime and architecture it ran on too. */
+const RUNTIME_CONSUMER = ESM_CONSUMER.replace(
+  "console.log(JSON.stringify({ consumer: 'esm', engine: DangaSocket.engine(), echoed: client.received }));",
+  'const v = process.versions;\n' +
+    "const runtime = v.deno ? 'deno ' + v.deno : v.bun ? 'bun ' + v.bun : 'node ' + v.node;\n" +
+    "console.log(JSON.stringify({ consumer: 'esm', engine: DangaSocket.engine(), echoed: client.received, runtime, arch: process.arch }));",
+);
+
+/** The same round trip from CommonJS: require() of the ES module package (Node's require(esm)). */
+const CJS_CONSUMER = `
+const { DangaSocket, Listener, connectTcp, listenTcp } = require('danga-socket');
+
+class Echo extends DangaSocket {
+  constructor(sock) { super(sock); this.watchRead(true); }
+  eventRead() {
+    const buf = this.read(65536);
+    if (buf === null) this.close('eof');
+    else this.write(buf);
+  }
+  eventHup() { this.close('hup'); }
+  eventErr() { this.close('err'); }
+}
+
+class Client extends DangaSocket {
+  received = '';
+  constructor(sock) { super(sock); this.watchRead(true); this.write('ping\\n'); }
+  eventRead() {
+    const buf = this.read(65536);
+    if (buf === null) return this.close('eof');
+    this.received += buf.toString();
+    if (this.received === 'ping\\n') DangaSocket.stop();
+  }
+  eventHup() { this.close('hup'); DangaSocket.stop(); }
+  eventErr() { this.close('err'); DangaSocket.stop(); }
+}
+
+const listener = new Listener(listenTcp({ host: '127.0.0.1', port: 0 }), (sock) => new Echo(sock));
+const address = listener.sock().localAddress();
+const client = new Client(connectTcp({ host: '127.0.0.1', port: address.port }));
+DangaSocket.eventLoop().then(() => {
+  console.log(JSON.stringify({ consumer: 'cjs', engine: DangaSocket.engine(), echoed: client.received }));
+  DangaSocket.reset();
+});
 `;
 
 const TS_CONSUMER = `
@@ -212,6 +284,8 @@ describe('the packed package, installed as users install it', { skip }, () => {
     ok(await npm(['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', ...flags, ...deps], dir), `npm install ${flags.join(' ')}`);
     after?.(dir);
     writeFileSync(path.join(dir, 'consumer.mjs'), ESM_CONSUMER);
+    writeFileSync(path.join(dir, 'runtime-consumer.mjs'), RUNTIME_CONSUMER);
+    writeFileSync(path.join(dir, 'consumer.cjs'), CJS_CONSUMER);
     writeFileSync(path.join(dir, 'consumer.ts'), TS_CONSUMER);
     writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
     return dir;
@@ -345,6 +419,77 @@ describe('the packed package, installed as users install it', { skip }, () => {
       assert.match(s, /native epoll addon not available \(No native build was found for platform=linux/);
     }
   });
+
+  test(
+    "(b) CommonJS: require('danga-socket') (require(esm)); epoll",
+    { skip: process.features.require_module === true ? false : `Node ${process.version} cannot require() an ES module (Node >= 20.19 / 22.12 can)` },
+    async () => {
+      const dir = await installs.get('b')!;
+      const r = ok(await run(process.execPath, ['consumer.cjs'], dir), 'the CommonJS consumer');
+      assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { consumer: 'cjs', engine: 'epoll', echoed: 'ping\n' });
+      assert.doesNotMatch(r.stderr, /DANGA_NO_EPOLL/);
+    },
+  );
+
+  /** The (b) install's round trip on another runtime: its report, and what it printed on stderr. */
+  async function roundTripOn(
+    what: string,
+    cmd: string,
+    args: readonly string[],
+    env: NodeJS.ProcessEnv = cleanEnv(),
+  ): Promise<{ report: Record<string, string>; stderr: string }> {
+    const dir = await installs.get('b')!;
+    const r = ok(await run(cmd, [...args, 'runtime-consumer.mjs'], dir, env, RUNTIME_GUARD_MS), `the echo round trip on ${what}`);
+    return { report: JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, string>, stderr: r.stderr };
+  }
+
+  const arm64Node = runtimeBinary('node24-arm64');
+  const qemu = onPath('qemu-aarch64') ? 'qemu-aarch64' : null;
+  const arm64Sysroot = '/usr/aarch64-linux-gnu';
+  test(
+    'arm64 under qemu-user: the linux-arm64 prebuild loads and does the echo round trip on the epoll engine',
+    {
+      skip:
+        qemu === null
+          ? 'qemu-aarch64 is not installed (apt-get install qemu-user)'
+          : !existsSync(path.join(arm64Sysroot, 'lib', 'ld-linux-aarch64.so.1'))
+            ? `no arm64 libraries in ${arm64Sysroot} (apt-get install g++-aarch64-linux-gnu)`
+            : arm64Node === null
+              ? 'the arm64 Node is not cached (node scripts/runtimes.mjs fetch node24-arm64)'
+              : false,
+    },
+    async (t) => {
+      const dir = await installs.get('b')!;
+      assert.ok(
+        existsSync(path.join(dir, 'node_modules', 'danga-socket', 'prebuilds', 'linux-arm64', 'danga-socket.glibc.node')),
+        'the tarball has the linux-arm64 prebuild (the cross compiler is installed)',
+      );
+      const { report, stderr } = await roundTripOn('arm64 Node under qemu', qemu!, ['-L', arm64Sysroot, arm64Node!]);
+      assert.deepEqual(report, { consumer: 'esm', engine: 'epoll', echoed: 'ping\n', runtime: report.runtime, arch: 'arm64' });
+      assert.doesNotMatch(stderr, /DANGA_NO_EPOLL/);
+      t.diagnostic(`arm64 (qemu-aarch64, ${report.runtime}): engine ${report.engine}, echo round trip ok`);
+    },
+  );
+
+  for (const [name, args] of [
+    ['deno', ['run', '--allow-all', '--no-lock']],
+    ['bun', []],
+  ] as const) {
+    const binary = runtimeBinary(name);
+    test(
+      `${name === 'deno' ? 'Deno' : 'Bun'}: the package imports, the epoll engine steps aside (one DANGA_NO_EPOLL warning), the node engine does the echo round trip`,
+      { skip: binary === null ? `${name} is not cached (node scripts/runtimes.mjs fetch ${name})` : false },
+      async (t) => {
+        const env = { ...cleanEnv(), DENO_NO_UPDATE_CHECK: '1', DENO_NO_PROMPT: '1', BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0' };
+        const { report, stderr } = await roundTripOn(name, binary!, args, env);
+        assert.deepEqual(report, { consumer: 'esm', engine: 'node', echoed: 'ping\n', runtime: report.runtime, arch: process.arch });
+        assert.match(report.runtime!, new RegExp(`^${name} `));
+        assert.equal(stderr.match(/\[DANGA_NO_EPOLL\]/g)?.length, 1, `one warning:\n${stderr}`);
+        assert.match(stderr, /the epoll engine cannot drive this runtime's event loop/);
+        t.diagnostic(`${report.runtime}: engine ${report.engine}, echo round trip ok`);
+      },
+    );
+  }
 });
 
 /** True when `cmd` is on PATH. */

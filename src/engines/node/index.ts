@@ -9,7 +9,6 @@ import { invalidArgValue } from '../../core/errors.js';
 import type { Engine, Transport } from '../../core/contract.js';
 import { NodeDriver } from './driver.js';
 import { ListenSock } from './listen-sock.js';
-import { selfCheck } from './node-internals.js';
 import { adoptFd, connectTcp, connectUnix, listenFd, listenTcp, listenUnix, socketPair } from './sockets.js';
 import { StreamSock } from './stream-sock.js';
 import { upgradeToTls } from './tls.js';
@@ -18,12 +17,13 @@ export { StreamSock } from './stream-sock.js';
 export { ListenSock } from './listen-sock.js';
 
 /**
- * The node engine. It needs nothing but Node, and the few Node internals
- * listed in node-internals.ts: they are verified first, and a Node without
- * them gets an Error with code ERR_DANGA_NODE_UNSUPPORTED naming them.
+ * The node engine. It needs nothing but Node's streams, and the few Node
+ * internals listed in node-internals.ts: each is checked when first needed
+ * (not here: making the engine costs nothing, and the package loads on a
+ * runtime that lacks some), and a runtime without one gets an Error with
+ * code ERR_DANGA_NODE_UNSUPPORTED naming it from the call that needs it.
  */
 export function createNodeEngine(): Engine {
-  selfCheck();
   return {
     name: 'node',
     createDriver: () => new NodeDriver(),

@@ -1,13 +1,17 @@
 /**
  * Every use the node engine makes of a Node internal (a member that is not
  * in Node's documented API), each as a small typed function, and the
- * self-check that verifies them once, when the engine is created.
+ * self-check that verifies them, once, on throwaway objects.
  *
  * Nothing else in src/engines/node reads or calls an underscored member of
  * a Node object. Each function says why it is needed and which documented
- * API was considered and rejected. Should a Node version drop or change one
- * of them, `selfCheck()` fails at once with ERR_DANGA_NODE_UNSUPPORTED naming
- * it, instead of a socket misbehaving later.
+ * API was considered and rejected. The check runs when an internal is first
+ * needed, never when the package loads (the epoll engine, or another
+ * runtime's streams, may never need them): a runtime that lacks one (a
+ * future Node, Bun) gets an Error with code ERR_DANGA_NODE_UNSUPPORTED naming
+ * what is missing from the feature that needs it, at once, instead of a
+ * socket misbehaving later; where a documented API does the same job on this
+ * runtime (a synchronous `server.listen()`), that is used instead.
  */
 import net from 'node:net';
 import { Duplex, Readable } from 'node:stream';
@@ -65,12 +69,44 @@ export function eofReceived(stream: Readable): boolean {
  * `server.listen({ port })` binds at once but only on the wildcard address;
  * `server.listen(handle)` needs a bound handle, which only internals make.
  * `_listen2` is the step of `listen()` after the lookup (Node keeps the
- * name "to avoid breaking code that wraps this method").
+ * name "to avoid breaking code that wraps this method"). A runtime without
+ * it whose `server.listen()` binds before it returns (Bun) gets that call;
+ * one without either, ERR_DANGA_NODE_UNSUPPORTED.
  */
 export function listenSync(server: net.Server, address: string, port: number, addressType: 4 | 6 | -1, backlog: number): boolean {
-  const listen2 = (server as net.Server & ServerWithListen2)._listen2 as Listen2;
-  listen2.call(server, address, port, addressType, backlog);
+  const listen2 = (server as net.Server & ServerWithListen2)._listen2;
+  if (typeof listen2 === 'function') {
+    (listen2 as Listen2).call(server, address, port, addressType, backlog);
+    return server.listening;
+  }
+  // A runtime without it (Bun) may bind in server.listen() itself: then the
+  // documented call does what _listen2 does.
+  if (!bindsSynchronously()) throw unsupported('bind and listen synchronously', ['net.Server#_listen2']);
+  server.listen(addressType === -1 ? { path: address, backlog } : { host: address, port, backlog });
   return server.listening;
+}
+
+let syncListen: boolean | undefined;
+
+/**
+ * True when this runtime's documented `server.listen({ host, port })` has
+ * bound and listens when it returns (Bun's does; Node's resolves the host
+ * first and binds on a later tick). Probed once, on 127.0.0.1, port 0.
+ */
+function bindsSynchronously(): boolean {
+  if (syncListen !== undefined) return syncListen;
+  const probe = net.createServer();
+  probe.on('error', () => {});
+  probe.listen({ host: '127.0.0.1', port: 0 });
+  syncListen = probe.listening;
+  if (syncListen) {
+    probe.close();
+  } else {
+    // Node binds after its lookup, closed or not: close it then, and let it not hold the process meanwhile.
+    probe.unref();
+    probe.once('listening', () => probe.close());
+  }
+  return syncListen;
 }
 
 /**
@@ -86,6 +122,7 @@ export function listenSync(server: net.Server, address: string, port: number, ad
  * the DangaSocket that should own the connection from the start.
  */
 export function releaseTlsControl(socket: tls.TLSSocket): void {
+  requireInternals('make a server-side TLS socket', ['tls.TLSSocket#_releaseControl']);
   const release = (socket as tls.TLSSocket & TlsSocketWithControl)._releaseControl as ReleaseControl;
   release.call(socket);
 }
@@ -103,6 +140,7 @@ export function releaseTlsControl(socket: tls.TLSSocket): void {
  * which is not code to write twice.
  */
 export function tlsVerifyError(socket: tls.TLSSocket): (Error & { code?: string }) | null {
+  requireInternals("verify a TLS client's certificate (requestCert)", ['tls.TLSSocket#_handle.verifyError']);
   const handle = (socket as tls.TLSSocket & SocketWithHandle)._handle;
   if (handle === null || handle === undefined) return null; // destroyed
   return (handle.verifyError as VerifyError).call(handle);
@@ -155,37 +193,53 @@ const CHECKS: readonly Check[] = [
   },
 ];
 
-/**
- * Checks `subjects` for every internal this module uses; throws one Error
- * with code ERR_DANGA_NODE_UNSUPPORTED naming those missing or changed (its
- * `internals` property lists them).
- */
-export function checkInternals(subjects: InternalsSubjects): void {
-  const missing = CHECKS.filter((c) => {
+/** The internals missing or changed in `subjects` (their names), in the order of CHECKS. */
+function findMissing(subjects: InternalsSubjects): string[] {
+  return CHECKS.filter((c) => {
     try {
       return !c.ok(subjects);
     } catch {
       return true;
     }
   }).map((c) => c.name);
-  if (missing.length === 0) return;
-  const err = stateError(
-    'ERR_DANGA_NODE_UNSUPPORTED',
-    `the node engine cannot run on Node ${process.version}: it relies on Node internals that this version lacks or changed: ` +
-      `${missing.join(', ')} (see src/engines/node/node-internals.ts)`,
-  );
-  throw Object.assign(err, { internals: missing });
 }
 
-let checked = false;
+/** This runtime, as error messages name it: "Node v22.23.5", "Bun 1.4.5", "Deno 2.9.6". */
+export function runtimeName(): string {
+  const v = process.versions as Record<string, string | undefined>;
+  if (v.bun !== undefined) return `Bun ${v.bun}`;
+  if (v.deno !== undefined) return `Deno ${v.deno}`;
+  return `Node ${process.version}`;
+}
+
+/** The Error for internals this runtime lacks: code ERR_DANGA_NODE_UNSUPPORTED, their names in `internals`. */
+function unsupported(what: string, missing: readonly string[]): Error {
+  const err = stateError(
+    'ERR_DANGA_NODE_UNSUPPORTED',
+    `the node engine cannot ${what} on ${runtimeName()}: it relies on Node internals that this runtime lacks or changed: ` +
+      `${missing.join(', ')} (see src/engines/node/node-internals.ts)`,
+  );
+  return Object.assign(err, { internals: [...missing] });
+}
 
 /**
- * Verifies, once per process, that this Node has every internal the node
- * engine uses, on throwaway objects (no network I/O, no fd). Throws
- * ERR_DANGA_NODE_UNSUPPORTED.
+ * Checks `subjects` for every internal this module uses; throws one Error
+ * with code ERR_DANGA_NODE_UNSUPPORTED naming those missing or changed (its
+ * `internals` property lists them).
  */
-export function selfCheck(): void {
-  if (checked) return;
+export function checkInternals(subjects: InternalsSubjects): void {
+  const missing = findMissing(subjects);
+  if (missing.length > 0) throw unsupported('run', missing);
+}
+
+let missingHere: readonly string[] | undefined;
+
+/**
+ * The internals this runtime lacks or changed, checked once per process on
+ * throwaway objects (no network I/O, no fd).
+ */
+export function missingInternals(): readonly string[] {
+  if (missingHere !== undefined) return missingHere;
   const endedStream = new Readable({ read() {} });
   endedStream.push(null);
   const freshStream = new Readable({ read() {} });
@@ -194,9 +248,28 @@ export function selfCheck(): void {
   const inner = new Duplex({ read() {}, write: (_chunk, _encoding, cb) => cb() });
   const tlsSocket = new tls.TLSSocket(inner, { isServer: true, secureContext: tls.createSecureContext({ ca: [] }) });
   try {
-    checkInternals({ endedStream, freshStream, server: net.Server.prototype, tlsSocket });
+    missingHere = findMissing({ endedStream, freshStream, server: net.Server.prototype, tlsSocket });
   } finally {
     for (const s of [tlsSocket, inner, endedStream, freshStream]) s.destroy();
   }
-  checked = true;
+  return missingHere;
+}
+
+/**
+ * Throws ERR_DANGA_NODE_UNSUPPORTED ("the node engine cannot `what` on …")
+ * when this runtime lacks one of `names`: what a feature needs, said when it
+ * is needed.
+ */
+export function requireInternals(what: string, names: readonly string[]): void {
+  const missing = missingInternals().filter((name) => names.includes(name));
+  if (missing.length > 0) throw unsupported(what, missing);
+}
+
+/**
+ * Verifies, once per process, that this runtime has every internal the
+ * node engine uses. Throws ERR_DANGA_NODE_UNSUPPORTED naming the missing ones.
+ */
+export function selfCheck(): void {
+  const missing = missingInternals();
+  if (missing.length > 0) throw unsupported('run', missing);
 }

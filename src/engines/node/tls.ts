@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { SockAddress, StartTlsOptions, Transport } from '../../core/contract.js';
 import type { ListenSock } from './listen-sock.js';
-import { releaseTlsControl, tlsVerifyError } from './node-internals.js';
+import { releaseTlsControl, requireInternals, tlsVerifyError } from './node-internals.js';
 import { listenTcp } from './sockets.js';
 import { StreamSock, type StreamSockOptions } from './stream-sock.js';
 
@@ -29,6 +29,18 @@ export function tlsStreamSock(socket: tls.TLSSocket, options: Omit<StreamSockOpt
     return err;
   };
   return new StreamSock(socket, { ...options, endError });
+}
+
+/**
+ * Throws ERR_DANGA_NODE_UNSUPPORTED, before anything is set up, where this
+ * runtime lacks an internal the server side of TLS needs with `options`
+ * (otherwise the first connection's handshake would find out).
+ */
+function checkServerTls(options: Record<string, unknown>): void {
+  requireInternals('make a server-side TLS socket', ['tls.TLSSocket#_releaseControl']);
+  if (options.requestCert === true) {
+    requireInternals("verify a TLS client's certificate (requestCert)", ['tls.TLSSocket#_handle.verifyError']);
+  }
 }
 
 /** Node's server default: a handshake that takes longer fails with ERR_TLS_HANDSHAKE_TIMEOUT. */
@@ -92,6 +104,7 @@ export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: r
   // Bad keys or certificates fail here, before the connection changes hands,
   // so the caller can go on with the plain connection.
   const { isServer: _isServer, ...contextOptions } = options;
+  if (options.isServer === true) checkServerTls(options);
   if (options.secureContext === undefined) {
     options = { ...options, secureContext: tls.createSecureContext(contextOptions) };
   }
@@ -123,6 +136,7 @@ export function upgradeToTls(old: Transport, options: StartTlsOptions, unread: r
 
 /** A listening TCP socket whose connections speak TLS (server side) from the first byte. */
 export function listenTlsOn(host: string, port: number, backlog: number, options: Record<string, unknown>): ListenSock {
+  checkServerTls(options);
   const ctx = (options.secureContext as tls.SecureContext | undefined) ?? tls.createSecureContext(options);
   const tlsOptions = { ...options, secureContext: ctx };
   return listenTcp(host, port, backlog, false, (socket, hints) => tlsStreamSock(serverTlsSocket(socket, tlsOptions), { addresses: hints }));

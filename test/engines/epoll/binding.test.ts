@@ -12,12 +12,15 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { constants as os, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DangaSocket } from 'danga-socket';
+import { settleRuntimeFds } from '../../helpers.js';
 import { loadBinding, type NativeBinding, type SetupFailure } from '../../../src/engines/epoll/binding.js';
 
 const skip = DangaSocket.engine() !== 'epoll' ? 'the native binding is the epoll engine' : false;
 const E = os.errno;
 const O_CLOEXEC = 0o2000000;
 
+// (Counted after Node's own fd use at startup is over: see settleRuntimeFds.)
+settleRuntimeFds();
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 
 function binding(): NativeBinding {

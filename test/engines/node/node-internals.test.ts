@@ -105,3 +105,10 @@ test('listenSync(): binds at once; a failure is known at once and its Error is p
   assert.equal(await emitted, error, "the same Error is the server's 'error' on the next tick");
   server.close();
 });
+
+test('listenSync() without net.Server#_listen2, where listen() binds later (Node): ERR_DANGA_NODE_UNSUPPORTED names it, nothing listens', () => {
+  const server = net.createServer();
+  Object.defineProperty(server, '_listen2', { value: undefined });
+  assert.throws(() => listenSync(server, '127.0.0.1', 0, 4, 511), unsupported(['net.Server#_listen2']));
+  assert.equal(server.listening, false);
+});

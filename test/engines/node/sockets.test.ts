@@ -6,12 +6,28 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listenTcp, listenUnix } from '../../../src/engines/node/sockets.js';
 
-const openFds = (): number => readdirSync('/proc/self/fd').length;
+/**
+ * The process's open sockets (their inodes, sorted). Sockets only: Node
+ * itself opens and closes files on its own threads at any time (from Node 22,
+ * loading node:tls reads the CA bundle on a worker thread), so a count of
+ * every fd can change under a test that opened nothing.
+ */
+const openSockets = (): string[] =>
+  readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return ''; // closed meanwhile (the directory's own fd)
+      }
+    })
+    .filter((target) => target.startsWith('socket:'))
+    .sort();
 /** Lets a turn of Node's loop pass: what a failed listen would emit on the next tick has been emitted. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -26,27 +42,31 @@ interface ListenError extends Error {
 
 test('listenTcp on a port in use throws EADDRINUSE at once, as the epoll engine does; nothing is emitted later', async () => {
   const first = listenTcp('127.0.0.1', 0, 511, false);
-  const port = (first.localAddress() as { port: number }).port;
-  const before = openFds();
-  let thrown: ListenError | null = null;
+  // (Closed whatever happens: a listening server left open would keep the file from ending.)
   try {
-    listenTcp('127.0.0.1', port, 511, false);
-  } catch (err) {
-    thrown = err as ListenError;
+    const port = (first.localAddress() as { port: number }).port;
+    const before = openSockets();
+    let thrown: ListenError | null = null;
+    try {
+      listenTcp('127.0.0.1', port, 511, false);
+    } catch (err) {
+      thrown = err as ListenError;
+    }
+    assert.ok(thrown !== null, 'listenTcp threw');
+    assert.equal(thrown.code, 'EADDRINUSE');
+    assert.equal(thrown.syscall, 'bind');
+    assert.ok(typeof thrown.errno === 'number' && thrown.errno < 0);
+    assert.equal(thrown.message, `bind EADDRINUSE 127.0.0.1:${port}`);
+    assert.equal(thrown.address, '127.0.0.1');
+    assert.equal(thrown.port, port);
+    // Node emits the same failure as the dropped server's 'error' on the next
+    // tick; were it unhandled, this process would die of it here.
+    await nextTurn();
+    await nextTurn();
+    assert.deepEqual(openSockets(), before, 'the failed socket was closed');
+  } finally {
+    first.close();
   }
-  assert.ok(thrown !== null, 'listenTcp threw');
-  assert.equal(thrown.code, 'EADDRINUSE');
-  assert.equal(thrown.syscall, 'bind');
-  assert.ok(typeof thrown.errno === 'number' && thrown.errno < 0);
-  assert.equal(thrown.message, `bind EADDRINUSE 127.0.0.1:${port}`);
-  assert.equal(thrown.address, '127.0.0.1');
-  assert.equal(thrown.port, port);
-  // Node emits the same failure as the dropped server's 'error' on the next
-  // tick; were it unhandled, this process would die of it here.
-  await nextTurn();
-  await nextTurn();
-  assert.equal(openFds(), before, 'the failed socket was closed');
-  first.close();
 });
 
 const nonlocalBind = (() => {
