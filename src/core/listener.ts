@@ -40,6 +40,14 @@ export interface ListenerOptions {
    */
   acceptRetry?: number;
   /**
+   * Most connections taken per readable event (default 256, so that a flood
+   * of connects cannot hold the loop). 1 is nginx's `multi_accept off`: in a
+   * `WorkerGroup`'s 'shared' mode (where it is the default) a burst of
+   * connects then spreads over the workers instead of going to the first
+   * one woken.
+   */
+  acceptBatch?: number;
+  /**
    * The PROXY protocol (v1 and v2, as HAProxy's `send-proxy`/`send-proxy-v2`,
    * nginx's `proxy_protocol on`, Envoy and cloud network balancers send it):
    * every connection must start with a header, and only the `trusted`
@@ -53,7 +61,7 @@ export interface ListenerOptions {
   proxyProtocol?: ProxyProtocolOptions;
 }
 
-/** Most connections taken in one readable event, so that a flood of connects cannot hold the loop. */
+/** Most connections taken in one readable event by default, so that a flood of connects cannot hold the loop. */
 const ACCEPT_BATCH = 256;
 
 /** accept() failures that mean the process (or system) is out of a resource, not that one connection failed. */
@@ -88,6 +96,7 @@ export class Listener extends DangaSocket<Sock> {
   readonly #max: number;
   readonly #noDelay: boolean;
   readonly #retrySeconds: number;
+  readonly #batch: number;
   /** The `proxyProtocol` option; absent (null) on most listeners. */
   readonly #proxy: ProxyTrust | null;
   /** Connections made here and not closed yet. */
@@ -104,10 +113,10 @@ export class Listener extends DangaSocket<Sock> {
   /**
    * @param sock a listening socket (listenTcp, listenUnix, listenTls)
    * @param factory makes the object serving each accepted socket, and returns it
-   * @param options maxConnections, noDelay, acceptRetry, proxyProtocol
+   * @param options maxConnections, noDelay, acceptRetry, acceptBatch, proxyProtocol
    *
    * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `factory` is not a function or `options` not an object; TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`)
-   *   for a bad `maxConnections`, `noDelay` or `acceptRetry`; the same, or TypeError (code `ERR_INVALID_ARG_VALUE`), for a bad `proxyProtocol`; as the DangaSocket constructor for `sock`.
+   *   for a bad `maxConnections`, `noDelay`, `acceptRetry` or `acceptBatch`; the same, or TypeError (code `ERR_INVALID_ARG_VALUE`), for a bad `proxyProtocol`; as the DangaSocket constructor for `sock`.
    */
   constructor(sock: Sock, factory: ConnectionFactory, options: ListenerOptions = {}) {
     validateFunction('factory', factory);
@@ -117,8 +126,10 @@ export class Listener extends DangaSocket<Sock> {
     const retry = options.acceptRetry ?? 0.1;
     if (typeof retry !== 'number') throw invalidArgType('options.acceptRetry', 'of type number', retry);
     if (!(retry > 0 && retry <= 3600)) throw outOfRange('options.acceptRetry', 'a number of seconds > 0 and <= 3600', retry);
+    const batch = options.acceptBatch === undefined ? ACCEPT_BATCH : validateInteger('options.acceptBatch', options.acceptBatch, 1, 65536);
     const proxy = options.proxyProtocol === undefined ? null : new ProxyTrust(options.proxyProtocol);
     super(sock);
+    this.#batch = batch;
     this.#proxy = proxy;
     this.#factory = factory;
     this.#max = max;
@@ -149,7 +160,7 @@ export class Listener extends DangaSocket<Sock> {
    */
   override eventRead(): void {
     const listening = this.requireSock();
-    for (let i = 0; i < ACCEPT_BATCH; i++) {
+    for (let i = 0; i < this.#batch; i++) {
       if (this.#max > 0 && this.#open >= this.#max) {
         this.#pause();
         return;

@@ -373,6 +373,8 @@ export class WorkerGroup extends EventEmitter {
     const handed = pick.handed;
     if (handed.size >= 4096) for (const k of handed.keys()) if (Atomics.load(table, k) !== pick.id) handed.delete(k);
     handed.set(fd, entry);
+    // Counted now, not when the worker adopts it: a burst then spreads by what each worker was given.
+    Atomics.add(pick.load, 0, 1);
     this.#post(pick, { t: 'conn', fd, entry });
   }
 

@@ -30,16 +30,20 @@ const post = (m: FromWorker): void => port.postMessage(m);
 function adoptHanded(fd: number, entry: number): void {
   const h = start.handoff!;
   if (!claim(h.table, fd, h.id)) return; // (not ours: taken back by the supervisor)
+  // The supervisor counted it in our load when it handed it over: taken back here unless it is served.
+  const unload = (): number => Atomics.sub(h.load, 0, 1);
   let sock: Sock;
   try {
     sock = reactor.engine.adopt(fd) as Sock;
   } catch (err) {
+    unload();
     loadBinding()?.close(fd);
     process.emitWarning(`a handed-off connection (fd ${fd}) could not be adopted: ${String(err)}`, { code: 'DANGA_HANDOFF_FAILED' });
     return;
   }
   const serving = context?.handed.get(entry);
   if (serving === undefined || stopping) {
+    unload();
     sock.close();
     return;
   }
@@ -54,12 +58,15 @@ function adoptHanded(fd: number, entry: number): void {
     const owner = DangaSocket.descriptorMap().get(sock.fd);
     if (owner !== undefined && owner.sock() === sock) owner.close('factory_failed');
     else sock.close();
+    unload();
     process.emitWarning(`the serve() factory failed: ${String(err)}`, { code: 'DANGA_HANDOFF_FAILED' });
     return;
   }
-  if (conn.closed) return;
-  Atomics.add(h.load, 0, 1);
-  conn[kCloseHook](() => Atomics.sub(h.load, 0, 1));
+  if (conn.closed) {
+    unload();
+    return;
+  }
+  conn[kCloseHook](unload);
 }
 
 function listenOnDups(fds: readonly (readonly number[])[], mode: WorkerMode): Sock[][] {
@@ -102,7 +109,9 @@ class Context implements WorkerContext {
       this.handed.set(index, { factory, noDelay: options?.noDelay ?? true });
       return [];
     }
-    return this.sockets[index]!.map((sock) => new Listener(sock, factory, options));
+    // 'shared': one connection per wake-up unless told otherwise, so that a burst spreads over the workers.
+    const opts = start.mode === 'shared' && options?.acceptBatch === undefined ? { ...options, acceptBatch: 1 } : options;
+    return this.sockets[index]!.map((sock) => new Listener(sock, factory, opts));
   }
 
   onMessage(handler: (msg: unknown) => void): void {

@@ -363,6 +363,35 @@ test('maxConnections: never more than N open at once; the rest wait and are serv
   for (const c of clients) c.socket.destroy();
 });
 
+test('acceptBatch: 1 takes one connection per readable event (nginx multi_accept off), and still serves every waiting client', async () => {
+  const N = 8;
+  const sock = listenTcp({ host: '127.0.0.1', port: 0 });
+  // Count the accept() calls of each loop iteration.
+  let iteration = 0;
+  const perIteration = new Map<number, number>();
+  const accept = sock.accept.bind(sock);
+  sock.accept = (): Sock | null => {
+    perIteration.set(iteration, (perIteration.get(iteration) ?? 0) + 1);
+    return accept();
+  };
+  const listener = new Listener(sock, (s, l) => new Served(s, l), { acceptBatch: 1 });
+  // (An object's own post-loop callback: runUntil sets the class-wide one.)
+  listener.setPostLoopCallback(() => {
+    iteration++;
+    return true;
+  });
+  const clients = startClients(tcpPort(sock), N, () => {});
+  await runUntil(() => count(clients, 'served') === N);
+  assert.ok(
+    [...perIteration.values()].every((n) => n === 1),
+    `one accept() per iteration: ${JSON.stringify([...perIteration])}`,
+  );
+  for (const c of clients) c.release();
+  await runUntil(() => listener.connections() === 0);
+  listener.close();
+  for (const c of clients) c.socket.destroy();
+});
+
 /** A listening socket whose accepted sockets record their setNoDelay calls. */
 function spyingOnNoDelay(sock: Sock, calls: Array<boolean | undefined>): Sock {
   const accept = sock.accept.bind(sock);
@@ -519,6 +548,9 @@ test('bad arguments throw coded TypeError/RangeError, and leave the socket unreg
     [() => new Listener(sock, factory, { acceptRetry: -1 }), RangeError, 'ERR_OUT_OF_RANGE'],
     [() => new Listener(sock, factory, { acceptRetry: Number.NaN }), RangeError, 'ERR_OUT_OF_RANGE'],
     [() => new Listener(sock, factory, { acceptRetry: '1' as unknown as number }), TypeError, 'ERR_INVALID_ARG_TYPE'],
+    [() => new Listener(sock, factory, { acceptBatch: 0 }), RangeError, 'ERR_OUT_OF_RANGE'],
+    [() => new Listener(sock, factory, { acceptBatch: 2.5 }), RangeError, 'ERR_OUT_OF_RANGE'],
+    [() => new Listener(sock, factory, { acceptBatch: '1' as unknown as number }), TypeError, 'ERR_INVALID_ARG_TYPE'],
   ];
   for (const [fn, type, code] of cases) {
     assert.throws(fn, (err: Error & { code?: string }) => err instanceof type && err.code === code, fn.toString());
