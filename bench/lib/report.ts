@@ -64,6 +64,8 @@ export function fmt(sc: ScenarioResult, v: number | undefined): string {
       return v >= 100 ? `${int(v)} ns` : `${v.toFixed(1)} ns`;
     case '%':
       return `${v.toFixed(2)}%`;
+    case 'µs':
+      return `${v.toFixed(2)} µs`;
     default:
       return String(v);
   }
@@ -134,7 +136,7 @@ function renderMarkdown(res: Results): string {
   out.push(`| Pinning | ${esc(res.pinning)} |`);
 
   // summary
-  const cols = SERVERS.filter((s) => !s.files && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id))).sort(
+  const cols = SERVERS.filter((s) => !s.files && s.workers === undefined && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id))).sort(
     (a, b) => Number(b.id === BASELINE_ID) - Number(a.id === BASELINE_ID),
   );
   out.push('', '## Summary', '');
@@ -150,7 +152,7 @@ function renderMarkdown(res: Results): string {
     ...subjects.filter((s) => cols.includes(s)).map((s) => `${s.label}: target`),
   ];
   out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
-  for (const sc of res.scenarios.filter((x) => x.kind !== 'file')) {
+  for (const sc of res.scenarios.filter((x) => x.kind !== 'file' && x.kind !== 'workers')) {
     const cells = [`[${sc.id}](#${sc.id})`, sc.metric.label];
     for (const s of cols) {
       const r = sc.servers.find((x) => x.id === s.id);
@@ -177,6 +179,7 @@ function renderMarkdown(res: Results): string {
     out.push(`| ${cells.map(esc).join(' | ')} |`);
   }
   out.push(...fileSummary(res));
+  out.push(...workersSummary(res));
   out.push('', FOOTNOTES);
   out.push('', '![Ratios to Node net](bench/results/ratios.svg)');
 
@@ -200,6 +203,48 @@ function renderMarkdown(res: Results): string {
   }
   out.push(...method(), '', END);
   return out.join('\n');
+}
+
+/** The workers scenarios: per kind of server, CPU per round trip on 1 and 2 workers and their ratio (same round). */
+function workersSummary(res: Results): string[] {
+  const all = res.scenarios.filter((sc) => sc.kind === 'workers');
+  if (all.length === 0) return [];
+  const out = [
+    '',
+    'Every core (`workers`): server CPU µs per round trip (all threads and processes of the server) on 1 worker and on 2; the ratio 2 ÷ 1 is taken round by round (median, and min–max over the rounds). Flat (1.0) is linear scaling. Balance: max ÷ min over the workers of the connections accepted and of the bytes read.',
+    '',
+    '| Scenario | Server | CPU µs/round trip, 1 worker | 2 workers | 2 ÷ 1 (rounds) | round trips/s 1 → 2 | balance conns (bytes) | Target |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const sc of all) {
+    for (const r of sc.servers.filter((x) => x.status === 'ok' && x.scaling)) {
+      const one = sc.servers.find((x) => x.id === r.scaling!.of);
+      const rate = (x: ServerResult | undefined): string => fmt({ metric: { unit: '/s' } } as ScenarioResult, x?.summary.rate?.median);
+      const cells = [
+        `[${sc.id}](#${sc.id})`,
+        r.label,
+        `${fmt(sc, one?.summary[sc.metric.key]?.median)}${one ? marks(one) : ''}`,
+        `${fmt(sc, r.summary[sc.metric.key]?.median)}${marks(r)}`,
+        `${ratio(r.scaling!.median)} (${r.scaling!.min.toFixed(2)}–${r.scaling!.max.toFixed(2)})`,
+        `${rate(one)} → ${rate(r)}`,
+        `${balanceCell(r)}`,
+        r.target ? `${r.target.text ?? ''}: ${statusCell(r)}` : '—',
+      ];
+      out.push(`| ${cells.map(esc).join(' | ')} |`);
+    }
+    for (const r of sc.servers.filter((x) => x.status === 'skipped'))
+      out.push(`| [${sc.id}](#${sc.id}) | ${esc(r.label)} | skipped: ${esc(r.note ?? '')} |||||| `);
+  }
+  return out;
+}
+
+/** "25/25 (1.02)": the connections of the busiest and the idlest worker, and the bytes' max ÷ min. */
+function balanceCell(r: ServerResult): string {
+  const mx = r.summary.connsMax?.median;
+  const mn = r.summary.connsMin?.median;
+  if (mx === undefined || mn === undefined) return '—';
+  const b = r.summary.balanceBytes;
+  return `${Math.round(mx)}/${Math.round(mn)} (${b ? b.median.toFixed(2) : 'n/a'})`;
 }
 
 /** The file scenarios: their own denominators (Node http, nginx) and server CPU per GiB. */
@@ -235,7 +280,7 @@ function fileSummary(res: Results): string[] {
 
 function describeRun(sc: ScenarioResult): string {
   const r = sc.run;
-  const timing = sc.kind === 'echo' || sc.kind === 'churn' ? `, ${r.warmupS} s warm-up then ${r.durationS} s measured` : '';
+  const timing = sc.kind === 'echo' || sc.kind === 'churn' || sc.kind === 'workers' ? `, ${r.warmupS} s warm-up then ${r.durationS} s measured` : '';
   const params = Object.entries(sc.params)
     .map(([k, v]) => `${k} ${int(v)}`)
     .join(', ');
@@ -288,6 +333,22 @@ function detailTable(sc: ScenarioResult): string[] {
           : [['MiB/s', (r: ServerResult): string => fmt({ metric: { unit: 'MiB/s' } } as ScenarioResult, r.summary.mibPerSec?.median)] as Col]),
         ['server CPU s/GiB (×Node http)', (r) => `${cpuGiB(r.summary.cpuPerGiB?.median)} (${ratio(r.vsNet.cpuPerGiB)})`],
         ...(k === 'mibPerSec' ? [] : lat),
+        ...cpu,
+      ];
+      break;
+    case 'workers':
+      cols = [
+        base[0]!,
+        base[1]!,
+        base[2]!,
+        [
+          '÷ 1 worker, same round: median (min–max)',
+          (r) => (r.scaling ? `${ratio(r.scaling.median)} (${r.scaling.min.toFixed(2)}–${r.scaling.max.toFixed(2)})` : '—'),
+        ],
+        ['round trips/s', (r) => fmt({ metric: { unit: '/s' } } as ScenarioResult, r.summary.rate?.median)],
+        ['conns per worker max/min (bytes max÷min)', balanceCell],
+        ['p50 µs', (r) => us(r.summary.p50?.median)],
+        ['p99 µs', (r) => us(r.summary.p99?.median)],
         ...cpu,
       ];
       break;
@@ -366,8 +427,10 @@ const xmlEsc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&l
 export function renderSvg(res: Results): string {
   const roleOrder: Record<string, number> = { subject: 0, ceiling: 1, reference: 2, baseline: 3 };
   // the file scenarios have other denominators (Node http, nginx): the table shows them, the chart does not
-  res = { ...res, scenarios: res.scenarios.filter((sc) => sc.kind !== 'file') };
-  const present = SERVERS.filter((s) => s.id !== BASELINE_ID && !s.files && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id)));
+  res = { ...res, scenarios: res.scenarios.filter((sc) => sc.kind !== 'file' && sc.kind !== 'workers') };
+  const present = SERVERS.filter(
+    (s) => s.id !== BASELINE_ID && !s.files && s.workers === undefined && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id)),
+  );
   // a server without a single result is named in the footer instead of drawing empty rows
   const shown = present
     .filter((s) => res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id && r.status === 'ok')))

@@ -33,7 +33,8 @@
  *          request latency.
  *
  * --server-pid P: sample /proc/P/stat during the measured window to report the
- * server's CPU use next to our own (getrusage), so a reader can tell who was
+ * server's CPU use (repeatable: the sum over the processes, e.g. a Node cluster's
+ * primary and workers) next to our own (getrusage), so a reader can tell who was
  * saturated; /proc/stat gives the task time of everything else on the machine
  * (other_cpu) and the interrupt time (irq_cpu), in CPUs.
  */
@@ -74,7 +75,11 @@ static size_t opt_size = 64;
 static double opt_warmup = 1.0;
 static double opt_duration = 3.0;
 static unsigned long long opt_bytes = 1ull << 30;
-static int opt_server_pid = 0;
+/* --server-pid, repeatable: a server of several processes (Node cluster) is
+   measured as the sum of them */
+#define MAX_SERVER_PIDS 64
+static int opt_server_pids[MAX_SERVER_PIDS];
+static int n_server_pids = 0;
 static int opt_src_ips = 16;
 static int opt_verify = 1;
 static int opt_nodelay = 1;
@@ -119,7 +124,7 @@ static inline const unsigned char *pattern_at(uint64_t stream_off) {
 }
 
 /* CPU seconds (user+sys) of another process from /proc/PID/stat, -1 if gone */
-static double proc_cpu_seconds(int pid) {
+static double one_proc_cpu_seconds(int pid) {
     char path[64], buf[1024];
     if (pid <= 0) return -1;
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -146,6 +151,19 @@ static double proc_cpu_seconds(int pid) {
     }
     long hz = sysconf(_SC_CLK_TCK);
     return (double)(utime + stime) / (double)hz;
+}
+
+/* CPU seconds of the server: the sum over every --server-pid (all threads of
+   each process), -1 when there is none or one is gone */
+static double server_cpu_seconds(void) {
+    if (n_server_pids == 0) return -1;
+    double sum = 0;
+    for (int i = 0; i < n_server_pids; i++) {
+        double s = one_proc_cpu_seconds(opt_server_pids[i]);
+        if (s < 0) return -1;
+        sum += s;
+    }
+    return sum;
 }
 
 /* Busy CPU seconds of the whole machine (all CPUs) from /proc/stat:
@@ -444,7 +462,7 @@ static int window_tick(struct window *w, int64_t t) {
             hist_reset();
             w->start = t;
             w->cpu0 = self_cpu_seconds();
-            w->srv0 = proc_cpu_seconds(opt_server_pid);
+            w->srv0 = server_cpu_seconds();
             window_start();
         }
         return 0;
@@ -457,7 +475,7 @@ static int window_tick(struct window *w, int64_t t) {
 static void window_report(const struct window *w, const char *head) {
     int64_t m_end = now_ns();
     double cpu1 = self_cpu_seconds();
-    double srv1 = proc_cpu_seconds(opt_server_pid);
+    double srv1 = server_cpu_seconds();
     double elapsed = (double)(m_end - w->start) / 1e9;
     printf("%s\"count\":%llu,\"rate\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f,", head,
            (unsigned long long)completed, elapsed > 0 ? (double)completed / elapsed : 0,
@@ -525,7 +543,7 @@ static int run_stream(void) {
     ep_ctl(EPOLL_CTL_MOD, c->fd, EPOLLIN | EPOLLOUT, 0);
     int64_t t0 = now_ns();
     double cpu0 = self_cpu_seconds();
-    double srv0 = proc_cpu_seconds(opt_server_pid);
+    double srv0 = server_cpu_seconds();
     window_start();
     uint64_t sent = 0;
     int shut = 0;
@@ -570,7 +588,7 @@ static int run_stream(void) {
     }
     int64_t t1 = now_ns();
     double cpu1 = self_cpu_seconds();
-    double srv1 = proc_cpu_seconds(opt_server_pid);
+    double srv1 = server_cpu_seconds();
     if (!shut) fail("server answered before the stream ended");
     unsigned long long got = strtoull(ack, NULL, 10);
     if (got != opt_bytes) {
@@ -921,7 +939,10 @@ int main(int argc, char **argv) {
         case 'w': opt_warmup = atof(optarg); break;
         case 't': opt_duration = atof(optarg); break;
         case 'b': opt_bytes = strtoull(optarg, NULL, 10); break;
-        case 'P': opt_server_pid = atoi(optarg); break;
+        case 'P':
+            if (n_server_pids == MAX_SERVER_PIDS) fail("too many --server-pid");
+            opt_server_pids[n_server_pids++] = atoi(optarg);
+            break;
         case 'S': opt_src_ips = atoi(optarg); break;
         case 'V': opt_verify = 0; break;
         case 'N': opt_nodelay = 0; break;
