@@ -90,7 +90,7 @@ function briefResult(sc: Scenario, s: Record<string, number>): string {
   if (sc.kind === 'file' && s.mibPerSec !== undefined && sc.metric.key !== 'mibPerSec') out += `, ${Math.round(s.mibPerSec)} MiB/s`;
   if (s.cpuPerGiB !== undefined) out += `, ${s.cpuPerGiB.toFixed(3)} server CPU s/GiB`;
   if (sc.kind === 'workers')
-    out += `, ${Math.round(s.rate ?? 0).toLocaleString('en-US')} round trips/s, balance ${s.balanceConns?.toFixed(2)} conns ${s.balanceBytes?.toFixed(2)} bytes`;
+    out += `, ${Math.round(s.rate ?? 0).toLocaleString('en-US')} round trips/s, ${s.switchesPerOp?.toFixed(3)} wake-ups/round trip, conns ${s.connsMax}/${s.connsMin}, bytes max÷min ${s.balanceBytes?.toFixed(2)}`;
   if (s.serverCpu !== undefined) out += ` (cpu: server ${Math.round(s.serverCpu * 100)}%, loadgen ${Math.round((s.loadgenCpu ?? 0) * 100)}%)`;
   if ((s.otherCpu ?? 0) > DISTURBED) out += ` [others used ${Math.round(s.otherCpu! * 100)}% CPU]`;
   return out;

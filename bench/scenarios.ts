@@ -124,5 +124,5 @@ export const SCENARIOS: Scenario[] = [
   { id: 'file-64k-50', title: 'static files: 50 keep-alive clients fetching a 64 KiB file', kind: 'file', conns: 50, fileBytes: 64 * KiB, metric: REQS, quick: true,
     target: { vsNet: 1.3, vsC: 0.8, text: '≥1.3× Node http, ≥0.8× nginx' } },
   { id: 'workers', title: 'every core: 64 B ping-pong, 50 connections, on 1 and 2 workers (server CPU per round trip)', kind: 'workers', conns: 50, depth: 1, size: 64,
-    metric: CPU_PER_RT, quick: true, serverTargets: { 'danga-w2': SCALES, 'danga-w2-shared': SCALES } },
+    metric: CPU_PER_RT, quick: true, serverTargets: { 'danga-w2': SCALES } },
 ];

@@ -294,6 +294,7 @@ const LOADGEN_KEYS = {
   other_cpu: 'otherCpu',
   irq_cpu: 'irqCpu',
   steal_cpu: 'stealCpu',
+  server_switches: 'serverSwitches',
 };
 
 /** A load generator run over the measured window (warm-up, then the measured seconds): `args` plus the window. */
@@ -341,6 +342,8 @@ async function measureWorkers(server: ServerDef, sc: Scenario, s: Settings): Pro
     const out = numbers(await runMeasured(srv, args, s), LOADGEN_KEYS);
     if (out.serverCpu === undefined || !out.rate) throw new Error(`no server CPU or no round trips (${JSON.stringify(out)})`);
     out.cpuPerOp = (out.serverCpu / out.rate) * 1e6;
+    // the server's threads' wake-ups (switches onto a CPU) per round trip: what less batching costs
+    if (out.serverSwitches !== undefined && out.count) out.switchesPerOp = out.serverSwitches / out.count;
     srv.proc.send('stats\n');
     const reply = JSON.parse(await srv.proc.nextLine(10_000, 'answering the stats request')) as {
       workers?: { accepted: number; bytesIn: number }[];

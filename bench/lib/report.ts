@@ -347,6 +347,7 @@ function detailTable(sc: ScenarioResult): string[] {
         ],
         ['round trips/s', (r) => fmt({ metric: { unit: '/s' } } as ScenarioResult, r.summary.rate?.median)],
         ['conns per worker max/min (bytes max÷min)', balanceCell],
+        ['server wake-ups/round trip', (r) => (r.summary.switchesPerOp ? r.summary.switchesPerOp.median.toFixed(3) : '—')],
         ['p50 µs', (r) => us(r.summary.p50?.median)],
         ['p99 µs', (r) => us(r.summary.p99?.median)],
         ...cpu,

@@ -40,6 +40,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -162,6 +163,38 @@ static double server_cpu_seconds(void) {
         double s = one_proc_cpu_seconds(opt_server_pids[i]);
         if (s < 0) return -1;
         sum += s;
+    }
+    return sum;
+}
+
+/* Times the server's threads were switched onto a CPU (the third field of
+   /proc/PID/task/TID/schedstat, summed over every thread of every
+   --server-pid): its wake-ups, each of which a loop pays for with an
+   epoll_wait; -1 when unreadable. (A thread that ends takes its count along.) */
+static long long server_switches(void) {
+    if (n_server_pids == 0) return -1;
+    long long sum = 0;
+    for (int i = 0; i < n_server_pids; i++) {
+        char path[64], buf[128];
+        snprintf(path, sizeof path, "/proc/%d/task", opt_server_pids[i]);
+        DIR *d = opendir(path);
+        if (!d) return -1;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "/proc/%d/task/%.16s/schedstat", opt_server_pids[i],
+                     e->d_name);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) continue; /* the thread ended */
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            if (n <= 0) continue;
+            buf[n] = 0;
+            unsigned long long run_ns, wait_ns, slices;
+            if (sscanf(buf, "%llu %llu %llu", &run_ns, &wait_ns, &slices) == 3)
+                sum += (long long)slices;
+        }
+        closedir(d);
     }
     return sum;
 }
@@ -442,6 +475,7 @@ static void print_common(double elapsed, double self_cpu, double srv_cpu) {
 struct window {
     int64_t warm_end, end, start;
     double cpu0, srv0;
+    long long sw0;
 };
 
 static void window_init(struct window *w, int64_t t0) {
@@ -450,6 +484,7 @@ static void window_init(struct window *w, int64_t t0) {
     w->start = 0;
     w->cpu0 = 0;
     w->srv0 = -1;
+    w->sw0 = -1;
 }
 
 /* After each batch of events: starts counting once the warm-up is over;
@@ -463,6 +498,7 @@ static int window_tick(struct window *w, int64_t t) {
             w->start = t;
             w->cpu0 = self_cpu_seconds();
             w->srv0 = server_cpu_seconds();
+            w->sw0 = server_switches();
             window_start();
         }
         return 0;
@@ -476,8 +512,11 @@ static void window_report(const struct window *w, const char *head) {
     int64_t m_end = now_ns();
     double cpu1 = self_cpu_seconds();
     double srv1 = server_cpu_seconds();
+    long long sw1 = server_switches();
     double elapsed = (double)(m_end - w->start) / 1e9;
-    printf("%s\"count\":%llu,\"rate\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f,", head,
+    fputs(head, stdout);
+    if (w->sw0 >= 0 && sw1 >= w->sw0) printf("\"server_switches\":%lld,", sw1 - w->sw0);
+    printf("\"count\":%llu,\"rate\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f,",
            (unsigned long long)completed, elapsed > 0 ? (double)completed / elapsed : 0,
            hist_pct_us(50), hist_pct_us(99), (double)hist_max / 1000.0);
     print_common(elapsed, cpu1 - w->cpu0, (w->srv0 >= 0 && srv1 >= 0) ? srv1 - w->srv0 : -1);
