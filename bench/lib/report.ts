@@ -211,7 +211,7 @@ function workersSummary(res: Results): string[] {
   if (all.length === 0) return [];
   const out = [
     '',
-    'Every core (`workers`): server CPU µs per round trip (all threads and processes of the server) on 1 worker and on 2; the ratio 2 ÷ 1 is taken round by round (median, and min–max over the rounds). Flat (1.0) is linear scaling. Balance: max ÷ min over the workers of the connections accepted and of the bytes read.',
+    'Every core (`workers`): server CPU µs per round trip (all threads and processes of the server) on 1 worker and on 2; the ratio 2 ÷ 1 is taken round by round (median, and min–max over the rounds). Flat (1.0) is linear scaling. Balance: the connections accepted by the busiest and by the idlest worker (medians), and the max ÷ min of the bytes the workers read.',
     '',
     '| Scenario | Server | CPU µs/round trip, 1 worker | 2 workers | 2 ÷ 1 (rounds) | round trips/s 1 → 2 | balance conns (bytes) | Target |',
     '|---|---|---|---|---|---|---|---|',
@@ -232,9 +232,9 @@ function workersSummary(res: Results): string[] {
       ];
       out.push(`| ${cells.map(esc).join(' | ')} |`);
     }
-    for (const r of sc.servers.filter((x) => x.status === 'skipped'))
-      out.push(`| [${sc.id}](#${sc.id}) | ${esc(r.label)} | skipped: ${esc(r.note ?? '')} |||||| `);
   }
+  const left = all.flatMap((sc) => sc.servers.filter((x) => x.status !== 'ok').map((r) => `${r.label}: ${r.status}, ${short(gist(r.note ?? ''), 120)}`));
+  if (left.length) out.push('', `Not measured: ${esc(left.join('; '))}.`);
   return out;
 }
 
@@ -386,6 +386,7 @@ function method(): string[] {
     "- Idle timeouts: `idle-timeout` is pingpong-50 with `DANGA_IDLE_TIMEOUT=30` in the servers' environment: DangaSocket calls `setIdleTimeout(30)` on each connection, Node net `socket.setTimeout(30 s)`, the C and Perl servers have none. `idle-timeout-15000` holds 15,000 idle connections with a 1 h timeout and measures the server's CPU (the on-CPU time of all its threads, /proc/PID/task/*/schedstat) over 10 s, starting 20 s after the connections opened (V8's work left from the setup runs meanwhile).",
     "- Static files (`file-*`): a directory holding one file of random bytes (made once in `bench/build/files/`), served by `examples/static-server.ts` on the epoll engine (`writeFile`: `sendfile(2)`, with `TCP_CORK` around header and body), by Node `http` with `fs.createReadStream(file).pipe(res)` (the ratios' denominator), and by nginx (`sendfile on; tcp_nopush on; access_log off`, one process, the ceiling; skipped when not installed). The load generator's `http` mode keeps N keep-alive connections, each sending the next GET once the whole response (Content-Length) is in, and reads bodies into one reused buffer. After the warm-up it counts complete responses (requests/s) and body bytes (MiB/s) over the measured window; server CPU s/GiB is the server's CPU time over the window divided by the GiB of bodies it delivered.",
     "- Timers: a separate process adds random timers (1–1000 ms, the same sequence for each implementation) and waits until all fired, or adds and cancels them and waits past the longest delay; the figure is the process's CPU time (user + system) per timer, after a short warm-up pass (2,000 timers) through the same code. At 10,000 timers it is dominated by the loop's wake-ups (about one per millisecond over the 1 s spread), hence the fall with the count.",
+    "- Every core (`workers`): pingpong-50's load (50 connections, 64 B, one in flight each) on servers of 1 and 2 workers: a WorkerGroup (epoll; 'reuseport', and 'shared' with 2), Node `cluster` (round-robin) and, on Node ≥ 22.12/23.1, `net` with `reusePort` in worker threads. The figure is the server's CPU time per round trip, summed over all its threads and (cluster) processes; the 2 ÷ 1 ratio is taken round by round. The load generator keeps its CPU and the server may use both CPUs (1 worker as 2). Balance: each worker's accepted connections and bytes read, from the server's `stats`. Wake-ups: times the server's threads were switched onto a CPU (/proc/PID/task/*/schedstat), per round trip.",
     '- The CPU columns are the share of one CPU each process used during the measured window (from /proc/PID/stat and getrusage); "others" is the task time of every other process on the machine (from /proc/stat). Each measurement waits until the machine is quiet (others below 0.15 CPU) before it starts.',
     "- Limits of a 2-core loopback machine: the load generator makes the same system calls per message as the C server, and on loopback each side's write also pays for delivering to the other, so for ping-pong the C ceiling and the load generator saturate together — the ceiling is where the two meet, a lower bound of what the C server could do. In churn, the connecting side also pays for most of the handshake, so the load generator tops out near the C server (marked ‡ where it was the limit).",
   ];
