@@ -53,6 +53,11 @@ export interface ServerDef {
   workers?: number;
   /** the one-worker server of the same kind: this one's CPU per round trip is divided by that one's (same round) */
   scalesFrom?: string;
+  /**
+   * workers scenarios: run on the server CPU only, not on both CPUs (a
+   * diagnostic: 2 workers that never share the load generator's CPU)
+   */
+  serverCpuOnly?: boolean;
 }
 
 interface Extra {
@@ -62,6 +67,7 @@ interface Extra {
   files?: boolean;
   workers?: number;
   scalesFrom?: string;
+  serverCpuOnly?: boolean;
   unavailable?: () => string | null;
 }
 
@@ -134,6 +140,8 @@ export const SERVERS: ServerDef[] = [
   group('danga-w2', 'DangaSocket WorkerGroup, 2 workers (reuseport)', 'subject', 'danga-group.js', 2, { engine: 'epoll', scalesFrom: 'danga-w1' }),
   group('danga-w2-shared', 'DangaSocket WorkerGroup, 2 workers (shared)', 'subject', 'danga-group.js', 2,
     { engine: 'epoll', scalesFrom: 'danga-w1', env: { BENCH_GROUP_MODE: 'shared' } }),
+  group('danga-w2-1cpu', 'DangaSocket WorkerGroup, 2 workers (reuseport) on the server CPU only', 'reference', 'danga-group.js', 2,
+    { engine: 'epoll', scalesFrom: 'danga-w1', serverCpuOnly: true }),
   group('cluster-1', 'Node cluster (round-robin), 1 worker', 'reference', 'cluster-echo.js', 1),
   group('cluster-2', 'Node cluster (round-robin), 2 workers', 'reference', 'cluster-echo.js', 2, { scalesFrom: 'cluster-1' }),
   group('net-rp-1', 'Node net reusePort, 1 worker thread', 'reference', 'net-reuseport.js', 1, { unavailable: () => noReusePort() }),

@@ -42,11 +42,12 @@ interface Running {
 /**
  * The server's CPUs: the server CPU; in the workers scenarios both CPUs (the
  * load generator's too), for 1 worker as for 2, so that both run alike and
- * 2 workers can run at once (the load generator stays on its own CPU).
+ * 2 workers can run at once (the load generator stays on its own CPU),
+ * unless the server asks for the server CPU only (a diagnostic).
  */
-function serverCpus(sc: Scenario, s: Settings): number | string | null {
+function serverCpus(server: ServerDef, sc: Scenario, s: Settings): number | string | null {
   if (!s.pin.enabled) return null;
-  return sc.kind === 'workers' ? `${s.pin.loadgenCpu},${s.pin.serverCpu}` : s.pin.serverCpu;
+  return sc.kind === 'workers' && !server.serverCpuOnly ? `${s.pin.loadgenCpu},${s.pin.serverCpu}` : s.pin.serverCpu;
 }
 
 async function startServer(server: ServerDef, sc: Scenario, mode: 'echo' | 'sink' | 'file', s: Settings, extra: string[] = []): Promise<Running> {
@@ -57,7 +58,7 @@ async function startServer(server: ServerDef, sc: Scenario, mode: 'echo' | 'sink
   } catch (e) {
     throw new StartError((e as Error).message);
   }
-  const proc = new Proc(server.id, wrap(argv, serverCpus(sc, s)), envFor(server, sc), root);
+  const proc = new Proc(server.id, wrap(argv, serverCpus(server, sc, s)), envFor(server, sc), root);
   let line: string;
   try {
     line = await proc.nextLine(15_000, 'printing its port');
