@@ -133,14 +133,16 @@ async function main(): Promise<number> {
 
   // the timer scenarios run the servers' timer implementations; the file scenarios the file servers, and only those
   const participants = (sc: Scenario): ServerDef[] =>
-    servers.filter((s) =>
-      sc.kind === 'timers'
-        ? s.timers !== undefined
-        : sc.kind === 'file'
-          ? s.files === true
-          : sc.kind === 'workers'
-            ? s.workers !== undefined
-            : s.files !== true && s.workers === undefined,
+    servers.filter(
+      (s) =>
+        (s.only === undefined || s.only.includes(sc.id)) &&
+        (sc.kind === 'timers'
+          ? s.timers !== undefined
+          : sc.kind === 'file'
+            ? s.files === true
+            : sc.kind === 'workers'
+              ? s.workers !== undefined
+              : s.files !== true && s.workers === undefined),
     );
   // servers that cannot run here are skipped with a note; servers that fail to start are dropped from the rest of the run
   const unavailable = new Map<string, string>();

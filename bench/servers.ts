@@ -58,10 +58,16 @@ export interface ServerDef {
    * diagnostic: 2 workers that never share the load generator's CPU)
    */
   serverCpuOnly?: boolean;
+  /** runs in these scenarios only (by id) */
+  only?: string[];
+  /** more load generator arguments for this server (e.g. `--proxy 2`: it expects a PROXY header) */
+  loadgenArgs?: string[];
 }
 
 interface Extra {
   env?: Record<string, string>;
+  only?: string[];
+  loadgenArgs?: string[];
   engine?: string;
   timers?: TimerImpl;
   files?: boolean;
@@ -130,6 +136,9 @@ export const SERVERS: ServerDef[] = [
   node('net', 'Node net', 'baseline', 'net-echo.js', { timers: 'settimeout' }),
   node('danga', 'DangaSocket (epoll)', 'subject', 'danga-echo.js', { engine: 'epoll', timers: 'danga' }),
   node('danga-node', 'DangaSocket (stream engine)', 'subject', 'danga-echo.js', { env: { DANGA_ENGINE: 'node' }, engine: 'node', timers: 'danga' }),
+  // the cost of the PROXY protocol option on churn: the library's Listener without it and with it (a v2 header per connection)
+  node('danga-listener', 'DangaSocket Listener (epoll)', 'subject', 'danga-listener-echo.js', { engine: 'epoll', only: ['churn'] }),
+  node('danga-proxy', 'DangaSocket Listener + PROXY v2 (epoll)', 'subject', 'danga-listener-echo.js', { env: { DANGA_PROXY: '1' }, engine: 'epoll', only: ['churn'], loadgenArgs: ['--proxy', '2'] }),
   perl('perl', 'Perl Danga::Socket 1.62', 'reference', 'perl-echo.pl', ['Danga::Socket']),
   // the file scenarios (file-*): their own baseline and ceiling
   node('node-http', 'Node http + createReadStream', 'baseline', 'node-http-static.js', { files: true }),

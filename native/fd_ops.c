@@ -174,6 +174,18 @@ napi_value danga_fd_type(napi_env env, napi_callback_info info) {
   return result(env, r < 0 ? -1 : (S_ISSOCK(st.st_mode) ? 1 : 2));
 }
 
+/* Sets `flag` with fcntl's `get`/`set` pair (F_GETFL/F_SETFL or
+ * F_GETFD/F_SETFD) unless it is set already: 0, or -1 with errno. */
+static int add_fd_flag(int fd, int get, int set, int flag) {
+  int flags, r;
+  do flags = fcntl(fd, get);
+  while (flags < 0 && errno == EINTR);
+  if (flags < 0 || (flags & flag)) return flags < 0 ? -1 : 0;
+  do r = fcntl(fd, set, flags | flag);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -1 : 0;
+}
+
 /* adopt(fd): an fd the addon did not create (one handed over by number,
  * or inherited: systemd's LISTEN_FDS) becomes the addon's: O_NONBLOCK and
  * FD_CLOEXEC set (an inherited fd must not leak into the next exec), and
@@ -184,24 +196,10 @@ napi_value danga_adopt(napi_env env, napi_callback_info info) {
   DANGA_ARGS_DATA(env, info, 1, argv, danga_fds, fds);
   int32_t fd;
   if (!danga_int32(env, argv[0], &fd)) return NULL;
-  int flags, r = 0;
-  do flags = fcntl(fd, F_GETFL);
-  while (flags < 0 && errno == EINTR);
-  if (flags < 0) return result(env, -1);
-  if (!(flags & O_NONBLOCK)) {
-    do r = fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    while (r < 0 && errno == EINTR);
-    if (r < 0) return result(env, -1);
-  }
-  do flags = fcntl(fd, F_GETFD);
-  while (flags < 0 && errno == EINTR);
-  if (flags < 0) return result(env, -1);
-  if (!(flags & FD_CLOEXEC)) {
-    do r = fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-    while (r < 0 && errno == EINTR);
-    if (r < 0) return result(env, -1);
-  }
-  r = danga_fds_add(fds, fd);
+  if (add_fd_flag(fd, F_GETFL, F_SETFL, O_NONBLOCK) < 0 ||
+      add_fd_flag(fd, F_GETFD, F_SETFD, FD_CLOEXEC) < 0)
+    return result(env, -1);
+  int r = danga_fds_add(fds, fd);
   napi_value v;
   if (napi_create_int32(env, r, &v) != napi_ok) {
     danga_fds_remove(fds, fd); /* JS will not know it adopted the fd */

@@ -406,6 +406,7 @@ export async function measure(server: ServerDef, sc: Scenario, s: Settings): Pro
         if (sc.depth) args.push('--depth', String(sc.depth));
         // churn closes with RST: orderly closes would pile up >100k TIME_WAIT sockets that slow the next measurements
         if (sc.kind === 'churn') args.push('--rst');
+        args.push(...(server.loadgenArgs ?? []));
         const r = await runMeasured(srv, args, s);
         return numbers(r, LOADGEN_KEYS);
       } finally {

@@ -23,6 +23,10 @@
  *          bench uses it because orderly closes at ~25k/s fill the TIME_WAIT
  *          table (131k) within seconds, which halves the rate of the next
  *          measurement and keeps the kernel reaping for 60 s.
+ *          --proxy 1|2 starts each connection with a PROXY protocol header
+ *          (v1 text or v2 binary, TCP4, source 192.0.2.1) in the same write
+ *          as the S bytes, as a load balancer's send-proxy would; the server
+ *          echoes the S bytes only.
  *   idle   opens N connections, does one S-byte echo on each, prints
  *          {"ready":N,...} and holds them until a line (or EOF) on stdin.
  *   http   N keep-alive HTTP/1.1 connections, each sending `GET --path` and,
@@ -86,6 +90,7 @@ static int opt_verify = 1;
 static int opt_nodelay = 1;
 static double opt_timeout = 60.0;
 static int opt_rst = 0;
+static int opt_proxy = 0; /* churn: 1 or 2, the PROXY protocol header's version */
 static const char *opt_path = "/";
 
 /* ---------- utilities ---------- */
@@ -655,8 +660,43 @@ struct slot {
     int64_t started;
 };
 
+/* What each churn connection writes: the pattern's first S bytes, after a PROXY header with
+ * --proxy. */
+static unsigned char *churn_out;
+static size_t churn_len;
+
+static void make_churn_out(void) {
+    unsigned char hdr[128];
+    size_t n = 0;
+    if (opt_proxy == 1) {
+        n = (size_t)snprintf((char *)hdr, sizeof hdr, "PROXY TCP4 192.0.2.1 %s 40000 %d\r\n",
+                             opt_host, opt_port);
+    } else if (opt_proxy == 2) {
+        static const unsigned char sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+                                              0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+        memcpy(hdr, sig, 12);
+        hdr[12] = 0x21; /* version 2, PROXY */
+        hdr[13] = 0x11; /* TCP over IPv4 */
+        hdr[14] = 0;
+        hdr[15] = 12;
+        const unsigned char src[4] = {192, 0, 2, 1};
+        memcpy(hdr + 16, src, 4);
+        memcpy(hdr + 20, &server_addr.sin_addr, 4);
+        hdr[24] = 40000 >> 8;
+        hdr[25] = 40000 & 0xff;
+        memcpy(hdr + 26, &server_addr.sin_port, 2);
+        n = 28;
+    }
+    churn_len = n + opt_size;
+    churn_out = malloc(churn_len);
+    if (!churn_out) die("malloc");
+    memcpy(churn_out, hdr, n);
+    memcpy(churn_out + n, pattern, opt_size);
+}
+
 static int run_churn(void) {
     make_pattern(opt_size < 65536 ? 65536 : opt_size);
+    make_churn_out();
     struct slot *slots = calloc((size_t)opt_conns, sizeof *slots);
     rbuf_len = opt_size < 65536 ? 65536 : opt_size;
     rbuf = malloc(rbuf_len);
@@ -679,8 +719,8 @@ static int run_churn(void) {
         if (s_->fd < 0) die("connect");                                                            \
         s_->got = 0;                                                                               \
         s_->started = now_ns();                                                                    \
-        ssize_t w_ = write(s_->fd, pattern, opt_size);                                             \
-        if (w_ == (ssize_t)opt_size) {                                                             \
+        ssize_t w_ = write(s_->fd, churn_out, churn_len);                                          \
+        if (w_ == (ssize_t)churn_len) {                                                            \
             s_->state = S_SENT;                                                                    \
             ep_ctl(EPOLL_CTL_ADD, s_->fd, EPOLLIN, (uint64_t)(i));                                 \
         } else if (w_ < 0 && (errno == EAGAIN || errno == ENOTCONN)) {                             \
@@ -712,8 +752,8 @@ static int run_churn(void) {
                     errno = err;
                     die("connect");
                 }
-                ssize_t w = write(s->fd, pattern, opt_size);
-                if (w != (ssize_t)opt_size) die("write (churn)");
+                ssize_t w = write(s->fd, churn_out, churn_len);
+                if (w != (ssize_t)churn_len) die("write (churn)");
                 s->state = S_SENT;
                 ep_ctl(EPOLL_CTL_MOD, s->fd, EPOLLIN, (uint64_t)idx);
                 continue;
@@ -745,8 +785,8 @@ static int run_churn(void) {
             fail("stalled: no connection completed within the timeout");
     }
     char head[160];
-    snprintf(head, sizeof head, "{\"mode\":\"churn\",\"conns\":%d,\"size\":%zu,", opt_conns,
-             opt_size);
+    snprintf(head, sizeof head, "{\"mode\":\"churn\",\"conns\":%d,\"size\":%zu,\"proxy\":%d,",
+             opt_conns, opt_size, opt_proxy);
     window_report(&w, head);
     printf("}\n");
     return 0;
@@ -944,28 +984,21 @@ static void usage(void) {
             "usage: loadgen --port P [--host 127.0.0.1] [--mode echo|stream|churn|idle|http]\n"
             "               [--conns N] [--depth D] [--size BYTES] [--warmup S] [--duration S]\n"
             "               [--bytes N] [--server-pid PID] [--src-ips K] [--no-verify]\n"
-            "               [--no-nodelay] [--timeout S] [--rst] [--path /file]\n");
+            "               [--no-nodelay] [--timeout S] [--rst] [--path /file] [--proxy 1|2]\n");
     exit(64);
 }
 
 int main(int argc, char **argv) {
-    static struct option longopts[] = {{"host", required_argument, 0, 'h'},
-                                       {"port", required_argument, 0, 'p'},
-                                       {"mode", required_argument, 0, 'm'},
-                                       {"conns", required_argument, 0, 'c'},
-                                       {"depth", required_argument, 0, 'd'},
-                                       {"size", required_argument, 0, 's'},
-                                       {"warmup", required_argument, 0, 'w'},
-                                       {"duration", required_argument, 0, 't'},
-                                       {"bytes", required_argument, 0, 'b'},
-                                       {"server-pid", required_argument, 0, 'P'},
-                                       {"src-ips", required_argument, 0, 'S'},
-                                       {"no-verify", no_argument, 0, 'V'},
-                                       {"no-nodelay", no_argument, 0, 'N'},
-                                       {"timeout", required_argument, 0, 'T'},
-                                       {"rst", no_argument, 0, 'R'},
-                                       {"path", required_argument, 0, 'U'},
-                                       {0, 0, 0, 0}};
+    static struct option longopts[] = {
+        {"host", required_argument, 0, 'h'},    {"port", required_argument, 0, 'p'},
+        {"mode", required_argument, 0, 'm'},    {"conns", required_argument, 0, 'c'},
+        {"depth", required_argument, 0, 'd'},   {"size", required_argument, 0, 's'},
+        {"warmup", required_argument, 0, 'w'},  {"duration", required_argument, 0, 't'},
+        {"bytes", required_argument, 0, 'b'},   {"server-pid", required_argument, 0, 'P'},
+        {"src-ips", required_argument, 0, 'S'}, {"no-verify", no_argument, 0, 'V'},
+        {"no-nodelay", no_argument, 0, 'N'},    {"timeout", required_argument, 0, 'T'},
+        {"rst", no_argument, 0, 'R'},           {"path", required_argument, 0, 'U'},
+        {"proxy", required_argument, 0, 'X'},   {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -988,10 +1021,13 @@ int main(int argc, char **argv) {
         case 'T': opt_timeout = atof(optarg); break;
         case 'R': opt_rst = 1; break;
         case 'U': opt_path = optarg; break;
+        case 'X': opt_proxy = atoi(optarg); break;
         default: usage();
         }
     }
     if (opt_port <= 0 || opt_conns <= 0 || opt_depth <= 0 || opt_size == 0) usage();
+    if (opt_proxy != 0 && (opt_proxy > 2 || opt_proxy < 0 || strcmp(opt_mode, "churn") != 0))
+        fail("--proxy takes 1 or 2, in churn mode");
     signal(SIGPIPE, SIG_IGN);
 
     /* enough fds for the connections (the hard limit permitting) */

@@ -3,10 +3,11 @@
  * where accepting under overload is handled (fd exhaustion, a connection
  * cap) and where a graceful shutdown stops accepting.
  */
-import type { Sock } from './contract.js';
+import type { Sock, SockAddress } from './contract.js';
 import { DangaSocket } from './danga-socket.js';
 import { invalidArgType, outOfRange, stateError, systemError, validateFunction, validateInteger } from './errors.js';
 import { kCloseHook, kShutdown, reactor } from './loop.js';
+import { ProxyTrust, keepProxyInfo, readProxyHeader, type ProxyHeaderReader, type ProxyProtocolOptions } from './proxy-header-reader.js';
 import type { Timer } from './timers.js';
 
 /**
@@ -38,6 +39,18 @@ export interface ListenerOptions {
    * the listener's connections closing retries at once.
    */
   acceptRetry?: number;
+  /**
+   * The PROXY protocol (v1 and v2, as HAProxy's `send-proxy`/`send-proxy-v2`,
+   * nginx's `proxy_protocol on`, Envoy and cloud network balancers send it):
+   * every connection must start with a header, and only the `trusted`
+   * sources may connect. The factory is called once the header is in, with
+   * a Sock whose `remoteAddress()`/`localAddress()` report the header's
+   * addresses (so do the connection's `peerIpString()` and the like); the
+   * header's bytes never reach the connection, the bytes after it do.
+   * `proxyInfo(conn)` gives the header (command, TLVs) and the balancer's
+   * own address. Off by default.
+   */
+  proxyProtocol?: ProxyProtocolOptions;
 }
 
 /** Most connections taken in one readable event, so that a flood of connects cannot hold the loop. */
@@ -75,6 +88,8 @@ export class Listener extends DangaSocket<Sock> {
   readonly #max: number;
   readonly #noDelay: boolean;
   readonly #retrySeconds: number;
+  /** The `proxyProtocol` option; absent (null) on most listeners. */
+  readonly #proxy: ProxyTrust | null;
   /** Connections made here and not closed yet. */
   #open = 0;
   /** In an fd-exhaustion episode (reported once). */
@@ -89,10 +104,10 @@ export class Listener extends DangaSocket<Sock> {
   /**
    * @param sock a listening socket (listenTcp, listenUnix, listenTls)
    * @param factory makes the object serving each accepted socket, and returns it
-   * @param options maxConnections, noDelay, acceptRetry
+   * @param options maxConnections, noDelay, acceptRetry, proxyProtocol
    *
    * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `factory` is not a function or `options` not an object; TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`)
-   *   for a bad `maxConnections`, `noDelay` or `acceptRetry`; as the DangaSocket constructor for `sock`.
+   *   for a bad `maxConnections`, `noDelay` or `acceptRetry`; the same, or TypeError (code `ERR_INVALID_ARG_VALUE`), for a bad `proxyProtocol`; as the DangaSocket constructor for `sock`.
    */
   constructor(sock: Sock, factory: ConnectionFactory, options: ListenerOptions = {}) {
     validateFunction('factory', factory);
@@ -102,7 +117,9 @@ export class Listener extends DangaSocket<Sock> {
     const retry = options.acceptRetry ?? 0.1;
     if (typeof retry !== 'number') throw invalidArgType('options.acceptRetry', 'of type number', retry);
     if (!(retry > 0 && retry <= 3600)) throw outOfRange('options.acceptRetry', 'a number of seconds > 0 and <= 3600', retry);
+    const proxy = options.proxyProtocol === undefined ? null : new ProxyTrust(options.proxyProtocol);
     super(sock);
+    this.#proxy = proxy;
     this.#factory = factory;
     this.#max = max;
     this.#noDelay = options.noDelay ?? true;
@@ -149,11 +166,48 @@ export class Listener extends DangaSocket<Sock> {
       this.#overloaded = false;
       reactor.stats.accepted++;
       if (this.#noDelay) sock.setNoDelay(true);
-      this.#serve(sock);
+      this.#take(sock, false);
     }
   }
 
-  #serve(sock: Sock): DangaSocket<object> | null {
+  /** An accepted socket: to the factory, or first to the `proxyProtocol` stage. */
+  #take(sock: Sock, inShutdown: boolean): void {
+    if (this.#proxy === null) this.#serve(sock, null, inShutdown);
+    else this.#readHeader(sock, this.#proxy, inShutdown);
+  }
+
+  /** The `proxyProtocol` stage: the socket reaches the factory once its header is in. */
+  #readHeader(sock: Sock, trust: ProxyTrust, inShutdown: boolean): void {
+    let reader: ProxyHeaderReader | null;
+    try {
+      reader = readProxyHeader(
+        sock,
+        trust,
+        (s, rest, shuttingDown) => void this.#serve(s, rest, shuttingDown || inShutdown),
+        (reason, peer) => this.onProxyReject(reason, peer),
+      );
+    } catch (err) {
+      sock.close();
+      if (reactor.errorHandler === null) throw err;
+      reactor.errorHandler(err, this);
+      return;
+    }
+    // null: the header was there at once, and the factory has been called.
+    if (reader === null || reader.closed) return;
+    // It counts against maxConnections from now on: the connection it becomes takes its place.
+    this.#open++;
+    reader[kCloseHook](this.#connectionClosed);
+    // Accepted in a shutdown: the connection it makes gets onShutdown().
+    if (inShutdown) reader[kShutdown]();
+  }
+
+  /**
+   * Hands `sock` to the factory; `rest`: bytes read with the PROXY header
+   * that belong to the connection; `shuttingDown`: a graceful shutdown began
+   * (or before the socket was accepted): the connection gets onShutdown()
+   * at once. Returns the connection (null: the factory failed, or it closed).
+   */
+  #serve(sock: Sock, rest: Buffer | null, shuttingDown: boolean): DangaSocket<object> | null {
     let conn: unknown;
     try {
       conn = this.#factory(sock, this);
@@ -169,9 +223,12 @@ export class Listener extends DangaSocket<Sock> {
       reactor.errorHandler(err, this);
       return null;
     }
+    if (rest !== null) keepProxyInfo(sock, conn as DangaSocket<object>);
     if (conn.closed) return null;
     this.#open++;
     conn[kCloseHook](this.#connectionClosed);
+    if (rest !== null && rest.length > 0) conn.pushBackRead(rest);
+    if (shuttingDown) reactor.guard(conn, () => conn[kShutdown]());
     return conn;
   }
 
@@ -228,6 +285,21 @@ export class Listener extends DangaSocket<Sock> {
   }
 
   /**
+   * With the `proxyProtocol` option: a connection was closed before it
+   * reached the factory. `reason` is its close reason (as counted in
+   * `DangaSocket.stats().closed`): 'proxy_untrusted' (a peer not in
+   * `trusted`), 'proxy_timeout' (no complete header in time), 'proxy_eof'
+   * (the peer closed, or the connection failed, first), or `proxy_<why>`
+   * for an invalid header (`ProxyHeaderError`: 'proxy_signature',
+   * 'proxy_v1_malformed', …). `peer` is the socket's own peer address. The
+   * default does nothing more; override it to log, or to count by source.
+   *
+   * @throws Nothing (its own exceptions, as a handler's).
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
+  onProxyReject(_reason: string, _peer: SockAddress | null): void {}
+
+  /**
    * The listening socket failed (a node-engine listen failure reported late): reported, then closed.
    *
    * @throws Nothing.
@@ -272,8 +344,7 @@ export class Listener extends DangaSocket<Sock> {
         while ((next = sock.accept()) !== null) {
           reactor.stats.accepted++;
           if (this.#noDelay) next.setNoDelay(true);
-          const conn = this.#serve(next);
-          if (conn !== null) reactor.guard(conn, () => conn[kShutdown]());
+          this.#take(next, true);
         }
       } catch {
         // (out of fds: what is left is dropped with the listener)

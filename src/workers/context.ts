@@ -2,8 +2,16 @@
  * What a worker group's setup function receives in each worker thread.
  */
 import type { Sock } from '../core/contract.js';
-import type { ConnectionFactory, Listener, ListenerOptions } from '../core/listener.js';
+import type { DangaSocket } from '../core/danga-socket.js';
+import type { Listener, ListenerOptions } from '../core/listener.js';
 import type { WorkerMode } from './protocol.js';
+
+/**
+ * Makes the object serving one connection of a worker (see `WorkerContext#serve`); it must return it.
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
+export type ServeFactory = (sock: Sock) => DangaSocket<object>;
 
 /**
  * A worker's view of its group, given to the module's setup function
@@ -31,11 +39,14 @@ export interface WorkerContext {
    */
   readonly sockets: readonly (readonly Sock[])[];
   /**
-   * A `Listener` on each socket of listen entry `index` (see `sockets`).
+   * Serves the connections of listen entry `index` with `factory`: a
+   * `Listener` on each of its sockets (see `sockets`), returned; in
+   * 'handoff' mode the connections the supervisor hands this worker (no
+   * Listener: `[]`; of the options only `noDelay` applies).
    *
    * @throws RangeError (code `ERR_OUT_OF_RANGE`) for an index with no entry; TypeError (code `ERR_INVALID_ARG_TYPE`) when `factory` is not a function; as the `Listener` constructor.
    */
-  serve(index: number, factory: ConnectionFactory, options?: ListenerOptions): Listener[];
+  serve(index: number, factory: ServeFactory, options?: ListenerOptions): Listener[];
   /**
    * Calls `handler` with each message the supervisor sends (`WorkerGroup#send`, `broadcast`).
    *

@@ -13,7 +13,10 @@ import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { DangaStats } from '../core/danga-socket.js';
 import type { SockAddress } from '../core/contract.js';
 import { invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateInteger } from '../core/errors.js';
+import { DangaSocket } from '../core/danga-socket.js';
+import { reactor } from '../core/loop.js';
 import { loadBinding, type NativeBinding } from '../engines/epoll/binding.js';
+import { CLAIM_TABLE_SIZE, HandoffAcceptor } from './handoff.js';
 import { validateHost } from '../socket-args.js';
 import { deserializeError, type FromWorker, type ToWorker, type WorkerMode, type WorkerStart } from './protocol.js';
 
@@ -111,7 +114,21 @@ export interface WorkerGroupStats {
   /** The sum over the workers that answered. */
   readonly total: DangaStats;
   /** Per worker, by slot. */
-  readonly workers: readonly { readonly slot: number; readonly threadId: number; readonly stats: DangaStats }[];
+  readonly workers: readonly WorkerStats[];
+}
+
+/**
+ * One worker's counters, in `WorkerGroupStats`.
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
+export interface WorkerStats {
+  /** Its slot. */
+  readonly slot: number;
+  /** Its `threadId`. */
+  readonly threadId: number;
+  /** Its `DangaSocket.stats()`. */
+  readonly stats: DangaStats;
 }
 
 /**
@@ -145,12 +162,18 @@ class Live {
   readonly whenReady: Promise<void>;
   readonly whenExited: Promise<number>;
   readonly pending = new Map<number, (s: DangaStats | null) => void>();
+  /** 'handoff': its id in the claim table, its open-connection counter, and the fds handed to it (fd → listen entry). */
+  readonly id: number;
+  readonly load: Int32Array;
+  readonly handed = new Map<number, number>();
   #ready!: () => void;
   #fail!: (err: Error) => void;
   #exited!: (code: number) => void;
   killTimer: NodeJS.Timeout | null = null;
 
-  constructor(worker: Worker, slot: Slot, role: Role) {
+  constructor(worker: Worker, slot: Slot, role: Role, id: number, load: Int32Array) {
+    this.id = id;
+    this.load = load;
     this.worker = worker;
     this.threadId = worker.threadId;
     this.slot = slot;
@@ -235,6 +258,13 @@ export class WorkerGroup extends EventEmitter {
   #statsId = 0;
   #stopped: Promise<void> | null = null;
   #b: NativeBinding | null = null;
+  /** 'handoff': the claim table (fd → id of the worker it is on its way to), the acceptors, connections waiting for a worker. */
+  #table: Int32Array | null = null;
+  #acceptors: HandoffAcceptor[] = [];
+  #orphans: { fd: number; entry: number }[] = [];
+  #nextId = 0;
+  /** The main thread's loop, when the group started it ('handoff'). */
+  #ownLoop: Promise<void> | null = null;
 
   /**
    * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`) / TypeError (code `ERR_INVALID_ARG_VALUE`) for bad options (a worker count that is not an integer from 1 to 1024, an unknown mode, an empty `listen`, …).
@@ -250,7 +280,9 @@ export class WorkerGroup extends EventEmitter {
     if (typeof workers !== 'number') throw invalidArgType('options.workers', 'of type number', workers);
     this.#size = validateInteger('options.workers', workers, 1, MAX_WORKERS);
     const mode = options.mode ?? 'reuseport';
-    if (mode !== 'reuseport' && mode !== 'shared') throw invalidArgValue('options.mode', `must be 'reuseport' or 'shared'. Received ${JSON.stringify(mode)}`);
+    if (mode !== 'reuseport' && mode !== 'shared' && mode !== 'handoff') {
+      throw invalidArgValue('options.mode', `must be 'reuseport', 'shared' or 'handoff'. Received ${JSON.stringify(mode)}`);
+    }
     this.#mode = mode;
     if (options.engine !== undefined && options.engine !== 'epoll' && options.engine !== 'node') {
       throw invalidArgValue('options.engine', `must be 'epoll' or 'node'. Received ${JSON.stringify(options.engine)}`);
@@ -288,6 +320,9 @@ export class WorkerGroup extends EventEmitter {
     if (this.#state !== 'new') throw stateError('ERR_DANGA_GROUP_STARTED', 'this WorkerGroup was started already');
     this.#state = 'starting';
     try {
+      if (this.#mode === 'handoff' && reactor.engine.name !== 'epoll') {
+        throw stateError('ERR_DANGA_NO_EPOLL', "'handoff' mode accepts in the main thread's loop, which must run on the epoll engine");
+      }
       this.#bind();
       const lives = this.#slots.map((slot) => (slot.current = this.#spawn(slot, 'current')));
       const results = await Promise.allSettled(lives.map((l) => l.whenReady));
@@ -295,13 +330,67 @@ export class WorkerGroup extends EventEmitter {
       if (failed !== undefined) throw failed.reason;
     } catch (err) {
       this.#state = 'stopping';
-      await Promise.all(this.#slots.map((s) => (s.current === null ? 0 : s.current.worker.terminate())));
+      await Promise.all(this.#slots.flatMap((s) => (s.current === null ? [] : [s.current.worker.terminate()])));
       this.#closeFds();
       this.#state = 'stopped';
       throw err;
     }
     this.#state = 'running';
+    if (this.#mode === 'handoff') this.#startAccepting();
     for (const s of this.#slots) this.emit('ready', { slot: s.index, threadId: s.current!.threadId });
+  }
+
+  /** 'handoff': an acceptor per listen entry in the main thread's loop (started here if it is not running). */
+  #startAccepting(): void {
+    const b = this.#binding();
+    this.#table ??= new Int32Array(new SharedArrayBuffer(4 * CLAIM_TABLE_SIZE));
+    this.#acceptors = this.#slots[0]!.fds.map((entry, i) => {
+      const dup = b.dup(entry[0]!);
+      if (dup < 0) throw systemError(dup, 'dup');
+      return new HandoffAcceptor(reactor.engine.listenFd(dup, false), b, CLAIM_TABLE_SIZE, i, (fd, e) => this.#handTo(fd, e));
+    });
+    if (!reactor.running) {
+      this.#ownLoop = DangaSocket.eventLoop();
+      this.#ownLoop.catch((err: unknown) => this.emit('error', err));
+    }
+  }
+
+  /** 'handoff': gives `fd` to the less loaded of two ready workers picked at random, or keeps it until one is ready. */
+  #handTo(fd: number, entry: number): void {
+    const ready: Live[] = [];
+    for (const s of this.#slots) if (s.current?.ready) ready.push(s.current);
+    if (ready.length === 0 || this.#table === null) {
+      this.#orphans.push({ fd, entry });
+      return;
+    }
+    let pick = ready[Math.floor(Math.random() * ready.length)]!;
+    if (ready.length > 1) {
+      const other = ready[Math.floor(Math.random() * ready.length)]!;
+      if (Atomics.load(other.load, 0) < Atomics.load(pick.load, 0)) pick = other;
+    }
+    const table = this.#table;
+    Atomics.store(table, fd, pick.id);
+    const handed = pick.handed;
+    if (handed.size >= 4096) for (const k of handed.keys()) if (Atomics.load(table, k) !== pick.id) handed.delete(k);
+    handed.set(fd, entry);
+    this.#post(pick, { t: 'conn', fd, entry });
+  }
+
+  /** 'handoff': what was on its way to a worker that is gone and that it never claimed goes to another. */
+  #reclaim(live: Live): void {
+    const table = this.#table;
+    if (table === null) return;
+    for (const [fd, entry] of live.handed) {
+      if (Atomics.compareExchange(table, fd, live.id, 0) === live.id) this.#orphans.push({ fd, entry });
+    }
+    live.handed.clear();
+    this.#flushOrphans();
+  }
+
+  #flushOrphans(): void {
+    if (this.#orphans.length === 0 || this.#state !== 'running') return;
+    if (!this.#slots.some((s) => s.current?.ready)) return;
+    for (const { fd, entry } of this.#orphans.splice(0)) this.#handTo(fd, entry);
   }
 
   /**
@@ -412,6 +501,7 @@ export class WorkerGroup extends EventEmitter {
           slot.respawn = null;
         }
         this.emit('ready', { slot: slot.index, threadId: next.threadId });
+        this.#flushOrphans();
         if (old !== null) drains.push(this.#retire(old, this.#drainTimeout));
       }
     } finally {
@@ -450,6 +540,11 @@ export class WorkerGroup extends EventEmitter {
       return;
     }
     this.#state = 'stopping';
+    // 'handoff': stop accepting first (what waits stays in the kernel's queue, closed with the socket below).
+    const own = this.#ownLoop !== null && DangaSocket.descriptorMap().size === this.#acceptors.length;
+    for (const a of this.#acceptors) a.close('shutdown');
+    this.#acceptors = [];
+    if (own) DangaSocket.stop();
     const exits: Promise<number>[] = [];
     for (const s of this.#slots) {
       if (s.respawn !== null) clearTimeout(s.respawn);
@@ -457,6 +552,8 @@ export class WorkerGroup extends EventEmitter {
     }
     for (const live of this.#lives) exits.push(live.role === 'retiring' ? live.whenExited : this.#retire(live, timeout));
     await Promise.all(exits);
+    const b = this.#b;
+    for (const { fd } of this.#orphans.splice(0)) b?.close(fd);
     this.#closeFds();
     this.#state = 'stopped';
   }
@@ -492,7 +589,7 @@ export class WorkerGroup extends EventEmitter {
   /** The fds of each slot for one listen entry. */
   #socketsFor(b: NativeBinding, entry: WorkerListen): number[][] {
     const n = this.#size;
-    if (this.#mode === 'shared') {
+    if (this.#mode !== 'reuseport') {
       const fd = 'fds' in entry ? entry.fds[0]! : this.#listenTcp(b, entry.host, entry.port, entry.backlog ?? 511, false);
       return Array.from({ length: n }, () => [fd]);
     }
@@ -553,6 +650,9 @@ export class WorkerGroup extends EventEmitter {
   }
 
   #spawn(slot: Slot, role: Role): Live {
+    const id = ++this.#nextId;
+    const load = new Int32Array(new SharedArrayBuffer(4));
+    if (this.#mode === 'handoff') this.#table ??= new Int32Array(new SharedArrayBuffer(4 * CLAIM_TABLE_SIZE));
     const start: WorkerStart = {
       module: this.#moduleUrl,
       setup: this.#setup,
@@ -561,13 +661,14 @@ export class WorkerGroup extends EventEmitter {
       mode: this.#mode,
       fds: slot.fds,
       data: this.#data,
+      handoff: this.#table === null ? null : { id, table: this.#table, load },
     };
     const worker = new Worker(new URL('./worker-main.js', import.meta.url), {
       workerData: start,
       env: this.#engine === undefined ? process.env : { ...process.env, DANGA_ENGINE: this.#engine },
       ...(this.#limits === undefined ? {} : { resourceLimits: this.#limits }),
     });
-    const live = new Live(worker, slot, role);
+    const live = new Live(worker, slot, role, id, load);
     this.#lives.add(live);
     worker.on('message', (m: FromWorker) => this.#onMessage(live, m));
     worker.on('error', (err) => {
@@ -612,6 +713,8 @@ export class WorkerGroup extends EventEmitter {
       }
     }
     live.exited(code);
+    // (After its slot forgot it: what it never claimed must not go back to it.)
+    this.#reclaim(live);
     if (this.#state === 'starting' && !live.ready) return; // start() reports it
     const info: WorkerExit = { slot: slot.index, threadId: live.threadId, code, error: live.error, expected: !crashed, respawnIn };
     this.emit('exit', info);
@@ -624,7 +727,9 @@ export class WorkerGroup extends EventEmitter {
       const live = (slot.current = this.#spawn(slot, 'current'));
       live.whenReady.then(
         () => {
-          if (slot.current === live) this.emit('ready', { slot: slot.index, threadId: live.threadId });
+          if (slot.current !== live) return;
+          this.emit('ready', { slot: slot.index, threadId: live.threadId });
+          this.#flushOrphans();
         },
         () => {}, // its exit reports it, and schedules the next try
       );
@@ -676,7 +781,7 @@ function validateListen(name: string, entry: unknown, mode: WorkerMode): WorkerL
   if ('fds' in e) {
     if (!Array.isArray(e.fds) || e.fds.length === 0) throw invalidArgType(`${name}.fds`, 'a non-empty array of fds', e.fds);
     const fds = e.fds.map((fd, i) => validateInteger(`${name}.fds[${i}]`, fd, 0, 0x7fffffff));
-    if (mode === 'shared' && fds.length !== 1) throw invalidArgValue(`${name}.fds`, "must hold exactly one fd in 'shared' mode");
+    if (mode !== 'reuseport' && fds.length !== 1) throw invalidArgValue(`${name}.fds`, `must hold exactly one fd in '${mode}' mode`);
     return { fds };
   }
   const port = validateInteger(`${name}.port`, e.port, 0, 65535);

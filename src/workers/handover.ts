@@ -111,8 +111,9 @@ export function spawnSuccessor(command: string, args: readonly string[], options
   const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env), LISTEN_FDS: String(fds.length), LISTEN_FDNAMES: names.join(':') };
   delete env.LISTEN_PID;
   // LISTEN_PID is the successor's own pid: a shell learns it and execs, keeping it.
-  const child = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', command, ...args], {
-    stdio: ['inherit', 'inherit', 'inherit', ...fds, 'ipc'],
+  const stdio: (number | 'inherit' | 'ipc')[] = ['inherit', 'inherit', 'inherit', ...fds, 'ipc'];
+  const child = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', command, ...(args as readonly string[])], {
+    stdio,
     env,
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });

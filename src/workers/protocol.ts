@@ -14,10 +14,13 @@ import type { DangaStats } from '../core/danga-socket.js';
  * - `'shared'`: one listening socket per address, in every worker's loop,
  *   registered with EPOLLEXCLUSIVE on the epoll engine (nginx without
  *   `reuseport`, `accept_mutex off`).
+ * - `'handoff'`: the supervisor accepts (in the main thread's loop, on the
+ *   epoll engine) and hands each connection to the less loaded of two
+ *   workers picked at random; the workers adopt the fd (either engine).
  *
  * @original new in danga-socket (not in Danga::Socket 1.62)
  */
-export type WorkerMode = 'reuseport' | 'shared';
+export type WorkerMode = 'reuseport' | 'shared' | 'handoff';
 
 /** What the supervisor tells a worker at its start (its workerData). */
 export interface WorkerStart {
@@ -29,11 +32,16 @@ export interface WorkerStart {
   /** Per listen entry, the supervisor's fds this worker serves (the worker listens on dups of them). */
   readonly fds: readonly (readonly number[])[];
   readonly data: unknown;
+  /** 'handoff': this worker's id in the claim table (see handoff.ts), the table, and its open-connection counter. */
+  readonly handoff: { readonly id: number; readonly table: Int32Array; readonly load: Int32Array } | null;
 }
 
 /** Supervisor → worker. */
 export type ToWorker =
-  { readonly t: 'stats'; readonly id: number } | { readonly t: 'msg'; readonly data: unknown } | { readonly t: 'shutdown'; readonly timeout: number };
+  | { readonly t: 'stats'; readonly id: number }
+  | { readonly t: 'msg'; readonly data: unknown }
+  | { readonly t: 'shutdown'; readonly timeout: number }
+  | { readonly t: 'conn'; readonly fd: number; readonly entry: number };
 
 /** Worker → supervisor. */
 export type FromWorker =
