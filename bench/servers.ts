@@ -149,6 +149,8 @@ export const SERVERS: ServerDef[] = [
   group('danga-w2', 'DangaSocket WorkerGroup, 2 workers (reuseport)', 'subject', 'danga-group.js', 2, { engine: 'epoll', scalesFrom: 'danga-w1' }),
   group('danga-w2-shared', 'DangaSocket WorkerGroup, 2 workers (shared)', 'subject', 'danga-group.js', 2,
     { engine: 'epoll', scalesFrom: 'danga-w1', env: { BENCH_GROUP_MODE: 'shared' } }),
+  group('danga-w2-handoff', 'DangaSocket WorkerGroup, 2 workers (handoff)', 'subject', 'danga-group.js', 2,
+    { engine: 'epoll', scalesFrom: 'danga-w1', env: { BENCH_GROUP_MODE: 'handoff' } }),
   group('danga-w2-1cpu', 'DangaSocket WorkerGroup, 2 workers (reuseport) on the server CPU only', 'reference', 'danga-group.js', 2,
     { engine: 'epoll', scalesFrom: 'danga-w1', serverCpuOnly: true }),
   group('cluster-1', 'Node cluster (round-robin), 1 worker', 'reference', 'cluster-echo.js', 1),

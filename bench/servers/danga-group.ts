@@ -1,18 +1,21 @@
 /**
  * The `workers` scenario's DangaSocket server: a WorkerGroup of
  * BENCH_WORKERS workers (default 1) in BENCH_GROUP_MODE ('reuseport', the
- * default, or 'shared'), each an epoll loop running danga-group-worker.ts
+ * default, 'shared' or 'handoff': the main thread accepts and hands each
+ * connection to a worker), each an epoll loop running danga-group-worker.ts
  * (echo). The first stdout line is `<port> engine=<the workers' engine>`;
  * `stats` on stdin answers each worker's accepted connections and bytes read
  * (`group.stats()`). Echo mode only.
  */
-import { WorkerGroup } from 'danga-socket';
+import { WorkerGroup, type WorkerMode } from 'danga-socket';
 import { parseServerArgs, serveControl } from './control.js';
 
 const { port, mode } = parseServerArgs(process.argv.slice(2));
 if (mode !== 'echo') throw new Error(`danga-group serves echo only (got --mode ${mode})`);
 const workers = Number(process.env.BENCH_WORKERS ?? 1);
-const groupMode = process.env.BENCH_GROUP_MODE === 'shared' ? 'shared' : 'reuseport';
+const want = process.env.BENCH_GROUP_MODE ?? 'reuseport';
+if (want !== 'reuseport' && want !== 'shared' && want !== 'handoff') throw new Error(`BENCH_GROUP_MODE must be reuseport, shared or handoff (got ${want})`);
+const groupMode: WorkerMode = want;
 
 const group = new WorkerGroup({
   module: new URL('./danga-group-worker.js', import.meta.url),
