@@ -13,7 +13,7 @@ import { StartError, measure, type Settings } from './lib/measure.js';
 import { detectPinning } from './lib/proc.js';
 import { waitQuiet } from './lib/quiet.js';
 import { LATEST, MD, SVG, fmt, gist, loadPrevious, merge, writeAll } from './lib/report.js';
-import { DISTURBED, finalize, type Results, type ScenarioResult, type ServerResult } from './lib/results.js';
+import { DISTURBED, finalize, scalesFrom, type Results, type ScenarioResult, type ServerResult } from './lib/results.js';
 
 /** start a measurement only when other processes use less than this many CPUs */
 const QUIET = 0.15;
@@ -89,6 +89,8 @@ function briefResult(sc: Scenario, s: Record<string, number>): string {
   if (s.heapPerConn !== undefined) out += `, heap ${Math.round(s.heapPerConn)} B/conn`;
   if (sc.kind === 'file' && s.mibPerSec !== undefined && sc.metric.key !== 'mibPerSec') out += `, ${Math.round(s.mibPerSec)} MiB/s`;
   if (s.cpuPerGiB !== undefined) out += `, ${s.cpuPerGiB.toFixed(3)} server CPU s/GiB`;
+  if (sc.kind === 'workers')
+    out += `, ${Math.round(s.rate ?? 0).toLocaleString('en-US')} round trips/s, ${s.switchesPerOp?.toFixed(3)} wake-ups/round trip, conns ${s.connsMax}/${s.connsMin}, bytes max÷min ${s.balanceBytes?.toFixed(2)}`;
   if (s.serverCpu !== undefined) out += ` (cpu: server ${Math.round(s.serverCpu * 100)}%, loadgen ${Math.round((s.loadgenCpu ?? 0) * 100)}%)`;
   if ((s.otherCpu ?? 0) > DISTURBED) out += ` [others used ${Math.round(s.otherCpu! * 100)}% CPU]`;
   return out;
@@ -134,7 +136,13 @@ async function main(): Promise<number> {
     servers.filter(
       (s) =>
         (s.only === undefined || s.only.includes(sc.id)) &&
-        (sc.kind === 'timers' ? s.timers !== undefined : sc.kind === 'file' ? s.files === true : s.files !== true),
+        (sc.kind === 'timers'
+          ? s.timers !== undefined
+          : sc.kind === 'file'
+            ? s.files === true
+            : sc.kind === 'workers'
+              ? s.workers !== undefined
+              : s.files !== true && s.workers === undefined),
     );
   // servers that cannot run here are skipped with a note; servers that fail to start are dropped from the rest of the run
   const unavailable = new Map<string, string>();
@@ -236,7 +244,7 @@ async function main(): Promise<number> {
       servers: [...results.values()],
     };
     if (sc.kind === 'file') finalize(res, FILE_BASELINE_ID, FILE_CEILING_ID);
-    else finalize(res, BASELINE_ID, CEILING_ID);
+    else finalize(res, BASELINE_ID, CEILING_ID, scalesFrom(who));
     scenarioResults.push(res);
   }
   progress.end();
@@ -263,10 +271,14 @@ async function main(): Promise<number> {
       const line =
         r.status === 'ok' && med
           ? `${fmt(sc, med.median)} ${sc.metric.label} (min ${fmt(sc, med.min)}, max ${fmt(sc, med.max)})` +
-            (sc.kind === 'file'
-              ? `  ×http ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×nginx ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}` +
-                `  CPU/GiB ${r.summary.cpuPerGiB?.median.toFixed(3) ?? '—'} s (×http ${r.vsNet.cpuPerGiB?.toFixed(2) ?? '—'})`
-              : `  ×net ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×C ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}`) +
+            (sc.kind === 'workers'
+              ? `  ${Math.round(r.summary.rate?.median ?? 0).toLocaleString('en-US')} round trips/s` +
+                (r.scaling ? `  ×1 worker ${r.scaling.median.toFixed(2)} (rounds ${r.scaling.min.toFixed(2)}–${r.scaling.max.toFixed(2)})` : '') +
+                `  balance ${r.summary.balanceConns?.median.toFixed(2) ?? '—'} (bytes ${r.summary.balanceBytes?.median.toFixed(2) ?? '—'})`
+              : sc.kind === 'file'
+                ? `  ×http ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×nginx ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}` +
+                  `  CPU/GiB ${r.summary.cpuPerGiB?.median.toFixed(3) ?? '—'} s (×http ${r.vsNet.cpuPerGiB?.toFixed(2) ?? '—'})`
+                : `  ×net ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×C ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}`) +
             (r.loadgenBound ? '  [loadgen-bound]' : '') +
             (r.disturbed ? `  [disturbed ×${r.disturbed}]` : '') +
             (r.target ? `  target: ${r.target.status}` : '')

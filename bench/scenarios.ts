@@ -3,7 +3,7 @@
  * alternation (A B C A B C …), `rounds` times.
  */
 
-export type Kind = 'echo' | 'stream' | 'churn' | 'idle' | 'timers' | 'file';
+export type Kind = 'echo' | 'stream' | 'churn' | 'idle' | 'timers' | 'file' | 'workers';
 
 export interface Metric {
   /** the key of a sample holding the figure */
@@ -22,6 +22,8 @@ export interface Target {
   maxValue?: number;
   /** server CPU seconds per GiB served ÷ the baseline's, at most (file scenarios) */
   cpuVsNet?: number;
+  /** the figure ÷ the one-worker server's (`scalesFrom`), same round, at most (workers scenarios) */
+  maxScaling?: number;
   text: string;
 }
 
@@ -75,10 +77,14 @@ const CONNS: Metric = { key: 'rate', label: 'connections/s', unit: '/s', higherI
 const IDLE: Metric = { key: 'rssPerConn', label: 'RSS bytes/connection', unit: 'B', higherIsBetter: false };
 const TIMER: Metric = { key: 'nsPerTimer', label: 'CPU ns/timer', unit: 'ns', higherIsBetter: false };
 const IDLE_CPU: Metric = { key: 'idleCpuPct', label: 'server CPU while idle', unit: '%', higherIsBetter: false };
+const CPU_PER_RT: Metric = { key: 'cpuPerOp', label: 'server CPU µs/round trip', unit: 'µs', higherIsBetter: false };
 const REQS: Metric = { key: 'rate', label: 'requests/s', unit: '/s', higherIsBetter: true };
 
 const KiB = 1024;
 const GiB = 1024 * 1024 * 1024;
+
+/** 2 workers cost at most 1.1× one worker's CPU per round trip (issue 17: linear scaling keeps it flat). */
+const SCALES: Target = { maxScaling: 1.1, text: '2 workers ≤1.1× CPU/round trip of 1' };
 
 /** The issue sets the stream engine one target only (pingpong-50). */
 const NO_STREAM_TARGET: Record<string, Target | null> = { 'danga-node': null };
@@ -117,4 +123,6 @@ export const SCENARIOS: Scenario[] = [
     target: { vsNet: 1.5, cpuVsNet: 1 / 3, vsC: 0.8, text: '≥1.5× Node http, ≤1/3 its CPU/GiB, ≥0.8× nginx' } },
   { id: 'file-64k-50', title: 'static files: 50 keep-alive clients fetching a 64 KiB file', kind: 'file', conns: 50, fileBytes: 64 * KiB, metric: REQS, quick: true,
     target: { vsNet: 1.3, vsC: 0.8, text: '≥1.3× Node http, ≥0.8× nginx' } },
+  { id: 'workers', title: 'every core: 64 B ping-pong, 50 connections, on 1 and 2 workers (server CPU per round trip)', kind: 'workers', conns: 50, depth: 1, size: 64,
+    metric: CPU_PER_RT, quick: true, serverTargets: { 'danga-w2': SCALES } },
 ];

@@ -44,6 +44,20 @@ export interface ServerDef {
   files?: boolean;
   /** cannot pick its own port: the runner passes a free one */
   needsPort?: boolean;
+  /**
+   * A server of several workers (threads or processes): it runs in the
+   * `workers` scenarios only, and only such servers do. It may print
+   * `pids=P,Q,…` on its port line (processes whose CPU counts with its own:
+   * a cluster's workers) and answers `stats` on stdin (servers/control.ts).
+   */
+  workers?: number;
+  /** the one-worker server of the same kind: this one's CPU per round trip is divided by that one's (same round) */
+  scalesFrom?: string;
+  /**
+   * workers scenarios: run on the server CPU only, not on both CPUs (a
+   * diagnostic: 2 workers that never share the load generator's CPU)
+   */
+  serverCpuOnly?: boolean;
   /** runs in these scenarios only (by id) */
   only?: string[];
   /** more load generator arguments for this server (e.g. `--proxy 2`: it expects a PROXY header) */
@@ -57,6 +71,10 @@ interface Extra {
   engine?: string;
   timers?: TimerImpl;
   files?: boolean;
+  workers?: number;
+  scalesFrom?: string;
+  serverCpuOnly?: boolean;
+  unavailable?: () => string | null;
 }
 
 const node = (id: string, label: string, role: Role, script: string, x: Extra = {}): ServerDef => ({
@@ -101,6 +119,17 @@ const nginx = (id: string, label: string): ServerDef => ({
   },
 });
 
+/** Node ≥ 22.12 (22.x) or ≥ 23.1 has `net` `reusePort`; null when this one does. */
+export function noReusePort(version = process.versions.node): string | null {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const has = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+  return has ? null : `Node ${version} has no net reusePort (Node ≥ 22.12 or ≥ 23.1)`;
+}
+
+/** A `workers` server: `n` workers, BENCH_WORKERS (and the rest of `env`) in its environment. */
+const group = (id: string, label: string, role: Role, script: string, n: number, x: Extra = {}): ServerDef =>
+  node(id, label, role, script, { ...x, workers: n, env: { ...x.env, BENCH_WORKERS: String(n) } });
+
 // prettier-ignore
 export const SERVERS: ServerDef[] = [
   native('c', 'C epoll (ceiling)', 'ceiling', 'servers/c-echo.c'),
@@ -115,6 +144,19 @@ export const SERVERS: ServerDef[] = [
   node('node-http', 'Node http + createReadStream', 'baseline', 'node-http-static.js', { files: true }),
   node('danga-static', 'DangaSocket static-server (epoll, sendfile)', 'subject', 'danga-static.js', { engine: 'epoll', files: true }),
   nginx('nginx', 'nginx (sendfile on)'),
+  // the workers scenario: 1 and 2 workers of each kind
+  group('danga-w1', 'DangaSocket WorkerGroup, 1 worker', 'subject', 'danga-group.js', 1, { engine: 'epoll' }),
+  group('danga-w2', 'DangaSocket WorkerGroup, 2 workers (reuseport)', 'subject', 'danga-group.js', 2, { engine: 'epoll', scalesFrom: 'danga-w1' }),
+  group('danga-w2-shared', 'DangaSocket WorkerGroup, 2 workers (shared)', 'subject', 'danga-group.js', 2,
+    { engine: 'epoll', scalesFrom: 'danga-w1', env: { BENCH_GROUP_MODE: 'shared' } }),
+  group('danga-w2-handoff', 'DangaSocket WorkerGroup, 2 workers (handoff)', 'subject', 'danga-group.js', 2,
+    { engine: 'epoll', scalesFrom: 'danga-w1', env: { BENCH_GROUP_MODE: 'handoff' } }),
+  group('danga-w2-1cpu', 'DangaSocket WorkerGroup, 2 workers (reuseport) on the server CPU only', 'reference', 'danga-group.js', 2,
+    { engine: 'epoll', scalesFrom: 'danga-w1', serverCpuOnly: true }),
+  group('cluster-1', 'Node cluster (round-robin), 1 worker', 'reference', 'cluster-echo.js', 1),
+  group('cluster-2', 'Node cluster (round-robin), 2 workers', 'reference', 'cluster-echo.js', 2, { scalesFrom: 'cluster-1' }),
+  group('net-rp-1', 'Node net reusePort, 1 worker thread', 'reference', 'net-reuseport.js', 1, { unavailable: () => noReusePort() }),
+  group('net-rp-2', 'Node net reusePort, 2 worker threads', 'reference', 'net-reuseport.js', 2, { scalesFrom: 'net-rp-1', unavailable: () => noReusePort() }),
 ];
 
 export const BASELINE_ID = SERVERS.find((s) => s.role === 'baseline' && !s.files)?.id ?? 'net';

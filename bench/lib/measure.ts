@@ -35,6 +35,19 @@ interface Running {
   proc: Proc;
   port: number;
   engine: string | null;
+  /** more processes of the server (`pids=` on its port line: a cluster's workers) */
+  pids: number[];
+}
+
+/**
+ * The server's CPUs: the server CPU; in the workers scenarios both CPUs (the
+ * load generator's too), for 1 worker as for 2, so that both run alike and
+ * 2 workers can run at once (the load generator stays on its own CPU),
+ * unless the server asks for the server CPU only (a diagnostic).
+ */
+function serverCpus(server: ServerDef, sc: Scenario, s: Settings): number | string | null {
+  if (!s.pin.enabled) return null;
+  return sc.kind === 'workers' && !server.serverCpuOnly ? `${s.pin.loadgenCpu},${s.pin.serverCpu}` : s.pin.serverCpu;
 }
 
 async function startServer(server: ServerDef, sc: Scenario, mode: 'echo' | 'sink' | 'file', s: Settings, extra: string[] = []): Promise<Running> {
@@ -45,7 +58,7 @@ async function startServer(server: ServerDef, sc: Scenario, mode: 'echo' | 'sink
   } catch (e) {
     throw new StartError((e as Error).message);
   }
-  const proc = new Proc(server.id, wrap(argv, s.pin.enabled ? s.pin.serverCpu : null), envFor(server, sc), root);
+  const proc = new Proc(server.id, wrap(argv, serverCpus(server, sc, s)), envFor(server, sc), root);
   let line: string;
   try {
     line = await proc.nextLine(15_000, 'printing its port');
@@ -68,12 +81,13 @@ async function startServer(server: ServerDef, sc: Scenario, mode: 'echo' | 'sink
     );
   }
   const port = Number(m[1]);
+  const pids = (/\bpids=(\S+)/.exec(m[2] ?? '')?.[1] ?? '').split(',').filter(Boolean).map(Number);
   // A server told its port (nginx) prints it before it listens: wait until it accepts.
   if (server.needsPort && !(await accepting(port, 15_000))) {
     await proc.stop();
     throw new StartError(`${server.id}: not accepting on port ${port} within 15 s${proc.stderrHint()}`);
   }
-  return { proc, port, engine };
+  return { proc, port, engine, pids };
 }
 
 /** A port free now (for servers that cannot report the one they picked). */
@@ -150,7 +164,7 @@ function serverDied(srv: Running): string {
 }
 
 async function runLoadgen(srv: Running, args: string[], s: Settings, timeoutS: number): Promise<Record<string, unknown>> {
-  const argv = [s.loadgen, '--port', String(srv.port), '--server-pid', String(srv.proc.pid), ...args];
+  const argv = [s.loadgen, '--port', String(srv.port), ...[srv.proc.pid, ...srv.pids].flatMap((p) => ['--server-pid', String(p)]), ...args];
   const lg = new Proc('loadgen', wrap(argv, s.pin.enabled ? s.pin.loadgenCpu : null), process.env, root);
   const exit = await lg.waitExit(timeoutS * 1000);
   if (!exit) {
@@ -281,6 +295,7 @@ const LOADGEN_KEYS = {
   other_cpu: 'otherCpu',
   irq_cpu: 'irqCpu',
   steal_cpu: 'stealCpu',
+  server_switches: 'serverSwitches',
 };
 
 /** A load generator run over the measured window (warm-up, then the measured seconds): `args` plus the window. */
@@ -309,8 +324,54 @@ async function measureFile(server: ServerDef, sc: Scenario, s: Settings): Promis
   }
 }
 
+/** max ÷ min of the workers' figures (1 for one worker; Infinity when one worker got none). */
+function balance(values: number[]): number {
+  const min = Math.min(...values);
+  return min > 0 ? Math.max(...values) / min : Infinity;
+}
+
+/**
+ * The workers scenarios: ping-pong as `echo`, the server's CPU summed over
+ * its threads and processes; the figure is server CPU per round trip (µs).
+ * Then the server's `stats`: the balance (max ÷ min over the workers) of
+ * the connections each accepted and of the bytes each read (the whole run).
+ */
+async function measureWorkers(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
+  const srv = await startServer(server, sc, 'echo', s);
+  try {
+    const args = ['--mode', 'echo', '--conns', String(sc.conns ?? 50), '--size', String(sc.size ?? 64), '--depth', String(sc.depth ?? 1)];
+    const out = numbers(await runMeasured(srv, args, s), LOADGEN_KEYS);
+    if (out.serverCpu === undefined || !out.rate) throw new Error(`no server CPU or no round trips (${JSON.stringify(out)})`);
+    out.cpuPerOp = (out.serverCpu / out.rate) * 1e6;
+    // the server's threads' wake-ups (switches onto a CPU) per round trip: what less batching costs
+    if (out.serverSwitches !== undefined && out.count) out.switchesPerOp = out.serverSwitches / out.count;
+    srv.proc.send('stats\n');
+    const reply = JSON.parse(await srv.proc.nextLine(10_000, 'answering the stats request')) as {
+      workers?: { accepted: number; bytesIn: number }[];
+      error?: string;
+    };
+    if (!Array.isArray(reply.workers)) throw new Error(`${server.id}: stats: ${reply.error ?? 'no workers'}`);
+    const want = server.workers ?? 1;
+    if (reply.workers.length !== want) throw new Error(`${server.id}: ${reply.workers.length} workers answered, expected ${want}`);
+    const accepted = reply.workers.map((w) => w.accepted);
+    if (accepted.reduce((a, b) => a + b, 0) !== (sc.conns ?? 50))
+      throw new Error(`${server.id}: the workers accepted ${accepted.join(' + ')} connections, not ${sc.conns ?? 50}`);
+    out.workers = want;
+    out.connsMin = Math.min(...accepted);
+    out.connsMax = Math.max(...accepted);
+    out.balanceConns = balance(accepted);
+    out.balanceBytes = balance(reply.workers.map((w) => w.bytesIn));
+    out.round = s.round;
+    return out;
+  } finally {
+    await srv.proc.stop();
+  }
+}
+
 export async function measure(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
   switch (sc.kind) {
+    case 'workers':
+      return measureWorkers(server, sc, s);
     case 'file':
       return measureFile(server, sc, s);
     case 'timers':

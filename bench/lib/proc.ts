@@ -26,8 +26,8 @@ export function detectPinning(want: boolean, cpus: [number, number], ncpu: numbe
   };
 }
 
-/** sh -c wrapper: soft fd limit up to the hard limit, then exec (taskset) cmd. Same pid throughout. */
-export function wrap(cmd: readonly string[], cpu: number | null): string[] {
+/** sh -c wrapper: soft fd limit up to the hard limit, then exec (taskset) cmd. Same pid throughout. `cpu`: a CPU or a taskset list ("0,1"). */
+export function wrap(cmd: readonly string[], cpu: number | string | null): string[] {
   const pin = cpu === null ? [] : ['taskset', '-c', String(cpu)];
   return ['sh', '-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', ...pin, ...cmd];
 }

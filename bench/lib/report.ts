@@ -64,6 +64,8 @@ export function fmt(sc: ScenarioResult, v: number | undefined): string {
       return v >= 100 ? `${int(v)} ns` : `${v.toFixed(1)} ns`;
     case '%':
       return `${v.toFixed(2)}%`;
+    case 'µs':
+      return `${v.toFixed(2)} µs`;
     default:
       return String(v);
   }
@@ -134,7 +136,7 @@ function renderMarkdown(res: Results): string {
   out.push(`| Pinning | ${esc(res.pinning)} |`);
 
   // summary
-  const cols = SERVERS.filter((s) => !s.files && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id))).sort(
+  const cols = SERVERS.filter((s) => !s.files && s.workers === undefined && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id))).sort(
     (a, b) => Number(b.id === BASELINE_ID) - Number(a.id === BASELINE_ID),
   );
   out.push('', '## Summary', '');
@@ -150,7 +152,7 @@ function renderMarkdown(res: Results): string {
     ...subjects.filter((s) => cols.includes(s)).map((s) => `${s.label}: target`),
   ];
   out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
-  for (const sc of res.scenarios.filter((x) => x.kind !== 'file')) {
+  for (const sc of res.scenarios.filter((x) => x.kind !== 'file' && x.kind !== 'workers')) {
     const cells = [`[${sc.id}](#${sc.id})`, sc.metric.label];
     for (const s of cols) {
       const r = sc.servers.find((x) => x.id === s.id);
@@ -177,6 +179,7 @@ function renderMarkdown(res: Results): string {
     out.push(`| ${cells.map(esc).join(' | ')} |`);
   }
   out.push(...fileSummary(res));
+  out.push(...workersSummary(res));
   out.push('', FOOTNOTES);
   out.push('', '![Ratios to Node net](bench/results/ratios.svg)');
 
@@ -200,6 +203,48 @@ function renderMarkdown(res: Results): string {
   }
   out.push(...method(), '', END);
   return out.join('\n');
+}
+
+/** The workers scenarios: per kind of server, CPU per round trip on 1 and 2 workers and their ratio (same round). */
+function workersSummary(res: Results): string[] {
+  const all = res.scenarios.filter((sc) => sc.kind === 'workers');
+  if (all.length === 0) return [];
+  const out = [
+    '',
+    'Every core (`workers`): server CPU µs per round trip (all threads and processes of the server) on 1 worker and on 2; the ratio 2 ÷ 1 is taken round by round (median, and min–max over the rounds). Flat (1.0) is linear scaling. Balance: the connections accepted by the busiest and by the idlest worker (medians), and the max ÷ min of the bytes the workers read.',
+    '',
+    '| Scenario | Server | CPU µs/round trip, 1 worker | 2 workers | 2 ÷ 1 (rounds) | round trips/s 1 → 2 | balance conns (bytes) | Target |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const sc of all) {
+    for (const r of sc.servers.filter((x) => x.status === 'ok' && x.scaling)) {
+      const one = sc.servers.find((x) => x.id === r.scaling!.of);
+      const rate = (x: ServerResult | undefined): string => fmt({ metric: { unit: '/s' } } as ScenarioResult, x?.summary.rate?.median);
+      const cells = [
+        `[${sc.id}](#${sc.id})`,
+        r.label,
+        `${fmt(sc, one?.summary[sc.metric.key]?.median)}${one ? marks(one) : ''}`,
+        `${fmt(sc, r.summary[sc.metric.key]?.median)}${marks(r)}`,
+        `${ratio(r.scaling!.median)} (${r.scaling!.min.toFixed(2)}–${r.scaling!.max.toFixed(2)})`,
+        `${rate(one)} → ${rate(r)}`,
+        `${balanceCell(r)}`,
+        r.target ? `${r.target.text ?? ''}: ${statusCell(r)}` : '—',
+      ];
+      out.push(`| ${cells.map(esc).join(' | ')} |`);
+    }
+  }
+  const left = all.flatMap((sc) => sc.servers.filter((x) => x.status !== 'ok').map((r) => `${r.label}: ${r.status}, ${short(gist(r.note ?? ''), 120)}`));
+  if (left.length) out.push('', `Not measured: ${esc(left.join('; '))}.`);
+  return out;
+}
+
+/** "25/25 (1.02)": the connections of the busiest and the idlest worker, and the bytes' max ÷ min. */
+function balanceCell(r: ServerResult): string {
+  const mx = r.summary.connsMax?.median;
+  const mn = r.summary.connsMin?.median;
+  if (mx === undefined || mn === undefined) return '—';
+  const b = r.summary.balanceBytes;
+  return `${Math.round(mx)}/${Math.round(mn)} (${b ? b.median.toFixed(2) : 'n/a'})`;
 }
 
 /** The file scenarios: their own denominators (Node http, nginx) and server CPU per GiB. */
@@ -235,7 +280,7 @@ function fileSummary(res: Results): string[] {
 
 function describeRun(sc: ScenarioResult): string {
   const r = sc.run;
-  const timing = sc.kind === 'echo' || sc.kind === 'churn' ? `, ${r.warmupS} s warm-up then ${r.durationS} s measured` : '';
+  const timing = sc.kind === 'echo' || sc.kind === 'churn' || sc.kind === 'workers' ? `, ${r.warmupS} s warm-up then ${r.durationS} s measured` : '';
   const params = Object.entries(sc.params)
     .map(([k, v]) => `${k} ${int(v)}`)
     .join(', ');
@@ -291,6 +336,23 @@ function detailTable(sc: ScenarioResult): string[] {
         ...cpu,
       ];
       break;
+    case 'workers':
+      cols = [
+        base[0]!,
+        base[1]!,
+        base[2]!,
+        [
+          '÷ 1 worker, same round: median (min–max)',
+          (r) => (r.scaling ? `${ratio(r.scaling.median)} (${r.scaling.min.toFixed(2)}–${r.scaling.max.toFixed(2)})` : '—'),
+        ],
+        ['round trips/s', (r) => fmt({ metric: { unit: '/s' } } as ScenarioResult, r.summary.rate?.median)],
+        ['conns per worker max/min (bytes max÷min)', balanceCell],
+        ['server wake-ups/round trip', (r) => (r.summary.switchesPerOp ? r.summary.switchesPerOp.median.toFixed(3) : '—')],
+        ['p50 µs', (r) => us(r.summary.p50?.median)],
+        ['p99 µs', (r) => us(r.summary.p99?.median)],
+        ...cpu,
+      ];
+      break;
     case 'timers':
       cols = [
         ...base,
@@ -324,6 +386,7 @@ function method(): string[] {
     "- Idle timeouts: `idle-timeout` is pingpong-50 with `DANGA_IDLE_TIMEOUT=30` in the servers' environment: DangaSocket calls `setIdleTimeout(30)` on each connection, Node net `socket.setTimeout(30 s)`, the C and Perl servers have none. `idle-timeout-15000` holds 15,000 idle connections with a 1 h timeout and measures the server's CPU (the on-CPU time of all its threads, /proc/PID/task/*/schedstat) over 10 s, starting 20 s after the connections opened (V8's work left from the setup runs meanwhile).",
     "- Static files (`file-*`): a directory holding one file of random bytes (made once in `bench/build/files/`), served by `examples/static-server.ts` on the epoll engine (`writeFile`: `sendfile(2)`, with `TCP_CORK` around header and body), by Node `http` with `fs.createReadStream(file).pipe(res)` (the ratios' denominator), and by nginx (`sendfile on; tcp_nopush on; access_log off`, one process, the ceiling; skipped when not installed). The load generator's `http` mode keeps N keep-alive connections, each sending the next GET once the whole response (Content-Length) is in, and reads bodies into one reused buffer. After the warm-up it counts complete responses (requests/s) and body bytes (MiB/s) over the measured window; server CPU s/GiB is the server's CPU time over the window divided by the GiB of bodies it delivered.",
     "- Timers: a separate process adds random timers (1–1000 ms, the same sequence for each implementation) and waits until all fired, or adds and cancels them and waits past the longest delay; the figure is the process's CPU time (user + system) per timer, after a short warm-up pass (2,000 timers) through the same code. At 10,000 timers it is dominated by the loop's wake-ups (about one per millisecond over the 1 s spread), hence the fall with the count.",
+    "- Every core (`workers`): pingpong-50's load (50 connections, 64 B, one in flight each) on servers of 1 and 2 workers: a WorkerGroup (epoll; 'reuseport', and with 2 workers also 'shared', 'handoff', and 'reuseport' held to the server CPU as a diagnostic), Node `cluster` (round-robin) and, on Node ≥ 22.12/23.1, `net` with `reusePort` in worker threads. The figure is the server's CPU time per round trip, summed over all its threads and (cluster) processes; the 2 ÷ 1 ratio is taken round by round. The load generator keeps its CPU and the server may use both CPUs (1 worker as 2). Balance: each worker's accepted connections and bytes read, from the server's `stats`. Wake-ups: times the server's threads were switched onto a CPU (/proc/PID/task/*/schedstat), per round trip.",
     '- The CPU columns are the share of one CPU each process used during the measured window (from /proc/PID/stat and getrusage); "others" is the task time of every other process on the machine (from /proc/stat). Each measurement waits until the machine is quiet (others below 0.15 CPU) before it starts.',
     "- Limits of a 2-core loopback machine: the load generator makes the same system calls per message as the C server, and on loopback each side's write also pays for delivering to the other, so for ping-pong the C ceiling and the load generator saturate together — the ceiling is where the two meet, a lower bound of what the C server could do. In churn, the connecting side also pays for most of the handshake, so the load generator tops out near the C server (marked ‡ where it was the limit).",
   ];
@@ -366,8 +429,10 @@ const xmlEsc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&l
 export function renderSvg(res: Results): string {
   const roleOrder: Record<string, number> = { subject: 0, ceiling: 1, reference: 2, baseline: 3 };
   // the file scenarios have other denominators (Node http, nginx): the table shows them, the chart does not
-  res = { ...res, scenarios: res.scenarios.filter((sc) => sc.kind !== 'file') };
-  const present = SERVERS.filter((s) => s.id !== BASELINE_ID && !s.files && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id)));
+  res = { ...res, scenarios: res.scenarios.filter((sc) => sc.kind !== 'file' && sc.kind !== 'workers') };
+  const present = SERVERS.filter(
+    (s) => s.id !== BASELINE_ID && !s.files && s.workers === undefined && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id)),
+  );
   // a server without a single result is named in the footer instead of drawing empty rows
   const shown = present
     .filter((s) => res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id && r.status === 'ok')))

@@ -28,6 +28,11 @@ export interface ServerResult {
   /** rounds during which other processes used more than 0.15 CPU */
   disturbed?: number;
   target?: { status: TargetStatus; detail: string; text?: string };
+  /**
+   * workers scenarios: the figure divided by the one-worker server's (`of`)
+   * in the same round; median, min and max over the rounds
+   */
+  scaling?: Summary & { of: string };
 }
 
 export interface RunInfo {
@@ -66,8 +71,16 @@ export interface Results {
 
 const median = (r: ServerResult | undefined, key: string): number | undefined => (r && r.status === 'ok' ? r.summary[key]?.median : undefined);
 
-/** Fills summaries, ratios and target status in place. */
-export function finalize(sc: ScenarioResult, baselineId: string, ceilingId: string): void {
+/** Of servers with a `scalesFrom`, the one-worker server's id by server id. */
+export function scalesFrom(servers: readonly { id: string; scalesFrom?: string }[]): Record<string, string> {
+  return Object.fromEntries(servers.flatMap((s) => (s.scalesFrom === undefined ? [] : [[s.id, s.scalesFrom]])));
+}
+
+/**
+ * Fills summaries, ratios and target status in place; `scaling` maps a
+ * server to the one-worker server its figure is divided by, round by round.
+ */
+export function finalize(sc: ScenarioResult, baselineId: string, ceilingId: string, scaling: Record<string, string> = {}): void {
   for (const r of sc.servers) {
     r.summary = {};
     const keys = new Set(r.samples.flatMap((s) => Object.keys(s)));
@@ -88,6 +101,18 @@ export function finalize(sc: ScenarioResult, baselineId: string, ceilingId: stri
       const c = median(ceil, k);
       if (b) r.vsNet[k] = s.median / b;
       if (c) r.vsC[k] = s.median / c;
+    }
+    const one = scaling[r.id] === undefined ? undefined : sc.servers.find((x) => x.id === scaling[r.id]);
+    if (one?.status === 'ok') {
+      // the same round's figures (servers alternate within a round)
+      const per = r.samples.flatMap((x) => {
+        const y = one.samples.find((o) => o.round === x.round);
+        const a = x[sc.metric.key];
+        const b = y?.[sc.metric.key];
+        return a !== undefined && b ? [a / b] : [];
+      });
+      const sum = summarize(per);
+      if (sum) r.scaling = { ...sum, of: one.id };
     }
     const lg = r.summary.loadgenCpu?.median;
     const sv = r.summary.serverCpu?.median;
@@ -143,6 +168,17 @@ function judge(sc: ScenarioResult, r: ServerResult, t: Target): { status: Target
       const pass = x <= t.cpuVsNet;
       ok &&= pass;
       checks.push(`CPU/GiB ${x.toFixed(2)}× base ${pass ? 'meets' : 'misses'} ≤${t.cpuVsNet.toFixed(2)}`);
+    }
+  }
+  if (t.maxScaling !== undefined) {
+    const x = r.scaling?.median;
+    if (x === undefined) missing = true;
+    else {
+      const pass = x <= t.maxScaling;
+      ok &&= pass;
+      checks.push(
+        `${x.toFixed(2)}× ${r.scaling!.of}'s ${sc.metric.label} (rounds ${r.scaling!.min.toFixed(2)}–${r.scaling!.max.toFixed(2)}) ${pass ? 'meets' : 'misses'} ≤${t.maxScaling}`,
+      );
     }
   }
   if (t.maxValue !== undefined) {

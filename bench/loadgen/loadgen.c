@@ -37,12 +37,14 @@
  *          request latency.
  *
  * --server-pid P: sample /proc/P/stat during the measured window to report the
- * server's CPU use next to our own (getrusage), so a reader can tell who was
+ * server's CPU use (repeatable: the sum over the processes, e.g. a Node cluster's
+ * primary and workers) next to our own (getrusage), so a reader can tell who was
  * saturated; /proc/stat gives the task time of everything else on the machine
  * (other_cpu) and the interrupt time (irq_cpu), in CPUs.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -78,7 +80,11 @@ static size_t opt_size = 64;
 static double opt_warmup = 1.0;
 static double opt_duration = 3.0;
 static unsigned long long opt_bytes = 1ull << 30;
-static int opt_server_pid = 0;
+/* --server-pid, repeatable: a server of several processes (Node cluster) is
+   measured as the sum of them */
+#define MAX_SERVER_PIDS 64
+static int opt_server_pids[MAX_SERVER_PIDS];
+static int n_server_pids = 0;
 static int opt_src_ips = 16;
 static int opt_verify = 1;
 static int opt_nodelay = 1;
@@ -124,7 +130,7 @@ static inline const unsigned char *pattern_at(uint64_t stream_off) {
 }
 
 /* CPU seconds (user+sys) of another process from /proc/PID/stat, -1 if gone */
-static double proc_cpu_seconds(int pid) {
+static double one_proc_cpu_seconds(int pid) {
     char path[64], buf[1024];
     if (pid <= 0) return -1;
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -151,6 +157,51 @@ static double proc_cpu_seconds(int pid) {
     }
     long hz = sysconf(_SC_CLK_TCK);
     return (double)(utime + stime) / (double)hz;
+}
+
+/* CPU seconds of the server: the sum over every --server-pid (all threads of
+   each process), -1 when there is none or one is gone */
+static double server_cpu_seconds(void) {
+    if (n_server_pids == 0) return -1;
+    double sum = 0;
+    for (int i = 0; i < n_server_pids; i++) {
+        double s = one_proc_cpu_seconds(opt_server_pids[i]);
+        if (s < 0) return -1;
+        sum += s;
+    }
+    return sum;
+}
+
+/* Times the server's threads were switched onto a CPU (the third field of
+   /proc/PID/task/TID/schedstat, summed over every thread of every
+   --server-pid): its wake-ups, each of which a loop pays for with an
+   epoll_wait; -1 when unreadable. (A thread that ends takes its count along.) */
+static long long server_switches(void) {
+    if (n_server_pids == 0) return -1;
+    long long sum = 0;
+    for (int i = 0; i < n_server_pids; i++) {
+        char path[64], buf[128];
+        snprintf(path, sizeof path, "/proc/%d/task", opt_server_pids[i]);
+        DIR *d = opendir(path);
+        if (!d) return -1;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "/proc/%d/task/%.16s/schedstat", opt_server_pids[i],
+                     e->d_name);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) continue; /* the thread ended */
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            if (n <= 0) continue;
+            buf[n] = 0;
+            unsigned long long run_ns, wait_ns, slices;
+            if (sscanf(buf, "%llu %llu %llu", &run_ns, &wait_ns, &slices) == 3)
+                sum += (long long)slices;
+        }
+        closedir(d);
+    }
+    return sum;
 }
 
 /* Busy CPU seconds of the whole machine (all CPUs) from /proc/stat:
@@ -429,6 +480,7 @@ static void print_common(double elapsed, double self_cpu, double srv_cpu) {
 struct window {
     int64_t warm_end, end, start;
     double cpu0, srv0;
+    long long sw0;
 };
 
 static void window_init(struct window *w, int64_t t0) {
@@ -437,6 +489,7 @@ static void window_init(struct window *w, int64_t t0) {
     w->start = 0;
     w->cpu0 = 0;
     w->srv0 = -1;
+    w->sw0 = -1;
 }
 
 /* After each batch of events: starts counting once the warm-up is over;
@@ -449,7 +502,8 @@ static int window_tick(struct window *w, int64_t t) {
             hist_reset();
             w->start = t;
             w->cpu0 = self_cpu_seconds();
-            w->srv0 = proc_cpu_seconds(opt_server_pid);
+            w->srv0 = server_cpu_seconds();
+            w->sw0 = server_switches();
             window_start();
         }
         return 0;
@@ -462,9 +516,12 @@ static int window_tick(struct window *w, int64_t t) {
 static void window_report(const struct window *w, const char *head) {
     int64_t m_end = now_ns();
     double cpu1 = self_cpu_seconds();
-    double srv1 = proc_cpu_seconds(opt_server_pid);
+    double srv1 = server_cpu_seconds();
+    long long sw1 = server_switches();
     double elapsed = (double)(m_end - w->start) / 1e9;
-    printf("%s\"count\":%llu,\"rate\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f,", head,
+    fputs(head, stdout);
+    if (w->sw0 >= 0 && sw1 >= w->sw0) printf("\"server_switches\":%lld,", sw1 - w->sw0);
+    printf("\"count\":%llu,\"rate\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f,",
            (unsigned long long)completed, elapsed > 0 ? (double)completed / elapsed : 0,
            hist_pct_us(50), hist_pct_us(99), (double)hist_max / 1000.0);
     print_common(elapsed, cpu1 - w->cpu0, (w->srv0 >= 0 && srv1 >= 0) ? srv1 - w->srv0 : -1);
@@ -530,7 +587,7 @@ static int run_stream(void) {
     ep_ctl(EPOLL_CTL_MOD, c->fd, EPOLLIN | EPOLLOUT, 0);
     int64_t t0 = now_ns();
     double cpu0 = self_cpu_seconds();
-    double srv0 = proc_cpu_seconds(opt_server_pid);
+    double srv0 = server_cpu_seconds();
     window_start();
     uint64_t sent = 0;
     int shut = 0;
@@ -575,7 +632,7 @@ static int run_stream(void) {
     }
     int64_t t1 = now_ns();
     double cpu1 = self_cpu_seconds();
-    double srv1 = proc_cpu_seconds(opt_server_pid);
+    double srv1 = server_cpu_seconds();
     if (!shut) fail("server answered before the stream ended");
     unsigned long long got = strtoull(ack, NULL, 10);
     if (got != opt_bytes) {
@@ -954,7 +1011,10 @@ int main(int argc, char **argv) {
         case 'w': opt_warmup = atof(optarg); break;
         case 't': opt_duration = atof(optarg); break;
         case 'b': opt_bytes = strtoull(optarg, NULL, 10); break;
-        case 'P': opt_server_pid = atoi(optarg); break;
+        case 'P':
+            if (n_server_pids == MAX_SERVER_PIDS) fail("too many --server-pid");
+            opt_server_pids[n_server_pids++] = atoi(optarg);
+            break;
         case 'S': opt_src_ips = atoi(optarg); break;
         case 'V': opt_verify = 0; break;
         case 'N': opt_nodelay = 0; break;

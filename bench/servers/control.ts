@@ -4,6 +4,9 @@
  * Control channel: the runner writes `mem\n` on the server's stdin; the server
  * runs a full GC (when started with --expose-gc) and answers one JSON line on
  * stdout: {"rss":…, "heapUsed":…, "heapTotal":…, "external":…, "arrayBuffers":…}.
+ * Servers of several workers (the `workers` scenario) also answer `stats\n`
+ * with one JSON line: {"workers":[{"accepted":…,"bytesIn":…},…]}, one entry per
+ * worker (`WorkerStats`).
  * Stdin reaching its end makes the server exit.
  */
 
@@ -57,7 +60,16 @@ export function memoryReport(): string {
   });
 }
 
-export function serveControl(): void {
+/** What a worker of a multi-worker server reports on `stats`. */
+export interface WorkerStats {
+  /** connections it accepted */
+  accepted: number;
+  /** bytes it read from its connections */
+  bytesIn: number;
+}
+
+/** Serves the control channel; `stats`, when given, answers the `stats` command. */
+export function serveControl(stats?: () => Promise<WorkerStats[]>): void {
   let pending = '';
   process.stdin.setEncoding('utf8');
   process.stdin.on('data', (chunk: string) => {
@@ -67,6 +79,11 @@ export function serveControl(): void {
       const line = pending.slice(0, nl).trim();
       pending = pending.slice(nl + 1);
       if (line === 'mem') process.stdout.write(memoryReport() + '\n');
+      else if (line === 'stats' && stats)
+        stats().then(
+          (workers) => process.stdout.write(JSON.stringify({ workers }) + '\n'),
+          (err: unknown) => process.stdout.write(JSON.stringify({ error: String(err) }) + '\n'),
+        );
     }
   });
   process.stdin.on('end', () => process.exit(0));

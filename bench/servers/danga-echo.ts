@@ -8,45 +8,10 @@
  */
 import { DangaSocket, listenTcp, type Sock } from 'danga-socket';
 import { parseServerArgs, serveControl } from './control.js';
+import { Echo, Sink } from './danga-conns.js';
 
 const { port, mode } = parseServerArgs(process.argv.slice(2));
 const idleTimeout = Number(process.env.DANGA_IDLE_TIMEOUT ?? 0);
-
-class Echo extends DangaSocket {
-  override eventRead(): void {
-    const buf = this.read(65536);
-    if (buf === null) {
-      this.close('eof');
-      return;
-    }
-    if (buf.length > 0) this.write(buf);
-  }
-  override eventHup(): void {
-    this.close('hup');
-  }
-  override eventErr(): void {
-    this.close('err');
-  }
-}
-
-class Sink extends DangaSocket {
-  private count = 0;
-  override eventRead(): void {
-    const buf = this.read(65536);
-    if (buf === null) {
-      this.write(Buffer.from(`${this.count}\n`));
-      this.close('eof');
-      return;
-    }
-    this.count += buf.length;
-  }
-  override eventHup(): void {
-    this.close('hup');
-  }
-  override eventErr(): void {
-    this.close('err');
-  }
-}
 
 const Conn = mode === 'sink' ? Sink : Echo;
 
