@@ -1,5 +1,5 @@
 /**
- * The framing helpers: the pure chunk-list logic of src/core/framing.ts
+ * The framing helpers: the pure chunk-list logic of src/core/inbound.ts
  * (delimiter search across Buffers from a scan offset, taking bytes off the
  * front), then DangaSocket's readLine / readUntil / readExact / readSome
  * over real sockets on both engines: random frames written by a peer in
@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { Connection, DangaSocket, socketPair, type Sock } from 'danga-socket';
-import { byteAt, dropFront, framingCopies, indexOfChunks, takeFront } from '../../src/core/framing.js';
+import { byteAt, dropFront, framingCopies, indexOfChunks, takeFront } from '../../src/core/inbound.js';
 import { runUntil, Recorder, Collector, tcpPair, iterationsOver, onSim, simSeed, testRandomBytes } from '../helpers.js';
 
 // The sim pass replays with its seed: fast-check's too.
@@ -21,7 +21,7 @@ if (onSim()) fc.configureGlobal({ seed: simSeed() });
 
 afterEach(() => DangaSocket.reset());
 
-// ---------------------------------------------------------------- pure: framing.ts
+// ---------------------------------------------------------------- pure: inbound.ts
 
 /** Bytes from a small alphabet most of the time, so that delimiters (and near misses) occur. */
 const byte = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 255 }), weight: 1 }, { arbitrary: fc.constantFrom(10, 13, 97, 98), weight: 3 });

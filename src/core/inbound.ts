@@ -1,13 +1,17 @@
 /**
- * The pure part of the framing helpers (`readLine`, `readUntil`,
- * `readExact` on DangaSocket): a delimiter search across a list of Buffers
- * from a scan offset, and taking bytes off the front of such a list.
+ * Inbound: a DangaSocket's read side beyond the socket itself, the bytes it
+ * holds and the frame scanner of the framing helpers (`readLine`,
+ * `readUntil`, `readExact` on DangaSocket). Pure: it does no I/O; the object
+ * reads the socket and appends what it got.
  *
- * The list is an object's pushed-back store: the Buffers in arrival order,
- * each non-empty, holding exactly the bytes not yet handed out. Nothing here
- * joins the list: a frame that lies inside one Buffer is a view of it, and
- * one that spans several is copied once, straight into the frame. So a
- * 1 MiB frame arriving in 64 KiB reads costs one 1 MiB copy, not the
+ * It holds, in arrival order, the Buffers not handed out yet (pushed back
+ * with `pushBackRead()`, or read by the helpers and not yet part of a
+ * frame), and what the loop's pushed-back phase needs to see progress. It
+ * is made on the first push-back or framing call: most objects never need it.
+ *
+ * Nothing here joins the list: a frame that lies inside one Buffer is a view
+ * of it, and one that spans several is copied once, straight into the frame.
+ * So a 1 MiB frame arriving in 64 KiB reads costs one 1 MiB copy, not the
  * 16 growing concatenations of a reader that joins as it goes.
  */
 
@@ -158,4 +162,118 @@ export function dropFront(chunks: Buffer[], n: number): void {
   }
   if (i === 1) chunks.shift();
   else if (i > 1) chunks.splice(0, i);
+}
+
+const CR = 13;
+
+/** What `Inbound.scan()` returns when no delimiter can come within the limit. */
+export const TOO_LONG = Symbol('danga.frameTooLong');
+
+/** An object's bytes not handed out yet, and the state of its frame scanner. */
+export class Inbound {
+  /** Non-empty Buffers, in order: exactly the bytes not yet handed out. */
+  readonly chunks: Buffer[] = [];
+  bytes = 0;
+  /** The handler left it as it found it: delivered with the socket's next data. */
+  parked = false;
+  /** Bytes read from the socket (not from pushed-back data) since it was made. */
+  socketBytes = 0;
+  /** Frames handed out: progress too, also an empty one that consumed nothing (readExact(0)). */
+  frames = 0;
+  /** No occurrence of `scanFor` starts before this offset (so a search resumes there). */
+  scanned = 0;
+  /** The delimiter `scanned` is for. */
+  scanFor: Buffer | null = null;
+  /** The last string delimiter given to readUntil() and its bytes, so a repeated one is not converted each call. */
+  delimText: string | null = null;
+  delimBytes: Buffer | null = null;
+
+  /** Bytes put back by the user (pushBackRead): they wait for a reader again. */
+  push(b: Buffer): void {
+    this.chunks.push(b);
+    this.bytes += b.length;
+    this.parked = false;
+  }
+
+  /** Bytes the framing helpers read from the socket (non-empty). */
+  append(b: Buffer): void {
+    this.chunks.push(b);
+    this.bytes += b.length;
+    this.socketBytes += b.length;
+  }
+
+  /** For read(): the first Buffer held, or its first `maxBytes` bytes (it holds some). */
+  takeSome(maxBytes: number): Buffer {
+    const chunks = this.chunks;
+    const buf = chunks[0] as Buffer;
+    if (buf.length > maxBytes) {
+      chunks[0] = buf.subarray(maxBytes);
+      this.bytes -= maxBytes;
+      this.scanned = this.scanned > maxBytes ? this.scanned - maxBytes : 0;
+      return buf.subarray(0, maxBytes);
+    }
+    chunks.shift();
+    this.bytes -= buf.length;
+    // The search resumes after what was searched, which moved to the front by as much as was taken.
+    this.scanned = this.scanned > buf.length ? this.scanned - buf.length : 0;
+    return buf;
+  }
+
+  /** A frame was handed out: progress, and what is left is owed to the reader again. */
+  taken(): void {
+    this.frames++;
+    this.parked = false;
+  }
+
+  /** The first `n` bytes as a frame (it holds at least `n`). */
+  take(n: number): Buffer {
+    const frame = takeFront(this.chunks, n);
+    this.bytes -= n;
+    this.scanned = this.scanned > n ? this.scanned - n : 0;
+    this.taken();
+    return frame;
+  }
+
+  /**
+   * The frame up to the first `delim` (which is consumed; for a `line`, a CR
+   * before it too), or undefined when none is held yet, or TOO_LONG when no
+   * delimiter can start within `maxBytes` any more (nothing is consumed).
+   */
+  scan(delim: Buffer, maxBytes: number, line: boolean): Buffer | undefined | typeof TOO_LONG {
+    if (this.scanFor !== delim) {
+      if (this.scanFor === null || !this.scanFor.equals(delim)) this.scanned = 0;
+      this.scanFor = delim;
+    }
+    const chunks = this.chunks;
+    const dlen = delim.length;
+    if (this.bytes - this.scanned >= dlen) {
+      const at = indexOfChunks(chunks, this.bytes, delim, this.scanned);
+      if (at >= 0) {
+        let len = at;
+        let skip = dlen;
+        if (line && at > 0 && byteAt(chunks, at - 1) === CR) {
+          len--;
+          skip++;
+        }
+        if (len > maxBytes) {
+          this.scanned = at;
+          return TOO_LONG;
+        }
+        const frame = takeFront(chunks, len, skip);
+        this.bytes -= len + skip;
+        this.scanned = 0;
+        this.taken();
+        return frame;
+      }
+      // A delimiter may start in the last dlen - 1 bytes and end in bytes still to come.
+      this.scanned = this.bytes - dlen + 1;
+    }
+    // The last position where the delimiter may start for the frame to fit
+    // (a line's LF may come one later, after a CR). Every place it could
+    // start in has been searched (for a line, one byte short when that byte
+    // is not the CR of a CRLF): too long.
+    const lastStart = line ? maxBytes + 1 : maxBytes;
+    if (this.bytes >= lastStart + dlen || (line && this.bytes === lastStart && byteAt(chunks, maxBytes) !== CR)) return TOO_LONG;
+    return undefined;
+  }
 }
