@@ -37,6 +37,9 @@ import { Inbound, TOO_LONG } from './inbound.js';
 import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kRunCallback, kWriteFailed, kWriteOne, kWrote, type OutboundHost } from './outbound.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
+
+/** Hook: deliver what is readable before an error closes the object (Connection.eventErr). */
+export const kReadBeforeError = Symbol('danga.readBeforeError');
 export type { StartTlsOptions } from './contract.js';
 export type { FileSource, WriteFileOptions } from './file-range.js';
 
@@ -1653,6 +1656,25 @@ export class DangaSocket<S extends object = Sock> implements LoopObject, Outboun
       this.dumpError(`couldn't modify epoll settings for ${this.#key} from ${this.#watch} -> ${mask}: ${systemError(rc, 'epoll_ctl').code}`);
     }
     this.#watch = mask;
+  }
+
+  /**
+   * @internal what was readable before an error (see Connection.eventErr):
+   * eventRead again while read interest is on and each call makes progress
+   * (bytes read from the socket, pushed-back bytes or frames handed out);
+   * the read that finds the error returns null and ends it.
+   */
+  [kReadBeforeError](): void {
+    for (;;) {
+      if (this.#closed || !(this.#watch & POLLIN)) return;
+      const bytesIn = reactor.stats.bytesIn;
+      const pb = this.#pushBack;
+      const held = pb === null ? 0 : pb.bytes;
+      const frames = pb === null ? 0 : pb.frames;
+      this.eventRead();
+      const now = this.#pushBack;
+      if (reactor.stats.bytesIn === bytesIn && (now === null || (now === pb && now.bytes === held && now.frames === frames))) return;
+    }
   }
 
   /** @internal readiness computed by the engine (see LoopObject). */
