@@ -12,7 +12,7 @@ import { ListenSock } from './listen-sock.js';
 import { selfCheck } from './node-internals.js';
 import { adoptFd, connectTcp, connectUnix, listenTcp, listenUnix, socketPair } from './sockets.js';
 import { StreamSock } from './stream-sock.js';
-import { upgradeToTls } from './tls.js';
+import { connectTlsTo, listenTlsOn, upgradeToTls } from './tls.js';
 
 export { StreamSock } from './stream-sock.js';
 export { ListenSock } from './listen-sock.js';
@@ -31,6 +31,8 @@ export function createNodeEngine(): Engine {
     startTls: upgradeToTls,
     listenTcp: (host, port, backlog, reusePort) => listenTcp(host, port, backlog, reusePort),
     connectTcp,
+    listenTls: listenTlsOn,
+    connectTls: connectTlsTo,
     listenUnix,
     connectUnix,
     socketPair,
