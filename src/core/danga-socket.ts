@@ -1181,8 +1181,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject, Outboun
 
   /**
    * A graceful shutdown began (`DangaSocket.shutdown()`). The default ends
-   * the connection: stop reading, close once everything queued is out.
-   * Protocol code overrides it to let the request in hand finish first.
+   * the connection: stop reading, close once everything queued is out. It
+   * runs the base class's `end()`, not an override of it: a subclass whose
+   * `end()` sends a last reply overrides `onShutdown()` too (to call
+   * `this.end()`). Protocol code overrides it to let the request in hand
+   * finish first.
    *
    * @throws Nothing.
    * @original new in danga-socket (not in Danga::Socket 1.62)
@@ -1298,7 +1301,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject, Outboun
   }
 
   /**
-   * Puts `buf` back in front of the read stream: the next read() returns it first.
+   * Pushes `buf` back for reading: reads return pushed-back bytes before the
+   * socket's. As in 1.62 it is appended after the bytes pushed back (or held
+   * by the framing helpers) already, so it is read next only when nothing
+   * else is held; to put bytes back in front of everything, use
+   * `unshiftRead()`.
    *
    * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `buf` is not a Buffer, Uint8Array or string; TypeError (code `ERR_INVALID_ARG_VALUE`) for a view of a detached ArrayBuffer.
    * @original `$obj->push_back_read($buf)`
@@ -1309,6 +1316,51 @@ export class DangaSocket<S extends object = Sock> implements LoopObject, Outboun
     const pb = (this.#pushBack ??= new Inbound());
     pb.push(b);
     this.#updatePushBack(pb);
+  }
+
+  /**
+   * Puts `buf` back in front of the read stream (an "unread"): the next
+   * read, or framing helper, sees it first, before anything pushed back or
+   * held already. Delivered to `eventRead` like pushed-back data.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `buf` is not a Buffer, Uint8Array or string; TypeError (code `ERR_INVALID_ARG_VALUE`) for a view of a detached ArrayBuffer.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
+  unshiftRead(buf: Buffer | Uint8Array | string): void {
+    const b = toBuffer(buf, 'buf');
+    if (this.#closed || b.length === 0) return;
+    const pb = (this.#pushBack ??= new Inbound());
+    pb.unshift(b);
+    this.#updatePushBack(pb);
+  }
+
+  /**
+   * The next bytes of the stream, at most `maxBytes`, without consuming
+   * them: the next read (or framing helper) returns them again. Held bytes
+   * first; when fewer than `maxBytes` are held, one socket read adds to them.
+   * A protocol that must look before it picks its parser (a binary packet
+   * or a text line) peeks at the first byte.
+   *
+   * @returns the bytes (a view when they lie in one received piece, else a
+   *   copy); an empty Buffer when none is there yet; null at the end of the
+   *   stream (or on error) with nothing held, or once closed.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `maxBytes` is not a number; RangeError (code `ERR_OUT_OF_RANGE`) when it is not an integer >= 1.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
+  peek(maxBytes: number): Buffer | null {
+    if (!(typeof maxBytes === 'number' && maxBytes >= 1 && maxBytes <= Number.MAX_SAFE_INTEGER && Number.isInteger(maxBytes))) {
+      if (typeof maxBytes !== 'number') throw invalidArgType('maxBytes', 'of type number', maxBytes);
+      throw outOfRange('maxBytes', 'an integer >= 1', maxBytes);
+    }
+    if (this.#closed) return null;
+    const pb = (this.#pushBack ??= new Inbound());
+    if (pb.bytes < maxBytes && this.#readIntoStore(pb) < 0 && pb.bytes === 0) return null;
+    if (pb.bytes === 0) return EMPTY;
+    // Held now: owed to a reader (the pushed-back phase delivers it while read interest is on).
+    pb.parked = false;
+    this.#updatePushBack(pb);
+    return pb.peek(maxBytes);
   }
 
   /** Files this object for the pushed-back phase while it has data owed to a reader. */

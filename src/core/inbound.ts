@@ -195,6 +195,33 @@ export class Inbound {
     this.parked = false;
   }
 
+  /** Bytes put back in front of everything held (unshiftRead). */
+  unshift(b: Buffer): void {
+    this.chunks.unshift(b);
+    this.bytes += b.length;
+    // Positions moved: the delimiter search starts over.
+    this.scanned = 0;
+    this.parked = false;
+  }
+
+  /** The first `n` bytes held (at most), not consumed: a view inside the first Buffer, else a copy. */
+  peek(n: number): Buffer {
+    const chunks = this.chunks;
+    const head = chunks[0] as Buffer;
+    if (head.length >= n) return head.subarray(0, n);
+    const len = n < this.bytes ? n : this.bytes;
+    if (head.length === len) return head;
+    const out = Buffer.allocUnsafe(len);
+    let off = 0;
+    for (let i = 0; off < len; i++) {
+      const c = chunks[i] as Buffer;
+      const k = c.length < len - off ? c.length : len - off;
+      c.copy(out, off, 0, k);
+      off += k;
+    }
+    return out;
+  }
+
   /** Bytes the framing helpers read from the socket (non-empty). */
   append(b: Buffer): void {
     this.chunks.push(b);

@@ -540,6 +540,43 @@ test('a partial frame of readExact and readUntil does not spin the loop either',
   }
 });
 
+test('peek() looks without consuming; unshiftRead() puts bytes in front of everything held, pushBackRead() appends', async () => {
+  class Quiet extends DangaSocket {
+    override eventRead(): void {}
+    override eventErr(): void {
+      this.close('err');
+    }
+    // The test reads the end of stream itself.
+    override eventHup(): void {}
+  }
+  const [a, b] = socketPair();
+  const reader = new Quiet(a);
+  const writer = new Quiet(b);
+  assert.equal(reader.peek(1)?.length, 0, 'nothing yet: an empty Buffer');
+  writer.write('hello world\n');
+  await runUntil(() => reader.peek(100)?.length === 12);
+  assert.equal(reader.peek(5)?.toString(), 'hello');
+  assert.equal(reader.peek(100)?.toString(), 'hello world\n', 'peeking again gives the same bytes');
+  assert.equal(reader.readLine(100)?.toString(), 'hello world', 'and a read still gets them');
+  // A partial line is scanned, then bytes are put in front of it: the search starts over.
+  reader.pushBackRead('ab');
+  assert.equal(reader.readLine(100), undefined);
+  reader.unshiftRead('1\n');
+  assert.equal(reader.peek(3)?.toString(), '1\na', 'a copy across the held pieces');
+  assert.equal(reader.readLine(100)?.toString(), '1');
+  reader.pushBackRead('c');
+  reader.unshiftRead(Buffer.from('0'));
+  assert.equal(reader.readExact(4)?.toString(), '0abc', 'unshiftRead in front, pushBackRead behind');
+  assert.throws(() => reader.peek(0), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => reader.peek('1' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => reader.unshiftRead(5 as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  writer.close('done');
+  await runUntil(() => reader.peek(1) === null);
+  assert.equal(reader.closed, false, 'null for the end of stream, not for a close');
+  reader.close('done');
+  assert.equal(reader.peek(1), null, 'closed');
+});
+
 test('read() after readLine() returns the bytes after the line; pushed-back bytes are seen by the next readLine()', () => {
   const [a, b] = socketPair();
   const r = new Recorder(a);
