@@ -34,7 +34,7 @@ import { FileRange, type FileSource, type WriteFileOptions } from './file-range.
 import { constants as bufferConstants } from 'node:buffer';
 import { frameTooLong } from './errors.js';
 import { Inbound, TOO_LONG } from './inbound.js';
-import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kRunCallback, kWriteFailed, kWriteOne, kWrote, type OutboundHost } from './outbound.js';
+import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
 
@@ -233,7 +233,8 @@ function text(value: unknown): string {
  *   `ERR_DANGA_*` or `ERR_SOCKET_CLOSED` code for misuse, system errors with `code`, `errno`, `syscall`.
  * @original the class `Danga::Socket` (its class methods are the static methods here, its object methods the instance methods)
  */
-export class DangaSocket<S extends object = Sock> implements LoopObject, OutboundHost {
+export class DangaSocket<S extends object = Sock> implements LoopObject {
+  // It is also the OutboundHost of its write queue (checked where it passes itself as the host).
   // ---------------------------------------------------------------- state
   #t: Transport | null;
   /** A transport given up for STARTTLS whose fd number stays reserved until the deferred close. */
