@@ -66,8 +66,11 @@ if (!haveAddon && !wanted) {
 // every release, each pass ending with its "# tests/# pass/# fail" lines.
 const reporter = process.stdout.isTTY ? [] : ['--test-reporter=tap'];
 const failed = [];
+// Each test process names the handles it left open, and fails, soon after its
+// last test, instead of waiting out the timeout (test/open-handles.ts).
+const openHandles = ['--import', join(testDir, 'open-handles.js')];
 const run = (name, files, env, timeoutMs = 120000) => {
-  const r = spawnSync(process.execPath, ['--test', ...reporter, `--test-timeout=${timeoutMs}`, ...files], { stdio: 'inherit', env });
+  const r = spawnSync(process.execPath, [...openHandles, '--test', ...reporter, `--test-timeout=${timeoutMs}`, ...files], { stdio: 'inherit', env });
   if (r.status !== 0) failed.push(name);
 };
 for (const engine of engines) {

@@ -1,15 +1,17 @@
 /**
  * TLS helpers: a listening socket whose connections speak TLS, and a TLS
- * client connection. They work under both engines (Node's `tls` does the
- * cryptography; the sockets are stream sockets, which share the loop with
- * native ones). For STARTTLS, see `DangaSocket#startTls()`.
+ * client connection. They ask the loop's engine, as the socket helpers do:
+ * under both real engines Node's `tls` does the cryptography (the sockets
+ * are stream sockets, which share the loop with native ones); inside a
+ * simulation they throw ERR_DANGA_SIM_UNSUPPORTED and open nothing. For
+ * STARTTLS, see `DangaSocket#startTls()`.
  */
 import type tls from 'node:tls';
 import { validateInteger } from './core/errors.js';
 import { listenOnHost, validateHost, validateOptions } from './socket-args.js';
 import type { Sock } from './core/contract.js';
+import { reactor } from './core/loop.js';
 import './engines/install.js';
-import { connectTlsTo, listenTlsOn } from './engines/node/tls.js';
 
 /**
  * Options of `listenTls`: where to listen, plus those of `tls.createSecureContext` (key, cert, ca, …) and server TLS options (requestCert, rejectUnauthorized, ALPNProtocols, SNICallback, handshakeTimeout).
@@ -79,7 +81,7 @@ export function listenTls(options: ListenTlsOptions): Sock {
   const port = validateInteger('options.port', o.port, 0, 65535);
   const backlog = o.backlog === undefined ? 511 : validateInteger('options.backlog', o.backlog, 0, 0x7fffffff);
   const { host, port: _port, backlog: _backlog, ...tlsOptions } = o;
-  return listenOnHost(host, (h) => listenTlsOn(h, port, backlog, tlsOptions));
+  return listenOnHost(host, (h) => reactor.engine.listenTls(h, port, backlog, tlsOptions));
 }
 
 /**
@@ -100,5 +102,5 @@ export function connectTls(options: ConnectTlsOptions): Sock {
   const port = validateInteger('options.port', o.port, 1, 65535);
   const { host: givenHost, port: _port, ...tlsOptions } = o;
   if (givenHost === 'localhost' && tlsOptions.servername === undefined) tlsOptions.servername = 'localhost';
-  return connectTlsTo(host, port, tlsOptions);
+  return reactor.engine.connectTls(host, port, tlsOptions);
 }

@@ -5,7 +5,7 @@
  */
 import { POLLIN } from './constants.js';
 import type { Sock } from './contract.js';
-import { DangaSocket, type DangaSocketOptions } from './danga-socket.js';
+import { DangaSocket, kReadBeforeError, type DangaSocketOptions } from './danga-socket.js';
 import { invalidArgType } from './errors.js';
 
 const DEFAULTS: DangaSocketOptions = { eofOnce: true };
@@ -24,7 +24,8 @@ function withDefaults(options: DangaSocketOptions | undefined): DangaSocketOptio
  *   helper) returned null, read interest goes off for good, so a handler
  *   that answered with `end()` is not re-fired while the reply drains;
  * - closes on `eventHup` (reason 'hup', after the data before the hangup
- *   was read) and `eventErr` (reason 'error') instead of throwing.
+ *   was read) and `eventErr` (reason 'error', after what was readable
+ *   before the error was read) instead of throwing.
  *
  * Override `eventRead()`; the framing helpers (`readLine`, `readUntil`,
  * `readExact`, `readSome`), `end()`, the watermarks and the idle timeout are
@@ -60,12 +61,18 @@ export class Connection<S extends object = Sock> extends DangaSocket<S> {
   }
 
   /**
-   * Error condition: closes the object (reason 'error').
+   * Error condition: closes the object (reason 'error'), once what arrived
+   * before the error has been read: while read interest is on, eventRead is
+   * called again as long as it makes progress (the read that finds the
+   * error returns null and, with eofOnce, turns read interest off), so
+   * bytes that came before a reset are not lost to a handler that reads a
+   * piece per event.
    *
-   * @throws Nothing.
+   * @throws Nothing of its own (an exception of eventRead propagates).
    * @original `$obj->event_err()`, overridden
    */
   override eventErr(): void {
-    this.close('error');
+    this[kReadBeforeError]();
+    if (!this.closed) this.close('error');
   }
 }

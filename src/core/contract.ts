@@ -263,6 +263,10 @@ export interface Engine {
    */
   listenFd(fd: number, exclusive: boolean): Sock;
   connectTcp(host: string, port: number): Sock;
+  /** A listening socket whose accepted connections are TLS; `options` as tls.createSecureContext and the server TLS options take them. */
+  listenTls(host: string, port: number, backlog: number, options: Record<string, unknown>): Sock;
+  /** A TLS client connection; `options` as tls.connect takes them. */
+  connectTls(host: string, port: number, options: Record<string, unknown>): Sock;
   listenUnix(path: string, backlog: number): Sock;
   connectUnix(path: string): Sock;
   socketPair(): [Sock, Sock];

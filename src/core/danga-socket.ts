@@ -30,12 +30,16 @@ import {
   type ProfilingData,
 } from './loop.js';
 import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
-import { FILE_SHORT, FileRange, type FileSource, SENDFILE_MAX, type WriteFileOptions } from './file-range.js';
+import { FileRange, type FileSource, type WriteFileOptions } from './file-range.js';
 import { constants as bufferConstants } from 'node:buffer';
 import { frameTooLong } from './errors.js';
-import { byteAt, indexOfChunks, takeFront } from './framing.js';
+import { Inbound, TOO_LONG } from './inbound.js';
+import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
+
+/** Hook: deliver what is readable before an error closes the object (Connection.eventErr). */
+export const kReadBeforeError = Symbol('danga.readBeforeError');
 export type { StartTlsOptions } from './contract.js';
 export type { FileSource, WriteFileOptions } from './file-range.js';
 
@@ -155,12 +159,8 @@ export type SocketLike = Sock | NodeJS.ReadWriteStream | object;
 
 const EMPTY = Buffer.alloc(0);
 const IGNORED = (): void => {};
-/** Most Buffers handed to one writev (the kernel's IOV_MAX). */
-const IOV_MAX = 1024;
 /** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
 const DEBUG_LEVEL = Number(process.env.DANGA_DEBUG ?? 0) || 0;
-/** A written-out head of the queue is cut off once it is this long (and half the queue). */
-const COMPACT_AFTER = 1024;
 
 function toBuffer(data: Buffer | Uint8Array | string, name: string): Buffer {
   if (Buffer.isBuffer(data)) return data;
@@ -187,31 +187,6 @@ const FRAME_READ_BUDGET = 1024 * 1024;
 /** Largest frame (and maxBytes) the framing helpers take: the largest Buffer. */
 const MAX_FRAME = bufferConstants.MAX_LENGTH;
 const LF = Buffer.from('\n');
-const CR = 13;
-
-/**
- * An object's pushed-back data, and what the pushed-back phase needs to see
- * progress. The framing helpers keep their partial frames here too, so that
- * read(), pushBackRead() and the helpers share one byte stream.
- */
-class PushBack {
-  /** Non-empty Buffers, in order: exactly the bytes not yet handed out. */
-  readonly chunks: Buffer[] = [];
-  bytes = 0;
-  /** The handler left it as it found it: delivered with the socket's next data. */
-  parked = false;
-  /** Bytes read from the socket (not from pushed-back data) since the object first pushed back. */
-  socketBytes = 0;
-  /** Frames the framing helpers returned: progress too, also an empty one that consumed nothing (readExact(0)). */
-  frames = 0;
-  /** No occurrence of `scanFor` starts before this offset (so a search resumes there). */
-  scanned = 0;
-  /** The delimiter `scanned` is for. */
-  scanFor: Buffer | null = null;
-  /** The last string delimiter given to readUntil() and its bytes, so a repeated one is not converted each call. */
-  delimText: string | null = null;
-  delimBytes: Buffer | null = null;
-}
 
 /**
  * Per-object settings most objects never use, made on first use, so that an
@@ -222,11 +197,6 @@ class Extras {
   idleMs = 0;
   /** Time of the last activity (loop clock, ms). */
   lastActive = 0;
-  /** Write watermarks (bytes); high 0 = none. */
-  high = 0;
-  low = 0;
-  /** Most bytes the write queue may hold; 0 = no cap. */
-  cap = 0;
   /** Told when the object closes (a Listener counting its connections). */
   onClose: (() => void) | null = null;
 }
@@ -239,10 +209,6 @@ const AT_EOF = 2;
 const ENDING = 4;
 /** end({ halfClose }): shut down the writing side once the queue is empty. */
 const HALF_CLOSING = 8;
-/** The queue is above the high watermark (onWriteHigh told, onWriteLow not yet). */
-const ABOVE_HIGH = 16;
-/** A file range was queued since the queue was last empty (close releases it). */
-const HAS_FILES = 32;
 
 const defaultLogger: Logger = (_level, message) => {
   process.stderr.write(message);
@@ -268,6 +234,7 @@ function text(value: unknown): string {
  * @original the class `Danga::Socket` (its class methods are the static methods here, its object methods the instance methods)
  */
 export class DangaSocket<S extends object = Sock> implements LoopObject {
+  // It is also the OutboundHost of its write queue (checked where it passes itself as the host).
   // ---------------------------------------------------------------- state
   #t: Transport | null;
   /** A transport given up for STARTTLS whose fd number stays reserved until the deferred close. */
@@ -278,19 +245,8 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   #closed = false;
   #corked = false;
   #watch = INITIAL_WATCH;
-  /** Write queue: Buffers, callbacks and file ranges; `#wqHead` is the first live entry. */
-  #wq: Array<Buffer | WriteCallback | FileRange> = [];
-  #wqHead = 0;
-  /** Bytes of the head Buffer already written. */
-  #wqOffset = 0;
-  /**
-   * Queued bytes plus one per queued callback (the original's
-   * write_buf_size), file ranges apart: this is what sits in memory, which
-   * the watermarks and the cap watch.
-   */
-  #wqSize = 0;
-  /** Bytes of queued file ranges not sent yet (on disk, not in memory). */
-  #wqFileBytes = 0;
+  /** The write queue; made on the first write that queues (most writes go straight out). */
+  #out: Outbound | null = null;
   /** True when write() turned write interest on itself, so it turns it off once drained. */
   #writeSetWatch = false;
   /**
@@ -298,12 +254,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * after it returns (a trampoline), so chained callbacks never grow the stack.
    */
   #callbackDepth = 0;
-  /** Pushed-back data; made on the first pushBackRead() (most objects never push back). */
-  #pushBack: PushBack | null = null;
+  /** Pushed-back data and the frame scanner; made on the first pushBackRead() or framing call (most objects never push back). */
+  #pushBack: Inbound | null = null;
   #writer: WriterFunc | null = null;
   #peer: SockAddress | null | undefined = undefined;
   #local: SockAddress | null | undefined = undefined;
-  /** EOF_ONCE, AT_EOF, ENDING, HALF_CLOSING, ABOVE_HIGH. */
+  /** EOF_ONCE, AT_EOF, ENDING, HALF_CLOSING. */
   #flags = 0;
   /** Depth of batch() scopes: writes are queued, and written once the outermost ends. */
   #batchDepth = 0;
@@ -688,7 +644,8 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * @original the field `$obj->{write_buf_size}`
    */
   get writeBufSize(): number {
-    return this.#wqSize + this.#wqFileBytes;
+    const out = this.#out;
+    return out === null ? 0 : out.size + out.fileBytes;
   }
 
   /**
@@ -800,12 +757,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     this.tcpCork(false);
     // Drop the queue: it may hold callbacks that refer back to this object,
     // and file ranges whose files were handed over to be closed.
-    if (this.#flags & HAS_FILES) this.#releaseFiles();
-    this.#wq = [];
-    this.#wqHead = 0;
-    this.#wqOffset = 0;
-    this.#wqSize = 0;
-    this.#wqFileBytes = 0;
+    const out = this.#out;
+    if (out !== null) {
+      this.#out = null;
+      out.drop();
+    }
     this.#pushBack = null;
     const t = this.#t;
     if (t !== null) {
@@ -865,7 +821,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
     const old = this.#t;
     if (this.#closed || old === null) throw stateError('ERR_SOCKET_CLOSED', 'startTls() on a closed DangaSocket');
-    if (this.#wqHead < this.#wq.length) {
+    if (!this.#queueEmpty()) {
       throw stateError(
         'ERR_WRITE_QUEUE_NOT_EMPTY',
         'startTls() with data still queued; call it from a write callback: this.write(() => this.startTls(options))',
@@ -925,7 +881,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (this.#closed) return true; // a dead object soon; the original lies too
     if (data === undefined || data === null) {
       // Inside a write callback or a batch the queue is pushed at its end.
-      return this.#callbackDepth > 0 || this.#batchDepth > 0 ? this.#wqHead >= this.#wq.length : this.#flush();
+      return this.#callbackDepth > 0 || this.#batchDepth > 0 ? this.#queueEmpty() : this.#flush();
     }
     let item: Buffer | WriteCallback;
     if (typeof data === 'function') item = data;
@@ -934,26 +890,25 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     else if (Array.isArray(data)) return this.#writePieces(data as ReadonlyArray<Buffer | Uint8Array | string>);
     else throw invalidArgType('data', 'a Buffer, Uint8Array, string, array of those, function or undefined', data);
 
+    const out = this.#out;
+    const queued = out !== null && out.head < out.q.length;
     if (typeof item === 'function') {
-      if (this.#wqHead < this.#wq.length || this.#callbackDepth > 0 || this.#batchDepth > 0) {
-        this.#wq.push(item);
-        this.#wqSize += 1;
+      if (queued || this.#callbackDepth > 0 || this.#batchDepth > 0) {
+        this.#outbound().addCallback(item);
         return false;
       }
       // Nothing queued: run it now; what it queues runs once it returns.
       this.#runCallback(item);
-      if (this.#wqHead < this.#wq.length) return this.#flush();
+      if (!this.#queueEmpty()) return this.#flush();
       // An end() inside the callback waited for it to return: the queue is empty now.
       if (this.#flags & (ENDING | HALF_CLOSING)) this.#drained();
       return true;
     }
     const len = item.length;
-    if (len === 0) return this.#wqHead >= this.#wq.length;
-    if (this.#wqHead < this.#wq.length || this.#batchDepth > 0) {
-      if (this.#ext !== null && this.#overCap(len)) return false;
-      this.#wq.push(item);
-      this.#wqSize += len;
-      if (this.#ext !== null) this.#checkHigh();
+    if (len === 0) return !queued;
+    if (queued || this.#batchDepth > 0) {
+      const o = this.#outbound();
+      if (o.add(this, item, len)) o.checkHigh(this);
       return false;
     }
     // Nothing queued: write now, bypassing the queue.
@@ -967,23 +922,31 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       return true;
     }
     if (n >= 0) {
-      if (this.#ext !== null && this.#overCap(len - n)) return false;
-      this.#wq.push(item);
-      this.#wqOffset = n;
-      this.#wqSize += len - n;
+      const o = this.#outbound();
+      if (!o.add(this, item, len - n)) return false;
       this.onIncompleteWrite();
-      if (this.#ext !== null) this.#checkHigh();
+      o.checkHigh(this);
       return false;
     }
     if (n === -errno.EAGAIN) {
-      if (this.#ext !== null && this.#overCap(len)) return false;
-      this.#wq.push(item);
-      this.#wqSize += len;
+      const o = this.#outbound();
+      if (!o.add(this, item, len)) return false;
       this.#writeFailed(n);
-      if (this.#ext !== null) this.#checkHigh();
+      o.checkHigh(this);
       return false;
     }
     return this.#writeFailed(n);
+  }
+
+  /** The write queue, made on the first write that queues. */
+  #outbound(): Outbound {
+    return (this.#out ??= new Outbound());
+  }
+
+  /** True when nothing is queued. */
+  #queueEmpty(): boolean {
+    const out = this.#out;
+    return out === null || out.head >= out.q.length;
   }
 
   /** write([a, b, …]): every piece checked first, then queued together and pushed with one writev. */
@@ -996,13 +959,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       bufs.push(b);
       total += b.length;
     }
-    if (total === 0) return this.#wqHead >= this.#wq.length;
-    if (this.#ext !== null && this.#overCap(total)) return false;
-    const wasEmpty = this.#wqHead >= this.#wq.length;
-    for (const b of bufs) this.#wq.push(b);
-    this.#wqSize += total;
+    if (total === 0) return this.#queueEmpty();
+    const out = this.#outbound();
+    const wasEmpty = out.empty;
+    if (!out.addAll(this, bufs, total)) return false;
     if (wasEmpty && this.#callbackDepth === 0 && this.#batchDepth === 0 && this.#flush()) return true;
-    if (this.#ext !== null && !this.#closed) this.#checkHigh();
+    if (!this.#closed) out.checkHigh(this);
     return false;
   }
 
@@ -1038,12 +1000,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     const range = FileRange.from(file, offset, length, options);
     if (this.#closed || range.pos === range.end) {
       range.release();
-      return this.#closed || this.#wqHead >= this.#wq.length;
+      return this.#closed || this.#queueEmpty();
     }
-    const wasEmpty = this.#wqHead >= this.#wq.length;
-    this.#wq.push(range);
-    this.#wqFileBytes += range.end - range.pos;
-    this.#flags |= HAS_FILES;
+    const out = this.#outbound();
+    const wasEmpty = out.empty;
+    out.addFile(range);
     if (wasEmpty && this.#callbackDepth === 0 && this.#batchDepth === 0) return this.#flush();
     return false;
   }
@@ -1068,7 +1029,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       this.#batchDepth--;
     }
     if (this.#closed) return true;
-    if (this.#batchDepth > 0 || this.#callbackDepth > 0) return this.#wqHead >= this.#wq.length;
+    if (this.#batchDepth > 0 || this.#callbackDepth > 0) return this.#queueEmpty();
     return this.#flush();
   }
 
@@ -1097,7 +1058,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       this.#flags |= ENDING;
       this.#stopReading();
     }
-    if (this.#wqHead >= this.#wq.length && this.#callbackDepth === 0) this.#drained();
+    if (this.#queueEmpty() && this.#callbackDepth === 0) this.#drained();
   }
 
   /** The queue is empty: what end() asked for happens now. */
@@ -1118,35 +1079,16 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     }
   }
 
+  /** @internal `n` bytes went out (see OutboundHost). */
+  [kWrote](n: number): void {
+    this.#wrote(n);
+  }
+
   /** `n` bytes went out: counted, and activity for the idle timeout. */
   #wrote(n: number): void {
     reactor.stats.bytesOut += n;
     const ext = this.#ext;
     if (ext !== null && ext.idleMs !== 0) ext.lastActive = reactor.activityTime();
-  }
-
-  /** Queuing `adding` more bytes would pass the cap: the object is closed, nothing queued. */
-  #overCap(adding: number): boolean {
-    const cap = (this.#ext as Extras).cap;
-    if (cap === 0 || this.#wqSize + adding <= cap) return false;
-    this.close('write_cap');
-    return true;
-  }
-
-  /** After queuing: tell onWriteHigh once the queue rises above the high watermark. */
-  #checkHigh(): void {
-    const high = (this.#ext as Extras).high;
-    if (high === 0 || this.#flags & ABOVE_HIGH || this.#wqSize <= high) return;
-    this.#flags |= ABOVE_HIGH;
-    this.onWriteHigh();
-  }
-
-  /** After the queue shrank: tell onWriteLow once it is at the low watermark or below. */
-  #checkLow(): void {
-    if (this.#flags & ABOVE_HIGH && this.#wqSize <= (this.#ext as Extras).low) {
-      this.#flags &= ~ABOVE_HIGH;
-      this.onWriteLow();
-    }
   }
 
   /**
@@ -1164,11 +1106,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     validateInteger('high', high, 0, Number.MAX_SAFE_INTEGER);
     validateInteger('low', low, 0, Number.MAX_SAFE_INTEGER);
     if (low > high) throw outOfRange('low', `an integer <= high (${high})`, low);
-    const ext = (this.#ext ??= new Extras());
-    ext.high = high;
-    ext.low = low;
-    if (high === 0) this.#flags &= ~ABOVE_HIGH;
-    else if (!this.#closed) this.#checkHigh();
+    this.#outbound().setWatermarks(this, high, low);
   }
 
   /**
@@ -1181,7 +1119,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    */
   setWriteCap(bytes: number): void {
     validateInteger('bytes', bytes, 0, Number.MAX_SAFE_INTEGER);
-    (this.#ext ??= new Extras()).cap = bytes;
+    this.#outbound().cap = bytes;
   }
 
   /**
@@ -1244,8 +1182,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 
   /**
    * A graceful shutdown began (`DangaSocket.shutdown()`). The default ends
-   * the connection: stop reading, close once everything queued is out.
-   * Protocol code overrides it to let the request in hand finish first.
+   * the connection: stop reading, close once everything queued is out. It
+   * runs the base class's `end()`, not an override of it: a subclass whose
+   * `end()` sends a last reply overrides `onShutdown()` too (to call
+   * `this.end()`). Protocol code overrides it to let the request in hand
+   * finish first.
    *
    * @throws Nothing.
    * @original new in danga-socket (not in Danga::Socket 1.62)
@@ -1274,181 +1215,46 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     }
   }
 
+  /** @internal runs a queued write callback (see OutboundHost). */
+  [kRunCallback](fn: WriteCallback): void {
+    this.#runCallback(fn);
+  }
+
   /** Writes as much of the queue as the socket takes. */
   #flush(): boolean {
-    for (;;) {
-      if (this.#closed) return true;
-      const wq = this.#wq;
-      const head = this.#wqHead;
-      if (head >= wq.length) {
-        if (head > 0) {
-          this.#wq = [];
-          this.#wqHead = 0;
-        }
-        if (this.#writeSetWatch) {
-          this.#writeSetWatch = false;
-          this.#setWatch(POLLOUT, false);
-        }
-        this.#flags &= ~HAS_FILES;
-        if (this.#flags & (ENDING | HALF_CLOSING)) this.#drained();
-        return true;
-      }
-      const item = wq[head] as Buffer | WriteCallback | FileRange;
-      if (typeof item === 'function') {
-        this.#wqHead = head + 1;
-        this.#wqSize -= 1;
-        this.#runCallback(item);
-        continue;
-      }
-      if (item instanceof FileRange) {
-        if (!this.#sendFile(item)) return false;
-        wq[head] = EMPTY;
-        this.#wqHead = head + 1;
-        item.release();
-        continue;
-      }
-      // Gather the Buffers up to the next callback into one writev.
-      let count = 1;
-      let want = item.length - this.#wqOffset;
-      let detached = item.length === 0;
-      if (this.#writer === null) {
-        const end = Math.min(wq.length, head + IOV_MAX);
-        for (let i = head + 1; i < end; i++) {
-          const next = wq[i] as Buffer | WriteCallback | FileRange;
-          if (typeof next === 'function' || next instanceof FileRange) break;
-          if (next.length === 0) detached = true;
-          want += next.length;
-          count++;
-        }
-      }
-      // Only non-empty Buffers are queued: an empty one is a view whose
-      // ArrayBuffer was detached (transferred) since.
-      if (detached) return this.#detachedBuffer();
-      const offset = this.#wqOffset;
-      const n = count === 1 ? this.#rawWrite(item, offset, want) : (this.#t as Transport).writev(wq, head, count, offset);
-      if (n < 0) return this.#writeFailed(n);
-      if (n > 0) this.#wrote(n);
-      this.#wqSize -= n;
-      // Consume n bytes from the front of the queue.
-      let left = n + offset;
-      let i = head;
-      while (i < head + count) {
-        const len = (wq[i] as Buffer).length;
-        if (left < len) break;
-        left -= len;
-        wq[i] = EMPTY; // let the written Buffer be collected
-        i++;
-      }
-      this.#wqHead = i;
-      this.#wqOffset = i < head + count ? left : 0;
-      if (i > COMPACT_AFTER && i * 2 > wq.length) {
-        // Compact a long-lived queue so written entries do not pile up.
-        this.#wq = wq.slice(i);
-        this.#wqHead = 0;
-      }
-      if (this.#flags & ABOVE_HIGH) {
-        this.#checkLow();
-        if (this.#closed) return true;
-      }
-      if (n < want) {
-        this.onIncompleteWrite();
-        return false;
-      }
+    const out = this.#out;
+    if (out !== null) return out.flush(this) === DRAINED;
+    if (!this.#closed) this[kDrained]();
+    return true;
+  }
+
+  /** @internal the queue is empty (see OutboundHost): write interest off if the queue turned it on; what end() waits for. */
+  [kDrained](): void {
+    if (this.#writeSetWatch) {
+      this.#writeSetWatch = false;
+      this.#setWatch(POLLOUT, false);
     }
+    if (this.#flags & (ENDING | HALF_CLOSING)) this.#drained();
   }
 
   /**
-   * Sends the file range at the head of the queue: true once all of it is
-   * out; false when the socket is full (write interest is then on) or the
-   * object closed.
+   * @internal a queued file range cannot be sent (see OutboundHost): the
+   * bytes promised cannot follow, so `eventErr(err)` is told and the object
+   * closes with reason 'file_error' unless the handler closed it.
    */
-  #sendFile(range: FileRange): boolean {
-    const t = this.#t as Transport;
-    if (this.#writer === null && t.sendFile !== undefined) {
-      for (;;) {
-        const left = range.end - range.pos;
-        const ask = left < SENDFILE_MAX ? left : SENDFILE_MAX;
-        const n = t.sendFile(range.fd, range.pos, ask);
-        if (n > 0) {
-          range.pos += n;
-          this.#wqFileBytes -= n;
-          this.#wrote(n);
-          if (range.pos === range.end) return true;
-          if (n < ask) {
-            // The socket is full (or the file ended: the next call says so).
-            this.onIncompleteWrite();
-            return false;
-          }
-          continue;
-        }
-        // 0: the file ends before the range does.
-        if (n === 0) return this.#fileFailed(range, 0, 'sendfile');
-        if (n === -errno.EAGAIN || n === -errno.EPIPE || n === -errno.ECONNRESET) return this.#writeFailed(n);
-        // Anything else is the file's (EIO, EBADF: closed under us, EINVAL).
-        return this.#fileFailed(range, n, 'sendfile');
-      }
-    }
-    // No sendfile here: read the range in pieces and write them.
-    for (;;) {
-      if (range.chunk === null) {
-        const rc = range.readChunk();
-        if (rc !== 0) return this.#fileFailed(range, rc < 0 ? rc : 0, 'read');
-      }
-      const chunk = range.chunk as Buffer;
-      const off = range.chunkOffset;
-      const len = chunk.length - off;
-      const n = this.#rawWrite(chunk, off, len);
-      if (n < 0) return this.#writeFailed(n);
-      if (n > 0) {
-        this.#wqFileBytes -= n;
-        this.#wrote(n);
-      }
-      if (n < len) {
-        range.chunkOffset = off + n;
-        this.onIncompleteWrite();
-        return false;
-      }
-      range.chunk = null;
-      if (range.pos === range.end) return true;
-    }
-  }
-
-  /**
-   * A file range cannot be sent (the file ended early, or an error `n`):
-   * the bytes promised cannot follow, so `eventErr(err)` is told and the
-   * object closes with reason 'file_error' unless the handler closed it.
-   */
-  #fileFailed(range: FileRange, n: number, syscall: string): false {
-    let err: Error;
-    if (n < 0) {
-      err = systemError(n, syscall, `(file fd ${range.fd})`);
-    } else {
-      err = stateError(
-        FILE_SHORT,
-        `file fd ${range.fd} ended at byte ${range.pos}, before the end of its queued range (${range.end}): truncated after writeFile()?`,
-      );
-    }
+  [kFileFailed](err: Error): void {
     reactor.guard(this, () => this.eventErr(err));
     if (!this.#closed) this.close('file_error');
-    return false;
   }
 
-  /** Closes the files of the queued ranges that were handed over (the object is closing). */
-  #releaseFiles(): void {
-    const wq = this.#wq;
-    for (let i = this.#wqHead; i < wq.length; i++) {
-      const item = wq[i];
-      if (item instanceof FileRange) item.release();
-    }
+  /** @internal the transport, when writes go straight to it (see OutboundHost). */
+  [kDirect](): Transport | null {
+    return this.#writer === null ? this.#t : null;
   }
 
-  /** A queued view lost its memory: this connection's bytes cannot be sent in order any more. */
-  #detachedBuffer(): false {
-    process.emitWarning(`${this.asString()}: a queued Uint8Array's ArrayBuffer was detached (transferred) before it was written; closing the connection`, {
-      code: 'DANGA_DETACHED_BUFFER',
-    });
-    this.close('write_error');
-    return false;
+  /** @internal one write (see OutboundHost). */
+  [kWriteOne](buf: Buffer, offset: number, length: number): number {
+    return this.#rawWrite(buf, offset, length);
   }
 
   /** One write through the writer function or the transport; bytes or -errno. */
@@ -1463,6 +1269,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     }
     if (typeof n !== 'number' || !(n >= 0)) return -errno.EINVAL;
     return n > length ? length : Math.floor(n);
+  }
+
+  /** @internal a write failed (see OutboundHost). */
+  [kWriteFailed](n: number): false {
+    return this.#writeFailed(n);
   }
 
   /** A write that failed with -errno n: wait for writability, or close. */
@@ -1491,7 +1302,11 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   }
 
   /**
-   * Puts `buf` back in front of the read stream: the next read() returns it first.
+   * Pushes `buf` back for reading: reads return pushed-back bytes before the
+   * socket's. As in 1.62 it is appended after the bytes pushed back (or held
+   * by the framing helpers) already, so it is read next only when nothing
+   * else is held; to put bytes back in front of everything, use
+   * `unshiftRead()`.
    *
    * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `buf` is not a Buffer, Uint8Array or string; TypeError (code `ERR_INVALID_ARG_VALUE`) for a view of a detached ArrayBuffer.
    * @original `$obj->push_back_read($buf)`
@@ -1499,15 +1314,58 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   pushBackRead(buf: Buffer | Uint8Array | string): void {
     const b = toBuffer(buf, 'buf');
     if (this.#closed || b.length === 0) return;
-    const pb = (this.#pushBack ??= new PushBack());
-    pb.chunks.push(b);
-    pb.bytes += b.length;
-    pb.parked = false;
+    const pb = (this.#pushBack ??= new Inbound());
+    pb.push(b);
     this.#updatePushBack(pb);
   }
 
+  /**
+   * Puts `buf` back in front of the read stream (an "unread"): the next
+   * read, or framing helper, sees it first, before anything pushed back or
+   * held already. Delivered to `eventRead` like pushed-back data.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `buf` is not a Buffer, Uint8Array or string; TypeError (code `ERR_INVALID_ARG_VALUE`) for a view of a detached ArrayBuffer.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
+  unshiftRead(buf: Buffer | Uint8Array | string): void {
+    const b = toBuffer(buf, 'buf');
+    if (this.#closed || b.length === 0) return;
+    const pb = (this.#pushBack ??= new Inbound());
+    pb.unshift(b);
+    this.#updatePushBack(pb);
+  }
+
+  /**
+   * The next bytes of the stream, at most `maxBytes`, without consuming
+   * them: the next read (or framing helper) returns them again. Held bytes
+   * first; when fewer than `maxBytes` are held, one socket read adds to them.
+   * A protocol that must look before it picks its parser (a binary packet
+   * or a text line) peeks at the first byte.
+   *
+   * @returns the bytes (a view when they lie in one received piece, else a
+   *   copy); an empty Buffer when none is there yet; null at the end of the
+   *   stream (or on error) with nothing held, or once closed.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `maxBytes` is not a number; RangeError (code `ERR_OUT_OF_RANGE`) when it is not an integer >= 1.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
+  peek(maxBytes: number): Buffer | null {
+    if (!(typeof maxBytes === 'number' && maxBytes >= 1 && maxBytes <= Number.MAX_SAFE_INTEGER && Number.isInteger(maxBytes))) {
+      if (typeof maxBytes !== 'number') throw invalidArgType('maxBytes', 'of type number', maxBytes);
+      throw outOfRange('maxBytes', 'an integer >= 1', maxBytes);
+    }
+    if (this.#closed) return null;
+    const pb = (this.#pushBack ??= new Inbound());
+    if (pb.bytes < maxBytes && this.#readIntoStore(pb) < 0 && pb.bytes === 0) return null;
+    if (pb.bytes === 0) return EMPTY;
+    // Held now: owed to a reader (the pushed-back phase delivers it while read interest is on).
+    pb.parked = false;
+    this.#updatePushBack(pb);
+    return pb.peek(maxBytes);
+  }
+
   /** Files this object for the pushed-back phase while it has data owed to a reader. */
-  #updatePushBack(pb: PushBack): void {
+  #updatePushBack(pb: Inbound): void {
     if (pb.bytes > 0 && this.#watch & POLLIN && !pb.parked && !this.#closed) {
       if (!reactor.pushBack.has(this)) {
         reactor.pushBack.add(this);
@@ -1588,20 +1446,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (this.#pushBack !== null) this.#updatePushBack(this.#pushBack);
   }
 
-  #readPushedBack(pb: PushBack, maxBytes: number): Buffer {
+  #readPushedBack(pb: Inbound, maxBytes: number): Buffer {
+    let buf = pb.takeSome(maxBytes);
     const chunks = pb.chunks;
-    let buf = chunks[0] as Buffer;
-    if (buf.length > maxBytes) {
-      chunks[0] = buf.subarray(maxBytes);
-      pb.bytes -= maxBytes;
-      pb.scanned = pb.scanned > maxBytes ? pb.scanned - maxBytes : 0;
-      return buf.subarray(0, maxBytes);
-    }
-    chunks.shift();
-    pb.bytes -= buf.length;
-    // The framing helpers' search resumes after what was searched, which
-    // moved to the front by as much as was taken.
-    pb.scanned = pb.scanned > buf.length ? pb.scanned - buf.length : 0;
     if (pb.parked && chunks.length === 0 && buf.length < maxBytes) {
       // Parked data is handed out with what the socket has now, so that a
       // reader keeping a partial line sees the rest of it.
@@ -1647,7 +1494,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   readLine(maxBytes: number): Buffer | undefined | null {
     validateInteger('maxBytes', maxBytes, 0, MAX_FRAME);
     if (this.#closed) return null;
-    return this.#readFrame((this.#pushBack ??= new PushBack()), LF, maxBytes, true);
+    return this.#readFrame((this.#pushBack ??= new Inbound()), LF, maxBytes, true);
   }
 
   /**
@@ -1672,7 +1519,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (delim.length === 0) throw invalidArgValue('delimiter', 'must not be empty');
     validateInteger('maxBytes', maxBytes, 0, MAX_FRAME);
     if (this.#closed) return null;
-    const pb = (this.#pushBack ??= new PushBack());
+    const pb = (this.#pushBack ??= new Inbound());
     if (typeof delimiter === 'string') {
       pb.delimText = delimiter;
       pb.delimBytes = delim;
@@ -1697,20 +1544,22 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       // Nothing to read, but a frame all the same: the post-loop phase must
       // see it as progress, or a handler taking one frame per call would stop
       // with the next frame buffered.
-      if (this.#pushBack !== null) this.#frameTaken(this.#pushBack);
+      const pb = this.#pushBack;
+      if (pb !== null) {
+        pb.taken();
+        this.#updatePushBack(pb);
+      }
       return EMPTY;
     }
-    const pb = (this.#pushBack ??= new PushBack());
+    const pb = (this.#pushBack ??= new Inbound());
     let budget = FRAME_READ_BUDGET;
     while (pb.bytes < n) {
       const got = budget > 0 ? this.#readIntoStore(pb) : 0;
       if (got <= 0) return this.#waitForSocket(pb, got < 0 ? null : undefined);
       budget -= got;
     }
-    const frame = takeFront(pb.chunks, n);
-    pb.bytes -= n;
-    pb.scanned = pb.scanned > n ? pb.scanned - n : 0;
-    this.#frameTaken(pb);
+    const frame = pb.take(n);
+    this.#updatePushBack(pb);
     return frame;
   }
 
@@ -1730,46 +1579,17 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   }
 
   /** readLine (`line`: LF, a CR before it dropped too) and readUntil: the search, then the socket, until a frame, nothing, or the end. */
-  #readFrame(pb: PushBack, delim: Buffer, maxBytes: number, line: boolean): Buffer | undefined | null {
-    if (pb.scanFor !== delim) {
-      if (pb.scanFor === null || !pb.scanFor.equals(delim)) pb.scanned = 0;
-      pb.scanFor = delim;
-    }
-    const chunks = pb.chunks;
-    const dlen = delim.length;
-    // The last position where the delimiter may start for the frame to fit
-    // (a line's LF may come one later, after a CR).
-    const lastStart = line ? maxBytes + 1 : maxBytes;
+  #readFrame(pb: Inbound, delim: Buffer, maxBytes: number, line: boolean): Buffer | undefined | null {
     let budget = FRAME_READ_BUDGET;
     for (;;) {
-      if (pb.bytes - pb.scanned >= dlen) {
-        const at = indexOfChunks(chunks, pb.bytes, delim, pb.scanned);
-        if (at >= 0) {
-          let len = at;
-          let skip = dlen;
-          if (line && at > 0 && byteAt(chunks, at - 1) === CR) {
-            len--;
-            skip++;
-          }
-          if (len > maxBytes) {
-            pb.scanned = at;
-            this.#waitForSocket(pb, undefined);
-            throw frameTooLong(line ? 'line' : 'frame', maxBytes);
-          }
-          const frame = takeFront(chunks, len, skip);
-          pb.bytes -= len + skip;
-          pb.scanned = 0;
-          this.#frameTaken(pb);
-          return frame;
-        }
-        // A delimiter may start in the last dlen - 1 bytes and end in bytes still to come.
-        pb.scanned = pb.bytes - dlen + 1;
-      }
-      // Every place it could start in has been searched (for a line, one
-      // byte short when that byte is not the CR of a CRLF): too long.
-      if (pb.bytes >= lastStart + dlen || (line && pb.bytes === lastStart && byteAt(chunks, maxBytes) !== CR)) {
+      const frame = pb.scan(delim, maxBytes, line);
+      if (frame === TOO_LONG) {
         this.#waitForSocket(pb, undefined);
         throw frameTooLong(line ? 'line' : 'frame', maxBytes);
+      }
+      if (frame !== undefined) {
+        this.#updatePushBack(pb);
+        return frame;
       }
       const got = budget > 0 ? this.#readIntoStore(pb) : 0;
       if (got <= 0) return this.#waitForSocket(pb, got < 0 ? null : undefined);
@@ -1778,28 +1598,17 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   }
 
   /** One socket read appended to the store: the bytes read, 0 when none is there now, -1 at end of stream or on error. */
-  #readIntoStore(pb: PushBack): number {
+  #readIntoStore(pb: Inbound): number {
     const buf = this.#readSocket(FRAME_READ);
     if (buf === null) return -1;
     const n = buf.length;
-    if (n > 0) {
-      pb.chunks.push(buf);
-      pb.bytes += n;
-      // Progress for the post-loop phase, as read()'s socket bytes are.
-      pb.socketBytes += n;
-    }
+    // Progress for the post-loop phase, as read()'s socket bytes are.
+    if (n > 0) pb.append(buf);
     return n;
   }
 
-  /** A frame was handed out: what is left may hold more, so the post-loop phase delivers it (while read interest is on). */
-  #frameTaken(pb: PushBack): void {
-    pb.frames++;
-    pb.parked = false;
-    this.#updatePushBack(pb);
-  }
-
   /** No complete frame: what is buffered waits for the socket's next data (parked), so the loop does not re-fire for it. */
-  #waitForSocket<R extends undefined | null>(pb: PushBack, result: R): R {
+  #waitForSocket<R extends undefined | null>(pb: Inbound, result: R): R {
     pb.parked = true;
     reactor.pushBack.delete(this);
     return result;
@@ -1900,6 +1709,25 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       this.dumpError(`couldn't modify epoll settings for ${this.#key} from ${this.#watch} -> ${mask}: ${systemError(rc, 'epoll_ctl').code}`);
     }
     this.#watch = mask;
+  }
+
+  /**
+   * @internal what was readable before an error (see Connection.eventErr):
+   * eventRead again while read interest is on and each call makes progress
+   * (bytes read from the socket, pushed-back bytes or frames handed out);
+   * the read that finds the error returns null and ends it.
+   */
+  [kReadBeforeError](): void {
+    for (;;) {
+      if (this.#closed || !(this.#watch & POLLIN)) return;
+      const bytesIn = reactor.stats.bytesIn;
+      const pb = this.#pushBack;
+      const held = pb === null ? 0 : pb.bytes;
+      const frames = pb === null ? 0 : pb.frames;
+      this.eventRead();
+      const now = this.#pushBack;
+      if (reactor.stats.bytesIn === bytesIn && (now === null || (now === pb && now.bytes === held && now.frames === frames))) return;
+    }
   }
 
   /** @internal readiness computed by the engine (see LoopObject). */

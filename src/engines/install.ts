@@ -138,6 +138,8 @@ function choose(): Engine {
         ...native,
         adopt: (sock) => native.adopt(sock) ?? streams.adopt(sock),
         startTls: (old, options, unread) => streams.startTls(old, options, unread),
+        listenTls: (host, port, backlog, options) => streams.listenTls(host, port, backlog, options),
+        connectTls: (host, port, options) => streams.connectTls(host, port, options),
       };
     }
     if (wanted === 'epoll') {

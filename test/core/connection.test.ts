@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { Connection, DangaSocket, Listener, connectTcp, listenTcp, socketPair, POLLIN, type Sock } from 'danga-socket';
-import { onSim, runUntil } from '../helpers.js';
+import { Listener as HelperListener, onSim, runUntil, tcpPair } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
@@ -243,6 +243,83 @@ test('Connection reads from the start, closes on hangup once reading is over, an
   assert.equal(c.closeReason(), 'hup');
   other.eventErr();
   assert.equal(other.closeReason(), 'error');
+});
+
+test('Connection on a reset: the bytes that arrived before it are read first, a piece per event, then it closes (reason error)', async () => {
+  const data = body(16 * 1024);
+  let taken = -1;
+  /** Takes one byte of the greeting, sends the data and closes with the rest unread: a close with unread data is a reset. */
+  class Resetter extends DangaSocket {
+    override eventRead(): void {
+      if (this.read(1) === null) return this.close('eof');
+      this.write(data);
+      taken = data.length - this.writeBufSize;
+      this.close('reset');
+    }
+    override eventErr(): void {
+      this.close('err');
+    }
+    override eventHup(): void {
+      this.close('hup');
+    }
+  }
+  // On the epoll and sim engines the reader takes nothing until the error is
+  // in, so that all of the data is there with it. The node engine has no
+  // such moment to wait for (its readiness reports the stream's data until
+  // Node's stream has the reset: then the error event comes with the bytes
+  // Node buffered still unread), so there the reader reads from the start.
+  const waitForError = DangaSocket.engine() !== 'node';
+  /** Reads 1 KiB per eventRead (on epoll and sim: nothing until the error is in). */
+  class Slow extends Connection {
+    readonly got: Buffer[] = [];
+    errors = 0;
+    override eventRead(): void {
+      if (waitForError && this.errors === 0) return;
+      const buf = this.read(1024);
+      if (buf !== null && buf.length > 0) this.got.push(Buffer.from(buf));
+    }
+    override eventErr(): void {
+      this.errors++;
+      super.eventErr();
+    }
+    override eventHup(): void {
+      if (waitForError && this.errors === 0) this.close('hangup without a reset');
+      else super.eventHup();
+    }
+  }
+  const check = (slow: Slow): void => {
+    assert.ok(taken > 0, 'the socket took some of the data before the reset');
+    assert.equal(slow.closeReason(), 'error');
+    assert.equal(slow.errors, 1, 'one error event: what was readable was read inside it');
+    const got = Buffer.concat(slow.got);
+    assert.equal(got.length, taken, `read ${got.length} of the ${taken} bytes sent before the reset`);
+    assert.equal(sha(got), sha(data.subarray(0, taken)));
+  };
+  if (onSim()) {
+    // No Node client reaches the simulated network: the peer is an object of the same loop.
+    const [clientSock, serverSock] = await tcpPair();
+    const slow = new Slow(serverSock);
+    slow.write(Buffer.alloc(100, 0x67));
+    const client = new Resetter(clientSock);
+    client.watchRead(true);
+    await runUntil(() => slow.closed);
+    assert.equal(client.closeReason(), 'reset');
+    return check(slow);
+  }
+  // A Node client sends the data, then resets (SO_LINGER 0) once the kernel has it.
+  let serverSock: Sock | null = null;
+  const listener = new HelperListener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) => (serverSock ??= s));
+  const address = listener.requireSock().localAddress();
+  if (address === null || address.family === 'unix') throw new Error('no address');
+  const client = net.connect(address.port, '127.0.0.1');
+  client.on('error', () => {});
+  await runUntil(() => serverSock !== null);
+  listener.close('done');
+  const slow = new Slow(serverSock as unknown as Sock);
+  taken = data.length;
+  client.write(data, () => client.resetAndDestroy());
+  await runUntil(() => slow.closed);
+  check(slow);
 });
 
 test('Connection and the constructor check their options', () => {

@@ -366,6 +366,43 @@ test('through a writer function (the fallback path on every engine) the bytes ar
   client.close();
 });
 
+test('through a writer function that takes a little at a time (and sometimes nothing), the loop resumes the range byte-exact, in order', async () => {
+  const [client, server] = await tcpPair();
+  const sink = new Sink(client);
+  const sender = new Sender(server);
+  let calls = 0;
+  let taken = 0;
+  const pieces: Buffer[] = [];
+  // Takes at most 5,000 bytes a call and nothing every third call: the range
+  // is left half-sent inside a read chunk, and eventWrite resumes it.
+  sender.setWriterFunc((buf, len, offset) => {
+    if (++calls % 3 === 0) return 0;
+    const n = Math.min(len, 5000);
+    pieces.push(Buffer.from(buf.subarray(offset, offset + n)));
+    taken += n;
+    return n;
+  });
+  const fd = openSync(path, 'r');
+  sender.write('HEAD');
+  assert.equal(sender.writeFile(fd, 7, 200_000, { close: true }), false, 'queued: the writer takes only part');
+  sender.write('TAIL');
+  const expected = Buffer.concat([Buffer.from('HEAD'), content.subarray(7, 200_007), Buffer.from('TAIL')]);
+  assert.equal(sender.writeBufSize, expected.length - Buffer.concat(pieces).length);
+  let done = false;
+  sender.write(() => (done = true));
+  // Bounded: a range that never advances would otherwise hand the writer the same bytes for ever.
+  await runUntil(() => done || sender.closed || taken > expected.length);
+  assert.ok(taken <= expected.length, `the writer was given ${taken} bytes of ${expected.length}`);
+  assert.equal(sender.closed, false, `closed: ${sender.closeReason()}`);
+  assert.equal(sender.writeBufSize, 0);
+  assert.equal(sha(Buffer.concat(pieces)), sha(expected));
+  assert.equal(sink.bytes, 0, 'nothing went to the socket');
+  assert.equal(fdOpen(fd), false, 'the file handed over was closed once sent');
+  assert.deepEqual(sender.errors, []);
+  sender.close('done');
+  client.close();
+});
+
 test('inside batch() a file range is queued in order and goes out when the batch ends', async () => {
   const [client, server] = await tcpPair();
   const sink = new Sink(client);

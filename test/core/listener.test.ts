@@ -392,6 +392,34 @@ test('acceptBatch: 1 takes one connection per readable event (nginx multi_accept
   for (const c of clients) c.socket.destroy();
 });
 
+test('a connection that closes itself inside the factory is not counted: connections() stays 0, and at maxConnections 1 the next is accepted', async () => {
+  const sock = listenTcp({ host: '127.0.0.1', port: 0 });
+  let calls = 0;
+  const listener = new Listener(
+    sock,
+    (s, l) => {
+      const conn = new Served(s, l);
+      // A server turning the first client away at once: the object closes before the factory returns it.
+      if (++calls === 1) conn.close('refused');
+      return conn;
+    },
+    { maxConnections: 1 },
+  );
+  const port = tcpPort(sock);
+  const refused = echoClient(port, 'first\n', () => {});
+  await runUntil(() => refused.outcome !== 'pending');
+  assert.equal(refused.outcome, 'closed');
+  assert.equal(listener.connections(), 0, 'the closed connection holds no slot');
+  const served = echoClient(port, 'second\n', () => {});
+  await runUntil(() => served.outcome !== 'pending');
+  assert.equal(served.outcome, 'served', 'at the cap of 1, the next client is accepted and served');
+  assert.equal(listener.connections(), 1);
+  served.release();
+  await runUntil(() => listener.connections() === 0);
+  assert.equal(calls, 2);
+  served.socket.destroy();
+});
+
 /** A listening socket whose accepted sockets record their setNoDelay calls. */
 function spyingOnNoDelay(sock: Sock, calls: Array<boolean | undefined>): Sock {
   const accept = sock.accept.bind(sock);

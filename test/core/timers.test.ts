@@ -107,6 +107,22 @@ test('queue: cancel before a pass; cancelling twice or after firing does nothing
   assert.ok(q.isEmpty());
 });
 
+test('queue: equal times after a cancel still fire in the order added (cancel refills the hole from the back)', () => {
+  const { q, add, fire } = logged();
+  const t: Timer[] = [];
+  for (const name of ['a', 'b', 'c', 'd', 'e', 'f']) t.push(add(1000, 10, name));
+  add(1000, 10.5, 'later in the same ms');
+  (t[1] as Timer).cancel(); // 'f' moves into b's place
+  (t[0] as Timer).cancel(); // the new last moves into a's
+  assert.equal(q.size, 5);
+  assert.deepEqual(fire(1011).fired, ['c', 'd', 'e', 'f', 'later in the same ms']);
+  // Again with the pass in between: a bucket filled, cancelled into, then added to.
+  const u = [add(2000, 5, 'u0'), add(2000, 5, 'u1'), add(2000, 5, 'u2')];
+  (u[0] as Timer).cancel();
+  add(2000, 5, 'u3');
+  assert.deepEqual(fire(2005).fired, ['u1', 'u2', 'u3']);
+});
+
 test('queue: cancel during a pass: the next due timer, a later one of the same pass, one not due, and itself', () => {
   const { q, add, fire } = logged();
   const timers: Record<string, Timer> = {};

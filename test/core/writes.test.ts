@@ -116,6 +116,73 @@ test('watermarks: onWriteHigh once above high, onWriteLow once at low, in the or
   assert.throws(() => w.setWriteWatermarks('1' as never, 0), { code: 'ERR_INVALID_ARG_TYPE' });
 });
 
+/** A writer function that takes at most `budget` bytes in all (then nothing: the socket is "full"); `taken` collects them. */
+function budgeted(): { fn: (buf: Buffer, len: number, offset: number) => number; budget: number; taken: Buffer[] } {
+  const w = {
+    budget: 0,
+    taken: [] as Buffer[],
+    fn: (buf: Buffer, len: number, offset: number): number => {
+      const n = Math.min(len, w.budget);
+      w.budget -= n;
+      if (n > 0) w.taken.push(Buffer.from(buf.subarray(offset, offset + n)));
+      return n;
+    },
+  };
+  return w;
+}
+
+test('watermarks at the boundary: a queue that stops exactly at low tells onWriteLow; one byte above does not', () => {
+  const [a, b] = socketPair();
+  const w = new Writer(a);
+  const writer = budgeted();
+  w.setWriterFunc(writer.fn);
+  w.setWriteWatermarks(50, 30);
+  assert.equal(w.write(Buffer.alloc(100, 1)), false);
+  assert.deepEqual(w.log, ['high 100']);
+  writer.budget = 69; // leaves 31: above low
+  w.write();
+  assert.equal(w.writeBufSize, 31);
+  assert.deepEqual(w.log, ['high 100'], 'not told at low + 1');
+  writer.budget = 1; // leaves exactly 30
+  w.write();
+  assert.equal(w.writeBufSize, 30);
+  assert.deepEqual(w.log, ['high 100', 'low 30'], 'told at exactly low');
+  // A queue that rises to exactly high is not above it.
+  w.write(Buffer.alloc(20, 2));
+  assert.equal(w.writeBufSize, 50);
+  assert.deepEqual(w.log, ['high 100', 'low 30'], 'not told at exactly high');
+  w.write(Buffer.alloc(1, 3));
+  assert.deepEqual(w.log, ['high 100', 'low 30', 'high 51']);
+  w.close('done');
+  b.close();
+});
+
+test('watermarks with low = 0: onWriteLow is told once the queue is empty (a proxy waiting for it resumes)', () => {
+  const [a, b] = socketPair();
+  const w = new Writer(a);
+  const writer = budgeted();
+  w.setWriterFunc(writer.fn);
+  w.setWriteWatermarks(10, 0);
+  w.write(Buffer.alloc(25, 1));
+  assert.deepEqual(w.log, ['high 25']);
+  writer.budget = 24;
+  w.write();
+  assert.equal(w.writeBufSize, 1);
+  assert.deepEqual(w.log, ['high 25'], 'not told at 1 byte');
+  writer.budget = 1;
+  assert.equal(w.write(), true);
+  assert.equal(w.writeBufSize, 0);
+  assert.deepEqual(w.log, ['high 25', 'low 0']);
+  // And again: a second crossing is told too.
+  w.write(Buffer.alloc(11, 2));
+  writer.budget = 11;
+  w.write();
+  assert.deepEqual(w.log, ['high 25', 'low 0', 'high 11', 'low 0']);
+  assert.equal(Buffer.concat(writer.taken).length, 36);
+  w.close('done');
+  b.close();
+});
+
 test('the write cap: a write that would queue past it closes the object (reason write_cap) and queues nothing', () => {
   const capClosesBefore = DangaSocket.stats().closed.write_cap ?? 0;
   const [a, b] = socketPair();

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Connection, DangaSocket, Listener, connectTcp, listenTcp, socketPair, type Sock } from 'danga-socket';
+import { Connection, DangaSocket, Listener, connectTcp, connectTls, listenTcp, listenTls, socketPair, type Sock } from 'danga-socket';
 import { SimSock, SimulationError, seeds, simulate } from 'danga-socket/sim';
 import { echoScenario } from './scenarios.js';
 
@@ -240,6 +240,22 @@ test('what needs a kernel is refused inside a simulation: real fds, Node streams
     assert.throws(() => obj.startTls({}), { code: 'ERR_DANGA_SIM_UNSUPPORTED' });
     obj.close('done');
     b.close();
+  });
+});
+
+test('listenTls and connectTls inside a simulation fail at once (ERR_DANGA_SIM_UNSUPPORTED) and open nothing real', async () => {
+  const real = (): string[] => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP'));
+  const before = real();
+  await simulate({}, () => {
+    assert.throws(() => listenTls({ host: '127.0.0.1', port: 0 }), { code: 'ERR_DANGA_SIM_UNSUPPORTED', message: /listenTls/ });
+    assert.throws(() => listenTls({ port: 0 }), { code: 'ERR_DANGA_SIM_UNSUPPORTED' }, 'also with the default host (no IPv4 fallback)');
+    assert.throws(() => connectTls({ host: '127.0.0.1', port: 4433 }), { code: 'ERR_DANGA_SIM_UNSUPPORTED', message: /connectTls/ });
+    assert.equal(DangaSocket.engine(), 'sim');
+  });
+  assert.deepEqual(real(), before, 'no real socket was opened');
+  // Their argument checks still come first.
+  await simulate({}, () => {
+    assert.throws(() => listenTls({ port: -1 }), { code: 'ERR_OUT_OF_RANGE' });
   });
 });
 

@@ -7,7 +7,17 @@
  */
 import { test } from 'node:test';
 import { seeds, type SimulationResult } from 'danga-socket/sim';
-import { callbackScenario, chatScenario, closeScenario, echoScenario, resetScenario } from './scenarios.js';
+import {
+  callbackScenario,
+  capScenario,
+  chatScenario,
+  closeScenario,
+  echoScenario,
+  framingScenario,
+  idleScenario,
+  resetScenario,
+  watermarkScenario,
+} from './scenarios.js';
 
 const SEEDS = seeds(500);
 
@@ -24,3 +34,12 @@ test('close() during any event drops nothing already written and no event comes 
 test('a reset in the middle of a queued write closes each object exactly once', () => overSeeds(resetScenario));
 
 test('the chat example delivers every line to every client connected the whole time', () => overSeeds(chatScenario));
+
+test('frames sent in random splits come out whole and in order, one per event or all at once', () => overSeeds((seed) => framingScenario(seed)));
+
+test('watermarks through a slow reader alternate on the right side of their marks, and the source never stalls', () =>
+  overSeeds((seed) => watermarkScenario(seed)));
+
+test('an idle timeout never fires while a client trickles within it, and fires within a sweep once it goes silent', () => overSeeds(idleScenario));
+
+test('a listener at its cap never passes it, counts exactly its open connections, and serves every client', () => overSeeds(capScenario));

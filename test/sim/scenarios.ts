@@ -9,7 +9,7 @@
  * scenario with a deliberately broken subclass.
  */
 import assert from 'node:assert/strict';
-import { Connection, DangaSocket, Listener, connectTcp, listenTcp, socketPair, type Sock } from 'danga-socket';
+import { Connection, DangaSocket, Listener, POLLIN, connectTcp, listenTcp, socketPair, type Sock } from 'danga-socket';
 import { simulate, type SimFaults, type SimSock, type SimulationResult, type Simulation } from 'danga-socket/sim';
 import { ChatClient, startChatServer } from '../../examples/chat-server.js';
 
@@ -517,6 +517,413 @@ export function chatScenario(seed: number): Promise<SimulationResult> {
         }
       }
       assert.equal(ChatClient.members.size, 0, 'members left behind');
+    };
+  });
+}
+
+// ---------------------------------------------------------------- 6. framing under random splits
+
+/** One frame of the mixed protocol: a line (LF or CRLF), bytes up to '<END>', or a length line and that many bytes. */
+interface Frame {
+  readonly kind: string;
+  readonly payload: Buffer;
+}
+
+const UNTIL = '<END>';
+const FRAME_MAX = 4096;
+
+/** Random frames and their bytes on the wire: each a tag byte, then the frame. Text holds stray CRs and partial delimiters. */
+function randomFrames(sim: Simulation): { frames: Frame[]; wire: Buffer } {
+  const alphabet = Buffer.from('ab\r<END');
+  const text = (len: number): Buffer => {
+    const b = Buffer.alloc(len);
+    for (let i = 0; i < len; i++) b[i] = alphabet[sim.randomInt(0, alphabet.length - 1)] as number;
+    return b;
+  };
+  const frames: Frame[] = [];
+  const wire: Buffer[] = [];
+  const n = sim.randomInt(1, 40);
+  for (let i = 0; i < n; i++) {
+    const kind = 'LUX'[sim.randomInt(0, 2)] as string;
+    let payload: Buffer;
+    if (kind === 'L') {
+      payload = text(sim.randomInt(0, 300));
+      // A CR right before the LF belongs to the terminator.
+      if (payload.length > 0 && payload[payload.length - 1] === 13) payload[payload.length - 1] = 0x61;
+      wire.push(Buffer.from('L'), payload, Buffer.from(sim.randomInt(0, 1) === 0 ? '\r\n' : '\n'));
+    } else if (kind === 'U') {
+      payload = text(sim.randomInt(0, 300)); // no '>': the delimiter cannot start inside it
+      wire.push(Buffer.from('U'), payload, Buffer.from(UNTIL));
+    } else {
+      payload = sim.randomBytes(sim.randomInt(0, 3) === 0 ? 0 : sim.randomInt(1, 3000)); // readExact(0) too: a frame that consumes nothing
+      wire.push(Buffer.from(`X${payload.length}\n`), payload);
+    }
+    frames.push({ kind, payload });
+  }
+  // A last line: a handler that took the header of an empty 'X' frame in one
+  // event needs bytes after it to be called again (nothing pushed back, nothing read).
+  frames.push({ kind: 'L', payload: Buffer.from('end') });
+  wire.push(Buffer.from('Lend\n'));
+  return { frames, wire: Buffer.concat(wire) };
+}
+
+/** Parses the mixed protocol with readExact, readLine and readUntil; all frames per event, or one per event (the loop brings the rest). */
+export class FrameReader extends Connection {
+  readonly got: Frame[] = [];
+  ended = false;
+  #tag = '';
+  #want = -1;
+  constructor(
+    sock: Sock,
+    private readonly sim: Simulation,
+  ) {
+    super(sock);
+  }
+  override eventRead(): void {
+    const all = this.sim.randomInt(0, 1) === 0;
+    for (;;) {
+      const r = this.#step();
+      if (r === null) {
+        this.ended = true;
+        return this.end();
+      }
+      if (r === undefined || !all) return;
+    }
+  }
+  /** One read of the parser: true when it took something, undefined when it waits, null at the end. */
+  #step(): true | undefined | null {
+    let buf: Buffer | undefined | null;
+    if (this.#tag === '') buf = this.readExact(1);
+    else if (this.#tag === 'L') buf = this.readLine(FRAME_MAX);
+    else if (this.#tag === 'U') buf = this.readUntil(UNTIL, FRAME_MAX);
+    else if (this.#want < 0) buf = this.readLine(10);
+    else buf = this.readExact(this.#want);
+    if (buf === undefined || buf === null) return buf;
+    if (this.#tag === '') {
+      this.#tag = buf.toString('latin1');
+    } else if (this.#tag === 'X' && this.#want < 0) {
+      this.#want = Number(buf.toString('latin1'));
+    } else {
+      this.got.push({ kind: this.#tag, payload: Buffer.from(buf) });
+      this.write('.'); // one ack per frame
+      this.#tag = '';
+      this.#want = -1;
+    }
+    return true;
+  }
+}
+
+/**
+ * Sends its data in random pieces; half-closes once every frame is acked,
+ * so a frame left unparsed in the reader's buffer is a stall, not something
+ * the end of stream would wake.
+ */
+class FrameClient extends Gatherer {
+  protected readonly endReason = 'done';
+  constructor(
+    sock: Sock,
+    sim: Simulation,
+    data: Buffer,
+    private readonly frames: number,
+  ) {
+    super(sock);
+    let at = 0;
+    let delay = 0;
+    while (at < data.length) {
+      const piece = data.subarray(at, at + sim.randomInt(1, 700));
+      if (sim.randomInt(0, 3) === 0) delay += sim.randomInt(0, 10);
+      if (delay === 0) this.write(piece);
+      else DangaSocket.addTimer(delay / 1000, () => this.write(piece));
+      at += piece.length;
+    }
+  }
+  protected readSize(): number {
+    return 50;
+  }
+  override eventRead(): void {
+    super.eventRead();
+    if (!this.closed && this.got.reduce((n, b) => n + b.length, 0) === this.frames) this.end({ halfClose: true });
+  }
+}
+
+/** Property 6: frames sent in random splits (and read through short reads) come out whole, in order, whatever the handler's pace. */
+export function framingScenario(seed: number, Reader: new (sock: Sock, sim: Simulation) => FrameReader = FrameReader): Promise<SimulationResult> {
+  return simulate({ seed, faults: CHAOS }, (sim) => {
+    const [a, b] = socketPair();
+    const { frames, wire } = randomFrames(sim);
+    const reader = new Reader(a, sim);
+    const client = new FrameClient(b, sim, wire, frames.length);
+    return () => {
+      assert.equal(reader.got.length, frames.length, `${reader.got.length} frames parsed of ${frames.length}`);
+      reader.got.forEach((f, i) => {
+        const want = frames[i] as Frame;
+        assert.equal(f.kind, want.kind, `frame ${i}: kind`);
+        assert.ok(f.payload.equals(want.payload), `frame ${i} (${f.kind}): ${f.payload.length} bytes, want ${want.payload.length}`);
+      });
+      assert.ok(reader.ended, 'the reader never saw the end of stream');
+      assert.ok(client.ended, 'the client never saw the reader close');
+    };
+  });
+}
+
+// ---------------------------------------------------------------- 7. watermarks with a slow reader
+
+/** Writes `total` random bytes, pausing at onWriteHigh and resuming at onWriteLow (a proxy's source), then ends. */
+export class Pump extends Connection {
+  readonly sent: Buffer[] = [];
+  readonly log: string[] = [];
+  readonly violations: string[] = [];
+  #paused = false;
+  #left: number;
+  constructor(
+    sock: Sock,
+    private readonly sim: Simulation,
+    private readonly high: number,
+    private readonly low: number,
+    total: number,
+  ) {
+    super(sock);
+    this.#left = total;
+    this.setWriteWatermarks(high, low);
+    this.#pump();
+  }
+  override eventRead(): void {
+    if (this.read(1024) === null) this.close('eof');
+  }
+  override onWriteHigh(): void {
+    if (this.writeBufSize <= this.high) this.violations.push(`high told at ${this.writeBufSize} <= ${this.high}`);
+    this.log.push('H');
+    this.#paused = true;
+  }
+  override onWriteLow(): void {
+    if (this.writeBufSize > this.low) this.violations.push(`low told at ${this.writeBufSize} > ${this.low}`);
+    this.log.push('L');
+    this.#paused = false;
+    DangaSocket.addTimer(0, () => this.#pump());
+  }
+  #pump(): void {
+    while (!this.#paused && this.#left > 0 && !this.closed) {
+      const buf = this.sim.randomBytes(Math.min(this.#left, this.sim.randomInt(1, 3000)));
+      this.#left -= buf.length;
+      this.sent.push(buf);
+      this.write(buf);
+    }
+    if (this.#left === 0) this.end();
+  }
+}
+
+/** Reads in small random pieces, and now and then stops reading for a while. */
+class SlowReader extends Gatherer {
+  protected readonly endReason = 'eof';
+  constructor(
+    sock: Sock,
+    private readonly sim: Simulation,
+  ) {
+    super(sock);
+  }
+  protected readSize(): number {
+    return this.sim.randomInt(1, 700);
+  }
+  override eventRead(): void {
+    super.eventRead();
+    if (!this.closed && this.sim.randomInt(0, 3) === 0) {
+      this.watchRead(false);
+      DangaSocket.addTimer(this.sim.randomInt(0, 20) / 1000, () => this.watchRead(true));
+    }
+  }
+  // A hangup while reading is paused: read what is left first (Connection
+  // closes on a hangup at once when read interest is off).
+  override eventHup(): void {
+    if (this.watchMask() & POLLIN) return;
+    this.watchRead(true);
+  }
+}
+
+/** Property 7: watermarks through a slow reader: high and low alternate, each told on the right side of its mark, and the source never stalls (low = 0 and low = high included). */
+export function watermarkScenario(seed: number, Source: typeof Pump = Pump): Promise<SimulationResult> {
+  return simulate({ seed, faults: CHAOS }, (sim) => {
+    const [a, b] = socketPair();
+    const high = sim.randomInt(1, 20000);
+    const pick = sim.randomInt(0, 5);
+    const low = pick < 2 ? 0 : pick === 2 ? high : sim.randomInt(0, high);
+    const total = sim.randomInt(1, 200_000);
+    const pump = new Source(a, sim, high, low, total);
+    const reader = new SlowReader(b, sim);
+    return () => {
+      assert.deepEqual(pump.violations, []);
+      const got = Buffer.concat(reader.got);
+      assert.equal(got.length, total, `the reader got ${got.length} bytes of ${total} (high ${high}, low ${low}, told ${pump.log.join('')})`);
+      assert.ok(got.equals(Buffer.concat(pump.sent)), 'the reader got other bytes than were written');
+      assert.match(pump.log.join(''), /^(HL)*$/, 'high and low alternate, and the drained queue was told low');
+      assert.ok(reader.ended, 'the reader never saw the end of stream');
+    };
+  });
+}
+
+// ---------------------------------------------------------------- 8. idle timeouts with trickling clients
+
+/** Discards what it reads; records when it last read and when it was found idle. */
+class IdleServer extends Connection {
+  lastRead = 0;
+  idleAt = -1;
+  bytes = 0;
+  constructor(
+    sock: Sock,
+    private readonly sim: Simulation,
+    seconds: number,
+  ) {
+    super(sock);
+    this.lastRead = sim.now();
+    this.setIdleTimeout(seconds);
+  }
+  override eventRead(): void {
+    for (;;) {
+      const buf = this.read(4096);
+      if (buf === null) return this.close('eof');
+      if (buf.length === 0) return;
+      this.bytes += buf.length;
+      this.lastRead = this.sim.now();
+    }
+  }
+  override onIdle(): void {
+    this.idleAt = this.sim.now();
+    super.onIdle();
+  }
+}
+
+/** Sends small pieces with gaps shorter than the timeout; then leaves (half-close) or goes silent. */
+class Trickler extends Gatherer {
+  protected readonly endReason = 'eof';
+  sent = 0;
+  constructor(
+    sock: Sock,
+    sim: Simulation,
+    timeoutMs: number,
+    readonly silent: boolean,
+  ) {
+    super(sock);
+    let at = 0;
+    const pieces = sim.randomInt(0, 6);
+    for (let i = 0; i < pieces; i++) {
+      at += sim.randomInt(0, timeoutMs - 100);
+      const buf = sim.randomBytes(sim.randomInt(1, 50));
+      this.sent += buf.length;
+      DangaSocket.addTimer(at / 1000, () => this.write(buf));
+    }
+    if (!silent) DangaSocket.addTimer((at + sim.randomInt(0, timeoutMs - 100)) / 1000, () => this.end({ halfClose: true }));
+  }
+  protected readSize(): number {
+    return 100;
+  }
+}
+
+/** Property 8: an idle timeout never fires while a client trickles within it, and fires within one sweep after a client goes silent. */
+export function idleScenario(seed: number): Promise<SimulationResult> {
+  return simulate({ seed, faults: CHAOS }, (sim) => {
+    const seconds = sim.randomInt(1, 2);
+    const servers: IdleServer[] = [];
+    new Listener(listenTcp({ host: '127.0.0.1', port: PORT }), (s) => {
+      const conn = new IdleServer(s, sim, seconds);
+      servers.push(conn);
+      return conn;
+    });
+    const clients: Trickler[] = [];
+    const n = sim.randomInt(1, 4);
+    for (let i = 0; i < n; i++) clients.push(new Trickler(connectTcp({ host: '127.0.0.1', port: PORT }), sim, seconds * 1000, sim.randomInt(0, 1) === 0));
+    return () => {
+      assert.equal(servers.length, n, `${servers.length} connections accepted of ${n}`);
+      for (const [i, c] of clients.entries()) assert.ok(c.ended, `client ${i} never saw the end of stream`);
+      const sent = clients.map((c) => c.sent).sort((x, y) => x - y);
+      const read = servers.map((s) => s.bytes).sort((x, y) => x - y);
+      assert.deepEqual(read, sent, 'every trickled byte was read before the connection ended');
+      const silent = clients.filter((c) => c.silent).length;
+      const idled = servers.filter((s) => s.closeReason() === 'idle');
+      assert.equal(idled.length, silent, `${idled.length} connections idled, ${silent} clients went silent`);
+      for (const s of servers) {
+        if (s.closeReason() === 'idle') {
+          const after = s.idleAt - s.lastRead;
+          assert.ok(after >= seconds * 1000 - 1 && after <= seconds * 1000 + 1000 + 10, `idled ${after} ms after its last read (timeout ${seconds} s)`);
+        } else {
+          assert.equal(s.closeReason(), 'eof');
+        }
+      }
+    };
+  });
+}
+
+// ---------------------------------------------------------------- 9. a listener at its cap
+
+/** Served under a cap: turned away at once, closed after a while, or ended at the client's end of stream. */
+class Capped extends Connection {
+  constructor(
+    sock: Sock,
+    private readonly sim: Simulation,
+  ) {
+    super(sock);
+    const what = sim.randomInt(0, 2);
+    if (what === 0) {
+      this.close('refused'); // inside the factory
+    } else {
+      this.write('hi\n');
+      if (what === 1) DangaSocket.addTimer(sim.randomInt(0, 50) / 1000, () => this.close('done'));
+    }
+  }
+  override eventRead(): void {
+    const buf = this.read(this.sim.randomInt(1, 100));
+    if (buf === null) this.end();
+  }
+}
+
+/**
+ * Half-closes a while after the greeting (a shutdown before the connection
+ * is up would be lost: the simulation, like a kernel, has nothing to shut
+ * down yet), and reads until end of stream.
+ */
+class CapClient extends Gatherer {
+  protected readonly endReason = 'eof';
+  #greeted = false;
+  constructor(
+    sock: Sock,
+    private readonly sim: Simulation,
+  ) {
+    super(sock);
+  }
+  protected readSize(): number {
+    return 64;
+  }
+  override eventRead(): void {
+    super.eventRead();
+    if (this.#greeted || this.closed || this.got.length === 0) return;
+    this.#greeted = true;
+    DangaSocket.addTimer(this.sim.randomInt(0, 100) / 1000, () => this.end({ halfClose: true }));
+  }
+}
+
+/** Property 9: a listener at its cap never holds more than the cap, counts exactly its open connections (also those closed inside the factory), and serves every client in the end. */
+export function capScenario(seed: number): Promise<SimulationResult> {
+  return simulate({ seed, faults: CHAOS }, (sim) => {
+    const cap = sim.randomInt(1, 3);
+    const n = sim.randomInt(2, 8);
+    const violations: string[] = [];
+    let made = 0;
+    const listener = new Listener(
+      listenTcp({ host: '127.0.0.1', port: PORT }),
+      (s, l) => {
+        made++;
+        if (l.connections() >= cap) violations.push(`accepted with ${l.connections()} open at cap ${cap}`);
+        return new Capped(s, sim);
+      },
+      { maxConnections: cap },
+    );
+    const clients: CapClient[] = [];
+    for (let i = 0; i < n; i++) {
+      DangaSocket.addTimer(sim.randomInt(0, 200) / 1000, () => clients.push(new CapClient(connectTcp({ host: '127.0.0.1', port: PORT }), sim)));
+    }
+    return () => {
+      assert.deepEqual(violations, []);
+      assert.equal(made, n, `${made} connections accepted of ${n} (cap ${cap})`);
+      assert.equal(listener.connections(), 0, 'connections counted open at the end');
+      for (const [i, c] of clients.entries()) assert.ok(c.ended, `client ${i} never saw the end of stream (cap ${cap})`);
     };
   });
 }

@@ -40,8 +40,14 @@ export function createEpollEngine(b: NativeBinding): Engine {
       if (typeof sock === 'number') return adoptFd(b, sock);
       return null;
     },
-    // TLS is Node's: the composition root puts the node engine's STARTTLS here.
+    // TLS is Node's: the composition root puts the node engine's TLS here.
     startTls: () => {
+      throw stateError('ERR_DANGA_NO_TLS', 'the epoll engine has no TLS of its own');
+    },
+    listenTls: () => {
+      throw stateError('ERR_DANGA_NO_TLS', 'the epoll engine has no TLS of its own');
+    },
+    connectTls: () => {
       throw stateError('ERR_DANGA_NO_TLS', 'the epoll engine has no TLS of its own');
     },
     listenTcp: (host, port, backlog, reusePort) => new NativeSock(b, opened(b.listenTcp(host, port, backlog, reusePort), { address: host, port })),

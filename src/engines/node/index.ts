@@ -11,7 +11,7 @@ import { NodeDriver } from './driver.js';
 import { ListenSock } from './listen-sock.js';
 import { adoptFd, connectTcp, connectUnix, listenFd, listenTcp, listenUnix, socketPair } from './sockets.js';
 import { StreamSock } from './stream-sock.js';
-import { upgradeToTls } from './tls.js';
+import { connectTlsTo, listenTlsOn, upgradeToTls } from './tls.js';
 
 export { StreamSock } from './stream-sock.js';
 export { ListenSock } from './listen-sock.js';
@@ -32,6 +32,8 @@ export function createNodeEngine(): Engine {
     listenTcp: (host, port, backlog, reusePort) => listenTcp(host, port, backlog, reusePort),
     listenFd: (fd) => listenFd(fd),
     connectTcp,
+    listenTls: listenTlsOn,
+    connectTls: connectTlsTo,
     listenUnix,
     connectUnix,
     socketPair,

@@ -45,6 +45,12 @@ export function createSimEngine(net: SimNetwork, driver: LoopDriver): Engine {
     startTls: () => {
       throw unsupported('TLS (startTls)');
     },
+    listenTls: () => {
+      throw unsupported('TLS (listenTls)');
+    },
+    connectTls: () => {
+      throw unsupported('TLS (connectTls)');
+    },
     listenTcp: (host, port, backlog) => net.listenTcp(host, port, backlog),
     listenFd: (fd) => {
       throw unsupported(`a real fd (${fd})`);

@@ -1,5 +1,5 @@
 /**
- * The framing helpers: the pure chunk-list logic of src/core/framing.ts
+ * The framing helpers: the pure chunk-list logic of src/core/inbound.ts
  * (delimiter search across Buffers from a scan offset, taking bytes off the
  * front), then DangaSocket's readLine / readUntil / readExact / readSome
  * over real sockets on both engines: random frames written by a peer in
@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { Connection, DangaSocket, socketPair, type Sock } from 'danga-socket';
-import { byteAt, dropFront, framingCopies, indexOfChunks, takeFront } from '../../src/core/framing.js';
+import { Inbound, TOO_LONG, byteAt, dropFront, framingCopies, indexOfChunks, takeFront } from '../../src/core/inbound.js';
 import { runUntil, Recorder, Collector, tcpPair, iterationsOver, onSim, simSeed, testRandomBytes } from '../helpers.js';
 
 // The sim pass replays with its seed: fast-check's too.
@@ -21,7 +21,7 @@ if (onSim()) fc.configureGlobal({ seed: simSeed() });
 
 afterEach(() => DangaSocket.reset());
 
-// ---------------------------------------------------------------- pure: framing.ts
+// ---------------------------------------------------------------- pure: inbound.ts
 
 /** Bytes from a small alphabet most of the time, so that delimiters (and near misses) occur. */
 const byte = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 255 }), weight: 1 }, { arbitrary: fc.constantFrom(10, 13, 97, 98), weight: 3 });
@@ -113,6 +113,115 @@ test('takeFront (with a delimiter to skip) and dropFront take bytes off the fron
       },
     ),
     { numRuns: 3000 },
+  );
+});
+
+/** The frames of `data` by the rules of readLine (`line`: a CR before the LF goes too) or readUntil, and what is left after the last. */
+function referenceFrames(data: Buffer, delim: Buffer, line: boolean): { frames: Buffer[]; rest: Buffer } {
+  const frames: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const i = data.indexOf(delim, at);
+    if (i < 0) return { frames, rest: data.subarray(at) };
+    const end = line && i > at && data[i - 1] === 13 ? i - 1 : i;
+    frames.push(data.subarray(at, end));
+    at = i + delim.length;
+  }
+}
+
+test('Inbound.scan over bytes arriving in any split gives the frames of the joined bytes, in order, and holds exactly the rest', () => {
+  fc.assert(
+    fc.property(bytes(300), fc.array(fc.nat(), { maxLength: 40 }), fc.boolean(), bytes(3), (data, cuts, line, d) => {
+      const delim = line || d.length === 0 ? Buffer.from('\n') : d;
+      const inb = new Inbound();
+      const got: Buffer[] = [];
+      for (const chunk of split(data, cuts)) {
+        inb.append(chunk);
+        for (;;) {
+          const r = inb.scan(delim, 1000, line);
+          assert.notEqual(r, TOO_LONG);
+          if (r === undefined) break;
+          got.push(Buffer.from(r as Buffer));
+        }
+      }
+      const want = referenceFrames(data, delim, line);
+      assert.deepEqual(got, want.frames);
+      assert.deepEqual(Buffer.concat(inb.chunks), want.rest);
+      assert.equal(inb.bytes, want.rest.length);
+      assert.equal(inb.frames, want.frames.length);
+      assert.equal(inb.socketBytes, data.length);
+      assert.ok(inb.chunks.every((c) => c.length > 0));
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('Inbound.scan says TOO_LONG only for a frame that cannot fit, consumes nothing then, and says it once no delimiter can start in time', () => {
+  fc.assert(
+    fc.property(bytes(120), fc.array(fc.nat(), { maxLength: 20 }), fc.boolean(), fc.nat(60), (data, cuts, line, maxBytes) => {
+      const delim = line ? Buffer.from('\n') : Buffer.from('ab');
+      const inb = new Inbound();
+      const seen: Buffer[] = [];
+      for (const chunk of split(data, cuts)) {
+        seen.push(chunk);
+        inb.append(chunk);
+        const before = Buffer.concat(inb.chunks);
+        const r = inb.scan(delim, maxBytes, line);
+        if (r === TOO_LONG) {
+          assert.deepEqual(Buffer.concat(inb.chunks), before, 'nothing consumed');
+          // Whatever comes next, the first frame is longer than maxBytes.
+          const first = referenceFrames(Buffer.concat([before, delim]), delim, line).frames[0] as Buffer;
+          assert.ok(first.length > maxBytes, `TOO_LONG for a ${first.length}-byte frame (max ${maxBytes})`);
+          return;
+        }
+        if (r !== undefined) {
+          assert.ok(r.length <= maxBytes);
+          return;
+        }
+        // Not decided yet: then a delimiter may still start in time.
+        const held = before.length;
+        if (line) assert.ok(held < maxBytes + 2 && !(held === maxBytes + 1 && before[maxBytes] !== 13), `undecided with ${held} bytes (max ${maxBytes})`);
+        else assert.ok(held < maxBytes + delim.length, `undecided with ${held} bytes (max ${maxBytes})`);
+      }
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+test('Inbound push / takeSome / take keep the byte order and the count, and hold no empty Buffer', () => {
+  const op = fc.oneof(fc.record({ push: bytes(50) }), fc.record({ some: fc.integer({ min: 1, max: 80 }) }), fc.record({ take: fc.nat(80) }));
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+      const inb = new Inbound();
+      const pushed: Buffer[] = [];
+      const taken: Buffer[] = [];
+      let frames = 0;
+      for (const o of ops) {
+        if ('push' in o) {
+          if (o.push.length === 0) continue; // pushBackRead ignores an empty Buffer
+          inb.push(o.push);
+          pushed.push(o.push);
+        } else if ('some' in o) {
+          if (inb.bytes === 0) continue;
+          const b = inb.takeSome(o.some);
+          assert.ok(b.length > 0 && b.length <= o.some);
+          taken.push(b);
+        } else {
+          const n = Math.min(o.take, inb.bytes);
+          const b = inb.take(n);
+          assert.equal(b.length, n);
+          taken.push(b);
+          frames++;
+        }
+        const all = Buffer.concat(pushed);
+        const out = Buffer.concat(taken);
+        assert.deepEqual(out, all.subarray(0, out.length));
+        assert.equal(inb.bytes, all.length - out.length);
+        assert.ok(inb.chunks.every((c) => c.length > 0));
+      }
+      assert.equal(inb.frames, frames);
+    }),
+    { numRuns: 2000 },
   );
 });
 
@@ -429,6 +538,43 @@ test('a partial frame of readExact and readUntil does not spin the loop either',
     assert.deepEqual(got.filter((g) => g !== undefined).map(String), [expected]);
     DangaSocket.reset();
   }
+});
+
+test('peek() looks without consuming; unshiftRead() puts bytes in front of everything held, pushBackRead() appends', async () => {
+  class Quiet extends DangaSocket {
+    override eventRead(): void {}
+    override eventErr(): void {
+      this.close('err');
+    }
+    // The test reads the end of stream itself.
+    override eventHup(): void {}
+  }
+  const [a, b] = socketPair();
+  const reader = new Quiet(a);
+  const writer = new Quiet(b);
+  assert.equal(reader.peek(1)?.length, 0, 'nothing yet: an empty Buffer');
+  writer.write('hello world\n');
+  await runUntil(() => reader.peek(100)?.length === 12);
+  assert.equal(reader.peek(5)?.toString(), 'hello');
+  assert.equal(reader.peek(100)?.toString(), 'hello world\n', 'peeking again gives the same bytes');
+  assert.equal(reader.readLine(100)?.toString(), 'hello world', 'and a read still gets them');
+  // A partial line is scanned, then bytes are put in front of it: the search starts over.
+  reader.pushBackRead('ab');
+  assert.equal(reader.readLine(100), undefined);
+  reader.unshiftRead('1\n');
+  assert.equal(reader.peek(3)?.toString(), '1\na', 'a copy across the held pieces');
+  assert.equal(reader.readLine(100)?.toString(), '1');
+  reader.pushBackRead('c');
+  reader.unshiftRead(Buffer.from('0'));
+  assert.equal(reader.readExact(4)?.toString(), '0abc', 'unshiftRead in front, pushBackRead behind');
+  assert.throws(() => reader.peek(0), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => reader.peek('1' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => reader.unshiftRead(5 as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  writer.close('done');
+  await runUntil(() => reader.peek(1) === null);
+  assert.equal(reader.closed, false, 'null for the end of stream, not for a close');
+  reader.close('done');
+  assert.equal(reader.peek(1), null, 'closed');
 });
 
 test('read() after readLine() returns the bytes after the line; pushed-back bytes are seen by the next readLine()', () => {
