@@ -276,7 +276,12 @@ test('Connection on a reset: the bytes that arrived before it are read first, a 
     override eventRead(): void {
       if (waitForError && this.errors === 0) return;
       const buf = this.read(1024);
-      if (buf !== null && buf.length > 0) this.got.push(Buffer.from(buf));
+      // (Node 22 and later can report the reset as end of stream, once the bytes before it are read.)
+      if (buf === null) {
+        if (this.errors === 0) this.close('eof'); // (inside eventErr, the null is the error: Connection closes)
+        return;
+      }
+      if (buf.length > 0) this.got.push(Buffer.from(buf));
     }
     override eventErr(): void {
       this.errors++;
@@ -289,8 +294,13 @@ test('Connection on a reset: the bytes that arrived before it are read first, a 
   }
   const check = (slow: Slow): void => {
     assert.ok(taken > 0, 'the socket took some of the data before the reset');
-    assert.equal(slow.closeReason(), 'error');
-    assert.equal(slow.errors, 1, 'one error event: what was readable was read inside it');
+    if (DangaSocket.engine() === 'node' && slow.errors === 0) {
+      // Node 22+ streams: the reset surfaced as end of stream after the data (no error event).
+      assert.equal(slow.closeReason(), 'eof');
+    } else {
+      assert.equal(slow.closeReason(), 'error');
+      assert.equal(slow.errors, 1, 'one error event: what was readable was read inside it');
+    }
     const got = Buffer.concat(slow.got);
     assert.equal(got.length, taken, `read ${got.length} of the ${taken} bytes sent before the reset`);
     assert.equal(sha(got), sha(data.subarray(0, taken)));
