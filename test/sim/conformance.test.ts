@@ -259,12 +259,15 @@ conform('pushBackRead(): pushed-back data comes first and re-fires eventRead', a
 
 conform('timers fire in time order, equal times in the order added; cancel() stops one', async (env) => {
   const fired: string[] = [];
-  DangaSocket.addTimer(0.02, () => fired.push('b'));
+  // 'a' is added after 'b' but due 190 ms sooner: only a stall of the test itself longer than that
+  // between two statements (on a real engine, real time) could change the order (it did, at 10 ms
+  // apart, with both CPUs busy).
+  DangaSocket.addTimer(0.2, () => fired.push('b'));
   DangaSocket.addTimer(0.01, () => fired.push('a'));
-  DangaSocket.addTimer(0.02, () => fired.push('c'));
-  DangaSocket.addTimer(0.015, () => fired.push('x')).cancel();
+  DangaSocket.addTimer(0.2, () => fired.push('c'));
+  DangaSocket.addTimer(0.1, () => fired.push('x')).cancel();
   let seconds = 0;
-  DangaSocket.addTimer(0.03, (now) => {
+  DangaSocket.addTimer(0.3, (now) => {
     seconds = now;
     fired.push('d');
   });
