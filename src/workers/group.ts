@@ -263,6 +263,8 @@ export class WorkerGroup extends EventEmitter {
   #acceptors: HandoffAcceptor[] = [];
   #orphans: { fd: number; entry: number }[] = [];
   #nextId = 0;
+  /** The start under way (or done). */
+  #starting: Promise<void> | null = null;
   /** The main thread's loop, when the group started it ('handoff'). */
   #ownLoop: Promise<void> | null = null;
 
@@ -316,9 +318,14 @@ export class WorkerGroup extends EventEmitter {
    *
    * @throws (rejects) the first worker's error; a system error (`EADDRINUSE`, …) when a socket cannot be bound; Error `ERR_DANGA_NO_EPOLL` without the native addon; Error `ERR_DANGA_GROUP_STARTED` on a second call.
    */
-  async start(): Promise<void> {
-    if (this.#state !== 'new') throw stateError('ERR_DANGA_GROUP_STARTED', 'this WorkerGroup was started already');
+  start(): Promise<void> {
+    if (this.#state !== 'new') return Promise.reject(stateError('ERR_DANGA_GROUP_STARTED', 'this WorkerGroup was started already'));
     this.#state = 'starting';
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     try {
       if (this.#mode === 'handoff' && reactor.engine.name !== 'epoll') {
         throw stateError('ERR_DANGA_NO_EPOLL', "'handoff' mode accepts in the main thread's loop, which must run on the epoll engine");
@@ -532,10 +539,7 @@ export class WorkerGroup extends EventEmitter {
   async #stop(timeout: number): Promise<void> {
     if (this.#state === 'starting') {
       // Let the start settle first (it cleans up itself when it fails).
-      await new Promise<void>((resolve) => {
-        const check = (): void => void (this.#state === 'starting' ? setImmediate(check) : resolve());
-        check();
-      });
+      await this.#starting?.catch(() => {});
     }
     if (this.#state === 'stopped' || this.#state === 'new') {
       this.#state = 'stopped';

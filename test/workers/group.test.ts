@@ -129,6 +129,19 @@ describe('WorkerGroup: bad input', { skip }, () => {
 });
 
 describe('WorkerGroup: serving', { skip }, () => {
+  test('shutdown() during start(): the start completes, then every worker stops and every socket closes', async () => {
+    const port = await freePort();
+    const before = fdCount();
+    const g = new WorkerGroup({ module: hello, workers: 2, listen: [{ host: '127.0.0.1', port }] });
+    const started = g.start();
+    const stopped = g.shutdown({ timeout: 1 });
+    await started;
+    await stopped;
+    assert.ok(await refused(port), 'nothing listens after the shutdown');
+    assert.equal(fdCount(), before, 'no fd left open');
+    assert.equal(g.shutdown(), stopped, 'shutdown() again: the same promise');
+  });
+
   test(
     "'handoff' needs the epoll engine in the supervisor's thread: elsewhere start() rejects with ERR_DANGA_NO_EPOLL",
     { skip: handoff ? 'this pass runs on the epoll engine' : false },
