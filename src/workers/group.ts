@@ -231,7 +231,9 @@ type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
  * accepted wait in the kernel for its successor. `reload()` replaces the
  * workers one slot at a time, each new worker listening before the old one
  * stops accepting and drains. Events: 'ready' (`{ slot, threadId }`),
- * 'exit' (`WorkerExit`), 'message' (`(msg, slot)`).
+ * 'exit' (`WorkerExit`), 'message' (`(msg, slot)`), and in 'handoff' mode
+ * 'error' when the main thread's loop that the group started ends with an
+ * exception (without a listener: a `DANGA_HANDOFF_FAILED` warning).
  *
  * Needs the native addon (Linux), whose dup(2) lets each worker hold the
  * supervisor's sockets; the workers themselves may run either engine.
@@ -358,7 +360,11 @@ export class WorkerGroup extends EventEmitter {
     });
     if (!reactor.running) {
       this.#ownLoop = DangaSocket.eventLoop();
-      this.#ownLoop.catch((err: unknown) => this.emit('error', err));
+      // (A handler's exception ends the loop, as in 1.62: the 'error' event, else a warning rather than a crash.)
+      this.#ownLoop.catch((err: unknown) => {
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+        else process.emitWarning(`the WorkerGroup's accept loop ended: ${String(err)}`, { code: 'DANGA_HANDOFF_FAILED' });
+      });
     }
   }
 
