@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Reads the logs of scripts/run-tests.mjs runs (TAP, one log per Node
 // release) and prints what .ci/run reports at its end: per release, the
-// pass/skip/fail counts of each pass (epoll, node, sim, package), then the
+// pass/skip/fail counts of each pass (test/matrix.ts: epoll, node,
+// sim-ambient, sim-simulate, package; in the order they ran), then the
 // runtimes the package pass drove (CommonJS, arm64 under qemu, Deno, Bun),
 // each ok, FAILED or skipped with its note.
 //
@@ -24,8 +25,7 @@ function parse(file) {
   for (const line of lines) {
     let m;
     if ((m = /^# run-tests: node (v\S+) \((\w+)\)/.exec(line))) result.release = `node ${m[1]}`;
-    else if ((m = /^# engine: (epoll|node|sim \((?:ambient|simulate))/.exec(line))) pass = m[1].replace(/ \((ambient|simulate)$/, ' ($1)');
-    else if (/^# package \(once\)/.test(line)) pass = 'package';
+    else if ((m = /^# pass: ([\w-]+)/.exec(line))) pass = m[1];
     else if (pass !== null && (m = /^# (tests|pass|fail|skipped|cancelled|todo) (\d+)$/.exec(line))) {
       const counts = result.passes.get(pass) ?? {};
       counts[m[1]] = Number(m[2]);
@@ -41,7 +41,6 @@ function parse(file) {
   return result;
 }
 
-const ORDER = ['epoll', 'node', 'sim (ambient)', 'sim (simulate)', 'package'];
 const fmt = (c) => (c === undefined ? 'not run' : `${c.pass ?? 0} pass, ${c.skipped ?? 0} skip, ${(c.fail ?? 0) + (c.cancelled ?? 0)} fail`);
 
 const files = process.argv.slice(2);
@@ -52,7 +51,7 @@ if (files.length === 0) {
 console.log('ci: results per Node release (pass / skip / fail per pass)');
 for (const file of files) {
   const r = parse(file);
-  const cells = ORDER.filter((p) => r.passes.has(p)).map((p) => `${p}: ${fmt(r.passes.get(p))}`);
+  const cells = [...r.passes].map(([p, c]) => `${p}: ${fmt(c)}`);
   const label = `${path.basename(file, '.log')}: ${r.release}`;
   console.log(`ci:   ${label.padEnd(24)} ${cells.length > 0 ? cells.join(' | ') : 'no results (did the run start?)'}`);
   const rts = RUNTIME_TESTS.map(([, name]) => name).filter((name) => r.runtimes.has(name));

@@ -1,101 +1,110 @@
 #!/usr/bin/env node
-// Runs the compiled test suite (dist/test) once per engine: the native epoll
-// engine when the addon is built, the portable stream engine always, and the
-// simulation, in two runs:
-// - sim (ambient): test/core/, test/integration/ and test/sim/conformance.test.ts
-//   with DANGA_ENGINE=sim: the whole process on the sim engine, one seeded
-//   simulated network per test file, the virtual clock, the loop driven by
-//   the runner of simulate() (docs/simulation.md, "The ambient simulation").
-//   Tests that need a real kernel or real clients skip there with a reason
-//   (NEEDS_KERNEL in test/helpers.ts). DANGA_SIM_SEED picks the seed (default
-//   1, printed); the same seed gives the same results.
-// - sim (simulate): test/sim/ with DANGA_TEST_SIM=1, where the conformance
-//   tests run inside simulate() and the seeded properties run.
-// test/sim/conformance.test.ts runs in every pass; the rest of test/sim/
-// (which needs no real engine) in the simulate() run only; test/examples/ on
-// the real engines only. `npm test` calls it after compiling. Set
-// DANGA_ENGINE (epoll, node or sim) to run one pass only, or
-// DANGA_TEST_PASSES to a comma-separated list of passes (epoll, node, sim,
-// package) to run those (.ci/run: "epoll,node,package" on the other Node
-// releases).
+// Runs the compiled test suite (dist/test) in the passes that test/matrix.ts
+// declares: which files each pass runs (its FILES rules, first match wins),
+// with which engine and timeout (PASSES). `npm test` calls it after compiling.
+// In order: epoll (when the addon is built), node, sim-ambient
+// (DANGA_ENGINE=sim, the seed from DANGA_SIM_SEED, default 1, printed),
+// sim-simulate (the loop on a real engine, the tests calling simulate()), and
+// package (once, not with DANGA_ENGINE set). The tables in CONTRIBUTING.md and
+// docs/simulation.md are generated from the same declaration
+// (scripts/matrix-docs.mjs).
+//
+// Every test process gets DANGA_TEST_PASS=<pass> (test/helpers.ts's
+// testPass() and skipOn() read it). Set DANGA_ENGINE (epoll, node or sim) to
+// run that engine's passes only (sim: both sim passes), or DANGA_TEST_PASSES
+// to a comma-separated list of passes (epoll, node, sim-ambient,
+// sim-simulate, package; `sim` names both sim passes) to run those
+// (.ci/run: "epoll,node,package" on the other Node releases).
+// A test file that no rule of test/matrix.ts matches fails the run.
+// `--list` prints the passes that would run and their files, and runs nothing.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join, sep } from 'node:path';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const testDir = join(root, 'dist', 'test');
+const { PASSES, ruleFor } = await import(pathToFileURL(join(testDir, 'matrix.js')).href);
+const passNames = Object.keys(PASSES);
+
 // test/<module>.test.ts mirrors src/<module>.ts, so the tests live in folders.
 const all = readdirSync(testDir, { recursive: true })
-  .map(String)
+  .map((f) => String(f).split(sep).join('/'))
   .filter((f) => f.endsWith('.test.js'))
   .sort();
-// test/package/ tests the packed package (which engine it picks is what it
-// checks): run once, after the per-engine runs, and not with DANGA_ENGINE set.
-const files = all.filter((f) => !f.startsWith('package/')).map((f) => join(testDir, f));
-const packageFiles = all.filter((f) => f.startsWith('package/')).map((f) => join(testDir, f));
-const haveAddon = existsSync(join(root, 'build', 'Release', 'danga_native.node'));
-const simDir = join(testDir, 'sim');
-const conformance = join(simDir, 'conformance.test.js');
-const simFiles = files.filter((f) => f.startsWith(simDir + '/'));
-const realFiles = files.filter((f) => !f.startsWith(simDir + '/') || f === conformance);
-// The ambient simulation runs the core suite: test/core/, test/integration/, and the conformance tests.
-const ambientFiles = files.filter((f) => /\/(core|integration)\//.test(f.slice(testDir.length)) || f === conformance);
+const unmatched = all.filter((f) => ruleFor(f) === undefined);
+if (unmatched.length > 0) {
+  console.error(
+    `run-tests: no rule of test/matrix.ts (FILES) matches ${unmatched.map((f) => `test/${f.replace(/\.js$/, '.ts')}`).join(', ')}: add one, with the reason`,
+  );
+  process.exit(2);
+}
+const filesOf = (pass) => all.filter((f) => ruleFor(f).passes.includes(pass)).map((f) => join(testDir, f));
 
-const PASSES = ['epoll', 'node', 'sim', 'package'];
+const expand = (p) => (p === 'sim' ? ['sim-ambient', 'sim-simulate'] : [p]);
 const passList = (process.env.DANGA_TEST_PASSES ?? '')
   .split(',')
   .map((p) => p.trim())
   .filter((p) => p !== '');
-const badPass = passList.find((p) => !PASSES.includes(p));
+const badPass = passList.find((p) => p !== 'sim' && !passNames.includes(p));
 if (badPass !== undefined) {
-  console.error(`run-tests: DANGA_TEST_PASSES: unknown pass ${JSON.stringify(badPass)} (known: ${PASSES.join(', ')})`);
+  console.error(`run-tests: DANGA_TEST_PASSES: unknown pass ${JSON.stringify(badPass)} (known: ${passNames.join(', ')}, and sim for both sim passes)`);
   process.exit(2);
 }
-const want = (pass) => passList.length === 0 || passList.includes(pass);
+const listed = new Set(passList.flatMap(expand));
+const wanted = process.env.DANGA_ENGINE;
+if (wanted !== undefined && wanted !== '' && !['epoll', 'node', 'sim'].includes(wanted)) {
+  console.error(`run-tests: DANGA_ENGINE must be epoll, node or sim, not ${JSON.stringify(wanted)}`);
+  process.exit(2);
+}
+const haveAddon = existsSync(join(root, 'build', 'Release', 'danga_native.node'));
 
 console.log(`# run-tests: node ${process.version} (${process.arch}), ${process.execPath}`);
-const wanted = process.env.DANGA_ENGINE;
-const engines = (wanted ? [wanted] : haveAddon ? ['epoll', 'node', 'sim'] : ['node', 'sim']).filter(want);
 if (!haveAddon && !wanted) {
-  console.log('run-tests: the native addon is not built; running the stream engine and the simulation only');
+  console.log('run-tests: the native addon is not built; running the node engine and the simulation only');
 }
 
 // TAP when the output is not a terminal, as Node 20 and 22 do by default
 // (Node 26 prints its spec reporter everywhere): CI logs read the same on
 // every release, each pass ending with its "# tests/# pass/# fail" lines.
 const reporter = process.stdout.isTTY ? [] : ['--test-reporter=tap'];
-const failed = [];
 // Each test process names the handles it left open, and fails, soon after its
 // last test, instead of waiting out the timeout (test/open-handles.ts).
 const openHandles = ['--import', join(testDir, 'open-handles.js')];
-const run = (name, files, env, timeoutMs = 120000) => {
-  const r = spawnSync(process.execPath, [...openHandles, '--test', ...reporter, `--test-timeout=${timeoutMs}`, ...files], { stdio: 'inherit', env });
-  if (r.status !== 0) failed.push(name);
-};
-for (const engine of engines) {
-  if (engine !== 'sim') {
-    console.log(`\n# engine: ${engine}`);
-    run(engine, realFiles, { ...process.env, DANGA_ENGINE: engine });
+const seed = process.env.DANGA_SIM_SEED || '1';
+const listOnly = process.argv.includes('--list');
+const failed = [];
+for (const pass of passNames) {
+  if (listed.size > 0 && !listed.has(pass)) continue;
+  const def = PASSES[pass];
+  const files = filesOf(pass);
+  if (files.length === 0) continue;
+  if (wanted) {
+    // DANGA_ENGINE picks the passes on that engine (sim: both sim passes).
+    if (pass === 'package') {
+      console.log('run-tests: DANGA_ENGINE is set: skipping the package pass (it checks which engine the installed package picks)');
+      continue;
+    }
+    if (wanted === 'sim' ? def.engine !== 'sim' && pass !== 'sim-simulate' : def.engine !== wanted) continue;
+  } else if (pass === 'epoll' && !haveAddon) continue;
+  const env = { ...process.env, DANGA_TEST_PASS: pass };
+  if (def.engine === null) delete env.DANGA_ENGINE;
+  else env.DANGA_ENGINE = def.engine;
+  let heading = pass;
+  if (def.engine === 'sim') {
+    env.DANGA_SIM_SEED = seed;
+    heading += ` (DANGA_ENGINE=sim, DANGA_SIM_SEED=${seed})`;
+  }
+  console.log(`\n# pass: ${heading}, ${files.length} files`);
+  if (listOnly) {
+    for (const f of files) console.log(`#   ${f.slice(testDir.length + 1)}`);
     continue;
   }
-  const seed = process.env.DANGA_SIM_SEED || '1';
-  console.log(`\n# engine: sim (ambient: DANGA_ENGINE=sim, DANGA_SIM_SEED=${seed})`);
-  // A hang fails within a minute: nothing in the simulation waits for real time.
-  run('sim (ambient)', ambientFiles, { ...process.env, DANGA_ENGINE: 'sim', DANGA_SIM_SEED: seed }, 60000);
-  console.log('\n# engine: sim (simulate)');
-  // simulate() swaps its engine in for each simulation; the loop is loaded on a real one.
-  const env = { ...process.env, DANGA_TEST_SIM: '1' };
-  delete env.DANGA_ENGINE;
-  run('sim (simulate)', simFiles, env);
+  const r = spawnSync(process.execPath, [...(def.openHandles ? openHandles : []), '--test', ...reporter, `--test-timeout=${def.timeoutMs}`, ...files], {
+    stdio: 'inherit',
+    env,
+  });
+  if (r.status !== 0) failed.push(pass);
 }
-const packagePass = packageFiles.length > 0 && want('package');
-if (packagePass && !process.env.DANGA_ENGINE) {
-  console.log('\n# package (once)');
-  const r = spawnSync(process.execPath, ['--test', ...reporter, '--test-timeout=600000', ...packageFiles], { stdio: 'inherit' });
-  if (r.status !== 0) failed.push('package');
-} else if (packagePass) {
-  console.log('run-tests: DANGA_ENGINE is set: skipping test/package (it checks which engine the installed package picks)');
-}
-if (failed.length > 0) console.error(`\nrun-tests: failures on engine(s): ${failed.join(', ')}`);
+if (failed.length > 0) console.error(`\nrun-tests: failures in pass(es): ${failed.join(', ')}`);
 process.exit(failed.length > 0 ? 1 : 0);

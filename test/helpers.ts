@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { DangaSocket, listenTcp, connectTcp, type Sock } from 'danga-socket';
+import { SKIPS, type Pass, type SimSkipKey, type SkipKey } from './matrix.js';
 
 /**
  * Waits for Node to finish loading its CA store, so that the process's fds
@@ -25,11 +26,27 @@ export function settleRuntimeFds(): void {
 /** True when the loop runs on the native epoll engine (foreign fds need it). */
 export const onEpoll = (): boolean => DangaSocket.engine() === 'epoll';
 
-/** Why a test that needs the epoll engine is skipped on the node engine (and in the sim pass). */
-export const NEEDS_EPOLL =
-  DangaSocket.engine() === 'sim'
-    ? 'sim: foreign fds (addOtherFds/otherFds) need a kernel; the sim engine throws ERR_DANGA_SIM_UNSUPPORTED (tested in integration/bad-input.test.ts)'
-    : 'foreign fds (addOtherFds/otherFds) need the native epoll engine; the node engine throws ERR_DANGA_NO_EPOLL (tested in engines/node/driver.test.ts)';
+/**
+ * The pass of `npm test` this process runs in (test/matrix.ts, PASSES): what
+ * scripts/run-tests.mjs set in DANGA_TEST_PASS, else the engine's own
+ * (a file run by hand: `DANGA_ENGINE=node node --test dist/test/...`).
+ * 'sim-simulate' only when asked for: the loop runs on a real engine there.
+ */
+export function testPass(): Pass {
+  const engine = DangaSocket.engine();
+  if (engine === 'sim') return 'sim-ambient';
+  return process.env.DANGA_TEST_PASS === 'sim-simulate' ? 'sim-simulate' : engine;
+}
+
+/** The `skip` option of a test that needs what SKIPS[key] of test/matrix.ts names: its reason in the passes it lists, false elsewhere. */
+export function skipOn(key: SkipKey): string | false {
+  const pass = testPass();
+  const why = (SKIPS[key].on as Partial<Record<Pass, string>>)[pass];
+  return why === undefined ? false : `${pass === 'sim-ambient' ? 'sim' : pass}: ${why}`;
+}
+
+/** Why a test that needs the epoll engine is skipped on the node engine (and in the sim pass): SKIPS.foreignFds of test/matrix.ts. */
+export const NEEDS_EPOLL = skipOn('foreignFds') || SKIPS.foreignFds.on.node;
 
 /** True when the loop runs on the ambient simulation (DANGA_ENGINE=sim; docs/simulation.md). */
 export const onSim = (): boolean => DangaSocket.engine() === 'sim';
@@ -37,24 +54,19 @@ export const onSim = (): boolean => DangaSocket.engine() === 'sim';
 /**
  * What a test needs that the ambient simulation (DANGA_ENGINE=sim) does not
  * have: the reasons a test of test/core or test/integration skips in the
- * sim pass. Everything else runs there on the simulated network.
+ * sim pass (declared in SKIPS of test/matrix.ts). Everything else runs there
+ * on the simulated network.
  */
-export const NEEDS_KERNEL = {
-  nodeNet: 'a real Node client or server (node:net) is outside the simulated network',
-  child: 'a server in a child process (its own fd limit, signals, exit code) is outside the simulated network',
-  nodeStream:
-    'Node streams given to the constructor (net.Socket, PassThrough) are driven by the node engine; the sim engine refuses them (ERR_DANGA_SIM_UNSUPPORTED)',
-  worker: "a worker thread loads the library on its own engine; tearing down the driver's handles is a real engine's",
-  nodeLoop:
-    "fairness against Node's own loop (its timers, immediates and net I/O beside a busy loop): the sim runner yields to Node with one setImmediate per step by construction, and virtual time does not wait for Node's timers",
-  fd: 'real fds (files, foreign fds, non-socket fds given to the constructor) need a kernel',
-  realTime: 'a Node timer (real time) wakes the waiting loop: virtual time does not wait for real time, the loop jumps to its own next timer',
-  tls: "TLS is Node's (tls.TLSSocket over a real socket); the simulated network has none",
-} as const;
+export const NEEDS_KERNEL = Object.fromEntries(
+  (Object.keys(SKIPS) as SkipKey[]).flatMap((k) => {
+    const on = SKIPS[k].on as Partial<Record<Pass, string>>;
+    return Object.keys(on).length === 1 && on['sim-ambient'] !== undefined ? [[k, on['sim-ambient']]] : [];
+  }),
+) as Record<SimSkipKey, string>;
 
 /** The `skip` option of a test that needs what `why` names: a reason in the sim pass, false elsewhere. */
-export function skipOnSim(why: keyof typeof NEEDS_KERNEL): string | false {
-  return onSim() ? `sim: ${NEEDS_KERNEL[why]}` : false;
+export function skipOnSim(why: SimSkipKey): string | false {
+  return skipOn(why);
 }
 
 /**

@@ -16,7 +16,7 @@ const fixture = fileURLToPath(new URL('./fixtures/ambient.js', import.meta.url))
 
 function run(seed: string, trace: string): Record<string, unknown> {
   const env: NodeJS.ProcessEnv = { ...process.env, DANGA_ENGINE: 'sim', DANGA_SIM_SEED: seed, DANGA_SIM_TRACE: trace };
-  delete env.DANGA_TEST_SIM;
+  delete env.DANGA_TEST_PASS;
   return JSON.parse(execFileSync(process.execPath, [fixture], { encoding: 'utf8', env })) as Record<string, unknown>;
 }
 

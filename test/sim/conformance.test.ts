@@ -3,7 +3,7 @@
  * over the engine-neutral API only (socketPair, listenTcp/connectTcp,
  * DangaSocket), so that one file runs on every engine: on the epoll and
  * node engines over real sockets, and, when scripts/run-tests.mjs runs its
- * sim pass (DANGA_TEST_SIM=1), inside simulate() on the simulated network.
+ * sim-simulate pass (test/matrix.ts), inside simulate() on the simulated network.
  *
  * The rest of the suite talks to real Node clients, child processes and
  * the kernel, and runs on the real engines only; see docs/simulation.md,
@@ -13,9 +13,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DangaSocket, Listener, POLLIN, connectTcp, listenTcp, socketPair, type Sock } from 'danga-socket';
 import { simulate } from 'danga-socket/sim';
-import { runUntil as realRunUntil } from '../helpers.js';
+import { runUntil as realRunUntil, testPass } from '../helpers.js';
 
-const SIM = process.env.DANGA_TEST_SIM === '1';
+const SIM = testPass() === 'sim-simulate';
 
 /** What a conformance test needs of its engine. */
 interface Env {
