@@ -5,8 +5,9 @@
 //
 // clang-format is Debian's `clang-format` package (.ci/run installs it). When
 // it is not installed, this prints a note and exits 0, so that the rest of
-// `npm run lint` still counts. CLANG_FORMAT=/path/to/clang-format picks
-// another binary.
+// `npm run lint` still counts; with --skip-status=N it exits N instead, which
+// is how scripts/lint.mjs tells "skipped" from "ok". CLANG_FORMAT=/path/to/clang-format
+// picks another binary.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const fix = process.argv.includes('--fix');
+const skipStatus = Number(process.argv.find((a) => a.startsWith('--skip-status='))?.slice('--skip-status='.length) ?? 0);
 const bin = process.env.CLANG_FORMAT || 'clang-format';
 
 // The C sources: native/*.{c,h} and bench/**/*.{c,h}, not build output.
@@ -36,7 +38,7 @@ const version = spawnSync(bin, ['--version'], { encoding: 'utf8' });
 if (version.error || version.status !== 0) {
   const rest = fix ? 'the rest is formatted' : 'the rest of the lint still counts';
   console.log(`lint-c: note: ${bin} is not installed, so the C files were not ${fix ? 'formatted' : 'checked'} (apt-get install clang-format); ${rest}.`);
-  process.exit(0);
+  process.exit(skipStatus);
 }
 
 const args = fix ? ['-i', ...files] : ['--dry-run', '-Werror', ...files];

@@ -182,6 +182,22 @@ export const SKIPS = {
         'foreign fds (addOtherFds/otherFds) need a kernel; the sim engine throws ERR_DANGA_SIM_UNSUPPORTED (tested in integration/bad-input.test.ts)',
     },
   },
+  acceptSpin: {
+    on: {
+      // Node accepts by itself there: libuv's EMFILE trick accepts and closes the excess, and the
+      // engine's accept() throws EMFILE once per failure it notices (a probe at most every 10 ms).
+      node: 'on the node engine libuv closes the excess connections under EMFILE and accept() throws EMFILE at most once per probe (test/engines/node/listen-sock.test.ts): there is no level-triggered spin to reproduce',
+    },
+  },
+  nodeDriver: {
+    on: { epoll: 'the epoll engine watches foreign fds (tested in core/loop.test.ts)' },
+  },
+  addonLoaded: {
+    on: { node: 'this pass is the node engine; the addon may not be built' },
+  },
+  handoffElsewhere: {
+    on: { epoll: "this pass runs on the epoll engine, where 'handoff' works (its own tests run here)" },
+  },
 } as const satisfies Record<string, SkipDef>;
 
 /** The key of a skip reason. */

@@ -14,23 +14,13 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection, DangaSocket, Listener, connectTcp, connectUnix, listenTcp, listenUnix, type Sock } from 'danga-socket';
 import { ChildServer, havePrlimit, NEEDS_PRLIMIT } from '../child-server.js';
-import { onSim, runUntil, skipOnSim } from '../helpers.js';
+import { onSim, runUntil, skipOn, skipOnSim } from '../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
 const FIXTURE = new URL('./fixtures/accept-server.js', import.meta.url);
 const CLIENTS = 200;
 const NOFILE = 64;
-const onNode = DangaSocket.engine() === 'node';
-/**
- * On the node engine Node accepts by itself: libuv's EMFILE trick accepts and closes the excess, and
- * the engine's accept() throws EMFILE once per failure it notices (a probe at most every 10 ms), so a
- * loop catching it cannot spin the way an epoll listener's level-triggered readiness does.
- */
-const NODE_NO_SPIN =
-  'on the node engine libuv closes the excess connections under EMFILE and accept() throws EMFILE at most once per probe ' +
-  '(test/engines/node/listen-sock.test.ts): there is no level-triggered spin to reproduce';
-
 /** How an echo client ended: its line came back, or the connection closed (EOF, reset) first. */
 type Outcome = 'pending' | 'served' | 'closed';
 
@@ -196,7 +186,7 @@ function startServer(mode: 'readme' | 'catching' | 'listener'): ChildServer {
 
 test(
   'fd exhaustion, the README accept loop as written: accept() throws EMFILE and the exception ends the loop (the server stops)',
-  { skip: skipOnSim('child') || (!havePrlimit ? NEEDS_PRLIMIT : onNode ? NODE_NO_SPIN : false), timeout: 60_000 },
+  { skip: skipOnSim('child') || skipOn('acceptSpin') || (!havePrlimit && NEEDS_PRLIMIT), timeout: 60_000 },
   async () => {
     const server = startServer('readme');
     let clients: Array<EchoClient | SimEchoClient> = [];
@@ -214,7 +204,7 @@ test(
 
 test(
   "fd exhaustion, the README accept loop catching accept()'s error: the listener stays readable and the loop spins on failed accepts",
-  { skip: skipOnSim('child') || (!havePrlimit ? NEEDS_PRLIMIT : onNode ? NODE_NO_SPIN : false), timeout: 60_000 },
+  { skip: skipOnSim('child') || skipOn('acceptSpin') || (!havePrlimit && NEEDS_PRLIMIT), timeout: 60_000 },
   async (t) => {
     const server = startServer('catching');
     let clients: Array<EchoClient | SimEchoClient> = [];

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { onEpoll } from '../helpers.js';
+import { skipOn } from '../helpers.js';
 
 const indexUrl = new URL('../../src/index.js', import.meta.url).href;
 
@@ -57,7 +57,7 @@ test('engine choice: no addon falls back to the node engine with one warning; DA
   assert.match(bogus.message as string, /DANGA_ENGINE must be "epoll" or "node"/);
 });
 
-test('engine choice: the addon is used when it loads', { skip: onEpoll() ? false : 'this run is the node engine; the addon may not be built' }, () => {
+test('engine choice: the addon is used when it loads', { skip: skipOn('addonLoaded') }, () => {
   const native = loadWith(undefined, false);
   assert.equal(native.engine, 'epoll');
   assert.equal(native.haveEpoll, true);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { DangaSocket, WorkerGroup, type WorkerExit, type WorkerMode } from '../../src/index.js';
 import { loadBinding } from '../../src/engines/epoll/binding.js';
-import { skipOnSim } from '../helpers.js';
+import { skipOn, skipOnSim } from '../helpers.js';
 import { connClient, fdCount, startLoad, type LoadResult } from './load.js';
 
 const hello = new URL('./fixtures/hello-server.js', import.meta.url);
@@ -144,7 +144,7 @@ describe('WorkerGroup: serving', { skip }, () => {
 
   test(
     "'handoff' needs the epoll engine in the supervisor's thread: elsewhere start() rejects with ERR_DANGA_NO_EPOLL",
-    { skip: handoff ? 'this pass runs on the epoll engine' : false },
+    { skip: skipOn('handoffElsewhere') },
     async () => {
       const g = new WorkerGroup({ module: hello, workers: 1, mode: 'handoff', listen: [{ host: '127.0.0.1', port: 0 }] });
       await assert.rejects(g.start(), { code: 'ERR_DANGA_NO_EPOLL' });

@@ -5,11 +5,11 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { DangaSocket } from 'danga-socket';
-import { onEpoll } from '../../helpers.js';
+import { skipOn } from '../../helpers.js';
 
 afterEach(() => DangaSocket.reset());
 
-test('addOtherFds() on the node engine throws ERR_DANGA_NO_EPOLL', { skip: onEpoll() ? 'the epoll engine watches foreign fds (loop.test.ts)' : false }, () => {
+test('addOtherFds() on the node engine throws ERR_DANGA_NO_EPOLL', { skip: skipOn('nodeDriver') }, () => {
   assert.throws(
     () => DangaSocket.addOtherFds({ 0: () => {} }),
     (err: Error & { code?: string }) => {
