@@ -28,7 +28,8 @@ function parse(file) {
     else if ((m = /^# pass: ([\w-]+)/.exec(line))) pass = m[1];
     else if (pass !== null && (m = /^# (tests|pass|fail|skipped|cancelled|todo) (\d+)$/.exec(line))) {
       const counts = result.passes.get(pass) ?? {};
-      counts[m[1]] = Number(m[2]);
+      // A pass may run the test runner more than once (files with a longer timeout): the sums.
+      counts[m[1]] = (counts[m[1]] ?? 0) + Number(m[2]);
       result.passes.set(pass, counts);
     } else if (pass === 'package' && (m = /^\s*(not ok|ok) \d+ - (.*?)(?: # SKIP ?(.*))?$/.exec(line))) {
       const found = RUNTIME_TESTS.find(([start]) => m[2].startsWith(start));

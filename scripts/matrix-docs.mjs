@@ -78,9 +78,10 @@ const blocks = {
   passes: () => {
     const head = `| test files (under test/) | ${passNames.map(passLabel).join(' | ')} | why |`;
     const rule = `| --- | ${passNames.map(() => ':-:').join(' | ')} | --- |`;
-    const rows = FILES.map((r) => `| \`${r.files}\` | ${passNames.map((p) => (r.passes.includes(p) ? '✓' : '')).join(' | ')} | ${cell(r.why)} |`);
-    const passRows = passNames.map((p) => `| ${passLabel(p)} | ${cell(PASSES[p].what)} |`);
-    return [head, rule, ...rows, '', '| pass | what |', '| --- | --- |', ...passRows].join('\n');
+    const timeout = (r) => (r.timeoutMs ? ` (timeout ${r.timeoutMs / 1000} s per file)` : '');
+    const rows = FILES.map((r) => `| \`${r.files}\` | ${passNames.map((p) => (r.passes.includes(p) ? '✓' : '')).join(' | ')} | ${cell(r.why + timeout(r))} |`);
+    const passRows = passNames.map((p) => `| ${passLabel(p)} | ${cell(PASSES[p].what)} | ${PASSES[p].timeoutMs / 1000} s |`);
+    return [head, rule, ...rows, '', '| pass | what | timeout per file |', '| --- | --- | --- |', ...passRows].join('\n');
   },
   skips: () => {
     const rows = [];
