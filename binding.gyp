@@ -6,6 +6,7 @@
         ["OS=='linux'", {
           "sources": [
             "native/binding.c",
+            "native/counters.c",
             "native/epoll_loop.c",
             "native/errors.c",
             "native/fd_ops.c",

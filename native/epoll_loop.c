@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "args.h"
+#include "counters.h"
 #include "errors.h"
 #include "owned_fds.h"
 
@@ -429,7 +430,7 @@ napi_value danga_loop_ctl(napi_env env, napi_callback_info info) {
     memset(&ev, 0, sizeof ev);
     ev.events = (uint32_t)mask;
     ev.data.fd = fd;
-    do r = epoll_ctl(L->epfd, op, fd, &ev);
+    do danga_counts.epoll_ctl++, r = epoll_ctl(L->epfd, op, fd, &ev);
     while (r < 0 && errno == EINTR);
     if (r < 0) r = -errno;
   }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "counters.h"
 #include "owned_fds.h"
 
 #if defined(IOV_MAX) && IOV_MAX < DANGA_IOV_MAX
@@ -35,7 +36,7 @@ napi_value danga_read(napi_env env, napi_callback_info info) {
       !danga_slice(env, argv[1], argv[2], argv[3], &p, &len))
     return NULL;
   ssize_t n;
-  do n = read(fd, p, len);
+  do danga_counts.read++, n = read(fd, p, len);
   while (n < 0 && errno == EINTR);
   return result(env, n);
 }
@@ -50,7 +51,7 @@ napi_value danga_write(napi_env env, napi_callback_info info) {
       !danga_slice(env, argv[1], argv[2], argv[3], &p, &len))
     return NULL;
   ssize_t n;
-  do n = write(fd, p, len);
+  do danga_counts.write++, n = write(fd, p, len);
   while (n < 0 && errno == EINTR);
   return result(env, n);
 }
@@ -90,7 +91,7 @@ napi_value danga_writev(napi_env env, napi_callback_info info) {
   }
 
   ssize_t n;
-  do n = writev(fd, iov, (int)count);
+  do danga_counts.writev++, n = writev(fd, iov, (int)count);
   while (n < 0 && errno == EINTR);
   return result(env, n);
 }
@@ -113,7 +114,7 @@ napi_value danga_sendfile(napi_env env, napi_callback_info info) {
   if (count > 0x7ffff000) count = 0x7ffff000;
   off_t off = (off_t)position;
   ssize_t n;
-  do n = sendfile(fd, file_fd, &off, (size_t)count);
+  do danga_counts.sendfile++, n = sendfile(fd, file_fd, &off, (size_t)count);
   while (n < 0 && errno == EINTR);
   return result(env, n);
 }
@@ -162,7 +163,8 @@ napi_value danga_dup(napi_env env, napi_callback_info info) {
   return v;
 }
 
-/* fdType(fd): 1 socket, 2 any other open file, -errno (-EBADF) if not open. */
+/* fdType(fd): 1 stream socket, 3 another kind of socket (datagram,
+ * seqpacket), 2 any other open file, -errno (-EBADF) if not open. */
 napi_value danga_fd_type(napi_env env, napi_callback_info info) {
   DANGA_ARGS(env, info, 1, argv);
   int32_t fd;
@@ -171,7 +173,13 @@ napi_value danga_fd_type(napi_env env, napi_callback_info info) {
   int r;
   do r = fstat(fd, &st);
   while (r < 0 && errno == EINTR);
-  return result(env, r < 0 ? -1 : (S_ISSOCK(st.st_mode) ? 1 : 2));
+  if (r < 0) return result(env, -1);
+  if (!S_ISSOCK(st.st_mode)) return result(env, 2);
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+    return result(env, -1);
+  return result(env, type == SOCK_STREAM ? 1 : 3);
 }
 
 /* Sets `flag` with fcntl's `get`/`set` pair (F_GETFL/F_SETFL or

@@ -988,7 +988,8 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    *   `file` that is neither an fd nor a FileHandle, or not a regular file;
    *   RangeError (ERR_OUT_OF_RANGE) for an offset or length that is not an
    *   integer >= 0 or runs past the file's size; the fstat(2) error (EBADF)
-   *   for an fd that is not open.
+   *   for an fd that is not open (without `options.size`, which spares
+   *   that fstat when the caller measured the file already).
    * @returns what `write()` returns: true when all of it went out now.
    *   A file that turns out shorter than its range when its turn comes
    *   (truncated since), or a read error, is reported to `eventErr(err)`

@@ -8,7 +8,8 @@
  * user space. Any other transport (the node engine, TLS, a writer function)
  * gets them here: `readChunk()` reads the next piece of the range into a
  * fresh Buffer, which is written like any other. This file is the one place
- * where the core touches a file (fstat at queue time, pread, close).
+ * where the core touches a file (fstat at queue time unless the caller
+ * gives the size, pread, close).
  */
 import { closeSync, fstatSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -29,6 +30,15 @@ export type FileSource = number | FileHandle;
 export interface WriteFileOptions {
   /** Close the file (fd or FileHandle) once the range is sent, or when the object closes first. Default false: the caller keeps ownership. */
   close?: boolean;
+  /**
+   * The file's size, when the caller has it already (a file server's own
+   * fstat(2) of the file it opened): writeFile() then makes no fstat(2) of
+   * its own, and takes the file for a regular file of this size (the range
+   * is checked against it, and without a `length` runs to it). A file found
+   * shorter when its turn comes is reported as a truncated one is
+   * (ERR_DANGA_FILE_SHORT). Default: writeFile() measures the file.
+   */
+  size?: number;
 }
 
 /**
@@ -77,9 +87,10 @@ export class FileRange {
   }
 
   /**
-   * Checks `writeFile()`'s arguments and measures the file: a TypeError or
-   * RangeError naming the argument for bad ones, the OS error of fstat(2)
-   * (EBADF) for an fd that is not open. Nothing is taken over when it throws.
+   * Checks `writeFile()`'s arguments and measures the file (unless
+   * `options.size` gives its size): a TypeError or RangeError naming the
+   * argument for bad ones, the OS error of fstat(2) (EBADF) for an fd that
+   * is not open. Nothing is taken over when it throws.
    */
   static from(file: unknown, offset: unknown, length: unknown, options: unknown): FileRange {
     let fd: number;
@@ -97,9 +108,15 @@ export class FileRange {
     if (close !== undefined && typeof close !== 'boolean') throw invalidArgType('options.close', 'a boolean', close);
     const start = validateInteger('offset', offset ?? 0, 0, Number.MAX_SAFE_INTEGER);
     const len = length === undefined || length === null ? null : validateInteger('length', length, 0, Number.MAX_SAFE_INTEGER);
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw invalidArgValue('file', `must be a regular file (fd ${fd} is not one)`);
-    const size = st.size;
+    const known = (options as WriteFileOptions | undefined)?.size;
+    let size: number;
+    if (known !== undefined) {
+      size = validateInteger('options.size', known, 0, Number.MAX_SAFE_INTEGER);
+    } else {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw invalidArgValue('file', `must be a regular file (fd ${fd} is not one)`);
+      size = st.size;
+    }
     if (start > size) throw outOfRange('offset', `an integer <= the file's size (${size})`, start);
     if (len !== null && start + len > size) throw outOfRange('length', `an integer <= the file's size minus offset (${size - start})`, len);
     return new FileRange(fd, start, len === null ? size : start + len, close === true ? file : null);

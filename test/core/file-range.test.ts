@@ -9,7 +9,8 @@
 import { test, afterEach, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, ftruncateSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import fs, { closeSync, fstatSync, ftruncateSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { open as openHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -199,6 +200,46 @@ test('{ close: true } closes the fd once sent; without it the caller keeps the f
   assert.equal(closedWhenCallbackRan, true);
   assert.equal(fdOpen(kept), true);
   assert.equal(sha(sink.data()), sha(content.subarray(0, 2000)));
+  closeSync(kept);
+});
+
+test('{ size } the caller measured already: writeFile makes no fstat(2) of its own, and the range runs to that size', async () => {
+  const [client, server] = await tcpPair();
+  const sink = new Sink(client);
+  const sender = new Sender(server);
+  const fd = openSync(path, 'r');
+  let fstats = 0;
+  const realFstat = fs.fstatSync;
+  // (The core imports fstatSync by name: syncBuiltinESMExports carries the counting one over.)
+  fs.fstatSync = ((...args: Parameters<typeof realFstat>) => {
+    fstats++;
+    return realFstat(...args);
+  }) as typeof realFstat;
+  syncBuiltinESMExports();
+  try {
+    sender.writeFile(fd, 0, undefined, { size: 5000 });
+    sender.writeFile(fd, 6000, 1000, { size: FILE_SIZE, close: true });
+  } finally {
+    fs.fstatSync = realFstat;
+    syncBuiltinESMExports();
+  }
+  assert.equal(fstats, 0, 'no fstat(2) with a size given');
+  sender.write(() => sender.close('done'));
+  await runUntil(() => sink.eof);
+  assert.equal(sha(sink.data()), sha(Buffer.concat([content.subarray(0, 5000), content.subarray(6000, 7000)])));
+  assert.equal(fdOpen(fd), false, 'closed once sent');
+  // The size is checked as offset and length are: an integer >= 0, the range inside it.
+  const kept = openSync(path, 'r');
+  const cases: Array<[() => unknown, string, RegExp]> = [
+    [() => sender.writeFile(kept, 0, 10, { size: -1 }), 'ERR_OUT_OF_RANGE', /"options.size"/],
+    [() => sender.writeFile(kept, 0, 10, { size: 1.5 }), 'ERR_OUT_OF_RANGE', /"options.size"/],
+    [() => sender.writeFile(kept, 0, 10, { size: '10' as unknown as number }), 'ERR_INVALID_ARG_TYPE', /"options.size"/],
+    [() => sender.writeFile(kept, 11, undefined, { size: 10 }), 'ERR_OUT_OF_RANGE', /"offset"/],
+    [() => sender.writeFile(kept, 5, 6, { size: 10 }), 'ERR_OUT_OF_RANGE', /"length"/],
+  ];
+  for (const [fn, code, message] of cases) {
+    assert.throws(fn, (err: Error & { code?: string }) => err.code === code && message.test(err.message), fn.toString());
+  }
   closeSync(kept);
 });
 

@@ -73,6 +73,17 @@ export interface NativeBinding {
   socketpair(): [number, number] | number;
   getsockname(fd: number): SockAddress | number;
   getpeername(fd: number): SockAddress | number;
+  /** For tests: the syscalls this thread made through the addon so far (each attempt counted). */
+  syscalls(): SyscallCounts;
+}
+
+/** What `syscalls()` counts: read(2), write(2), writev(2), sendfile(2) and epoll_ctl(2) calls. */
+export interface SyscallCounts {
+  readonly read: number;
+  readonly write: number;
+  readonly writev: number;
+  readonly sendfile: number;
+  readonly epollCtl: number;
 }
 
 const PACKAGE_NAME = 'danga-socket';

@@ -16,6 +16,7 @@ import { POLLIN } from '../../core/constants.js';
 import type { LoopDriver } from '../../core/contract.js';
 import { systemError } from '../../core/errors.js';
 import { EPOLL_CTL, type NativeBinding } from './binding.js';
+import { iterationBegins, iterationEnds } from './native-sock.js';
 
 /** Events collected per iteration at most (the original asked epoll for 1000). */
 const MAX_EVENTS = 1024;
@@ -29,7 +30,15 @@ export class EpollDriver implements LoopDriver {
   /** Creates the epoll fd: sockets can be registered from then on, before the loop runs. */
   constructor(binding: NativeBinding) {
     this.b = binding;
-    const rc = binding.init(this.events, (count: number) => this.iterate(count));
+    const rc = binding.init(this.events, (count: number) => {
+      // (What a short read tells holds until the iteration ends: native-sock.ts.)
+      iterationBegins();
+      try {
+        return this.iterate(count);
+      } finally {
+        iterationEnds();
+      }
+    });
     if (rc < 0) throw systemError(rc, 'epoll_create1', '(creating the loop)');
   }
 

@@ -18,10 +18,10 @@ function adoptFd(b: NativeBinding, fd: number): NativeSock {
   if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgType('sock', 'a Sock, a stream or a socket fd', fd);
   const type = b.fdType(fd);
   if (type < 0) throw invalidArgValue('sock', `is fd ${fd}, which is not open`, systemError(type, 'fstat'));
-  if (type !== 1) throw invalidArgValue('sock', `is fd ${fd}, which is not a socket`);
+  if (type !== 1 && type !== 3) throw invalidArgValue('sock', `is fd ${fd}, which is not a socket`);
   const rc = b.adopt(fd);
   if (rc < 0) throw systemError(rc, 'fcntl', `fd ${fd}`);
-  return new NativeSock(b, fd);
+  return new NativeSock(b, fd, type === 1);
 }
 
 /** The fd a listen/connect call returned, or the error for the step that failed. */

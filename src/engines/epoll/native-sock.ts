@@ -36,6 +36,14 @@ const COPY_BELOW = 16 * 1024;
 const READ_CAP = 1024 * 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
 let slabOffset = 0;
+// A read of more than a slab (read(1 << 20), as Gearman::Server reads)
+// lands in one buffer of the largest such size asked for (at most
+// READ_CAP), made once and reused: a fresh one per call cost 3x the CPU of
+// a 16-byte ping-pong at 1 MiB, in allocation and the garbage collection of
+// memory never used. It is handed out only when the read filled at least
+// half of it (pinning at most twice the read's length), and made again by
+// the next large read.
+let large: Buffer | null = null;
 
 // Pools for the copies of short reads, one per size class: class c holds
 // reads of 2^c to 2^(c+1) - 1 bytes in chunks of POOL_FACTOR * 2^c bytes,
@@ -50,6 +58,32 @@ const pools: (Buffer | null)[] = new Array<Buffer | null>(POOL_CLASSES).fill(nul
 const poolUsed = new Int32Array(POOL_CLASSES);
 const EMPTY = Buffer.alloc(0);
 
+// A short read (fewer bytes than asked for, or none) of a stream socket
+// means its receive queue is empty for now: a read after it in the same
+// iteration of the loop would find EAGAIN, a syscall that tells nothing
+// level-triggered readiness would not. So a stream socket remembers, by
+// the iteration's number, that it was drained, and read() answers "nothing
+// now" without a syscall until the next iteration, which reports it
+// readable again as soon as more has arrived (end of stream included: it
+// is reported one iteration later, by the read that finds it). The framing
+// helpers read until a read brings nothing: that last read costs nothing.
+// Outside iterations (Node's own callbacks, code before the loop runs) the
+// number is even and nothing is remembered: every read makes its syscall.
+// (It stays a small non-negative integer, wrapping after 2^29 iterations.)
+// (Datagram and seqpacket sockets are not streams: one read takes one
+// record, and a short one says nothing of the next.)
+let iteration = 0;
+
+/** @internal The EpollDriver: an iteration of the loop begins (the number becomes odd). */
+export function iterationBegins(): void {
+  iteration = ((iteration + 1) & 0x3fffffff) | 1;
+}
+
+/** @internal The EpollDriver: the iteration ended (the number becomes even: nothing remembered holds). */
+export function iterationEnds(): void {
+  iteration = (iteration + 1) & 0x3ffffffe;
+}
+
 /** A socket fd driven by the native engine. */
 export class NativeSock implements Sock, Transport {
   readonly engine = 'epoll' as const;
@@ -59,11 +93,16 @@ export class NativeSock implements Sock, Transport {
   private _reserved = -1;
   lastError = 0;
   protected readonly b: NativeBinding;
+  /** A stream socket: a short read means drained for now. */
+  private readonly _stream: boolean;
+  /** The (odd) number of the iteration in which a short read drained it; -1: none. */
+  private _drainedIn = -1;
 
-  /** @internal use the helpers (listenTcp, …) or `accept()` */
-  constructor(binding: NativeBinding, fd: number) {
+  /** @internal use the helpers (listenTcp, …) or `accept()`; `stream` false for a datagram or seqpacket socket. */
+  constructor(binding: NativeBinding, fd: number, stream = true) {
     this.b = binding;
     this._fd = fd;
+    this._stream = stream;
   }
 
   get fd(): number {
@@ -82,7 +121,7 @@ export class NativeSock implements Sock, Transport {
   accept(): NativeSock | null {
     if (this._closed) throw invalidArgValue('this', 'is a closed socket');
     const fd = this.b.accept(this._fd);
-    if (fd >= 0) return new NativeSock(this.b, fd);
+    if (fd >= 0) return new NativeSock(this.b, fd, this._stream);
     if (fd === EAGAIN) return null;
     throw systemError(fd, 'accept');
   }
@@ -189,6 +228,7 @@ export class NativeSock implements Sock, Transport {
   }
 
   read(max: number): Buffer | null {
+    if (this._drainedIn === iteration) return EMPTY;
     let want = max < READ_CAP ? max : READ_CAP;
     let avail = SLAB_SIZE - slabOffset;
     if (want > avail && avail < MIN_SLAB_READ) {
@@ -201,6 +241,7 @@ export class NativeSock implements Sock, Transport {
       want = avail;
     }
     const n = this.b.read(this._fd, slab, slabOffset, want);
+    if ((n > 0 ? n < want : n === EAGAIN) && iteration & 1 && this._stream) this._drainedIn = iteration;
     if (n >= COPY_BELOW) {
       const out = slab.subarray(slabOffset, slabOffset + n);
       slabOffset += (n + 7) & ~7;
@@ -212,11 +253,23 @@ export class NativeSock implements Sock, Transport {
     return null;
   }
 
-  /** A read bigger than a slab gets its own buffer, kept only when the read filled at least half of it. */
+  /**
+   * A read bigger than a slab lands in the large read buffer, which is
+   * handed out (and a new one made by the next large read) only when the
+   * read filled at least half of it; what a smaller read got is copied out
+   * (as a slab read's is), so the call costs what arrived, not `want`.
+   */
   private readLarge(want: number): Buffer | null {
-    const buf = Buffer.allocUnsafeSlow(want);
+    let buf = large;
+    if (buf === null || buf.length < want) buf = large = Buffer.allocUnsafeSlow(want);
     const n = this.b.read(this._fd, buf, 0, want);
-    if (n > 0) return n * 2 >= want ? buf.subarray(0, n) : n < COPY_BELOW ? copyOut(buf, 0, n) : copyExact(buf, 0, n);
+    if ((n > 0 ? n < want : n === EAGAIN) && iteration & 1 && this._stream) this._drainedIn = iteration;
+    if (n > 0) {
+      if (n < COPY_BELOW) return copyOut(buf, 0, n);
+      if (n * 2 < buf.length) return copyExact(buf, 0, n);
+      large = null;
+      return buf.subarray(0, n);
+    }
     if (n === EAGAIN) return EMPTY;
     if (n < 0) this.lastError = n;
     return null;

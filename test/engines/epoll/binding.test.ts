@@ -8,7 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import dgram from 'node:dgram';
 import { constants as os, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DangaSocket } from 'danga-socket';
@@ -59,7 +60,7 @@ test('fd ops return byte counts, 0 or -errno', { skip }, () => {
   assert.equal(b.read(y, buf, 0, 64), 5);
   assert.equal(buf.toString('latin1', 0, 5), 'bcdef');
   assert.equal(b.writev(x, list, 1, 0, 0), 0, 'nothing to write');
-  assert.equal(b.fdType(x), 1);
+  assert.equal(b.fdType(x), 1, 'a stream socket');
   assert.equal(b.adopt(x), 0);
   assert.equal(b.shutdown(x, 1), 0);
   assert.equal(b.read(y, buf, 0, 64), 0, 'end of stream after shutdown(SHUT_WR)');
@@ -191,4 +192,24 @@ test('arguments that would make C touch memory it must not: ERR_DANGA_NATIVE, no
   assert.throws(() => b.read(x, new Uint32Array(2) as unknown as Uint8Array, 0, 9), internal);
   b.close(x);
   b.close(y);
+});
+
+test('fdType(): 1 for a stream socket, 3 for a datagram socket (a short read of it is no sign of drained), 2 for a file', { skip }, async () => {
+  const b = binding();
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+  try {
+    // (Node's UDP handle shows its fd; the test only asks the type of it.)
+    const fd = (udp as unknown as { _handle: { fd: number } })._handle.fd;
+    assert.ok(fd >= 0);
+    assert.equal(b.fdType(fd), 3);
+  } finally {
+    udp.close();
+  }
+  const file = openSync('/proc/self/stat', 'r');
+  try {
+    assert.equal(b.fdType(file), 2);
+  } finally {
+    closeSync(file);
+  }
 });
