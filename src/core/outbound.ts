@@ -189,6 +189,8 @@ export class Outbound {
       if (typeof item === 'function') {
         this.head = head + 1;
         this.size -= 1;
+        // Taking a callback off is progress too: with low 0 it is what empties the queue.
+        if (this.aboveHigh && !this.#checkLow(host)) return DRAINED;
         host[kRunCallback](item);
         continue;
       }
@@ -243,19 +245,25 @@ export class Outbound {
         this.q = q.slice(i);
         this.head = 0;
       }
-      if (this.aboveHigh) {
-        // At the low watermark or below: tell onWriteLow, before the callbacks queued behind.
-        if (this.size <= this.low) {
-          this.aboveHigh = false;
-          host.onWriteLow();
-        }
-        if (host.closed) return DRAINED;
-      }
+      if (this.aboveHigh && !this.#checkLow(host)) return DRAINED;
       if (n < want) {
         host.onIncompleteWrite();
         return BLOCKED;
       }
     }
+  }
+
+  /**
+   * After the queue shrank (written bytes, a callback taken off): at the low
+   * watermark or below, tell onWriteLow, before the callbacks queued behind.
+   * False when the host closed meanwhile.
+   */
+  #checkLow(host: OutboundHost): boolean {
+    if (this.size <= this.low) {
+      this.aboveHigh = false;
+      host.onWriteLow();
+    }
+    return !host.closed;
   }
 
   /**
