@@ -19,6 +19,7 @@ import type { EngineName, Sock, SockAddress, StartTlsOptions, Transport } from '
 import { errno, errnoOf, invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateFunction, validateInteger } from './errors.js';
 import {
   kCloseHook,
+  kEventErr,
   kIdleCheck,
   kPushBackStep,
   kReadiness,
@@ -1626,15 +1627,33 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 
   /**
    * Error condition: override it. The default throws, naming the class.
-   * `err` is given when the error is one the object's own writes found (a
-   * queued file range that could not be sent); the loop's error events
-   * come without one, as in 1.62.
+   *
+   * `err` says why, whenever there is an error to tell: the engine's Error
+   * for the connection (the node engine: the stream's error, TLS errors
+   * included), else the socket's pending error (SO_ERROR), else the error of
+   * the read that failed; and the error the object's own writes found (a
+   * queued file range that could not be sent). Reading SO_ERROR clears it,
+   * so the loop reads it only for an override that declares the parameter
+   * (`eventErr(err)`): one written as in 1.62, without it, still finds the
+   * error in `sock().socketError()`. `closeReason()` stays the summary.
    *
    * @throws Error "Base class eventErr called for ClassName" unless overridden, as 1.62 dies.
    * @original `$obj->event_err()`
    */
   eventErr(_err?: Error): void {
     throw new Error(`Base class eventErr called for ${this.constructor.name}`);
+  }
+
+  /** @internal the loop's error event (see LoopObject): the transport's error, read here once, goes to eventErr. */
+  [kEventErr](): unknown {
+    const t = this.#t;
+    let err: Error | undefined;
+    if (t !== null) {
+      const own = t.error;
+      if (own !== undefined && own !== null) err = own;
+      else if (this.eventErr.length > 0) err = pendingError(t);
+    }
+    return this.eventErr(err);
   }
 
   /**
@@ -1830,6 +1849,14 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (peer !== null) s += ` to ${peer}`;
     return s;
   }
+}
+
+/** The socket's pending error (SO_ERROR, which reading clears), else the error of the read that failed; undefined when none. */
+function pendingError(t: Transport): Error | undefined {
+  const n = t.socketError();
+  if (n > 0) return systemError(-n, 'getsockopt', 'SO_ERROR');
+  const last = t.lastError;
+  return last < 0 ? systemError(last, 'read') : undefined;
 }
 
 function addrString(a: SockAddress | null): string | null {
