@@ -33,8 +33,8 @@ import {
 import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
 import { FileRange, type FileSource, type WriteFileOptions } from './file-range.js';
 import { constants as bufferConstants } from 'node:buffer';
-import { frameTooLong } from './errors.js';
-import { Inbound, TOO_LONG } from './inbound.js';
+import { EMPTY } from './chunks.js';
+import { Inbound, kOwed, kReadSocket } from './inbound.js';
 import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
@@ -158,7 +158,6 @@ export type WriterFunc = (data: Buffer, length: number, offset: number) => numbe
  */
 export type SocketLike = Sock | NodeJS.ReadWriteStream | object;
 
-const EMPTY = Buffer.alloc(0);
 const IGNORED = (): void => {};
 /** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
 const DEBUG_LEVEL = Number(process.env.DANGA_DEBUG ?? 0) || 0;
@@ -176,18 +175,8 @@ function toBuffer(data: Buffer | Uint8Array | string, name: string): Buffer {
   throw invalidArgType(name, 'a Buffer, Uint8Array or string', data);
 }
 
-/** What one socket read of the framing helpers asks for (the native slab's full-read size). */
-const FRAME_READ = 64 * 1024;
-/**
- * Bytes one framing call reads from the socket at most before it answers
- * "not yet" (read() reads at most 1 MiB a call too): a peer streaming a
- * big frame cannot hold the loop inside one handler; level-triggered
- * readiness brings the rest next iteration.
- */
-const FRAME_READ_BUDGET = 1024 * 1024;
 /** Largest frame (and maxBytes) the framing helpers take: the largest Buffer. */
 const MAX_FRAME = bufferConstants.MAX_LENGTH;
-const LF = Buffer.from('\n');
 
 /**
  * Per-object settings most objects never use, made on first use, so that an
@@ -1317,7 +1306,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (this.#closed || b.length === 0) return;
     const pb = (this.#pushBack ??= new Inbound());
     pb.push(b);
-    this.#updatePushBack(pb);
+    pb.update(this);
   }
 
   /**
@@ -1333,7 +1322,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (this.#closed || b.length === 0) return;
     const pb = (this.#pushBack ??= new Inbound());
     pb.unshift(b);
-    this.#updatePushBack(pb);
+    pb.update(this);
   }
 
   /**
@@ -1356,18 +1345,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       throw outOfRange('maxBytes', 'an integer >= 1', maxBytes);
     }
     if (this.#closed) return null;
-    const pb = (this.#pushBack ??= new Inbound());
-    if (pb.bytes < maxBytes && this.#readIntoStore(pb) < 0 && pb.bytes === 0) return null;
-    if (pb.bytes === 0) return EMPTY;
-    // Held now: owed to a reader (the pushed-back phase delivers it while read interest is on).
-    pb.parked = false;
-    this.#updatePushBack(pb);
-    return pb.peek(maxBytes);
+    return (this.#pushBack ??= new Inbound()).peek(this, maxBytes);
   }
 
-  /** Files this object for the pushed-back phase while it has data owed to a reader. */
-  #updatePushBack(pb: Inbound): void {
-    if (pb.bytes > 0 && this.#watch & POLLIN && !pb.parked && !this.#closed) {
+  /** @internal held bytes are owed to a reader, or not (see InboundHost): filed for the pushed-back phase while read interest is on. */
+  [kOwed](owed: boolean): void {
+    if (owed && this.#watch & POLLIN && !this.#closed) {
       if (!reactor.pushBack.has(this)) {
         reactor.pushBack.add(this);
         reactor.requestPass();
@@ -1415,11 +1398,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     }
     if (this.#closed) return null;
     const pb = this.#pushBack;
-    if (pb === null) return this.#readSocket(maxBytes);
-    if (pb.bytes > 0) return this.#readPushedBack(pb, maxBytes);
-    const buf = this.#readSocket(maxBytes);
-    if (buf !== null) pb.socketBytes += buf.length;
-    return buf;
+    return pb === null ? this.#readSocket(maxBytes) : pb.read(this, maxBytes);
+  }
+
+  /** @internal one socket read (see InboundHost). */
+  [kReadSocket](maxBytes: number): Buffer | null {
+    return this.#readSocket(maxBytes);
   }
 
   /** Every read from the socket: counted, activity for the idle timeout, end of stream noted. */
@@ -1444,26 +1428,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   /** Read interest off, for end() and eofOnce (not through watchRead(), which a subclass may override). */
   #stopReading(): void {
     this.#setWatch(POLLIN, false);
-    if (this.#pushBack !== null) this.#updatePushBack(this.#pushBack);
-  }
-
-  #readPushedBack(pb: Inbound, maxBytes: number): Buffer {
-    let buf = pb.takeSome(maxBytes);
-    const chunks = pb.chunks;
-    if (pb.parked && chunks.length === 0 && buf.length < maxBytes) {
-      // Parked data is handed out with what the socket has now, so that a
-      // reader keeping a partial line sees the rest of it.
-      const more = this.#readSocket(maxBytes - buf.length);
-      if (more !== null && more.length > 0) {
-        pb.socketBytes += more.length;
-        buf = Buffer.concat([buf, more], buf.length + more.length);
-      }
-    }
-    if (chunks.length === 0) {
-      pb.parked = false;
-      reactor.pushBack.delete(this);
-    }
-    return buf;
+    if (this.#pushBack !== null) this.#pushBack.update(this);
   }
 
   // ---------------------------------------------------------------- framing helpers
@@ -1495,7 +1460,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   readLine(maxBytes: number): Buffer | undefined | null {
     validateInteger('maxBytes', maxBytes, 0, MAX_FRAME);
     if (this.#closed) return null;
-    return this.#readFrame((this.#pushBack ??= new Inbound()), LF, maxBytes, true);
+    return (this.#pushBack ??= new Inbound()).readLine(this, maxBytes);
   }
 
   /**
@@ -1525,7 +1490,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       pb.delimText = delimiter;
       pb.delimBytes = delim;
     }
-    return this.#readFrame(pb, delim, maxBytes, false);
+    return pb.readUntil(this, delim, maxBytes, false);
   }
 
   /**
@@ -1545,23 +1510,10 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       // Nothing to read, but a frame all the same: the post-loop phase must
       // see it as progress, or a handler taking one frame per call would stop
       // with the next frame buffered.
-      const pb = this.#pushBack;
-      if (pb !== null) {
-        pb.taken();
-        this.#updatePushBack(pb);
-      }
+      this.#pushBack?.emptyFrame(this);
       return EMPTY;
     }
-    const pb = (this.#pushBack ??= new Inbound());
-    let budget = FRAME_READ_BUDGET;
-    while (pb.bytes < n) {
-      const got = budget > 0 ? this.#readIntoStore(pb) : 0;
-      if (got <= 0) return this.#waitForSocket(pb, got < 0 ? null : undefined);
-      budget -= got;
-    }
-    const frame = pb.take(n);
-    this.#updatePushBack(pb);
-    return frame;
+    return (this.#pushBack ??= new Inbound()).readExact(this, n);
   }
 
   /**
@@ -1577,42 +1529,6 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   readSome(maxBytes: number): Buffer | undefined | null {
     const buf = this.read(maxBytes);
     return buf !== null && buf.length === 0 ? undefined : buf;
-  }
-
-  /** readLine (`line`: LF, a CR before it dropped too) and readUntil: the search, then the socket, until a frame, nothing, or the end. */
-  #readFrame(pb: Inbound, delim: Buffer, maxBytes: number, line: boolean): Buffer | undefined | null {
-    let budget = FRAME_READ_BUDGET;
-    for (;;) {
-      const frame = pb.scan(delim, maxBytes, line);
-      if (frame === TOO_LONG) {
-        this.#waitForSocket(pb, undefined);
-        throw frameTooLong(line ? 'line' : 'frame', maxBytes);
-      }
-      if (frame !== undefined) {
-        this.#updatePushBack(pb);
-        return frame;
-      }
-      const got = budget > 0 ? this.#readIntoStore(pb) : 0;
-      if (got <= 0) return this.#waitForSocket(pb, got < 0 ? null : undefined);
-      budget -= got;
-    }
-  }
-
-  /** One socket read appended to the store: the bytes read, 0 when none is there now, -1 at end of stream or on error. */
-  #readIntoStore(pb: Inbound): number {
-    const buf = this.#readSocket(FRAME_READ);
-    if (buf === null) return -1;
-    const n = buf.length;
-    // Progress for the post-loop phase, as read()'s socket bytes are.
-    if (n > 0) pb.append(buf);
-    return n;
-  }
-
-  /** No complete frame: what is buffered waits for the socket's next data (parked), so the loop does not re-fire for it. */
-  #waitForSocket<R extends undefined | null>(pb: Inbound, result: R): R {
-    pb.parked = true;
-    reactor.pushBack.delete(this);
-    return result;
   }
 
   /**
@@ -1701,7 +1617,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     const pb = this.#pushBack;
     if (pb !== null) {
       if (!wasOn && this.#watch & POLLIN) pb.parked = false;
-      this.#updatePushBack(pb);
+      pb.update(this);
     }
   }
 

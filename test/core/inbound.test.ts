@@ -13,7 +13,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { Connection, DangaSocket, socketPair, type Sock } from 'danga-socket';
-import { Inbound, TOO_LONG, byteAt, dropFront, framingCopies, indexOfChunks, takeFront } from '../../src/core/inbound.js';
+import { Inbound, TOO_LONG } from '../../src/core/inbound.js';
+import { byteAt, dropFront, framingCopies, indexOfChunks, takeFront } from '../../src/core/chunks.js';
 import { runUntil, Recorder, Collector, tcpPair, iterationsOver, onSim, simSeed, testRandomBytes } from '../helpers.js';
 
 // The sim pass replays with its seed: fast-check's too.
