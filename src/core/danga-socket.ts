@@ -35,9 +35,11 @@ import { FileRange, type FileSource, type WriteFileOptions } from './file-range.
 import { constants as bufferConstants } from 'node:buffer';
 import { EMPTY } from './chunks.js';
 import { Inbound, kOwed, kReadSocket } from './inbound.js';
-import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
+import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kHeld, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
+export type { DangaSocketOptions, DangaStats, EndOptions, Logger, ShutdownOptions, SocketLike, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
+import type { DangaSocketOptions, DangaStats, EndOptions, Logger, ShutdownOptions, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
 
 /** Hook: deliver what is readable before an error closes the object (Connection.eventErr). */
 export const kReadBeforeError = Symbol('danga.readBeforeError');
@@ -52,111 +54,11 @@ export type { FileSource, WriteFileOptions } from './file-range.js';
 export type PostLoopCallback = (descriptorMap: Map<number, DangaSocket<object>>, otherFds: Map<number, OtherFdCallback>) => unknown;
 
 /**
- * What `write()` takes: bytes, a string (UTF-8), a callback to run once
- * everything before it is out, nothing (kick the queue), or an array of
- * byte pieces, queued together and written with one writev.
- *
- * @original the `$data` of `$obj->write($data)` (a scalar, a scalar ref or a code ref); arrays are new
- */
-export type WriteData = Buffer | Uint8Array | string | WriteCallback | ReadonlyArray<Buffer | Uint8Array | string> | undefined | null;
-
-/**
- * Options of the constructor. All are off by default (the 1.62 behaviour).
- *
- * @original new in danga-socket (not in Danga::Socket 1.62)
- */
-export interface DangaSocketOptions {
-  /**
-   * Deliver end of stream once: after a read returned null, read interest
-   * goes off (and stays off), so a handler that queued its last reply is
-   * not re-fired every pass while it drains. `Connection` sets it.
-   */
-  eofOnce?: boolean;
-}
-
-/**
- * Options of `end()`.
- *
- * @original new in danga-socket (not in Danga::Socket 1.62)
- */
-export interface EndOptions {
-  /**
-   * Half-close instead: once everything queued is out, shut down the
-   * writing side (the peer sees end of stream) and go on reading; close
-   * when you see the peer's end of stream.
-   */
-  halfClose?: boolean;
-}
-
-/**
- * Options of `DangaSocket.shutdown()`.
- *
- * @original new in danga-socket (not in Danga::Socket 1.62)
- */
-export interface ShutdownOptions {
-  /** Seconds to let connections finish before the rest are closed (default 30). */
-  timeout?: number;
-}
-
-/**
  * Receives an exception thrown by one object's handler (see `DangaSocket.setErrorHandler`).
  *
  * @original new in danga-socket (not in Danga::Socket 1.62)
  */
 export type ErrorHandler = (err: unknown, obj: DangaSocket<object>) => void;
-
-/**
- * Where the library's diagnostic output goes (see `DangaSocket.setLogger`).
- *
- * @original new in danga-socket (not in Danga::Socket 1.62)
- */
-export type Logger = (level: 'debug' | 'error', message: string) => void;
-
-/**
- * A snapshot of the loop's counters (see `DangaSocket.stats()`).
- *
- * @original new in danga-socket (not in Danga::Socket 1.62)
- */
-export interface DangaStats {
-  /** Objects open now (registered and not closed), listeners included. */
-  readonly open: number;
-  /** Objects registered since the process started. */
-  readonly opened: number;
-  /** Connections accepted by `Listener` objects. */
-  readonly accepted: number;
-  /** Bytes read from sockets. */
-  readonly bytesIn: number;
-  /** Bytes written to sockets. */
-  readonly bytesOut: number;
-  /** Closes by reason ('' when close() got none; 'stolen' for stealSocket()). */
-  readonly closed: Readonly<Record<string, number>>;
-}
-
-/**
- * A callback in the write queue.
- *
- * Its exception propagates to whoever ran the queue (the handler, or the loop's error handling).
- *
- * @original a code ref given to `$obj->write($code)`
- */
-export type WriteCallback = () => void;
-
-/**
- * Replaces the write syscall (`setWriterFunc`). Gets the Buffer, the number of
- * bytes to write and the offset to start at; returns the number of bytes it
- * wrote (0 when it can take nothing now). To report a failure it throws an
- * Error whose `code` is the errno name ('EPIPE', 'EAGAIN', …).
- *
- * @original the `$code` of `$obj->set_writer_func($code)`
- */
-export type WriterFunc = (data: Buffer, length: number, offset: number) => number;
-
-/**
- * Anything the constructor accepts: a Sock from the helpers, or a Node stream.
- *
- * @original the `$sock` of `Danga::Socket->new($sock)` (an IO::Socket); streams are new
- */
-export type SocketLike = Sock | NodeJS.ReadWriteStream | object;
 
 const IGNORED = (): void => {};
 /** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
@@ -882,11 +784,23 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 
     const out = this.#out;
     const queued = out !== null && out.head < out.q.length;
-    if (typeof item === 'function') {
-      if (queued || this.#callbackDepth > 0 || this.#batchDepth > 0) {
-        this.#outbound().addCallback(item);
-        return false;
+    if (typeof item !== 'function') {
+      const len = item.length;
+      if (len === 0) return !queued;
+      if (!queued && this.#batchDepth === 0) {
+        // Nothing queued: write now, bypassing the queue.
+        const n = this.#rawWrite(item, 0, len);
+        if (n > 0) this.#wrote(n);
+        if (n === len) {
+          if (this.#writeSetWatch) {
+            this.#writeSetWatch = false;
+            this.#setWatch(POLLOUT, false);
+          }
+          return true;
+        }
+        return n >= 0 || n === -errno.EAGAIN ? this.#outbound().rest(this, item, n) : this.#writeFailed(n);
       }
+    } else if (!queued && this.#callbackDepth === 0 && this.#batchDepth === 0) {
       // Nothing queued: run it now; what it queues runs once it returns.
       this.#runCallback(item);
       if (!this.#queueEmpty()) return this.#flush();
@@ -894,38 +808,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       if (this.#flags & (ENDING | HALF_CLOSING)) this.#drained();
       return true;
     }
-    const len = item.length;
-    if (len === 0) return !queued;
-    if (queued || this.#batchDepth > 0) {
-      const o = this.#outbound();
-      if (o.add(this, item, len)) o.checkHigh(this);
-      return false;
-    }
-    // Nothing queued: write now, bypassing the queue.
-    const n = this.#rawWrite(item, 0, len);
-    if (n > 0) this.#wrote(n);
-    if (n === len) {
-      if (this.#writeSetWatch) {
-        this.#writeSetWatch = false;
-        this.#setWatch(POLLOUT, false);
-      }
-      return true;
-    }
-    if (n >= 0) {
-      const o = this.#outbound();
-      if (!o.add(this, item, len - n)) return false;
-      this.onIncompleteWrite();
-      o.checkHigh(this);
-      return false;
-    }
-    if (n === -errno.EAGAIN) {
-      const o = this.#outbound();
-      if (!o.add(this, item, len)) return false;
-      this.#writeFailed(n);
-      o.checkHigh(this);
-      return false;
-    }
-    return this.#writeFailed(n);
+    return this.#outbound().queue(this, item);
   }
 
   /** The write queue, made on the first write that queues. */
@@ -949,13 +832,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       bufs.push(b);
       total += b.length;
     }
-    if (total === 0) return this.#queueEmpty();
-    const out = this.#outbound();
-    const wasEmpty = out.empty;
-    if (!out.addAll(this, bufs, total)) return false;
-    if (wasEmpty && this.#callbackDepth === 0 && this.#batchDepth === 0 && this.#flush()) return true;
-    if (!this.#closed) out.checkHigh(this);
-    return false;
+    return total === 0 ? this.#queueEmpty() : this.#outbound().pieces(this, bufs, total);
+  }
+
+  /** @internal writes are held: inside a write callback or a batch (see OutboundHost). */
+  [kHeld](): boolean {
+    return this.#callbackDepth > 0 || this.#batchDepth > 0;
   }
 
   /**
@@ -992,11 +874,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       range.release();
       return this.#closed || this.#queueEmpty();
     }
-    const out = this.#outbound();
-    const wasEmpty = out.empty;
-    out.addFile(range);
-    if (wasEmpty && this.#callbackDepth === 0 && this.#batchDepth === 0) return this.#flush();
-    return false;
+    return this.#outbound().file(this, range);
   }
 
   /**
