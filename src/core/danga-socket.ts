@@ -914,13 +914,8 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    */
   end(options?: EndOptions): void {
     if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidArgType('options', 'an object', options);
-    this.#end(options?.halfClose === true);
-  }
-
-  /** end(), under a name no subclass can override (onShutdown's default uses it). */
-  #end(halfClose: boolean): void {
     if (this.#closed) return;
-    if (halfClose) {
+    if (options?.halfClose === true) {
       this.#flags |= HALF_CLOSING;
     } else {
       this.#flags |= ENDING;
@@ -1049,18 +1044,17 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   }
 
   /**
-   * A graceful shutdown began (`DangaSocket.shutdown()`). The default ends
-   * the connection: stop reading, close once everything queued is out. It
-   * runs the base class's `end()`, not an override of it: a subclass whose
-   * `end()` sends a last reply overrides `onShutdown()` too (to call
-   * `this.end()`). Protocol code overrides it to let the request in hand
-   * finish first.
+   * A graceful shutdown began (`DangaSocket.shutdown()`). The default calls
+   * `this.end()`: stop reading, close once everything queued is out. The
+   * hooks compose: a subclass that overrides `end()` (to send a last reply)
+   * has its `end()` run at shutdown too. Protocol code overrides
+   * `onShutdown()` to let the request in hand finish first.
    *
    * @throws Nothing.
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   onShutdown(): void {
-    this.#end(false);
+    this.end();
   }
 
   /** @internal graceful shutdown (see LoopObject). */
