@@ -60,6 +60,7 @@ export type {
   DangaStats,
   FileSource,
   WriteFileOptions,
+  FrameFormat,
 } from './core/danga-socket.js';
 export { Connection } from './core/connection.js';
 export { Listener } from './core/listener.js';

@@ -34,12 +34,12 @@ import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
 import { FileRange, type FileSource, type WriteFileOptions } from './file-range.js';
 import { constants as bufferConstants } from 'node:buffer';
 import { EMPTY } from './chunks.js';
-import { Inbound, kOwed, kReadSocket } from './inbound.js';
+import type { DangaSocketOptions, DangaStats, EndOptions, FrameFormat, Logger, ShutdownOptions, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
+import { type FrameSpec, Inbound, frameSpec, kOwed, kReadSocket } from './inbound.js';
 import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kHeld, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
-export type { DangaSocketOptions, DangaStats, EndOptions, Logger, ShutdownOptions, SocketLike, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
-import type { DangaSocketOptions, DangaStats, EndOptions, Logger, ShutdownOptions, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
+export type { DangaSocketOptions, DangaStats, EndOptions, FrameFormat, Logger, ShutdownOptions, SocketLike, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
 
 /** Hook: deliver what is readable before an error closes the object (Connection.eventErr). */
 export const kReadBeforeError = Symbol('danga.readBeforeError');
@@ -1386,6 +1386,37 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       return EMPTY;
     }
     return (this.#pushBack ??= new Inbound()).readExact(this, n);
+  }
+
+  /**
+   * The next length-prefixed frame: a header holding the payload's length
+   * (see FrameFormat), then the payload. A frame may arrive in any number
+   * of pieces, and a header split across reads is no different.
+   *
+   * @param format where the length is and how wide: `{ lengthBytes: 4 }` for
+   *   a 4-byte big-endian prefix. The same object each call is checked once.
+   * @param maxBytes the longest payload accepted
+   * @returns the payload (with `keepHeader`, the header and the payload): a
+   *   view when it came in one read, else copied once; `undefined` until all
+   *   of it is there (what is there stays buffered); `null` at end of
+   *   stream, on error, or once closed.
+   * @throws an Error with code ERR_DANGA_FRAME_TOO_LONG when the header
+   *   announces a payload longer than `maxBytes`, and ERR_DANGA_FRAME_INVALID
+   *   when it announces a negative one (with `adjust`); nothing is consumed
+   *   (the caller usually closes).
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE`) or RangeError (code `ERR_OUT_OF_RANGE`) for a bad `format` or `maxBytes`.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
+  readFrame(format: FrameFormat, maxBytes: number): Buffer | undefined | null {
+    const cached = this.#pushBack;
+    const spec = cached !== null && cached.format === format ? (cached.spec as FrameSpec) : frameSpec(format);
+    validateInteger('maxBytes', maxBytes, 0, MAX_FRAME);
+    if (this.#closed) return null;
+    const pb = (this.#pushBack ??= new Inbound());
+    pb.format = format;
+    pb.spec = spec;
+    return pb.readFrame(this, spec, maxBytes);
   }
 
   /**

@@ -15,7 +15,8 @@
  * `InboundHost` interface, as the loop asks through `LoopObject`. So its
  * rules are tested over Buffers (test/core/inbound.test.ts).
  */
-import { frameTooLong } from './errors.js';
+import { frameTooLong, invalidArgType, invalidArgValue, stateError, validateInteger } from './errors.js';
+import type { FrameFormat } from './socket-types.js';
 import { EMPTY, byteAt, dropFront, indexOfChunks, takeFront } from './chunks.js';
 
 /** Host hook: one socket read of at most `max` bytes (counted, activity, end of stream noted): bytes, empty when none now, null at the end or on error. */
@@ -59,6 +60,21 @@ export interface FrameSpec {
   readonly keepHeader: boolean;
 }
 
+/** Checks a FrameFormat and fills in its defaults (readFrame() keeps the last one, so a format reused per call is checked once). */
+export function frameSpec(format: FrameFormat): FrameSpec {
+  if (format === null || typeof format !== 'object') throw invalidArgType('format', 'an object', format);
+  const w = format.lengthBytes;
+  if (w !== 1 && w !== 2 && w !== 4) throw invalidArgValue('format.lengthBytes', `must be 1, 2 or 4 (got ${String(w)})`);
+  const endian = format.endian ?? 'be';
+  if (endian !== 'be' && endian !== 'le') throw invalidArgValue('format.endian', `must be 'be' or 'le' (got ${String(endian)})`);
+  const lengthOffset = format.lengthOffset === undefined ? 0 : validateInteger('format.lengthOffset', format.lengthOffset, 0, 0xffff);
+  const headerBytes =
+    format.headerBytes === undefined ? lengthOffset + w : validateInteger('format.headerBytes', format.headerBytes, lengthOffset + w, 0xffff);
+  const adjust = format.adjust === undefined ? 0 : validateInteger('format.adjust', format.adjust, -0xffffffff, 0xffffffff);
+  if (format.keepHeader !== undefined && typeof format.keepHeader !== 'boolean') throw invalidArgType('format.keepHeader', 'of type boolean', format.keepHeader);
+  return { headerBytes, lengthOffset, lengthBytes: w, littleEndian: endian === 'le', adjust, keepHeader: format.keepHeader === true };
+}
+
 /** The payload length the header `h` (which holds `spec.headerBytes` bytes at least) announces. */
 export function frameLength(h: Buffer, spec: FrameSpec): number {
   const at = spec.lengthOffset;
@@ -88,6 +104,9 @@ export class Inbound {
   /** The last string delimiter given to readUntil() and its bytes, so a repeated one is not converted each call. */
   delimText: string | null = null;
   delimBytes: Buffer | null = null;
+  /** The last format given to readFrame() and its checked form. */
+  format: FrameFormat | null = null;
+  spec: FrameSpec | null = null;
 
   // ---------------------------------------------------------------- the rules, over Buffers
 
@@ -210,13 +229,15 @@ export class Inbound {
   /**
    * A length-prefixed frame (its payload, or with `keepHeader` header and
    * payload; consumed), or undefined when not all of it is held, or TOO_LONG
-   * when its payload length is negative or above `maxBytes` (nothing consumed).
+   * when its payload length is above `maxBytes` (nothing consumed). A
+   * negative length (the header's length field below -adjust) throws.
    */
   scanFrame(spec: FrameSpec, maxBytes: number): Buffer | undefined | typeof TOO_LONG {
     const hlen = spec.headerBytes;
     if (this.bytes < hlen) return undefined;
     const len = frameLength(this.peekHeld(hlen), spec);
-    if (len < 0 || len > maxBytes) return TOO_LONG;
+    if (len > maxBytes) return TOO_LONG;
+    if (len < 0) throw stateError('ERR_DANGA_FRAME_INVALID', `the frame header gives a payload of ${len} bytes`);
     if (this.bytes < hlen + len) return undefined;
     if (spec.keepHeader) return this.take(hlen + len);
     dropFront(this.chunks, hlen);

@@ -104,3 +104,27 @@ export type WriterFunc = (data: Buffer, length: number, offset: number) => numbe
  * @original the `$sock` of `Danga::Socket->new($sock)` (an IO::Socket); streams are new
  */
 export type SocketLike = Sock | NodeJS.ReadWriteStream | object;
+
+/**
+ * The layout of a length-prefixed frame, for `readFrame()`: a header of
+ * `headerBytes` bytes holding the payload's length at `lengthOffset`, then
+ * the payload. A plain 4-byte big-endian length prefix is
+ * `{ lengthBytes: 4 }`; a Gearman binary packet (4 bytes of magic, 4 of
+ * type, 4 of length) is `{ lengthBytes: 4, lengthOffset: 8, keepHeader: true }`.
+ *
+ * @original new in danga-socket (not in Danga::Socket 1.62)
+ */
+export interface FrameFormat {
+  /** Width of the length field in bytes. */
+  readonly lengthBytes: 1 | 2 | 4;
+  /** Byte order of the length field: 'be' (network order, the default) or 'le'. */
+  readonly endian?: 'be' | 'le';
+  /** Where the length field starts in the header (default 0). */
+  readonly lengthOffset?: number;
+  /** Bytes of header before the payload (default `lengthOffset + lengthBytes`; at least that). */
+  readonly headerBytes?: number;
+  /** Added to the length field to get the payload's length (default 0; -4 when a 4-byte length counts itself). */
+  readonly adjust?: number;
+  /** Hand out the header with the payload (default false: the payload only). */
+  readonly keepHeader?: boolean;
+}
