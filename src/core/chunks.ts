@@ -9,6 +9,24 @@
  * So a 1 MiB frame arriving in 64 KiB reads costs one 1 MiB copy, not the
  * 16 growing concatenations of a reader that joins as it goes.
  */
+import { invalidArgType, invalidArgValue } from './errors.js';
+
+/**
+ * `data` as a Buffer: a Buffer itself, a string as UTF-8, a Uint8Array as
+ * a view of its memory (no copy). `name` is the argument's, for the error.
+ */
+export function toBuffer(data: Buffer | Uint8Array | string, name: string): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) {
+    try {
+      return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    } catch (err) {
+      throw invalidArgValue(name, 'is a view of a detached ArrayBuffer', err);
+    }
+  }
+  throw invalidArgType(name, 'a Buffer, Uint8Array or string', data);
+}
 
 /** The empty Buffer the framing helpers hand out (shared: an empty Buffer has nothing to change). */
 export const EMPTY = Buffer.alloc(0);

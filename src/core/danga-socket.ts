@@ -33,7 +33,9 @@ import {
 import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
 import { FileRange, type FileSource, type WriteFileOptions } from './file-range.js';
 import { constants as bufferConstants } from 'node:buffer';
-import { EMPTY } from './chunks.js';
+import { EMPTY, toBuffer } from './chunks.js';
+import { log, setLogger as setLog, text } from './log.js';
+import { addOtherFds, replaceOtherFds } from './other-fds.js';
 import type { DangaSocketOptions, DangaStats, EndOptions, FrameFormat, Logger, ShutdownOptions, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
 import { type FrameSpec, Inbound, frameSpec, kOwed, kReadSocket } from './inbound.js';
 import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kHeld, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
@@ -64,19 +66,6 @@ const IGNORED = (): void => {};
 /** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
 const DEBUG_LEVEL = Number(process.env.DANGA_DEBUG ?? 0) || 0;
 
-function toBuffer(data: Buffer | Uint8Array | string, name: string): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (data instanceof Uint8Array) {
-    try {
-      return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    } catch (err) {
-      throw invalidArgValue(name, 'is a view of a detached ArrayBuffer', err);
-    }
-  }
-  throw invalidArgType(name, 'a Buffer, Uint8Array or string', data);
-}
-
 /** Largest frame (and maxBytes) the framing helpers take: the largest Buffer. */
 const MAX_FRAME = bufferConstants.MAX_LENGTH;
 
@@ -101,20 +90,6 @@ const AT_EOF = 2;
 const ENDING = 4;
 /** end({ halfClose }): shut down the writing side once the queue is empty. */
 const HALF_CLOSING = 8;
-
-const defaultLogger: Logger = (_level, message) => {
-  process.stderr.write(message);
-};
-let logger: Logger = defaultLogger;
-
-/** Text of a value for a message, whatever it is (a Symbol, an object without prototype). */
-function text(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
 
 /**
  * The base class. Subclass it, call `super(sock)`, and override the event
@@ -278,7 +253,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    */
   static setLogger(fn: Logger | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
-    logger = fn ?? defaultLogger;
+    setLog(fn ?? null);
   }
 
   /**
@@ -383,19 +358,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * @original `Danga::Socket->OtherFds([%map])`; a `Map` is returned (1.62 returns the hash)
    */
   static otherFds(map?: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Map<number, OtherFdCallback> {
-    if (map !== undefined) {
-      const entries = otherFdEntries(map);
-      const wanted = new Set(entries.map(([fd]) => fd));
-      for (const fd of reactor.otherFds.keys()) {
-        if (!wanted.has(fd)) reactor.unwatchOtherFd(fd);
-      }
-      const kept = new Map(reactor.otherFds);
-      reactor.otherFds.clear();
-      for (const [fd, cb] of entries) {
-        if (!kept.has(fd)) watchOtherFd(fd);
-        reactor.otherFds.set(fd, cb);
-      }
-    }
+    if (map !== undefined) replaceOtherFds(map);
     return reactor.otherFds;
   }
 
@@ -406,10 +369,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * @original `Danga::Socket->AddOtherFds(%map)`
    */
   static addOtherFds(map: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Map<number, OtherFdCallback> {
-    for (const [fd, cb] of otherFdEntries(map)) {
-      if (!reactor.otherFds.has(fd)) watchOtherFd(fd);
-      reactor.otherFds.set(fd, cb);
-    }
+    addOtherFds(map);
     return reactor.otherFds;
   }
 
@@ -436,7 +396,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * @original `Danga::Socket->DebugMsg($fmt, @args)`
    */
   static debugMsg(fmt: string, ...args: unknown[]): void {
-    logger('debug', '>>> ' + format(text(fmt).replace(/\n$/, ''), ...args) + '\n');
+    log('debug', '>>> ' + format(text(fmt).replace(/\n$/, ''), ...args) + '\n');
   }
 
   /**
@@ -1582,7 +1542,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    */
   dumpError(message: string): void {
     const stack = (new Error().stack ?? '').split('\n').slice(2).join('\n');
-    logger('error', `ERROR: ${text(message)}\n\t${this.asString()}\n${stack}\n`);
+    log('error', `ERROR: ${text(message)}\n\t${this.asString()}\n${stack}\n`);
   }
 
   /**
@@ -1681,23 +1641,4 @@ function pendingError(t: Transport): Error | undefined {
 function addrString(a: SockAddress | null): string | null {
   if (a === null || a.family === 'unix') return null;
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}
-
-function otherFdEntries(map: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Array<[number, OtherFdCallback]> {
-  if (map === null || typeof map !== 'object') throw invalidArgType('map', 'a Map or an object', map);
-  const raw: Array<[unknown, unknown]> = map instanceof Map ? Array.from(map.entries()) : Object.entries(map);
-  return raw.map(([k, v]) => {
-    const fd = typeof k === 'string' ? Number(k) : k;
-    if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
-      throw invalidArgValue('map', `has a key that is not a file descriptor: ${text(k)}`);
-    }
-    return [fd, validateFunction<OtherFdCallback>(`map[${fd}]`, v)];
-  });
-}
-
-function watchOtherFd(fd: number): void {
-  const rc = reactor.driver.watchFd(fd, true);
-  if (rc < 0) {
-    throw invalidArgValue('map', `has fd ${fd}, which cannot be watched`, systemError(rc, 'epoll_ctl', `fd ${fd}`));
-  }
 }
