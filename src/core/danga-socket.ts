@@ -16,7 +16,7 @@
 import { format } from 'node:util';
 import { INITIAL_WATCH, POLLIN, POLLOUT, WAIT_FOREVER } from './constants.js';
 import type { EngineName, Sock, SockAddress, StartTlsOptions, Transport } from './contract.js';
-import { errno, errnoOf, invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateFunction, validateInteger } from './errors.js';
+import { errno, errnoOf, invalidArgType, invalidArgValue, outOfRange, pendingError, stateError, systemError, validateFunction, validateInteger } from './errors.js';
 import {
   kCloseHook,
   kEventErr,
@@ -1628,14 +1628,6 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (peer !== null) s += ` to ${peer}`;
     return s;
   }
-}
-
-/** The socket's pending error (SO_ERROR, which reading clears), else the error of the read that failed; undefined when none. */
-function pendingError(t: Transport): Error | undefined {
-  const n = t.socketError();
-  if (n > 0) return systemError(-n, 'getsockopt', 'SO_ERROR');
-  const last = t.lastError;
-  return last < 0 ? systemError(last, 'read') : undefined;
 }
 
 function addrString(a: SockAddress | null): string | null {
