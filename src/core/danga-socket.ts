@@ -16,7 +16,18 @@
 import { format } from 'node:util';
 import { INITIAL_WATCH, POLLIN, POLLOUT, WAIT_FOREVER } from './constants.js';
 import type { EngineName, Sock, SockAddress, StartTlsOptions, Transport } from './contract.js';
-import { errno, errnoOf, invalidArgType, invalidArgValue, outOfRange, pendingError, stateError, systemError, validateFunction, validateInteger } from './errors.js';
+import {
+  errno,
+  errnoOf,
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
+  pendingError,
+  stateError,
+  systemError,
+  validateFunction,
+  validateInteger,
+} from './errors.js';
 import {
   kCloseHook,
   kEventErr,
@@ -41,7 +52,6 @@ import { type FrameSpec, Inbound, frameSpec, kOwed, kReadSocket } from './inboun
 import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kHeld, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
-export type { DangaSocketOptions, DangaStats, EndOptions, FrameFormat, Logger, ShutdownOptions, SocketLike, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
 
 /** Hook: deliver what is readable before an error closes the object (Connection.eventErr). */
 export const kReadBeforeError = Symbol('danga.readBeforeError');

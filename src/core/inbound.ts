@@ -68,10 +68,10 @@ export function frameSpec(format: FrameFormat): FrameSpec {
   const endian = format.endian ?? 'be';
   if (endian !== 'be' && endian !== 'le') throw invalidArgValue('format.endian', `must be 'be' or 'le' (got ${String(endian)})`);
   const lengthOffset = format.lengthOffset === undefined ? 0 : validateInteger('format.lengthOffset', format.lengthOffset, 0, 0xffff);
-  const headerBytes =
-    format.headerBytes === undefined ? lengthOffset + w : validateInteger('format.headerBytes', format.headerBytes, lengthOffset + w, 0xffff);
+  const headerBytes = format.headerBytes === undefined ? lengthOffset + w : validateInteger('format.headerBytes', format.headerBytes, lengthOffset + w, 0xffff);
   const adjust = format.adjust === undefined ? 0 : validateInteger('format.adjust', format.adjust, -0xffffffff, 0xffffffff);
-  if (format.keepHeader !== undefined && typeof format.keepHeader !== 'boolean') throw invalidArgType('format.keepHeader', 'of type boolean', format.keepHeader);
+  if (format.keepHeader !== undefined && typeof format.keepHeader !== 'boolean')
+    throw invalidArgType('format.keepHeader', 'of type boolean', format.keepHeader);
   return { headerBytes, lengthOffset, lengthBytes: w, littleEndian: endian === 'le', adjust, keepHeader: format.keepHeader === true };
 }
 

@@ -269,37 +269,44 @@ function encodeFrame(spec: FrameSpec, payload: Buffer, filler: number): { wire: 
 
 test('Inbound.scanFrame over bytes arriving in any split gives the frames that were sent, in order, and holds exactly the rest', () => {
   fc.assert(
-    fc.property(formatArb, fc.array(bytes(200), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 40 }), fc.nat(255), fc.nat(50), (format, payloads, cuts, filler, cutLast) => {
-      const spec = frameSpec(format);
-      const frames = payloads.map((p) => encodeFrame(spec, p, filler));
-      const whole = Buffer.concat(frames.map((f) => f.wire));
-      // The last frame may be cut short: it stays held.
-      const data = whole.subarray(0, Math.max(0, whole.length - cutLast));
-      const inb = new Inbound();
-      const got: Buffer[] = [];
-      for (const chunk of split(data, cuts)) {
-        inb.append(chunk);
-        for (;;) {
-          const r = inb.scanFrame(spec, 1000);
-          assert.notEqual(r, TOO_LONG);
-          if (r === undefined) break;
-          got.push(Buffer.from(r as Buffer));
+    fc.property(
+      formatArb,
+      fc.array(bytes(200), { maxLength: 8 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      fc.nat(255),
+      fc.nat(50),
+      (format, payloads, cuts, filler, cutLast) => {
+        const spec = frameSpec(format);
+        const frames = payloads.map((p) => encodeFrame(spec, p, filler));
+        const whole = Buffer.concat(frames.map((f) => f.wire));
+        // The last frame may be cut short: it stays held.
+        const data = whole.subarray(0, Math.max(0, whole.length - cutLast));
+        const inb = new Inbound();
+        const got: Buffer[] = [];
+        for (const chunk of split(data, cuts)) {
+          inb.append(chunk);
+          for (;;) {
+            const r = inb.scanFrame(spec, 1000);
+            assert.notEqual(r, TOO_LONG);
+            if (r === undefined) break;
+            got.push(Buffer.from(r as Buffer));
+          }
         }
-      }
-      let complete = 0;
-      let used = 0;
-      while (complete < frames.length && used + (frames[complete] as { wire: Buffer }).wire.length <= data.length) {
-        used += (frames[complete] as { wire: Buffer }).wire.length;
-        complete++;
-      }
-      assert.deepEqual(
-        got,
-        frames.slice(0, complete).map((f) => f.expected),
-      );
-      assert.deepEqual(Buffer.concat(inb.chunks), data.subarray(used));
-      assert.equal(inb.bytes, data.length - used);
-      assert.ok(inb.chunks.every((c) => c.length > 0));
-    }),
+        let complete = 0;
+        let used = 0;
+        while (complete < frames.length && used + (frames[complete] as { wire: Buffer }).wire.length <= data.length) {
+          used += (frames[complete] as { wire: Buffer }).wire.length;
+          complete++;
+        }
+        assert.deepEqual(
+          got,
+          frames.slice(0, complete).map((f) => f.expected),
+        );
+        assert.deepEqual(Buffer.concat(inb.chunks), data.subarray(used));
+        assert.equal(inb.bytes, data.length - used);
+        assert.ok(inb.chunks.every((c) => c.length > 0));
+      },
+    ),
     { numRuns: 2000 },
   );
 });
@@ -920,10 +927,16 @@ test('readFrame on a socket: binary packets and text lines on one connection (a 
   const [c, d] = socketPair();
   const small = new Recorder(c);
   small.pushBackRead(packet(2, 'too long'));
-  assert.throws(() => small.readFrame(GEARMAN, 7), (err: Error & { code?: string; maxBytes?: number }) => err.code === 'ERR_DANGA_FRAME_TOO_LONG' && err.maxBytes === 7);
+  assert.throws(
+    () => small.readFrame(GEARMAN, 7),
+    (err: Error & { code?: string; maxBytes?: number }) => err.code === 'ERR_DANGA_FRAME_TOO_LONG' && err.maxBytes === 7,
+  );
   assert.equal(small.readFrame(GEARMAN, 8)?.subarray(12).toString(), 'too long', 'the frame was still there');
   for (const bad of [null, 4, { lengthBytes: 8 }, { lengthBytes: 4, endian: 'pdp' }]) {
-    assert.throws(() => small.readFrame(bad as never, 10), (err: Error & { code?: string }) => /^ERR_INVALID_ARG_(TYPE|VALUE)$/.test(err.code ?? ''));
+    assert.throws(
+      () => small.readFrame(bad as never, 10),
+      (err: Error & { code?: string }) => /^ERR_INVALID_ARG_(TYPE|VALUE)$/.test(err.code ?? ''),
+    );
   }
   assert.throws(() => small.readFrame({ lengthBytes: 1 }, -1), { code: 'ERR_OUT_OF_RANGE' });
   small.close();
