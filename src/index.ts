@@ -45,22 +45,19 @@
 import './engines/install.js';
 
 export { DangaSocket } from './core/danga-socket.js';
+export type { StartTlsOptions, PostLoopCallback, ErrorHandler, FileSource, WriteFileOptions } from './core/danga-socket.js';
 export type {
   WriteData,
   WriteCallback,
   WriterFunc,
   SocketLike,
-  StartTlsOptions,
-  PostLoopCallback,
   DangaSocketOptions,
   EndOptions,
   ShutdownOptions,
-  ErrorHandler,
   Logger,
   DangaStats,
-  FileSource,
-  WriteFileOptions,
-} from './core/danga-socket.js';
+  FrameFormat,
+} from './core/socket-types.js';
 export { Connection } from './core/connection.js';
 export { Listener } from './core/listener.js';
 export type { ListenerOptions, ConnectionFactory } from './core/listener.js';

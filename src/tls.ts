@@ -68,8 +68,8 @@ export interface ConnectTlsOptions extends Omit<tls.ConnectionOptions, 'host' | 
  * A listening TCP socket whose accepted connections are TLS (server side).
  * `accept()` returns a connection at once, before its handshake: data written
  * early goes out once the handshake is done, and handshake or certificate
- * failures reach the connection's `eventErr` (the Error is
- * `(sock as StreamSock).error`).
+ * failures reach the connection's `eventErr(err)`, with the TLS Error as
+ * `err`.
  *
  * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`) / TypeError (code `ERR_INVALID_ARG_VALUE`) for bad options, as `listenTcp`; Node's own errors for bad TLS
  *   options (a key that does not parse, …); a system error when listening fails; an Error (code `ERR_DANGA_NODE_UNSUPPORTED`) on a runtime that
@@ -88,9 +88,9 @@ export function listenTls(options: ListenTlsOptions): Sock {
  * Starts a TLS client connection. It becomes writable once TCP is connected;
  * what is written before the handshake is done goes out after it. The
  * server's certificate is checked against `ca` (default: Node's root CAs)
- * and against `servername`, else the host. Failures reach `eventErr`, with
+ * and against `servername`, else the host. Failures reach `eventErr(err)`, with
  * the TLS error (e.g. code 'DEPTH_ZERO_SELF_SIGNED_CERT',
- * 'ERR_TLS_CERT_ALTNAME_INVALID') as `(sock as StreamSock).error`.
+ * 'ERR_TLS_CERT_ALTNAME_INVALID') as `err`.
  *
  * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`) / TypeError (code `ERR_INVALID_ARG_VALUE`) for bad options, as `connectTcp`; Node's own errors for bad TLS
  *   options. Handshake and certificate failures do not throw: they reach `eventErr`.

@@ -56,8 +56,8 @@ class Source extends DangaSocket {
     }
   }
 
-  override eventErr(): void {
-    this.err = (this.sock() as StreamSock).error;
+  override eventErr(err?: Error): void {
+    this.err = err ?? null;
     this.close('err');
   }
 
@@ -95,9 +95,9 @@ class Watcher extends DangaSocket {
     this.text += buf.toString();
   }
 
-  override eventErr(): void {
+  override eventErr(err?: Error): void {
     this.events.push('err');
-    this.error = (this.sock() as StreamSock).error;
+    this.error = err ?? null;
     this.close('err');
   }
 

@@ -5,7 +5,8 @@
  */
 import { POLLIN } from './constants.js';
 import type { Sock } from './contract.js';
-import { DangaSocket, kReadBeforeError, type DangaSocketOptions } from './danga-socket.js';
+import { DangaSocket, kReadBeforeError } from './danga-socket.js';
+import type { DangaSocketOptions } from './socket-types.js';
 import { invalidArgType } from './errors.js';
 
 const DEFAULTS: DangaSocketOptions = { eofOnce: true };

@@ -178,6 +178,12 @@ export interface Transport extends Sock {
   read(max: number): Buffer | null;
   /** The negative errno of the last failed read, 0 if none. */
   readonly lastError: number;
+  /**
+   * Optional: the Error the engine keeps for a failed connection (the node
+   * engine: the stream's error, a TLS error included); reading it clears
+   * nothing. Engines without it have the kernel's error in `socketError()`.
+   */
+  readonly error?: Error | null;
   /** Writes `length` bytes of `buf` from `offset`; bytes written, -EAGAIN when it can take nothing now, or -errno. */
   write(buf: Buffer, offset: number, length: number): number;
   /**

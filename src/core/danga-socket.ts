@@ -16,9 +16,21 @@
 import { format } from 'node:util';
 import { INITIAL_WATCH, POLLIN, POLLOUT, WAIT_FOREVER } from './constants.js';
 import type { EngineName, Sock, SockAddress, StartTlsOptions, Transport } from './contract.js';
-import { errno, errnoOf, invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateFunction, validateInteger } from './errors.js';
+import {
+  errno,
+  errnoOf,
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
+  pendingError,
+  stateError,
+  systemError,
+  validateFunction,
+  validateInteger,
+} from './errors.js';
 import {
   kCloseHook,
+  kEventErr,
   kIdleCheck,
   kPushBackStep,
   kReadiness,
@@ -32,9 +44,12 @@ import {
 import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
 import { FileRange, type FileSource, type WriteFileOptions } from './file-range.js';
 import { constants as bufferConstants } from 'node:buffer';
-import { frameTooLong } from './errors.js';
-import { Inbound, TOO_LONG } from './inbound.js';
-import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
+import { EMPTY, toBuffer } from './chunks.js';
+import { log, setLogger as setLog, text } from './log.js';
+import { addOtherFds, replaceOtherFds } from './other-fds.js';
+import type { DangaSocketOptions, DangaStats, EndOptions, FrameFormat, Logger, ShutdownOptions, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
+import { type FrameSpec, Inbound, frameSpec, kOwed, kReadSocket } from './inbound.js';
+import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kHeld, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
 
 export type { OtherFdCallback, ProfilingData } from './loop.js';
 
@@ -51,142 +66,18 @@ export type { FileSource, WriteFileOptions } from './file-range.js';
 export type PostLoopCallback = (descriptorMap: Map<number, DangaSocket<object>>, otherFds: Map<number, OtherFdCallback>) => unknown;
 
 /**
- * What `write()` takes: bytes, a string (UTF-8), a callback to run once
- * everything before it is out, nothing (kick the queue), or an array of
- * byte pieces, queued together and written with one writev.
- *
- * @original the `$data` of `$obj->write($data)` (a scalar, a scalar ref or a code ref); arrays are new
- */
-export type WriteData = Buffer | Uint8Array | string | WriteCallback | ReadonlyArray<Buffer | Uint8Array | string> | undefined | null;
-
-/**
- * Options of the constructor. All are off by default (the 1.62 behaviour).
- *
- * @original new in danga-socket (not in Danga::Socket 1.62)
- */
-export interface DangaSocketOptions {
-  /**
-   * Deliver end of stream once: after a read returned null, read interest
-   * goes off (and stays off), so a handler that queued its last reply is
-   * not re-fired every pass while it drains. `Connection` sets it.
-   */
-  eofOnce?: boolean;
-}
-
-/**
- * Options of `end()`.
- *
- * @original new in danga-socket (not in Danga::Socket 1.62)
- */
-export interface EndOptions {
-  /**
-   * Half-close instead: once everything queued is out, shut down the
-   * writing side (the peer sees end of stream) and go on reading; close
-   * when you see the peer's end of stream.
-   */
-  halfClose?: boolean;
-}
-
-/**
- * Options of `DangaSocket.shutdown()`.
- *
- * @original new in danga-socket (not in Danga::Socket 1.62)
- */
-export interface ShutdownOptions {
-  /** Seconds to let connections finish before the rest are closed (default 30). */
-  timeout?: number;
-}
-
-/**
  * Receives an exception thrown by one object's handler (see `DangaSocket.setErrorHandler`).
  *
  * @original new in danga-socket (not in Danga::Socket 1.62)
  */
 export type ErrorHandler = (err: unknown, obj: DangaSocket<object>) => void;
 
-/**
- * Where the library's diagnostic output goes (see `DangaSocket.setLogger`).
- *
- * @original new in danga-socket (not in Danga::Socket 1.62)
- */
-export type Logger = (level: 'debug' | 'error', message: string) => void;
-
-/**
- * A snapshot of the loop's counters (see `DangaSocket.stats()`).
- *
- * @original new in danga-socket (not in Danga::Socket 1.62)
- */
-export interface DangaStats {
-  /** Objects open now (registered and not closed), listeners included. */
-  readonly open: number;
-  /** Objects registered since the process started. */
-  readonly opened: number;
-  /** Connections accepted by `Listener` objects. */
-  readonly accepted: number;
-  /** Bytes read from sockets. */
-  readonly bytesIn: number;
-  /** Bytes written to sockets. */
-  readonly bytesOut: number;
-  /** Closes by reason ('' when close() got none; 'stolen' for stealSocket()). */
-  readonly closed: Readonly<Record<string, number>>;
-}
-
-/**
- * A callback in the write queue.
- *
- * Its exception propagates to whoever ran the queue (the handler, or the loop's error handling).
- *
- * @original a code ref given to `$obj->write($code)`
- */
-export type WriteCallback = () => void;
-
-/**
- * Replaces the write syscall (`setWriterFunc`). Gets the Buffer, the number of
- * bytes to write and the offset to start at; returns the number of bytes it
- * wrote (0 when it can take nothing now). To report a failure it throws an
- * Error whose `code` is the errno name ('EPIPE', 'EAGAIN', …).
- *
- * @original the `$code` of `$obj->set_writer_func($code)`
- */
-export type WriterFunc = (data: Buffer, length: number, offset: number) => number;
-
-/**
- * Anything the constructor accepts: a Sock from the helpers, or a Node stream.
- *
- * @original the `$sock` of `Danga::Socket->new($sock)` (an IO::Socket); streams are new
- */
-export type SocketLike = Sock | NodeJS.ReadWriteStream | object;
-
-const EMPTY = Buffer.alloc(0);
 const IGNORED = (): void => {};
 /** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
 const DEBUG_LEVEL = Number(process.env.DANGA_DEBUG ?? 0) || 0;
 
-function toBuffer(data: Buffer | Uint8Array | string, name: string): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (data instanceof Uint8Array) {
-    try {
-      return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    } catch (err) {
-      throw invalidArgValue(name, 'is a view of a detached ArrayBuffer', err);
-    }
-  }
-  throw invalidArgType(name, 'a Buffer, Uint8Array or string', data);
-}
-
-/** What one socket read of the framing helpers asks for (the native slab's full-read size). */
-const FRAME_READ = 64 * 1024;
-/**
- * Bytes one framing call reads from the socket at most before it answers
- * "not yet" (read() reads at most 1 MiB a call too): a peer streaming a
- * big frame cannot hold the loop inside one handler; level-triggered
- * readiness brings the rest next iteration.
- */
-const FRAME_READ_BUDGET = 1024 * 1024;
 /** Largest frame (and maxBytes) the framing helpers take: the largest Buffer. */
 const MAX_FRAME = bufferConstants.MAX_LENGTH;
-const LF = Buffer.from('\n');
 
 /**
  * Per-object settings most objects never use, made on first use, so that an
@@ -209,20 +100,6 @@ const AT_EOF = 2;
 const ENDING = 4;
 /** end({ halfClose }): shut down the writing side once the queue is empty. */
 const HALF_CLOSING = 8;
-
-const defaultLogger: Logger = (_level, message) => {
-  process.stderr.write(message);
-};
-let logger: Logger = defaultLogger;
-
-/** Text of a value for a message, whatever it is (a Symbol, an object without prototype). */
-function text(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
 
 /**
  * The base class. Subclass it, call `super(sock)`, and override the event
@@ -386,7 +263,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    */
   static setLogger(fn: Logger | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
-    logger = fn ?? defaultLogger;
+    setLog(fn ?? null);
   }
 
   /**
@@ -491,19 +368,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * @original `Danga::Socket->OtherFds([%map])`; a `Map` is returned (1.62 returns the hash)
    */
   static otherFds(map?: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Map<number, OtherFdCallback> {
-    if (map !== undefined) {
-      const entries = otherFdEntries(map);
-      const wanted = new Set(entries.map(([fd]) => fd));
-      for (const fd of reactor.otherFds.keys()) {
-        if (!wanted.has(fd)) reactor.unwatchOtherFd(fd);
-      }
-      const kept = new Map(reactor.otherFds);
-      reactor.otherFds.clear();
-      for (const [fd, cb] of entries) {
-        if (!kept.has(fd)) watchOtherFd(fd);
-        reactor.otherFds.set(fd, cb);
-      }
-    }
+    if (map !== undefined) replaceOtherFds(map);
     return reactor.otherFds;
   }
 
@@ -514,10 +379,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * @original `Danga::Socket->AddOtherFds(%map)`
    */
   static addOtherFds(map: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Map<number, OtherFdCallback> {
-    for (const [fd, cb] of otherFdEntries(map)) {
-      if (!reactor.otherFds.has(fd)) watchOtherFd(fd);
-      reactor.otherFds.set(fd, cb);
-    }
+    addOtherFds(map);
     return reactor.otherFds;
   }
 
@@ -544,7 +406,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * @original `Danga::Socket->DebugMsg($fmt, @args)`
    */
   static debugMsg(fmt: string, ...args: unknown[]): void {
-    logger('debug', '>>> ' + format(text(fmt).replace(/\n$/, ''), ...args) + '\n');
+    log('debug', '>>> ' + format(text(fmt).replace(/\n$/, ''), ...args) + '\n');
   }
 
   /**
@@ -892,11 +754,23 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 
     const out = this.#out;
     const queued = out !== null && out.head < out.q.length;
-    if (typeof item === 'function') {
-      if (queued || this.#callbackDepth > 0 || this.#batchDepth > 0) {
-        this.#outbound().addCallback(item);
-        return false;
+    if (typeof item !== 'function') {
+      const len = item.length;
+      if (len === 0) return !queued;
+      if (!queued && this.#batchDepth === 0) {
+        // Nothing queued: write now, bypassing the queue.
+        const n = this.#rawWrite(item, 0, len);
+        if (n > 0) this.#wrote(n);
+        if (n === len) {
+          if (this.#writeSetWatch) {
+            this.#writeSetWatch = false;
+            this.#setWatch(POLLOUT, false);
+          }
+          return true;
+        }
+        return n >= 0 || n === -errno.EAGAIN ? this.#outbound().rest(this, item, n) : this.#writeFailed(n);
       }
+    } else if (!queued && this.#callbackDepth === 0 && this.#batchDepth === 0) {
       // Nothing queued: run it now; what it queues runs once it returns.
       this.#runCallback(item);
       if (!this.#queueEmpty()) return this.#flush();
@@ -904,38 +778,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       if (this.#flags & (ENDING | HALF_CLOSING)) this.#drained();
       return true;
     }
-    const len = item.length;
-    if (len === 0) return !queued;
-    if (queued || this.#batchDepth > 0) {
-      const o = this.#outbound();
-      if (o.add(this, item, len)) o.checkHigh(this);
-      return false;
-    }
-    // Nothing queued: write now, bypassing the queue.
-    const n = this.#rawWrite(item, 0, len);
-    if (n > 0) this.#wrote(n);
-    if (n === len) {
-      if (this.#writeSetWatch) {
-        this.#writeSetWatch = false;
-        this.#setWatch(POLLOUT, false);
-      }
-      return true;
-    }
-    if (n >= 0) {
-      const o = this.#outbound();
-      if (!o.add(this, item, len - n)) return false;
-      this.onIncompleteWrite();
-      o.checkHigh(this);
-      return false;
-    }
-    if (n === -errno.EAGAIN) {
-      const o = this.#outbound();
-      if (!o.add(this, item, len)) return false;
-      this.#writeFailed(n);
-      o.checkHigh(this);
-      return false;
-    }
-    return this.#writeFailed(n);
+    return this.#outbound().queue(this, item);
   }
 
   /** The write queue, made on the first write that queues. */
@@ -959,13 +802,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       bufs.push(b);
       total += b.length;
     }
-    if (total === 0) return this.#queueEmpty();
-    const out = this.#outbound();
-    const wasEmpty = out.empty;
-    if (!out.addAll(this, bufs, total)) return false;
-    if (wasEmpty && this.#callbackDepth === 0 && this.#batchDepth === 0 && this.#flush()) return true;
-    if (!this.#closed) out.checkHigh(this);
-    return false;
+    return total === 0 ? this.#queueEmpty() : this.#outbound().pieces(this, bufs, total);
+  }
+
+  /** @internal writes are held: inside a write callback or a batch (see OutboundHost). */
+  [kHeld](): boolean {
+    return this.#callbackDepth > 0 || this.#batchDepth > 0;
   }
 
   /**
@@ -1003,11 +845,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       range.release();
       return this.#closed || this.#queueEmpty();
     }
-    const out = this.#outbound();
-    const wasEmpty = out.empty;
-    out.addFile(range);
-    if (wasEmpty && this.#callbackDepth === 0 && this.#batchDepth === 0) return this.#flush();
-    return false;
+    return this.#outbound().file(this, range);
   }
 
   /**
@@ -1047,13 +885,8 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    */
   end(options?: EndOptions): void {
     if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidArgType('options', 'an object', options);
-    this.#end(options?.halfClose === true);
-  }
-
-  /** end(), under a name no subclass can override (onShutdown's default uses it). */
-  #end(halfClose: boolean): void {
     if (this.#closed) return;
-    if (halfClose) {
+    if (options?.halfClose === true) {
       this.#flags |= HALF_CLOSING;
     } else {
       this.#flags |= ENDING;
@@ -1182,18 +1015,17 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   }
 
   /**
-   * A graceful shutdown began (`DangaSocket.shutdown()`). The default ends
-   * the connection: stop reading, close once everything queued is out. It
-   * runs the base class's `end()`, not an override of it: a subclass whose
-   * `end()` sends a last reply overrides `onShutdown()` too (to call
-   * `this.end()`). Protocol code overrides it to let the request in hand
-   * finish first.
+   * A graceful shutdown began (`DangaSocket.shutdown()`). The default calls
+   * `this.end()`: stop reading, close once everything queued is out. The
+   * hooks compose: a subclass that overrides `end()` (to send a last reply)
+   * has its `end()` run at shutdown too. Protocol code overrides
+   * `onShutdown()` to let the request in hand finish first.
    *
    * @throws Nothing.
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   onShutdown(): void {
-    this.#end(false);
+    this.end();
   }
 
   /** @internal graceful shutdown (see LoopObject). */
@@ -1317,7 +1149,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (this.#closed || b.length === 0) return;
     const pb = (this.#pushBack ??= new Inbound());
     pb.push(b);
-    this.#updatePushBack(pb);
+    pb.update(this);
   }
 
   /**
@@ -1333,7 +1165,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (this.#closed || b.length === 0) return;
     const pb = (this.#pushBack ??= new Inbound());
     pb.unshift(b);
-    this.#updatePushBack(pb);
+    pb.update(this);
   }
 
   /**
@@ -1356,18 +1188,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       throw outOfRange('maxBytes', 'an integer >= 1', maxBytes);
     }
     if (this.#closed) return null;
-    const pb = (this.#pushBack ??= new Inbound());
-    if (pb.bytes < maxBytes && this.#readIntoStore(pb) < 0 && pb.bytes === 0) return null;
-    if (pb.bytes === 0) return EMPTY;
-    // Held now: owed to a reader (the pushed-back phase delivers it while read interest is on).
-    pb.parked = false;
-    this.#updatePushBack(pb);
-    return pb.peek(maxBytes);
+    return (this.#pushBack ??= new Inbound()).peek(this, maxBytes);
   }
 
-  /** Files this object for the pushed-back phase while it has data owed to a reader. */
-  #updatePushBack(pb: Inbound): void {
-    if (pb.bytes > 0 && this.#watch & POLLIN && !pb.parked && !this.#closed) {
+  /** @internal held bytes are owed to a reader, or not (see InboundHost): filed for the pushed-back phase while read interest is on. */
+  [kOwed](owed: boolean): void {
+    if (owed && this.#watch & POLLIN && !this.#closed) {
       if (!reactor.pushBack.has(this)) {
         reactor.pushBack.add(this);
         reactor.requestPass();
@@ -1415,11 +1241,12 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     }
     if (this.#closed) return null;
     const pb = this.#pushBack;
-    if (pb === null) return this.#readSocket(maxBytes);
-    if (pb.bytes > 0) return this.#readPushedBack(pb, maxBytes);
-    const buf = this.#readSocket(maxBytes);
-    if (buf !== null) pb.socketBytes += buf.length;
-    return buf;
+    return pb === null ? this.#readSocket(maxBytes) : pb.read(this, maxBytes);
+  }
+
+  /** @internal one socket read (see InboundHost). */
+  [kReadSocket](maxBytes: number): Buffer | null {
+    return this.#readSocket(maxBytes);
   }
 
   /** Every read from the socket: counted, activity for the idle timeout, end of stream noted. */
@@ -1444,26 +1271,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   /** Read interest off, for end() and eofOnce (not through watchRead(), which a subclass may override). */
   #stopReading(): void {
     this.#setWatch(POLLIN, false);
-    if (this.#pushBack !== null) this.#updatePushBack(this.#pushBack);
-  }
-
-  #readPushedBack(pb: Inbound, maxBytes: number): Buffer {
-    let buf = pb.takeSome(maxBytes);
-    const chunks = pb.chunks;
-    if (pb.parked && chunks.length === 0 && buf.length < maxBytes) {
-      // Parked data is handed out with what the socket has now, so that a
-      // reader keeping a partial line sees the rest of it.
-      const more = this.#readSocket(maxBytes - buf.length);
-      if (more !== null && more.length > 0) {
-        pb.socketBytes += more.length;
-        buf = Buffer.concat([buf, more], buf.length + more.length);
-      }
-    }
-    if (chunks.length === 0) {
-      pb.parked = false;
-      reactor.pushBack.delete(this);
-    }
-    return buf;
+    if (this.#pushBack !== null) this.#pushBack.update(this);
   }
 
   // ---------------------------------------------------------------- framing helpers
@@ -1495,7 +1303,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   readLine(maxBytes: number): Buffer | undefined | null {
     validateInteger('maxBytes', maxBytes, 0, MAX_FRAME);
     if (this.#closed) return null;
-    return this.#readFrame((this.#pushBack ??= new Inbound()), LF, maxBytes, true);
+    return (this.#pushBack ??= new Inbound()).readLine(this, maxBytes);
   }
 
   /**
@@ -1525,7 +1333,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       pb.delimText = delimiter;
       pb.delimBytes = delim;
     }
-    return this.#readFrame(pb, delim, maxBytes, false);
+    return pb.readUntil(this, delim, maxBytes, false);
   }
 
   /**
@@ -1545,23 +1353,41 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
       // Nothing to read, but a frame all the same: the post-loop phase must
       // see it as progress, or a handler taking one frame per call would stop
       // with the next frame buffered.
-      const pb = this.#pushBack;
-      if (pb !== null) {
-        pb.taken();
-        this.#updatePushBack(pb);
-      }
+      this.#pushBack?.emptyFrame(this);
       return EMPTY;
     }
+    return (this.#pushBack ??= new Inbound()).readExact(this, n);
+  }
+
+  /**
+   * The next length-prefixed frame: a header holding the payload's length
+   * (see FrameFormat), then the payload. A frame may arrive in any number
+   * of pieces, and a header split across reads is no different.
+   *
+   * @param format where the length is and how wide: `{ lengthBytes: 4 }` for
+   *   a 4-byte big-endian prefix. The same object each call is checked once.
+   * @param maxBytes the longest payload accepted
+   * @returns the payload (with `keepHeader`, the header and the payload): a
+   *   view when it came in one read, else copied once; `undefined` until all
+   *   of it is there (what is there stays buffered); `null` at end of
+   *   stream, on error, or once closed.
+   * @throws an Error with code ERR_DANGA_FRAME_TOO_LONG when the header
+   *   announces a payload longer than `maxBytes`, and ERR_DANGA_FRAME_INVALID
+   *   when it announces a negative one (with `adjust`); nothing is consumed
+   *   (the caller usually closes).
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE`) or RangeError (code `ERR_OUT_OF_RANGE`) for a bad `format` or `maxBytes`.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
+  readFrame(format: FrameFormat, maxBytes: number): Buffer | undefined | null {
+    const cached = this.#pushBack;
+    const spec = cached !== null && cached.format === format ? (cached.spec as FrameSpec) : frameSpec(format);
+    validateInteger('maxBytes', maxBytes, 0, MAX_FRAME);
+    if (this.#closed) return null;
     const pb = (this.#pushBack ??= new Inbound());
-    let budget = FRAME_READ_BUDGET;
-    while (pb.bytes < n) {
-      const got = budget > 0 ? this.#readIntoStore(pb) : 0;
-      if (got <= 0) return this.#waitForSocket(pb, got < 0 ? null : undefined);
-      budget -= got;
-    }
-    const frame = pb.take(n);
-    this.#updatePushBack(pb);
-    return frame;
+    pb.format = format;
+    pb.spec = spec;
+    return pb.readFrame(this, spec, maxBytes);
   }
 
   /**
@@ -1579,42 +1405,6 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     return buf !== null && buf.length === 0 ? undefined : buf;
   }
 
-  /** readLine (`line`: LF, a CR before it dropped too) and readUntil: the search, then the socket, until a frame, nothing, or the end. */
-  #readFrame(pb: Inbound, delim: Buffer, maxBytes: number, line: boolean): Buffer | undefined | null {
-    let budget = FRAME_READ_BUDGET;
-    for (;;) {
-      const frame = pb.scan(delim, maxBytes, line);
-      if (frame === TOO_LONG) {
-        this.#waitForSocket(pb, undefined);
-        throw frameTooLong(line ? 'line' : 'frame', maxBytes);
-      }
-      if (frame !== undefined) {
-        this.#updatePushBack(pb);
-        return frame;
-      }
-      const got = budget > 0 ? this.#readIntoStore(pb) : 0;
-      if (got <= 0) return this.#waitForSocket(pb, got < 0 ? null : undefined);
-      budget -= got;
-    }
-  }
-
-  /** One socket read appended to the store: the bytes read, 0 when none is there now, -1 at end of stream or on error. */
-  #readIntoStore(pb: Inbound): number {
-    const buf = this.#readSocket(FRAME_READ);
-    if (buf === null) return -1;
-    const n = buf.length;
-    // Progress for the post-loop phase, as read()'s socket bytes are.
-    if (n > 0) pb.append(buf);
-    return n;
-  }
-
-  /** No complete frame: what is buffered waits for the socket's next data (parked), so the loop does not re-fire for it. */
-  #waitForSocket<R extends undefined | null>(pb: Inbound, result: R): R {
-    pb.parked = true;
-    reactor.pushBack.delete(this);
-    return result;
-  }
-
   /**
    * Readable: override it. The default throws, naming the class.
    *
@@ -1627,15 +1417,33 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 
   /**
    * Error condition: override it. The default throws, naming the class.
-   * `err` is given when the error is one the object's own writes found (a
-   * queued file range that could not be sent); the loop's error events
-   * come without one, as in 1.62.
+   *
+   * `err` says why, whenever there is an error to tell: the engine's Error
+   * for the connection (the node engine: the stream's error, TLS errors
+   * included), else the socket's pending error (SO_ERROR), else the error of
+   * the read that failed; and the error the object's own writes found (a
+   * queued file range that could not be sent). Reading SO_ERROR clears it,
+   * so the loop reads it only for an override that declares the parameter
+   * (`eventErr(err)`): one written as in 1.62, without it, still finds the
+   * error in `sock().socketError()`. `closeReason()` stays the summary.
    *
    * @throws Error "Base class eventErr called for ClassName" unless overridden, as 1.62 dies.
    * @original `$obj->event_err()`
    */
   eventErr(_err?: Error): void {
     throw new Error(`Base class eventErr called for ${this.constructor.name}`);
+  }
+
+  /** @internal the loop's error event (see LoopObject): the transport's error, read here once, goes to eventErr. */
+  [kEventErr](): unknown {
+    const t = this.#t;
+    let err: Error | undefined;
+    if (t !== null) {
+      const own = t.error;
+      if (own !== undefined && own !== null) err = own;
+      else if (this.eventErr.length > 0) err = pendingError(t);
+    }
+    return this.eventErr(err);
   }
 
   /**
@@ -1683,7 +1491,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     const pb = this.#pushBack;
     if (pb !== null) {
       if (!wasOn && this.#watch & POLLIN) pb.parked = false;
-      this.#updatePushBack(pb);
+      pb.update(this);
     }
   }
 
@@ -1745,7 +1553,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    */
   dumpError(message: string): void {
     const stack = (new Error().stack ?? '').split('\n').slice(2).join('\n');
-    logger('error', `ERROR: ${text(message)}\n\t${this.asString()}\n${stack}\n`);
+    log('error', `ERROR: ${text(message)}\n\t${this.asString()}\n${stack}\n`);
   }
 
   /**
@@ -1836,23 +1644,4 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 function addrString(a: SockAddress | null): string | null {
   if (a === null || a.family === 'unix') return null;
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}
-
-function otherFdEntries(map: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Array<[number, OtherFdCallback]> {
-  if (map === null || typeof map !== 'object') throw invalidArgType('map', 'a Map or an object', map);
-  const raw: Array<[unknown, unknown]> = map instanceof Map ? Array.from(map.entries()) : Object.entries(map);
-  return raw.map(([k, v]) => {
-    const fd = typeof k === 'string' ? Number(k) : k;
-    if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
-      throw invalidArgValue('map', `has a key that is not a file descriptor: ${text(k)}`);
-    }
-    return [fd, validateFunction<OtherFdCallback>(`map[${fd}]`, v)];
-  });
-}
-
-function watchOtherFd(fd: number): void {
-  const rc = reactor.driver.watchFd(fd, true);
-  if (rc < 0) {
-    throw invalidArgValue('map', `has fd ${fd}, which cannot be watched`, systemError(rc, 'epoll_ctl', `fd ${fd}`));
-  }
 }

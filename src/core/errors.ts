@@ -5,6 +5,7 @@
  */
 import { getSystemErrorName } from 'node:util';
 import { constants as osConstants } from 'node:os';
+import type { Transport } from './contract.js';
 
 /** An Error carrying the fields Node puts on system errors. */
 export interface SystemError extends Error {
@@ -165,4 +166,12 @@ export function validateInteger(name: string, value: unknown, min: number, max: 
 export function validateFunction<T extends (...args: never[]) => unknown>(name: string, value: unknown): T {
   if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value);
   return value as T;
+}
+
+/** The socket's pending error (SO_ERROR, which reading clears), else the error of the read that failed; undefined when none. */
+export function pendingError(t: Transport): Error | undefined {
+  const n = t.socketError();
+  if (n > 0) return systemError(-n, 'getsockopt', 'SO_ERROR');
+  const last = t.lastError;
+  return last < 0 ? systemError(last, 'read') : undefined;
 }

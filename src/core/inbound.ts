@@ -1,173 +1,90 @@
 /**
- * Inbound: a DangaSocket's read side beyond the socket itself, the bytes it
+ * Inbound: a DangaSocket's read side beyond the socket itself: the bytes it
  * holds and the frame scanner of the framing helpers (`readLine`,
- * `readUntil`, `readExact` on DangaSocket). Pure: it does no I/O; the object
- * reads the socket and appends what it got.
+ * `readUntil`, `readExact`, `readFrame`, `peek` on DangaSocket).
  *
  * It holds, in arrival order, the Buffers not handed out yet (pushed back
- * with `pushBackRead()`, or read by the helpers and not yet part of a
- * frame), and what the loop's pushed-back phase needs to see progress. It
- * is made on the first push-back or framing call: most objects never need it.
+ * with `pushBackRead()`/`unshiftRead()`, or read by the helpers and not yet
+ * part of a frame), and what the loop's pushed-back phase needs to see
+ * progress. It is made on the first push-back, peek or framing call: most
+ * objects never need it, and their `read()` never looks past one null field.
  *
- * Nothing here joins the list: a frame that lies inside one Buffer is a view
- * of it, and one that spans several is copied once, straight into the frame.
- * So a 1 MiB frame arriving in 64 KiB reads costs one 1 MiB copy, not the
- * 16 growing concatenations of a reader that joins as it goes.
+ * Its rules are pure: it does no I/O and knows no socket, loop or interest
+ * mask. What it needs of its object (one socket read, counted; being filed
+ * for the pushed-back phase, or not) it asks through the Symbol-keyed
+ * `InboundHost` interface, as the loop asks through `LoopObject`. So its
+ * rules are tested over Buffers (test/core/inbound.test.ts).
  */
+import { frameTooLong, invalidArgType, invalidArgValue, stateError, validateInteger } from './errors.js';
+import type { FrameFormat } from './socket-types.js';
+import { EMPTY, byteAt, dropFront, indexOfChunks, takeFront } from './chunks.js';
 
-const EMPTY = Buffer.alloc(0);
+/** Host hook: one socket read of at most `max` bytes (counted, activity, end of stream noted): bytes, empty when none now, null at the end or on error. */
+export const kReadSocket = Symbol('danga.readSocket');
+/** Host hook: what is held is owed to a reader now (`owed`), or not: the host files itself for the pushed-back phase while its read interest is on. */
+export const kOwed = Symbol('danga.owed');
 
+/** What an Inbound needs of the object that owns it. */
+export interface InboundHost {
+  [kReadSocket](max: number): Buffer | null;
+  [kOwed](owed: boolean): void;
+}
+
+/** What one socket read of the framing helpers asks for (the native slab's full-read size). */
+const FRAME_READ = 64 * 1024;
 /**
- * Bytes copied into frames that spanned more than one Buffer, since the
- * process started. A diagnostic (tests check with it that a frame costs one
- * copy of its bytes); nothing reads it on the hot path.
+ * Bytes one framing call reads from the socket at most before it answers
+ * "not yet" (read() reads at most 1 MiB a call too): a peer streaming a
+ * big frame cannot hold the loop inside one handler; level-triggered
+ * readiness brings the rest next iteration.
  */
-export const framingCopies = { bytes: 0 };
-
-/**
- * Where `delim` first starts in the bytes of `chunks` (`total` of them), at
- * or after `from`; -1 when it does not occur there in full. A match may
- * straddle Buffers.
- *
- * The caller keeps `from` as the offset up to which it has searched before
- * (less `delim.length - 1`, since a delimiter may start in the last bytes
- * searched and end in bytes still to come), so each byte is searched about
- * once however many reads a frame takes. The Buffer holding `from` is
- * found from the end of the list, which is where `from` usually is: that
- * costs the Buffers that arrived since the last search, not the whole list.
- *
- * @param chunks non-empty Buffers
- * @param total the sum of their lengths
- * @param delim a non-empty delimiter
- * @param from the first position where a match may start
- */
-export function indexOfChunks(chunks: readonly Buffer[], total: number, delim: Buffer, from: number): number {
-  const dlen = delim.length;
-  if (from < 0) from = 0;
-  if (total - from < dlen) return -1;
-  let i = chunks.length - 1;
-  let base = total - (chunks[i] as Buffer).length;
-  while (base > from) {
-    i--;
-    base -= (chunks[i] as Buffer).length;
-  }
-  const first = delim[0] as number;
-  for (; i < chunks.length; i++) {
-    const chunk = chunks[i] as Buffer;
-    const local = from > base ? from - base : 0;
-    // A one-byte delimiter is searched as a number: V8's memchr path.
-    const q = dlen === 1 ? chunk.indexOf(first, local) : chunk.indexOf(delim, local);
-    if (q >= 0) return base + q;
-    if (dlen > 1) {
-      // indexOf finds only matches inside the chunk; those that start in its
-      // last dlen - 1 bytes run into the next chunks and are checked here.
-      let s = chunk.length - dlen + 1;
-      if (s < local) s = local;
-      for (; s < chunk.length; s++) {
-        if (chunk[s] === first && matchesAt(chunks, i, s, delim)) return base + s;
-      }
-    }
-    base += chunk.length;
-  }
-  return -1;
-}
-
-/** True when `delim` occurs in `chunks` at offset `at` of chunk `i`, possibly running across the next chunks. */
-function matchesAt(chunks: readonly Buffer[], i: number, at: number, delim: Buffer): boolean {
-  let chunk = chunks[i] as Buffer;
-  let pos = at;
-  for (let k = 0; k < delim.length; k++, pos++) {
-    while (pos >= chunk.length) {
-      i++;
-      if (i >= chunks.length) return false;
-      chunk = chunks[i] as Buffer;
-      pos = 0;
-    }
-    if (chunk[pos] !== delim[k]) return false;
-  }
-  return true;
-}
-
-/** The byte at position `pos` of the bytes of `chunks` (which has it). */
-export function byteAt(chunks: readonly Buffer[], pos: number): number {
-  for (const chunk of chunks) {
-    if (pos < chunk.length) return chunk[pos] as number;
-    pos -= chunk.length;
-  }
-  return -1;
-}
-
-/**
- * Removes the first `n` bytes of `chunks` and returns them, and removes the
- * `skip` bytes after them too (a delimiter), `chunks` holding at least
- * `n + skip`. The frame is a view when it lies in the first Buffer, else a
- * new Buffer it is copied into once. The list keeps only non-empty Buffers.
- * Taking a frame and its delimiter in one call costs one view for what
- * stays of the first Buffer, not one per step.
- */
-export function takeFront(chunks: Buffer[], n: number, skip = 0): Buffer {
-  const end = n + skip;
-  if (end === 0) return EMPTY;
-  const head = chunks[0] as Buffer;
-  if (head.length > end) {
-    chunks[0] = head.subarray(end);
-    return n === 0 ? EMPTY : head.subarray(0, n);
-  }
-  if (head.length === end) {
-    chunks.shift();
-    return n === 0 ? EMPTY : skip === 0 ? head : head.subarray(0, n);
-  }
-  if (n <= head.length) {
-    // The frame is in the first Buffer; only its delimiter runs on.
-    const frame = n === 0 ? EMPTY : head.subarray(0, n);
-    dropFront(chunks, end);
-    return frame;
-  }
-  const out = Buffer.allocUnsafe(n);
-  let off = 0;
-  let i = 0;
-  while (off < n) {
-    const chunk = chunks[i] as Buffer;
-    const want = n - off;
-    if (chunk.length <= want) {
-      chunk.copy(out, off);
-      off += chunk.length;
-      i++;
-    } else {
-      chunk.copy(out, off, 0, want);
-      chunks[i] = chunk.subarray(want);
-      off = n;
-    }
-  }
-  // One splice for all the consumed Buffers: shifting them one by one would
-  // cost the length of the list for each.
-  chunks.splice(0, i);
-  framingCopies.bytes += n;
-  if (skip > 0) dropFront(chunks, skip);
-  return out;
-}
-
-/** Removes the first `n` bytes of `chunks` (which holds at least `n`) without copying them. */
-export function dropFront(chunks: Buffer[], n: number): void {
-  let i = 0;
-  while (n > 0) {
-    const chunk = chunks[i] as Buffer;
-    if (chunk.length <= n) {
-      n -= chunk.length;
-      i++;
-    } else {
-      chunks[i] = chunk.subarray(n);
-      n = 0;
-    }
-  }
-  if (i === 1) chunks.shift();
-  else if (i > 1) chunks.splice(0, i);
-}
-
+const FRAME_READ_BUDGET = 1024 * 1024;
 const CR = 13;
+const LF = Buffer.from('\n');
 
 /** What `Inbound.scan()` returns when no delimiter can come within the limit. */
 export const TOO_LONG = Symbol('danga.frameTooLong');
+
+/** A length-prefixed frame's layout, checked and with its defaults filled in (see DangaSocket.readFrame). */
+export interface FrameSpec {
+  /** Bytes of header before the payload (at least `lengthOffset + lengthBytes`). */
+  readonly headerBytes: number;
+  /** Where the length field starts in the header. */
+  readonly lengthOffset: number;
+  /** Width of the length field. */
+  readonly lengthBytes: 1 | 2 | 4;
+  readonly littleEndian: boolean;
+  /** Added to the length field to get the payload's length. */
+  readonly adjust: number;
+  /** Hand out the header with the payload. */
+  readonly keepHeader: boolean;
+}
+
+/** Checks a FrameFormat and fills in its defaults (readFrame() keeps the last one, so a format reused per call is checked once). */
+export function frameSpec(format: FrameFormat): FrameSpec {
+  if (format === null || typeof format !== 'object') throw invalidArgType('format', 'an object', format);
+  const w = format.lengthBytes;
+  if (w !== 1 && w !== 2 && w !== 4) throw invalidArgValue('format.lengthBytes', `must be 1, 2 or 4 (got ${String(w)})`);
+  const endian = format.endian ?? 'be';
+  if (endian !== 'be' && endian !== 'le') throw invalidArgValue('format.endian', `must be 'be' or 'le' (got ${String(endian)})`);
+  const lengthOffset = format.lengthOffset === undefined ? 0 : validateInteger('format.lengthOffset', format.lengthOffset, 0, 0xffff);
+  const headerBytes = format.headerBytes === undefined ? lengthOffset + w : validateInteger('format.headerBytes', format.headerBytes, lengthOffset + w, 0xffff);
+  const adjust = format.adjust === undefined ? 0 : validateInteger('format.adjust', format.adjust, -0xffffffff, 0xffffffff);
+  if (format.keepHeader !== undefined && typeof format.keepHeader !== 'boolean')
+    throw invalidArgType('format.keepHeader', 'of type boolean', format.keepHeader);
+  return { headerBytes, lengthOffset, lengthBytes: w, littleEndian: endian === 'le', adjust, keepHeader: format.keepHeader === true };
+}
+
+/** The payload length the header `h` (which holds `spec.headerBytes` bytes at least) announces. */
+export function frameLength(h: Buffer, spec: FrameSpec): number {
+  const at = spec.lengthOffset;
+  const w = spec.lengthBytes;
+  let n: number;
+  if (w === 1) n = h[at] as number;
+  else if (w === 2) n = spec.littleEndian ? h.readUInt16LE(at) : h.readUInt16BE(at);
+  else n = spec.littleEndian ? h.readUInt32LE(at) : h.readUInt32BE(at);
+  return n + spec.adjust;
+}
 
 /** An object's bytes not handed out yet, and the state of its frame scanner. */
 export class Inbound {
@@ -187,6 +104,11 @@ export class Inbound {
   /** The last string delimiter given to readUntil() and its bytes, so a repeated one is not converted each call. */
   delimText: string | null = null;
   delimBytes: Buffer | null = null;
+  /** The last format given to readFrame() and its checked form. */
+  format: FrameFormat | null = null;
+  spec: FrameSpec | null = null;
+
+  // ---------------------------------------------------------------- the rules, over Buffers
 
   /** Bytes put back by the user (pushBackRead): they wait for a reader again. */
   push(b: Buffer): void {
@@ -205,7 +127,7 @@ export class Inbound {
   }
 
   /** The first `n` bytes held (at most), not consumed: a view inside the first Buffer, else a copy. */
-  peek(n: number): Buffer {
+  peekHeld(n: number): Buffer {
     const chunks = this.chunks;
     const head = chunks[0] as Buffer;
     if (head.length >= n) return head.subarray(0, n);
@@ -302,5 +224,145 @@ export class Inbound {
     const lastStart = line ? maxBytes + 1 : maxBytes;
     if (this.bytes >= lastStart + dlen || (line && this.bytes === lastStart && byteAt(chunks, maxBytes) !== CR)) return TOO_LONG;
     return undefined;
+  }
+
+  /**
+   * A length-prefixed frame (its payload, or with `keepHeader` header and
+   * payload; consumed), or undefined when not all of it is held, or TOO_LONG
+   * when its payload length is above `maxBytes` (nothing consumed). A
+   * negative length (the header's length field below -adjust) throws.
+   */
+  scanFrame(spec: FrameSpec, maxBytes: number): Buffer | undefined | typeof TOO_LONG {
+    const hlen = spec.headerBytes;
+    if (this.bytes < hlen) return undefined;
+    const len = frameLength(this.peekHeld(hlen), spec);
+    if (len > maxBytes) return TOO_LONG;
+    if (len < 0) throw stateError('ERR_DANGA_FRAME_INVALID', `the frame header gives a payload of ${len} bytes`);
+    if (this.bytes < hlen + len) return undefined;
+    if (spec.keepHeader) return this.take(hlen + len);
+    dropFront(this.chunks, hlen);
+    this.bytes -= hlen;
+    this.scanned = this.scanned > hlen ? this.scanned - hlen : 0;
+    return this.take(len);
+  }
+
+  // ---------------------------------------------------------------- the read calls, through the host
+
+  /** Files the host for the pushed-back phase while it holds bytes owed to a reader. */
+  update(host: InboundHost): void {
+    host[kOwed](this.bytes > 0 && !this.parked);
+  }
+
+  /** read(): held bytes first (a parked remainder with what the socket has now), else the socket. */
+  read(host: InboundHost, maxBytes: number): Buffer | null {
+    if (this.bytes === 0) {
+      const buf = host[kReadSocket](maxBytes);
+      if (buf !== null) this.socketBytes += buf.length;
+      return buf;
+    }
+    let buf = this.takeSome(maxBytes);
+    if (this.parked && this.bytes === 0 && buf.length < maxBytes) {
+      // Parked data is handed out with what the socket has now, so that a
+      // reader keeping a partial line sees the rest of it.
+      const more = host[kReadSocket](maxBytes - buf.length);
+      if (more !== null && more.length > 0) {
+        this.socketBytes += more.length;
+        buf = Buffer.concat([buf, more], buf.length + more.length);
+      }
+    }
+    if (this.bytes === 0) {
+      this.parked = false;
+      host[kOwed](false);
+    }
+    return buf;
+  }
+
+  /** peek(): held bytes, with one socket read when fewer than `maxBytes` are held; null at the end with none held. */
+  peek(host: InboundHost, maxBytes: number): Buffer | null {
+    if (this.bytes < maxBytes && this.#fill(host) < 0 && this.bytes === 0) return null;
+    if (this.bytes === 0) return EMPTY;
+    // Held now: owed to a reader (the pushed-back phase delivers it while read interest is on).
+    this.parked = false;
+    this.update(host);
+    return this.peekHeld(maxBytes);
+  }
+
+  /** readExact(n): n bytes, reading the socket (within the budget) until they are held. */
+  readExact(host: InboundHost, n: number): Buffer | undefined | null {
+    let budget = FRAME_READ_BUDGET;
+    while (this.bytes < n) {
+      const got = budget > 0 ? this.#fill(host) : 0;
+      if (got <= 0) return this.#wait(host, got < 0 ? null : undefined);
+      budget -= got;
+    }
+    const frame = this.take(n);
+    this.update(host);
+    return frame;
+  }
+
+  /** readExact(0): nothing to read, but a frame all the same (progress for the pushed-back phase). */
+  emptyFrame(host: InboundHost): void {
+    this.taken();
+    this.update(host);
+  }
+
+  /** readLine (`line`: LF, a CR before it dropped too) and readUntil: the search, then the socket, until a frame, nothing, or the end. */
+  readUntil(host: InboundHost, delim: Buffer, maxBytes: number, line: boolean): Buffer | undefined | null {
+    let budget = FRAME_READ_BUDGET;
+    for (;;) {
+      const frame = this.scan(delim, maxBytes, line);
+      if (frame === TOO_LONG) {
+        this.#wait(host, undefined);
+        throw frameTooLong(line ? 'line' : 'frame', maxBytes);
+      }
+      if (frame !== undefined) {
+        this.update(host);
+        return frame;
+      }
+      const got = budget > 0 ? this.#fill(host) : 0;
+      if (got <= 0) return this.#wait(host, got < 0 ? null : undefined);
+      budget -= got;
+    }
+  }
+
+  /** readLine(maxBytes). */
+  readLine(host: InboundHost, maxBytes: number): Buffer | undefined | null {
+    return this.readUntil(host, LF, maxBytes, true);
+  }
+
+  /** readFrame(format, maxBytes): a length-prefixed frame, reading the socket until it is held. */
+  readFrame(host: InboundHost, spec: FrameSpec, maxBytes: number): Buffer | undefined | null {
+    let budget = FRAME_READ_BUDGET;
+    for (;;) {
+      const frame = this.scanFrame(spec, maxBytes);
+      if (frame === TOO_LONG) {
+        this.#wait(host, undefined);
+        throw frameTooLong('frame', maxBytes);
+      }
+      if (frame !== undefined) {
+        this.update(host);
+        return frame;
+      }
+      const got = budget > 0 ? this.#fill(host) : 0;
+      if (got <= 0) return this.#wait(host, got < 0 ? null : undefined);
+      budget -= got;
+    }
+  }
+
+  /** One socket read appended: the bytes read, 0 when none is there now, -1 at end of stream or on error. */
+  #fill(host: InboundHost): number {
+    const buf = host[kReadSocket](FRAME_READ);
+    if (buf === null) return -1;
+    const n = buf.length;
+    // Progress for the post-loop phase, as read()'s socket bytes are.
+    if (n > 0) this.append(buf);
+    return n;
+  }
+
+  /** No complete frame: what is held waits for the socket's next data (parked), so the loop does not re-fire for it. */
+  #wait<R extends undefined | null>(host: InboundHost, result: R): R {
+    this.parked = true;
+    host[kOwed](false);
+    return result;
   }
 }

@@ -316,10 +316,8 @@ export class Listener extends DangaSocket<Sock> {
    * @throws Nothing.
    * @original `$obj->event_err()`, overridden
    */
-  override eventErr(): void {
-    const sock = this.sock();
-    const errnum = sock === null ? 0 : sock.socketError();
-    this.onAcceptError(systemError(errnum > 0 ? -errnum : -5, 'listen'));
+  override eventErr(err?: Error): void {
+    this.onAcceptError(err ?? systemError(-5, 'listen'));
     this.close('error');
   }
 

@@ -26,6 +26,8 @@ export const kReadiness = Symbol('danga.readiness');
 export const kPushBackStep = Symbol('danga.pushBackStep');
 /** Hook: the idle sweep looks at the object at `nowMs` (see Reactor.watchIdle). */
 export const kIdleCheck = Symbol('danga.idleCheck');
+/** Hook: the error event; the object reads its socket's error once and gives it to eventErr. */
+export const kEventErr = Symbol('danga.eventErr');
 /** Hook: a graceful shutdown began (see Reactor.shutdown). */
 export const kShutdown = Symbol('danga.shutdown');
 /** Hook: `obj[kCloseHook](fn)` has `fn` called once when obj closes (a Listener counting its connections). */
@@ -40,6 +42,7 @@ export interface LoopObject {
   eventRead(): void;
   eventWrite(): void;
   eventErr(): void;
+  [kEventErr](): unknown;
   eventHup(): void;
   close(reason?: string): void;
   [kReadiness](): number;
@@ -113,7 +116,7 @@ function dispatch(obj: LoopObject, mask: number): unknown {
   let result: unknown;
   if (mask & POLLIN && !obj.closed) result = obj.eventRead();
   if (mask & POLLOUT && !obj.closed) result = obj.eventWrite();
-  if (mask & POLLERR && !obj.closed) result = obj.eventErr();
+  if (mask & POLLERR && !obj.closed) result = obj[kEventErr]();
   if (mask & POLLHUP && !obj.closed) result = obj.eventHup();
   return result;
 }

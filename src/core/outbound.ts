@@ -32,6 +32,8 @@ export const kRunCallback = Symbol('danga.runCallback');
 export const kDrained = Symbol('danga.drained');
 /** Host hook: a queued file range cannot be sent; `err` says why (eventErr, then close). */
 export const kFileFailed = Symbol('danga.fileFailed');
+/** Host hook: writes are held (inside a write callback or a batch): queued, and pushed when that ends. */
+export const kHeld = Symbol('danga.held');
 
 /** What an Outbound needs of the object that owns it. */
 export interface OutboundHost {
@@ -43,6 +45,7 @@ export interface OutboundHost {
   [kRunCallback](fn: () => void): void;
   [kDrained](): void;
   [kFileFailed](err: Error): void;
+  [kHeld](): boolean;
   onIncompleteWrite(): void;
   onWriteHigh(): void;
   onWriteLow(): void;
@@ -98,44 +101,65 @@ export class Outbound {
     return this.head >= this.q.length;
   }
 
-  /**
-   * Queues `bytes` bytes of `buf` (its last ones: the head of a Buffer the
-   * socket took in part). False when that would pass the cap: the host is
-   * closed instead, and nothing is queued.
-   */
-  add(host: OutboundHost, buf: Buffer, bytes: number): boolean {
+  // ---------------------------------------------------------------- queuing: the one enqueue step
+
+  /** Room for `bytes` more under the cap; else the host is closed (reason 'write_cap') and nothing is queued. */
+  #fits(host: OutboundHost, bytes: number): boolean {
     if (this.cap !== 0 && this.size + bytes > this.cap) {
       host.close('write_cap');
       return false;
     }
-    this.q.push(buf);
-    if (bytes < buf.length) this.offset = buf.length - bytes;
-    this.size += bytes;
     return true;
   }
 
-  /** Queues pieces of `total` bytes together; false (the host closed) when that would pass the cap. */
-  addAll(host: OutboundHost, bufs: readonly Buffer[], total: number): boolean {
-    if (this.cap !== 0 && this.size + total > this.cap) {
-      host.close('write_cap');
-      return false;
+  /** write() with something queued, or held: a callback (it counts one byte) or a non-empty Buffer goes behind the rest. */
+  queue(host: OutboundHost, item: Buffer | (() => void)): false {
+    if (typeof item === 'function') {
+      this.q.push(item);
+      this.size += 1;
+    } else if (this.#fits(host, item.length)) {
+      this.q.push(item);
+      this.size += item.length;
+      this.checkHigh(host);
     }
+    return false;
+  }
+
+  /**
+   * write() on an empty queue wrote `n` bytes of `buf` at once (n >= 0; the
+   * socket took no more), or none (n = -EAGAIN): the rest is queued, and
+   * write interest goes on (onIncompleteWrite, or the EAGAIN path).
+   */
+  rest(host: OutboundHost, buf: Buffer, n: number): false {
+    const bytes = n >= 0 ? buf.length - n : buf.length;
+    if (!this.#fits(host, bytes)) return false;
+    this.q.push(buf);
+    if (n > 0) this.offset = n;
+    this.size += bytes;
+    if (n >= 0) host.onIncompleteWrite();
+    else host[kWriteFailed](n);
+    this.checkHigh(host);
+    return false;
+  }
+
+  /** write([a, b, …]): pieces of `total` bytes (> 0) queued together; written at once when the queue was empty and writes are not held. */
+  pieces(host: OutboundHost, bufs: readonly Buffer[], total: number): boolean {
+    const wasEmpty = this.empty;
+    if (!this.#fits(host, total)) return false;
     for (const b of bufs) this.q.push(b);
     this.size += total;
-    return true;
+    if (wasEmpty && !host[kHeld]() && this.flush(host) === DRAINED) return true;
+    if (!host.closed) this.checkHigh(host);
+    return false;
   }
 
-  /** Queues a write callback (it counts one byte). */
-  addCallback(fn: () => void): void {
-    this.q.push(fn);
-    this.size += 1;
-  }
-
-  /** Queues a file range (its bytes count apart: they are on disk). */
-  addFile(range: FileRange): void {
+  /** writeFile(): a file range (its bytes count apart: they are on disk), in order; sent at once as pieces() are. */
+  file(host: OutboundHost, range: FileRange): boolean {
+    const wasEmpty = this.empty;
     this.q.push(range);
     this.fileBytes += range.end - range.pos;
     this.hasFiles = true;
+    return wasEmpty && !host[kHeld]() ? this.flush(host) === DRAINED : false;
   }
 
   /** Sets the watermarks; tells onWriteHigh at once if the queue is above the new high. */
@@ -189,6 +213,8 @@ export class Outbound {
       if (typeof item === 'function') {
         this.head = head + 1;
         this.size -= 1;
+        // Taking a callback off is progress too: with low 0 it is what empties the queue.
+        if (this.aboveHigh && !this.#checkLow(host)) return DRAINED;
         host[kRunCallback](item);
         continue;
       }
@@ -243,19 +269,25 @@ export class Outbound {
         this.q = q.slice(i);
         this.head = 0;
       }
-      if (this.aboveHigh) {
-        // At the low watermark or below: tell onWriteLow, before the callbacks queued behind.
-        if (this.size <= this.low) {
-          this.aboveHigh = false;
-          host.onWriteLow();
-        }
-        if (host.closed) return DRAINED;
-      }
+      if (this.aboveHigh && !this.#checkLow(host)) return DRAINED;
       if (n < want) {
         host.onIncompleteWrite();
         return BLOCKED;
       }
     }
+  }
+
+  /**
+   * After the queue shrank (written bytes, a callback taken off): at the low
+   * watermark or below, tell onWriteLow, before the callbacks queued behind.
+   * False when the host closed meanwhile.
+   */
+  #checkLow(host: OutboundHost): boolean {
+    if (this.size <= this.low) {
+      this.aboveHigh = false;
+      host.onWriteLow();
+    }
+    return !host.closed;
   }
 
   /**

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import type { DangaStats } from '../core/danga-socket.js';
+import type { DangaStats } from '../core/socket-types.js';
 import type { SockAddress } from '../core/contract.js';
 import { invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateInteger } from '../core/errors.js';
 import { DangaSocket } from '../core/danga-socket.js';

@@ -3,7 +3,7 @@
  * workers, and how an Error crosses between them. Internal: users see
  * `WorkerGroup` and `WorkerContext`.
  */
-import type { DangaStats } from '../core/danga-socket.js';
+import type { DangaStats } from '../core/socket-types.js';
 
 /**
  * How a group's workers get their connections.

@@ -8,6 +8,7 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { createHash } from 'node:crypto';
 import { Connection, DangaSocket, Listener, connectTcp, listenTcp, socketPair, POLLIN, type Sock } from 'danga-socket';
 import { Listener as HelperListener, onSim, runUntil, tcpPair } from '../helpers.js';
@@ -273,6 +274,7 @@ test('Connection on a reset: the bytes that arrived before it are read first, a 
   class Slow extends Connection {
     readonly got: Buffer[] = [];
     errors = 0;
+    err: (Error & { code?: string }) | undefined = undefined;
     override eventRead(): void {
       if (waitForError && this.errors === 0) return;
       const buf = this.read(1024);
@@ -283,8 +285,9 @@ test('Connection on a reset: the bytes that arrived before it are read first, a 
       }
       if (buf.length > 0) this.got.push(Buffer.from(buf));
     }
-    override eventErr(): void {
+    override eventErr(err?: Error): void {
       this.errors++;
+      this.err = err;
       super.eventErr();
     }
     override eventHup(): void {
@@ -300,6 +303,9 @@ test('Connection on a reset: the bytes that arrived before it are read first, a 
     } else {
       assert.equal(slow.closeReason(), 'error');
       assert.equal(slow.errors, 1, 'one error event: what was readable was read inside it');
+      // One failure channel: the transport's error is eventErr's argument (read once, before the bytes were).
+      assert.ok(slow.err instanceof Error, 'eventErr(err) got the error');
+      assert.equal(slow.err.code, 'ECONNRESET');
     }
     const got = Buffer.concat(slow.got);
     assert.equal(got.length, taken, `read ${got.length} of the ${taken} bytes sent before the reset`);
@@ -343,4 +349,45 @@ test('Connection and the constructor check their options', () => {
   assert.throws(() => c.end(7 as never), { code: 'ERR_INVALID_ARG_TYPE' });
   c.close();
   b.close();
+});
+
+test('one failure channel: a refused connect reaches eventErr(err) with the error; an eventErr() written without the parameter (1.62) still finds it in socketError()', async () => {
+  // A port with no listener, held by a connected socket so that nothing else can listen on it meanwhile.
+  const [held, heldPeer] = await tcpPair();
+  const address = held.localAddress();
+  if (address === null || address.family === 'unix') throw new Error('no address');
+  const port = address.port;
+  const refused = (osConstants.errno as Record<string, number>).ECONNREFUSED;
+  let given: (Error & { code?: string }) | undefined;
+  class WithErr extends DangaSocket {
+    override eventErr(err?: Error): void {
+      given = err;
+      this.close('refused');
+    }
+    override eventHup(): void {
+      this.close('hup');
+    }
+  }
+  const a = new WithErr(connectTcp({ host: '127.0.0.1', port }));
+  await runUntil(() => a.closed);
+  assert.equal(a.closeReason(), 'refused', 'the error event came first');
+  assert.ok(given instanceof Error);
+  assert.equal(given.code, 'ECONNREFUSED');
+
+  let soError = -1;
+  class Plain extends DangaSocket {
+    override eventErr(): void {
+      soError = this.requireSock().socketError();
+      this.close('refused');
+    }
+    override eventHup(): void {
+      this.close('hup');
+    }
+  }
+  const b = new Plain(connectTcp({ host: '127.0.0.1', port }));
+  await runUntil(() => b.closed);
+  assert.equal(b.closeReason(), 'refused');
+  assert.equal(soError, refused, 'SO_ERROR was left for the handler to read');
+  held.close();
+  heldPeer.close();
 });

@@ -13,7 +13,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { Connection, DangaSocket, socketPair, type Sock } from 'danga-socket';
-import { Inbound, TOO_LONG, byteAt, dropFront, framingCopies, indexOfChunks, takeFront } from '../../src/core/inbound.js';
+import { Inbound, TOO_LONG, frameSpec, type FrameSpec } from '../../src/core/inbound.js';
+import { byteAt, dropFront, framingCopies, indexOfChunks, takeFront } from '../../src/core/chunks.js';
 import { runUntil, Recorder, Collector, tcpPair, iterationsOver, onSim, simSeed, testRandomBytes } from '../helpers.js';
 
 // The sim pass replays with its seed: fast-check's too.
@@ -239,12 +240,134 @@ test('taking 1 MiB off sixteen 64 KiB Buffers copies 1 MiB once', () => {
   assert.equal(chunks.length, 0);
 });
 
+/** A length-prefixed frame's layout: 1, 2 or 4 bytes of length, either order, at an offset, in a longer header, counting the header or not. */
+const formatArb = fc
+  .record({
+    lengthBytes: fc.constantFrom(1 as const, 2 as const, 4 as const),
+    endian: fc.constantFrom('be' as const, 'le' as const),
+    lengthOffset: fc.nat(3),
+    extra: fc.nat(3),
+    countsHeader: fc.boolean(),
+    keepHeader: fc.boolean(),
+  })
+  .map(({ lengthBytes, endian, lengthOffset, extra, countsHeader, keepHeader }) => {
+    const headerBytes = lengthOffset + lengthBytes + extra;
+    return { lengthBytes, endian, lengthOffset, headerBytes, adjust: countsHeader ? -headerBytes : 0, keepHeader };
+  });
+
+/** The wire bytes of a frame of `payload` in `spec` (the header's other bytes random), and what readFrame hands out for it. */
+function encodeFrame(spec: FrameSpec, payload: Buffer, filler: number): { wire: Buffer; expected: Buffer } {
+  const header = Buffer.alloc(spec.headerBytes, filler);
+  const field = payload.length - spec.adjust;
+  const w = spec.lengthBytes;
+  if (w === 1) header.writeUInt8(field, spec.lengthOffset);
+  else if (spec.littleEndian) header.writeUIntLE(field, spec.lengthOffset, w);
+  else header.writeUIntBE(field, spec.lengthOffset, w);
+  const wire = Buffer.concat([header, payload]);
+  return { wire, expected: spec.keepHeader ? wire : payload };
+}
+
+test('Inbound.scanFrame over bytes arriving in any split gives the frames that were sent, in order, and holds exactly the rest', () => {
+  fc.assert(
+    fc.property(
+      formatArb,
+      fc.array(bytes(200), { maxLength: 8 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      fc.nat(255),
+      fc.nat(50),
+      (format, payloads, cuts, filler, cutLast) => {
+        const spec = frameSpec(format);
+        const frames = payloads.map((p) => encodeFrame(spec, p, filler));
+        const whole = Buffer.concat(frames.map((f) => f.wire));
+        // The last frame may be cut short: it stays held.
+        const data = whole.subarray(0, Math.max(0, whole.length - cutLast));
+        const inb = new Inbound();
+        const got: Buffer[] = [];
+        for (const chunk of split(data, cuts)) {
+          inb.append(chunk);
+          for (;;) {
+            const r = inb.scanFrame(spec, 1000);
+            assert.notEqual(r, TOO_LONG);
+            if (r === undefined) break;
+            got.push(Buffer.from(r as Buffer));
+          }
+        }
+        let complete = 0;
+        let used = 0;
+        while (complete < frames.length && used + (frames[complete] as { wire: Buffer }).wire.length <= data.length) {
+          used += (frames[complete] as { wire: Buffer }).wire.length;
+          complete++;
+        }
+        assert.deepEqual(
+          got,
+          frames.slice(0, complete).map((f) => f.expected),
+        );
+        assert.deepEqual(Buffer.concat(inb.chunks), data.subarray(used));
+        assert.equal(inb.bytes, data.length - used);
+        assert.ok(inb.chunks.every((c) => c.length > 0));
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
+
+test('Inbound.scanFrame says TOO_LONG for a payload above maxBytes as soon as the header is in, and consumes nothing', () => {
+  fc.assert(
+    fc.property(formatArb, bytes(200), fc.nat(250), fc.array(fc.nat(), { maxLength: 10 }), (format, payload, maxBytes, cuts) => {
+      const spec = frameSpec(format);
+      const { wire, expected } = encodeFrame(spec, payload, 7);
+      const inb = new Inbound();
+      for (const chunk of split(wire, cuts)) {
+        inb.append(chunk);
+        const before = Buffer.concat(inb.chunks);
+        const r = inb.scanFrame(spec, maxBytes);
+        if (payload.length > maxBytes) {
+          assert.equal(r, inb.bytes >= spec.headerBytes ? TOO_LONG : undefined);
+          assert.deepEqual(Buffer.concat(inb.chunks), before, 'nothing consumed');
+        } else if (r !== undefined) {
+          assert.deepEqual(Buffer.from(r as Buffer), expected);
+          assert.equal(inb.bytes, 0);
+        }
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('frameSpec checks a FrameFormat and fills in its defaults; a header announcing a negative payload throws ERR_DANGA_FRAME_INVALID', () => {
+  assert.deepEqual(frameSpec({ lengthBytes: 4 }), { headerBytes: 4, lengthOffset: 0, lengthBytes: 4, littleEndian: false, adjust: 0, keepHeader: false });
+  assert.deepEqual(frameSpec({ lengthBytes: 2, endian: 'le', lengthOffset: 1, headerBytes: 6, adjust: -6, keepHeader: true }), {
+    headerBytes: 6,
+    lengthOffset: 1,
+    lengthBytes: 2,
+    littleEndian: true,
+    adjust: -6,
+    keepHeader: true,
+  });
+  const code = (c: string) => (err: Error & { code?: string }) => err.code === c;
+  assert.throws(() => frameSpec(null as never), code('ERR_INVALID_ARG_TYPE'));
+  assert.throws(() => frameSpec({ lengthBytes: 3 } as never), code('ERR_INVALID_ARG_VALUE'));
+  assert.throws(() => frameSpec({ lengthBytes: 4, endian: 'middle' } as never), code('ERR_INVALID_ARG_VALUE'));
+  assert.throws(() => frameSpec({ lengthBytes: 4, lengthOffset: -1 }), code('ERR_OUT_OF_RANGE'));
+  assert.throws(() => frameSpec({ lengthBytes: 4, lengthOffset: 2, headerBytes: 5 }), code('ERR_OUT_OF_RANGE'));
+  assert.throws(() => frameSpec({ lengthBytes: 4, adjust: 0.5 }), code('ERR_OUT_OF_RANGE'));
+  assert.throws(() => frameSpec({ lengthBytes: 4, keepHeader: 1 } as never), code('ERR_INVALID_ARG_TYPE'));
+  const inb = new Inbound();
+  inb.append(Buffer.from([0, 3, 1, 2, 3]));
+  assert.throws(() => inb.scanFrame(frameSpec({ lengthBytes: 2, adjust: -4 }), 100), code('ERR_DANGA_FRAME_INVALID'));
+  assert.equal(inb.bytes, 5, 'nothing consumed');
+});
+
 // ---------------------------------------------------------------- over sockets
 
 type Op =
   | { readonly kind: 'line'; readonly wire: Buffer; readonly expected: Buffer; readonly max: number }
   | { readonly kind: 'until'; readonly wire: Buffer; readonly expected: Buffer; readonly delim: Buffer; readonly max: number }
-  | { readonly kind: 'exact'; readonly wire: Buffer; readonly expected: Buffer };
+  | { readonly kind: 'exact'; readonly wire: Buffer; readonly expected: Buffer }
+  | { readonly kind: 'frame'; readonly wire: Buffer; readonly expected: Buffer; readonly format: ReturnType<typeof formatOf>; readonly max: number };
+
+/** The FrameFormat of a generated layout. */
+const formatOf = (f: { lengthBytes: 1 | 2 | 4; endian: 'be' | 'le'; lengthOffset: number; headerBytes: number; adjust: number; keepHeader: boolean }) => f;
 
 /** A line (no LF inside) ended by LF or CRLF; readLine drops a CR before the LF, so a content ending in CR then LF loses it. */
 const lineOp = fc.record({ content: bytes(300), crlf: fc.boolean(), slack: fc.nat(2) }).map(({ content, crlf, slack }): Op => {
@@ -263,6 +386,12 @@ const untilOp = fc.record({ content: bytes(300), delim: bytes(4).filter((d) => d
 
 const exactOp = bytes(300).map((content): Op => ({ kind: 'exact', wire: content, expected: content }));
 
+/** A length-prefixed frame (readFrame) of a random layout. */
+const frameOp = fc.record({ format: formatArb, payload: bytes(250), filler: fc.nat(255) }).map(({ format, payload, filler }): Op => {
+  const { wire, expected } = encodeFrame(frameSpec(format), payload, filler);
+  return { kind: 'frame', wire, expected, format: formatOf(format), max: payload.length };
+});
+
 /** Now and then a frame bigger than a read (64 KiB), so that it spans reads and is copied. */
 const bigOp = fc.record({ kind: fc.constantFrom('line', 'until', 'exact'), size: fc.integer({ min: 65536, max: 200_000 }) }).map(({ kind, size }): Op => {
   const body = testRandomBytes(size);
@@ -273,7 +402,13 @@ const bigOp = fc.record({ kind: fc.constantFrom('line', 'until', 'exact'), size:
   return { kind, wire: Buffer.concat([body, delim]), expected: body, delim, max: size };
 });
 
-const anyOp = fc.oneof({ arbitrary: lineOp, weight: 6 }, { arbitrary: untilOp, weight: 6 }, { arbitrary: exactOp, weight: 6 }, { arbitrary: bigOp, weight: 1 });
+const anyOp = fc.oneof(
+  { arbitrary: lineOp, weight: 6 },
+  { arbitrary: untilOp, weight: 6 },
+  { arbitrary: exactOp, weight: 6 },
+  { arbitrary: frameOp, weight: 6 },
+  { arbitrary: bigOp, weight: 1 },
+);
 
 /** Reads the ops' frames in order, `perEvent` of them per eventRead (1: returns after each, like a handler applying backpressure). */
 class FrameReader extends DangaSocket {
@@ -292,7 +427,14 @@ class FrameReader extends DangaSocket {
     this.events++;
     for (let taken = 0; taken < this.perEvent && this.frames.length < this.ops.length; taken++) {
       const op = this.ops[this.frames.length] as Op;
-      const frame = op.kind === 'line' ? this.readLine(op.max) : op.kind === 'until' ? this.readUntil(op.delim, op.max) : this.readExact(op.expected.length);
+      const frame =
+        op.kind === 'line'
+          ? this.readLine(op.max)
+          : op.kind === 'until'
+            ? this.readUntil(op.delim, op.max)
+            : op.kind === 'frame'
+              ? this.readFrame(op.format, op.max)
+              : this.readExact(op.expected.length);
       if (frame === undefined) return;
       if (frame === null) {
         this.eof = true;
@@ -726,4 +868,80 @@ test('bad arguments of the framing helpers give coded TypeErrors and RangeErrors
   expect(() => r.readLine(-1), RangeError, 'ERR_OUT_OF_RANGE', 'maxBytes');
   assert.equal(r.read(10)?.toString(), 'kept');
   b.close();
+});
+
+test('readFrame on a socket: binary packets and text lines on one connection (a Gearman-style server peeks at the first byte), limits and bad formats', async () => {
+  // A Gearman binary packet: "\0REQ", a 4-byte type, a 4-byte payload length, the payload.
+  const GEARMAN = { lengthBytes: 4, lengthOffset: 8, keepHeader: true } as const;
+  const packet = (type: number, payload: string): Buffer => {
+    const head = Buffer.alloc(12);
+    head.write('\0REQ', 0, 'latin1');
+    head.writeUInt32BE(type, 4);
+    head.writeUInt32BE(Buffer.byteLength(payload), 8);
+    return Buffer.concat([head, Buffer.from(payload)]);
+  };
+  const seen: string[] = [];
+  const [a, b] = socketPair();
+  class Server extends DangaSocket {
+    constructor(sock: Sock) {
+      super(sock);
+      this.watchRead(true);
+    }
+    override eventRead(): void {
+      for (;;) {
+        const first = this.peek(1);
+        if (first === null) return this.close('eof');
+        if (first.length === 0) return;
+        if (first[0] === 0) {
+          const p = this.readFrame(GEARMAN, 1 << 20);
+          if (p === undefined) return;
+          if (p === null) return this.close('eof');
+          seen.push(`packet ${p.readUInt32BE(4)} ${p.subarray(12).toString()}`);
+        } else {
+          const line = this.readLine(1024);
+          if (line === undefined) return;
+          if (line === null) return this.close('eof');
+          seen.push(`line ${line.toString()}`);
+        }
+      }
+    }
+    override eventHup(): void {
+      this.close('hup');
+    }
+    override eventErr(): void {
+      this.close('err');
+    }
+  }
+  const server = new Server(a);
+  const client = new Collector(b);
+  const wire = Buffer.concat([packet(7, 'echo this'), Buffer.from('status\r\n'), packet(16, ''), Buffer.from('workers\n'), packet(1, 'x'.repeat(300))]);
+  // One byte at a time: every header and every line straddles reads.
+  let at = 0;
+  await runUntil(() => {
+    if (at < wire.length) client.write(wire.subarray(at, ++at));
+    return seen.length === 5;
+  }, 1);
+  assert.deepEqual(seen, ['packet 7 echo this', 'line status', 'packet 16 ', 'line workers', `packet 1 ${'x'.repeat(300)}`]);
+
+  // A payload above maxBytes throws once the header is in; nothing is consumed.
+  const [c, d] = socketPair();
+  const small = new Recorder(c);
+  small.pushBackRead(packet(2, 'too long'));
+  assert.throws(
+    () => small.readFrame(GEARMAN, 7),
+    (err: Error & { code?: string; maxBytes?: number }) => err.code === 'ERR_DANGA_FRAME_TOO_LONG' && err.maxBytes === 7,
+  );
+  assert.equal(small.readFrame(GEARMAN, 8)?.subarray(12).toString(), 'too long', 'the frame was still there');
+  for (const bad of [null, 4, { lengthBytes: 8 }, { lengthBytes: 4, endian: 'pdp' }]) {
+    assert.throws(
+      () => small.readFrame(bad as never, 10),
+      (err: Error & { code?: string }) => /^ERR_INVALID_ARG_(TYPE|VALUE)$/.test(err.code ?? ''),
+    );
+  }
+  assert.throws(() => small.readFrame({ lengthBytes: 1 }, -1), { code: 'ERR_OUT_OF_RANGE' });
+  small.close();
+  assert.equal(small.readFrame({ lengthBytes: 1 }, 10), null, 'closed');
+  d.close();
+  server.close('done');
+  client.close('done');
 });

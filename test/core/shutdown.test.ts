@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { DangaSocket, Listener, connectTcp, listenTcp, socketPair, type DangaStats, type Sock } from 'danga-socket';
+import { DangaSocket, Listener, connectTcp, listenTcp, socketPair, type DangaStats, type EndOptions, type Sock } from 'danga-socket';
 import { ChildServer } from '../child-server.js';
 import { Collector, Discard, onSim, runUntil, skipOnSim } from '../helpers.js';
 import { bodySha256 } from './fixtures/body.js';
@@ -244,6 +244,50 @@ test('the default onShutdown of a plain DangaSocket is end(): the queued data is
   assert.ok(client.sawEnd);
   assert.equal(sender!.closeReason(), 'end');
   assert.equal(DangaSocket.watchedSockets(), 0);
+});
+
+test('onShutdown() and end() compose: a subclass whose end() sends a last reply has it sent at shutdown too', SHORT, async () => {
+  const [a, b] = socketPair();
+  class Polite extends DangaSocket {
+    override end(options?: EndOptions): void {
+      this.write('bye\n');
+      super.end(options);
+    }
+    override eventErr(): void {
+      this.close('err');
+    }
+    override eventHup(): void {
+      this.close('hup');
+    }
+  }
+  let got = '';
+  class Reader extends DangaSocket {
+    constructor(sock: Sock) {
+      super(sock);
+      this.watchRead(true);
+    }
+    override eventRead(): void {
+      const buf = this.read(1024);
+      if (buf === null) this.close('eof');
+      else got += buf.toString();
+    }
+    override eventErr(): void {
+      this.close('err');
+    }
+    override eventHup(): void {
+      this.close('hup');
+    }
+    override onShutdown(): void {} // reads on until the end of stream
+  }
+  const polite = new Polite(a);
+  const reader = new Reader(b);
+  polite.write('hello\n');
+  const loop = DangaSocket.eventLoop();
+  await DangaSocket.shutdown();
+  await loop;
+  assert.equal(got, 'hello\nbye\n', 'the default onShutdown() ran the override of end()');
+  assert.equal(polite.closeReason(), 'end');
+  assert.equal(reader.closeReason(), 'eof');
 });
 
 class Ignoring extends DangaSocket {

@@ -183,6 +183,36 @@ test('watermarks with low = 0: onWriteLow is told once the queue is empty (a pro
   b.close();
 });
 
+test('watermarks with low = 0 and a write callback last in the queue: onWriteLow is told when the callback leaves it (a proxy resumes)', async () => {
+  const [a, b] = socketPair();
+  const w = new Writer(a);
+  w.setWriteWatermarks(1, 0);
+  // Fill the socket's buffer, so the callback queues behind the rest.
+  const filler = Buffer.alloc(8 << 20, 1);
+  w.write(filler);
+  assert.ok(w.writeBufSize > 1, `queued ${w.writeBufSize}`);
+  w.write(() => w.log.push(`callback ${w.writeBufSize}`));
+  assert.equal(w.log.length, 1);
+  assert.match(w.log[0] as string, /^high \d+$/);
+  const sink = new Sink(b);
+  await runUntil(() => sink.bytes === filler.length && w.writeBufSize === 0);
+  // The bytes are out with the callback still queued (1 byte, above low = 0);
+  // taking the callback off empties the queue: that is the crossing, told
+  // before the callback runs (as a crossing is told before the callbacks queued behind).
+  assert.deepEqual(w.log.slice(1), ['low 0', 'callback 0']);
+  // At the boundary: a queue of three callbacks behind the bytes, low = 3,
+  // is at low once the bytes are out, before any callback ran.
+  w.setWriteWatermarks(4, 3);
+  w.log.length = 0;
+  w.write(filler);
+  for (let i = 0; i < 3; i++) w.write(() => w.log.push(`callback ${i} ${w.writeBufSize}`));
+  await runUntil(() => sink.bytes === 2 * filler.length && w.writeBufSize === 0);
+  assert.match(w.log[0] as string, /^high \d+$/);
+  assert.deepEqual(w.log.slice(1), ['low 3', 'callback 0 2', 'callback 1 1', 'callback 2 0']);
+  w.close('done');
+  sink.close('done');
+});
+
 test('the write cap: a write that would queue past it closes the object (reason write_cap) and queues nothing', () => {
   const capClosesBefore = DangaSocket.stats().closed.write_cap ?? 0;
   const [a, b] = socketPair();
