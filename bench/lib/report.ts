@@ -66,6 +66,12 @@ export function fmt(sc: ScenarioResult, v: number | undefined): string {
       return `${v.toFixed(2)}%`;
     case 'µs':
       return `${v.toFixed(2)} µs`;
+    case 's':
+      return `${v.toFixed(3)} s`;
+    case 'MiB':
+      return `${v.toFixed(1)} MiB`;
+    case 'calls':
+      return v.toFixed(3);
     default:
       return String(v);
   }
@@ -135,13 +141,12 @@ function renderMarkdown(res: Results): string {
   out.push(`| Perl | ${esc(m.perl ?? 'Danga::Socket not installed')} |`);
   out.push(`| Pinning | ${esc(res.pinning)} |`);
 
-  // summary
-  const cols = SERVERS.filter((s) => !s.files && s.workers === undefined && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id))).sort(
-    (a, b) => Number(b.id === BASELINE_ID) - Number(a.id === BASELINE_ID),
-  );
+  // summary: the servers of the echo-shaped scenarios, in SERVERS order, then the baseline copies (--baseline)
+  const SPECIAL: ScenarioResult['kind'][] = ['file', 'workers', 'job', 'memory', 'syscalls'];
+  const cols = columns(res, (sc) => !SPECIAL.includes(sc.kind)).sort((a, b) => Number(b.id === BASELINE_ID) - Number(a.id === BASELINE_ID));
   out.push('', '## Summary', '');
   out.push(
-    `Medians. Node net shows its own figure; every other server shows its figure divided by Node net's, measured in the same run (for timers, Node's \`setTimeout\`). For memory and timer cost, lower is better.`,
+    "Medians. The figure is the server's CPU per operation (CPU time from /proc over the measured window ÷ the operations in it; lower is better), which a saturated load generator cannot hide; the throughput is shown beside it. Node net shows its own figures; every other server shows its figures divided by Node net's, measured in the same run (for timers, Node's `setTimeout`): `CPU 0.80× · 1.30× rt/s` is 0.8 of net's CPU per round trip at 1.3 times its rate. For memory and timer cost, lower is better.",
     '',
   );
   const head = [
@@ -149,19 +154,19 @@ function renderMarkdown(res: Results): string {
     'Figure',
     ...cols.map((s) => (s.id === BASELINE_ID ? `${s.label}` : `${s.label} ×net`)),
     'Target',
-    ...subjects.filter((s) => cols.includes(s)).map((s) => `${s.label}: target`),
+    ...subjects.filter((s) => cols.some((c) => c.id === s.id)).map((s) => `${s.label}: target`),
   ];
   out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
-  for (const sc of res.scenarios.filter((x) => x.kind !== 'file' && x.kind !== 'workers')) {
+  for (const sc of res.scenarios.filter((x) => !SPECIAL.includes(x.kind))) {
     const cells = [`[${sc.id}](#${sc.id})`, sc.metric.label];
     for (const s of cols) {
       const r = sc.servers.find((x) => x.id === s.id);
       if (!r) cells.push('—');
       else if (r.status === 'skipped') cells.push('skipped');
       else if (r.status === 'failed') cells.push('failed');
-      else if (s.id === BASELINE_ID) cells.push(fmt(sc, r.summary[sc.metric.key]?.median));
+      else if (s.id === BASELINE_ID) cells.push(fmt(sc, r.summary[sc.metric.key]?.median) + throughputCell(sc, r));
       else {
-        let c = ratio(r.vsNet[sc.metric.key]);
+        let c = ratio(r.vsNet[sc.metric.key]) + throughputCell(sc, r, true);
         if (r.role === 'subject' && sc.target?.vsC !== undefined) c += ` (${ratio(r.vsC[sc.metric.key])} C)`;
         if (r.role === 'subject' && sc.target?.maxValue !== undefined) c += ` (${fmt(sc, r.summary[sc.metric.key]?.median)})`;
         c += marks(r);
@@ -172,13 +177,16 @@ function renderMarkdown(res: Results): string {
       .filter(([, t]) => t !== null)
       .map(([id, t]) => `${sc.servers.find((r) => r.id === id)?.label ?? id}: ${t!.text}`);
     cells.push([sc.target?.text ?? '—', ...own].join('; '));
-    for (const s of subjects.filter((x) => cols.includes(x))) {
+    for (const s of subjects.filter((x) => cols.some((c) => c.id === x.id))) {
       const r = sc.servers.find((x) => x.id === s.id);
       cells.push(!r ? '—' : r.status !== 'ok' ? r.status : statusCell(r) || '—');
     }
     out.push(`| ${cells.map(esc).join(' | ')} |`);
   }
   out.push(...fileSummary(res));
+  out.push(...jobSummary(res));
+  out.push(...memorySummary(res));
+  out.push(...syscallSummary(res));
   out.push(...workersSummary(res));
   out.push('', FOOTNOTES);
   out.push('', '![Ratios to Node net](bench/results/ratios.svg)');
@@ -203,6 +211,135 @@ function renderMarkdown(res: Results): string {
   }
   out.push(...method(), '', END);
   return out.join('\n');
+}
+
+
+/** The servers (id, label, role) with a result in the scenarios `which` picks: SERVERS order, then the others (baseline copies). */
+function columns(res: Results, which: (sc: ScenarioResult) => boolean): { id: string; label: string; role: string }[] {
+  const seen = new Map<string, { id: string; label: string; role: string }>();
+  for (const sc of res.scenarios.filter(which)) for (const r of sc.servers) if (!seen.has(r.id)) seen.set(r.id, { id: r.id, label: r.label, role: r.role });
+  const order = SERVERS.map((s) => s.id);
+  const rankOf = (id: string): number => {
+    const i = order.indexOf(id);
+    const j = order.indexOf(id.replace(/-base$/, ''));
+    return i >= 0 ? i * 2 : j >= 0 ? j * 2 + 1 : order.length * 2;
+  };
+  return [...seen.values()].sort((a, b) => rankOf(a.id) - rankOf(b.id));
+}
+
+/** " · 95,000 rt/s" beside the figure (`asRatio`: " · 1.30× rt/s", the throughput ÷ net's). */
+function throughputCell(sc: ScenarioResult, r: ServerResult, asRatio = false): string {
+  const t = sc.throughput ?? SCENARIOS.find((x) => x.id === sc.id)?.throughput;
+  if (!t || t.key === sc.metric.key) return '';
+  const unit = t.label.replace(/^round trips\/s$/, 'rt/s');
+  if (asRatio) return r.vsNet[t.key] === undefined ? '' : ` · ${ratio(r.vsNet[t.key])} ${unit}`;
+  const v = r.summary[t.key]?.median;
+  return v === undefined ? '' : ` · ${t.unit === '/s' ? int(v) : int(v)} ${unit}`;
+}
+
+/** The job-server scenarios: CPU per message on the same protocol, Node net (hand-written framing) the denominator. */
+function jobSummary(res: Results): string[] {
+  const all = res.scenarios.filter((sc) => sc.kind === 'job');
+  if (all.length === 0) return [];
+  const out = [
+    '',
+    "Job server (`job-*`): the same Gearman-shaped protocol (binary packets and text admin lines on one connection, pipelined) on Node net with hand-written framing (the denominator), on the library's framing helpers (`peek`, `readExact`, `readLine`) on each engine, and (`--baseline`) on a baseline checkout's library. Server CPU µs per message (÷ net's), messages/s (÷ net's).",
+    '',
+    '| Scenario | Server | CPU µs/message | ×net | messages/s | ×net | Target | Status |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const sc of all)
+    for (const r of sc.servers) {
+      if (r.status !== 'ok') {
+        out.push(`| [${sc.id}](#${sc.id}) | ${esc(r.label)} | ${r.status} | | | | | |`);
+        continue;
+      }
+      const t = targetFor(sc, r);
+      out.push(
+        `| [${sc.id}](#${sc.id}) | ${esc(r.label)} | ${fmt(sc, r.summary.cpuPerOp?.median)}${marks(r)} | ${ratio(r.vsNet.cpuPerOp)} | ${int(r.summary.rate?.median ?? NaN)} | ${ratio(r.vsNet.rate)} | ${r.role === 'subject' && t ? esc(t.text) : '—'} | ${statusCell(r) || '—'} |`,
+      );
+    }
+  return out;
+}
+
+/** The memory scenarios: RSS (before, under load, peak, after), the heap under load and after a GC, per kept value. */
+function memorySummary(res: Results): string[] {
+  const all = res.scenarios.filter((sc) => sc.kind === 'memory');
+  if (all.length === 0) return [];
+  const m = (r: ServerResult, k: string): string => {
+    const v = r.summary[k]?.median;
+    return v === undefined ? '—' : v.toFixed(1);
+  };
+  const out = [
+    '',
+    "Memory under load (`memory-*`), MiB (medians): RSS of the empty server, in the middle of the load, its peak (VmHWM) and after the load; the V8 heap (`heapUsed`), `external` and `arrayBuffers` as the load leaves them (no GC) and `external` after a full GC. `memory-keep-1k` also gives the RSS the kept values added per value (1 KiB each).",
+    '',
+    '| Scenario | Server | RSS empty | under load | peak | after | heapUsed | external | arrayBuffers | external after GC | RSS B/kept value | Status |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const sc of all)
+    for (const r of sc.servers) {
+      if (r.status !== 'ok') {
+        out.push(`| [${sc.id}](#${sc.id}) | ${esc(r.label)} | ${r.status} |${' |'.repeat(9)}`);
+        continue;
+      }
+      const cells = [
+        `[${sc.id}](#${sc.id})`,
+        r.label,
+        m(r, 'rssBase'),
+        m(r, 'rssLoaded'),
+        m(r, 'rssPeak') + marks(r),
+        m(r, 'rssAfter'),
+        m(r, 'heapUsed'),
+        m(r, 'external'),
+        m(r, 'arrayBuffers'),
+        m(r, 'externalGc'),
+        r.summary.rssPerValue ? int(r.summary.rssPerValue.median) : '—',
+        statusCell(r) || '—',
+      ];
+      out.push(`| ${cells.map(esc).join(' | ')} |`);
+    }
+  return out;
+}
+
+/** The syscall scenarios: calls per message by kind (strace -c), and the epoll engine's crossings per message. */
+function syscallSummary(res: Results): string[] {
+  const all = res.scenarios.filter((sc) => sc.kind === 'syscalls');
+  if (all.length === 0) return [];
+  const f = (r: ServerResult, k: string): string => (r.summary[k] === undefined ? '—' : r.summary[k].median.toFixed(3));
+  const out = [
+    '',
+    "Syscalls per message (`syscalls-*`, `--syscalls`): `strace -c -f` attached to the server for the whole load, each kind's calls ÷ every message answered (warm-up included; `read` counts read/readv/recvfrom/recvmsg, `write` write/writev/sendto/sendmsg). The target is the C server's read+write+epoll_ctl per message. Crossings (epoll engine only): calls from JavaScript into the addon and from the addon's event callback into JavaScript, per message (`BENCH_COUNT_CROSSINGS=1`); of them `read()`, `write()`+`writev()`.",
+    '',
+    '| Scenario | Server | read | write | epoll_ctl | epoll_wait | other | read+write+ctl (×C) | JS→C (read, write) | C→JS | Status |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const sc of all)
+    for (const r of sc.servers) {
+      if (r.status !== 'ok') {
+        out.push(`| [${sc.id}](#${sc.id}) | ${esc(r.label)} | ${r.status}: ${esc(short(gist(r.note ?? ''), 80))} |${' |'.repeat(8)}`);
+        continue;
+      }
+      const js =
+        r.summary.jsToCPerOp === undefined
+          ? '—'
+          : `${f(r, 'jsToCPerOp')} (${f(r, 'readCallsPerOp')}, ${((r.summary.writeCallsPerOp?.median ?? 0) + (r.summary.writevCallsPerOp?.median ?? 0)).toFixed(3)})`;
+      const cells = [
+        `[${sc.id}](#${sc.id})`,
+        r.label,
+        f(r, 'readPerOp'),
+        f(r, 'writePerOp'),
+        f(r, 'epollCtlPerOp'),
+        f(r, 'epollWaitPerOp'),
+        f(r, 'otherPerOp'),
+        `${f(r, 'syscallsPerOp')} (${ratio(r.vsC.syscallsPerOp)})`,
+        js,
+        f(r, 'cToJsPerOp'),
+        statusCell(r) || '—',
+      ];
+      out.push(`| ${cells.map(esc).join(' | ')} |`);
+    }
+  return out;
 }
 
 /** The workers scenarios: per kind of server, CPU per round trip on 1 and 2 workers and their ratio (same round). */
@@ -298,6 +435,11 @@ function detailTable(sc: ScenarioResult): string[] {
     [sc.kind === 'timers' ? '×setTimeout' : file ? '×Node http' : '×net', (r) => ratio(r.vsNet[k])],
   ];
   if (sc.kind !== 'timers') base.push([file ? '×nginx' : '×C', (r) => ratio(r.vsC[k])]);
+  const tm = sc.throughput ?? SCENARIOS.find((x) => x.id === sc.id)?.throughput;
+  const thr: Col[] =
+    tm && tm.key !== k
+      ? [[`${tm.label} (${file ? '×Node http' : '×net'})`, (r) => `${fmt({ metric: tm } as ScenarioResult, r.summary[tm.key]?.median)} (${ratio(r.vsNet[tm.key])})`]]
+      : [];
   const lat: Col[] = [
     [`p50 µs (${file ? '×Node http' : '×net'})`, (r) => `${us(r.summary.p50?.median)} (${ratio(r.vsNet.p50)})`],
     [`p99 µs (${file ? '×Node http' : '×net'})`, (r) => `${us(r.summary.p99?.median)} (${ratio(r.vsNet.p99)})`],
@@ -311,10 +453,30 @@ function detailTable(sc: ScenarioResult): string[] {
   switch (sc.kind) {
     case 'echo':
     case 'churn':
-      cols = [...base, ...lat, ...cpu];
+    case 'job':
+      cols = [...base, ...thr, ...lat, ...cpu];
+      break;
+    case 'memory':
+      cols = [
+        ...base,
+        ...thr,
+        ['RSS empty · under load · after (MiB)', (r) => ['rssBase', 'rssLoaded', 'rssAfter'].map((x) => r.summary[x]?.median.toFixed(1) ?? '—').join(' · ')],
+        ['heapUsed · external · arrayBuffers under load (MiB)', (r) => ['heapUsed', 'external', 'arrayBuffers'].map((x) => r.summary[x]?.median.toFixed(1) ?? '—').join(' · ')],
+        ['heapUsed · external after GC (MiB)', (r) => ['heapUsedGc', 'externalGc'].map((x) => r.summary[x]?.median.toFixed(1) ?? '—').join(' · ')],
+        ['values kept', (r) => (r.summary.values ? int(r.summary.values.median) : '—')],
+        ...cpu,
+      ];
+      break;
+    case 'syscalls':
+      cols = [
+        ...base,
+        ['messages traced', (r) => (r.summary.messages ? int(r.summary.messages.median) : '—')],
+        ['read · write · epoll_ctl · epoll_wait · other', (r) => ['readPerOp', 'writePerOp', 'epollCtlPerOp', 'epollWaitPerOp', 'otherPerOp'].map((x) => r.summary[x]?.median.toFixed(3) ?? '—').join(' · ')],
+        ['crossings JS→C · C→JS', (r) => (r.summary.jsToCPerOp ? `${r.summary.jsToCPerOp.median.toFixed(3)} · ${r.summary.cToJsPerOp?.median.toFixed(3)}` : '—')],
+      ];
       break;
     case 'stream':
-      cols = [...base, ['seconds', (r) => (r.summary.seconds ? r.summary.seconds.median.toFixed(2) : '—')], ...cpu];
+      cols = [...base, ...thr, ['seconds', (r) => (r.summary.seconds ? r.summary.seconds.median.toFixed(2) : '—')], ...cpu];
       break;
     case 'idle':
       cols = [
@@ -328,11 +490,12 @@ function detailTable(sc: ScenarioResult): string[] {
     case 'file':
       cols = [
         ...base,
-        ...(k === 'mibPerSec'
+        ...thr,
+        ...(tm?.key === 'mibPerSec'
           ? []
           : [['MiB/s', (r: ServerResult): string => fmt({ metric: { unit: 'MiB/s' } } as ScenarioResult, r.summary.mibPerSec?.median)] as Col]),
-        ['server CPU s/GiB (×Node http)', (r) => `${cpuGiB(r.summary.cpuPerGiB?.median)} (${ratio(r.vsNet.cpuPerGiB)})`],
-        ...(k === 'mibPerSec' ? [] : lat),
+        ...(k === 'cpuPerGiB' ? [] : [['server CPU s/GiB (×Node http)', (r: ServerResult): string => `${cpuGiB(r.summary.cpuPerGiB?.median)} (${ratio(r.vsNet.cpuPerGiB)})`] as Col]),
+        ...(k === 'cpuPerGiB' ? [] : lat),
         ...cpu,
       ];
       break;
@@ -429,7 +592,7 @@ const xmlEsc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&l
 export function renderSvg(res: Results): string {
   const roleOrder: Record<string, number> = { subject: 0, ceiling: 1, reference: 2, baseline: 3 };
   // the file scenarios have other denominators (Node http, nginx): the table shows them, the chart does not
-  res = { ...res, scenarios: res.scenarios.filter((sc) => sc.kind !== 'file' && sc.kind !== 'workers') };
+  res = { ...res, scenarios: res.scenarios.filter((sc) => !['file', 'workers', 'job', 'memory', 'syscalls'].includes(sc.kind)) };
   const present = SERVERS.filter(
     (s) => s.id !== BASELINE_ID && !s.files && s.workers === undefined && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id)),
   );
@@ -524,7 +687,7 @@ export function renderSvg(res: Results): string {
     grid.push(`<text x="${x(v).toFixed(1)}" y="${bottom + 14}" text-anchor="middle" class="ax">${v.toFixed(1)}×</text>`);
   }
   const footer: string[] = [
-    'Throughput: server ÷ net. Memory per idle connection and timer CPU cost: net ÷ server.',
+    'CPU per operation, memory per idle connection and timer CPU cost: net ÷ server (older results: throughput, server ÷ net).',
     `Bars end at ${scaleMax}× (▸ = beyond). Generated by npm run bench.`,
   ];
   if (hidden.length) footer.push(`No results: ${hidden.map((s) => s.label).join(', ')}.`);
@@ -533,7 +696,7 @@ export function renderSvg(res: Results): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif">`,
     '<style>.g{font-size:12px;fill:#24292f}.v{font-size:11px;fill:#24292f;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}.na{font-size:11px;fill:#8c959f;font-style:italic}.ax{font-size:10px;fill:#57606a}.l{font-size:11px;fill:#24292f}.grid{stroke:#d0d7de;stroke-width:1}.one{stroke:#cf222e;stroke-width:1.5;stroke-dasharray:4 3}.t{stroke:#24292f;stroke-width:2}.title{font-size:14px;font-weight:600;fill:#24292f}.sub{font-size:11px;fill:#57606a}</style>',
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
-    `<text x="12" y="20" class="title">Advantage over Node net (same run; higher is better; 1× = Node net)</text>`,
+    `<text x="12" y="20" class="title">Advantage over Node net in server CPU per operation (same run; higher is better; 1× = Node net)</text>`,
     `<text x="${W - 12}" y="20" text-anchor="end" class="sub">${xmlEsc(`${res.machine.cpuModel}, ${res.machine.cores} cores, Node ${res.machine.node}`)}</text>`,
     ...legend,
     ...grid,
