@@ -94,7 +94,10 @@ class Progress {
 function briefResult(sc: Scenario, s: Record<string, number>): string {
   const v = s[sc.metric.key];
   const proxy = { metric: sc.metric } as ScenarioResult;
-  let out = `${fmt(proxy, v)} ${sc.metric.unit === '/s' || sc.metric.unit === 'µs' || sc.metric.unit === 'calls' ? sc.metric.label.replace(/^server CPU µs/, 'CPU') : ''}`.trim();
+  let out =
+    sc.metric.unit === 's'
+      ? `${v?.toFixed(3)} CPU s/GiB`
+      : `${fmt(proxy, v)} ${sc.metric.unit === '/s' || sc.metric.unit === 'µs' || sc.metric.unit === 'calls' ? sc.metric.label.replace(/^server CPU µs/, 'CPU') : ''}`.trim();
   if (sc.throughput && sc.throughput.key !== sc.metric.key && s[sc.throughput.key] !== undefined)
     out += `, ${fmt({ metric: sc.throughput } as ScenarioResult, s[sc.throughput.key])} ${sc.throughput.unit === '/s' ? sc.throughput.label : sc.throughput.unit}`;
   if (sc.kind === 'syscalls')
@@ -103,7 +106,7 @@ function briefResult(sc: Scenario, s: Record<string, number>): string {
     out += ` (RSS ${s.rssBase?.toFixed(1)} → ${s.rssLoaded?.toFixed(1)} MiB under load, after ${s.rssAfter?.toFixed(1)}; heap ${s.heapUsed?.toFixed(1) ?? '—'}, external ${s.external?.toFixed(1) ?? '—'} MiB${s.rssPerValue !== undefined ? `; ${Math.round(s.rssPerValue)} B RSS/value` : ''})`;
   if (s.p50 !== undefined) out += `, p50 ${s.p50.toFixed(0)} µs, p99 ${s.p99?.toFixed(0)} µs`;
   if (s.heapPerConn !== undefined) out += `, heap ${Math.round(s.heapPerConn)} B/conn`;
-  if (sc.kind === 'file' && s.mibPerSec !== undefined && sc.metric.key !== 'mibPerSec') out += `, ${Math.round(s.mibPerSec)} MiB/s`;
+  if (sc.kind === 'file' && s.mibPerSec !== undefined && sc.metric.key !== 'mibPerSec' && sc.throughput?.key !== 'mibPerSec') out += `, ${Math.round(s.mibPerSec)} MiB/s`;
   if (s.cpuPerGiB !== undefined && sc.metric.key !== 'cpuPerGiB') out += `, ${s.cpuPerGiB.toFixed(3)} server CPU s/GiB`;
   if (sc.kind === 'workers')
     out += `, ${Math.round(s.rate ?? 0).toLocaleString('en-US')} round trips/s, ${s.switchesPerOp?.toFixed(3)} wake-ups/round trip, conns ${s.connsMax}/${s.connsMin}, bytes max÷min ${s.balanceBytes?.toFixed(2)}`;

@@ -51,7 +51,14 @@ function serverCpus(server: ServerDef, sc: Scenario, s: Settings): number | stri
   return sc.kind === 'workers' && !server.serverCpuOnly ? `${s.pin.loadgenCpu},${s.pin.serverCpu}` : s.pin.serverCpu;
 }
 
-async function startServer(server: ServerDef, sc: Scenario, mode: 'echo' | 'sink' | 'file' | 'lines' | 'job', s: Settings, extra: string[] = [], env: Record<string, string> = {}): Promise<Running> {
+async function startServer(
+  server: ServerDef,
+  sc: Scenario,
+  mode: 'echo' | 'sink' | 'file' | 'lines' | 'job',
+  s: Settings,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Running> {
   let argv: string[];
   try {
     const port = server.needsPort ? await freePort() : 0;
@@ -491,7 +498,13 @@ async function measureMemory(server: ServerDef, sc: Scenario, s: Settings): Prom
     const rssAfter = vmRssBytes(srv.proc.pid);
     const MiB = 2 ** 20;
     Object.assign(out, { rssBase: rssBase / MiB, rssLoaded: rssLive / MiB, rssPeak: peak / MiB, rssAfter: rssAfter / MiB });
-    if (live) Object.assign(out, { heapUsed: live.heapUsed! / MiB, heapTotal: live.heapTotal! / MiB, external: live.external! / MiB, arrayBuffers: live.arrayBuffers! / MiB });
+    if (live)
+      Object.assign(out, {
+        heapUsed: live.heapUsed! / MiB,
+        heapTotal: live.heapTotal! / MiB,
+        external: live.external! / MiB,
+        arrayBuffers: live.arrayBuffers! / MiB,
+      });
     if (after) Object.assign(out, { heapUsedGc: after.heapUsed! / MiB, externalGc: after.external! / MiB, arrayBuffersGc: after.arrayBuffers! / MiB });
     if (sc.keys) {
       const st = await ask(srv, 'jobstats');
@@ -499,7 +512,7 @@ async function measureMemory(server: ServerDef, sc: Scenario, s: Settings): Prom
       if (st.keys !== keys) throw new Error(`${server.id} kept ${st.keys} values, expected ${keys} (too short a run for every key?)`);
       out.values = st.keys!;
       out.valueBytes = st.valueBytes!;
-      out.rssPerValue = (rssAfter - rssBase) / st.keys!;
+      out.rssPerValue = (rssAfter - rssBase) / st.keys;
     }
     return out;
   } finally {
@@ -568,7 +581,8 @@ async function measureSyscalls(server: ServerDef, sc: Scenario, s: Settings): Pr
       writePerOp: sum(WRITES) / total,
       epollCtlPerOp: (calls.epoll_ctl ?? 0) / total,
       epollWaitPerOp: sum(['epoll_wait', 'epoll_pwait', 'epoll_pwait2']) / total,
-      otherPerOp: (Object.values(calls).reduce((a, b) => a + b, 0) - sum([...READS, ...WRITES, 'epoll_ctl', 'epoll_wait', 'epoll_pwait', 'epoll_pwait2'])) / total,
+      otherPerOp:
+        (Object.values(calls).reduce((a, b) => a + b, 0) - sum([...READS, ...WRITES, 'epoll_ctl', 'epoll_wait', 'epoll_pwait', 'epoll_pwait2'])) / total,
     };
     out.syscallsPerOp = out.readPerOp! + out.writePerOp! + out.epollCtlPerOp!;
     if (before && after) {

@@ -213,7 +213,6 @@ function renderMarkdown(res: Results): string {
   return out.join('\n');
 }
 
-
 /** The servers (id, label, role) with a result in the scenarios `which` picks: SERVERS order, then the others (baseline copies). */
 function columns(res: Results, which: (sc: ScenarioResult) => boolean): { id: string; label: string; role: string }[] {
   const seen = new Map<string, { id: string; label: string; role: string }>();
@@ -272,7 +271,7 @@ function memorySummary(res: Results): string[] {
   };
   const out = [
     '',
-    "Memory under load (`memory-*`), MiB (medians): RSS of the empty server, in the middle of the load, its peak (VmHWM) and after the load; the V8 heap (`heapUsed`), `external` and `arrayBuffers` as the load leaves them (no GC) and `external` after a full GC. `memory-keep-1k` also gives the RSS the kept values added per value (1 KiB each).",
+    'Memory under load (`memory-*`), MiB (medians): RSS of the empty server, in the middle of the load, its peak (VmHWM) and after the load; the V8 heap (`heapUsed`), `external` and `arrayBuffers` as the load leaves them (no GC) and `external` after a full GC. `memory-keep-1k` also gives the RSS the kept values added per value (1 KiB each).',
     '',
     '| Scenario | Server | RSS empty | under load | peak | after | heapUsed | external | arrayBuffers | external after GC | RSS B/kept value | Status |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
@@ -438,7 +437,12 @@ function detailTable(sc: ScenarioResult): string[] {
   const tm = sc.throughput ?? SCENARIOS.find((x) => x.id === sc.id)?.throughput;
   const thr: Col[] =
     tm && tm.key !== k
-      ? [[`${tm.label} (${file ? '×Node http' : '×net'})`, (r) => `${fmt({ metric: tm } as ScenarioResult, r.summary[tm.key]?.median)} (${ratio(r.vsNet[tm.key])})`]]
+      ? [
+          [
+            `${tm.label} (${file ? '×Node http' : '×net'})`,
+            (r) => `${fmt({ metric: tm } as ScenarioResult, r.summary[tm.key]?.median)} (${ratio(r.vsNet[tm.key])})`,
+          ],
+        ]
       : [];
   const lat: Col[] = [
     [`p50 µs (${file ? '×Node http' : '×net'})`, (r) => `${us(r.summary.p50?.median)} (${ratio(r.vsNet.p50)})`],
@@ -461,7 +465,10 @@ function detailTable(sc: ScenarioResult): string[] {
         ...base,
         ...thr,
         ['RSS empty · under load · after (MiB)', (r) => ['rssBase', 'rssLoaded', 'rssAfter'].map((x) => r.summary[x]?.median.toFixed(1) ?? '—').join(' · ')],
-        ['heapUsed · external · arrayBuffers under load (MiB)', (r) => ['heapUsed', 'external', 'arrayBuffers'].map((x) => r.summary[x]?.median.toFixed(1) ?? '—').join(' · ')],
+        [
+          'heapUsed · external · arrayBuffers under load (MiB)',
+          (r) => ['heapUsed', 'external', 'arrayBuffers'].map((x) => r.summary[x]?.median.toFixed(1) ?? '—').join(' · '),
+        ],
         ['heapUsed · external after GC (MiB)', (r) => ['heapUsedGc', 'externalGc'].map((x) => r.summary[x]?.median.toFixed(1) ?? '—').join(' · ')],
         ['values kept', (r) => (r.summary.values ? int(r.summary.values.median) : '—')],
         ...cpu,
@@ -471,8 +478,14 @@ function detailTable(sc: ScenarioResult): string[] {
       cols = [
         ...base,
         ['messages traced', (r) => (r.summary.messages ? int(r.summary.messages.median) : '—')],
-        ['read · write · epoll_ctl · epoll_wait · other', (r) => ['readPerOp', 'writePerOp', 'epollCtlPerOp', 'epollWaitPerOp', 'otherPerOp'].map((x) => r.summary[x]?.median.toFixed(3) ?? '—').join(' · ')],
-        ['crossings JS→C · C→JS', (r) => (r.summary.jsToCPerOp ? `${r.summary.jsToCPerOp.median.toFixed(3)} · ${r.summary.cToJsPerOp?.median.toFixed(3)}` : '—')],
+        [
+          'read · write · epoll_ctl · epoll_wait · other',
+          (r) => ['readPerOp', 'writePerOp', 'epollCtlPerOp', 'epollWaitPerOp', 'otherPerOp'].map((x) => r.summary[x]?.median.toFixed(3) ?? '—').join(' · '),
+        ],
+        [
+          'crossings JS→C · C→JS',
+          (r) => (r.summary.jsToCPerOp ? `${r.summary.jsToCPerOp.median.toFixed(3)} · ${r.summary.cToJsPerOp?.median.toFixed(3)}` : '—'),
+        ],
       ];
       break;
     case 'stream':
@@ -494,7 +507,9 @@ function detailTable(sc: ScenarioResult): string[] {
         ...(tm?.key === 'mibPerSec'
           ? []
           : [['MiB/s', (r: ServerResult): string => fmt({ metric: { unit: 'MiB/s' } } as ScenarioResult, r.summary.mibPerSec?.median)] as Col]),
-        ...(k === 'cpuPerGiB' ? [] : [['server CPU s/GiB (×Node http)', (r: ServerResult): string => `${cpuGiB(r.summary.cpuPerGiB?.median)} (${ratio(r.vsNet.cpuPerGiB)})`] as Col]),
+        ...(k === 'cpuPerGiB'
+          ? []
+          : [['server CPU s/GiB (×Node http)', (r: ServerResult): string => `${cpuGiB(r.summary.cpuPerGiB?.median)} (${ratio(r.vsNet.cpuPerGiB)})`] as Col]),
         ...(k === 'cpuPerGiB' ? [] : lat),
         ...cpu,
       ];
@@ -541,6 +556,7 @@ function method(): string[] {
     '',
     '- `npm run bench` (see `bench/README.md`). Each server runs in its own process, started fresh for every measurement, and is driven by `bench/loadgen/loadgen.c` (single-threaded epoll, compiled on demand with `cc -O2`) in another process. With two or more CPUs the load generator and the server are pinned to different CPUs with `taskset`.',
     '- Servers are measured in alternation (A B C … A B C …), for the given number of rounds; tables show the median with min and max over the rounds.',
+    "- **The figure of every load scenario is the server's CPU per operation**: the server's CPU time (all its threads, from /proc/PID/stat, sampled by the load generator at the start and the end of the measured window) divided by the operations completed in the window — µs per round trip, message, connection or request, CPU seconds per GiB for the streams and the 1 GiB file. A saturated load generator cannot hide a server's cost in it, as it can in throughput, which is shown beside it. Targets are stated in those terms (`≤0.63× net CPU/op` for what was `≥1.6× net` throughput). Results of earlier runs, still in `latest.json`, may carry throughput as their figure.",
     "- Ratios divide a server's median by Node net's (×net) and by the C ceiling's (×C) median from the same run. The C ceiling is a minimal single-threaded epoll echo server.",
     "- Echo scenarios keep N connections with D messages in flight each; a round trip completes when a message's bytes are back; latency runs from the write that sent a message to the read that completed it. Counting starts after the warm-up. Echoed bytes are checked.",
     '- Stream: one connection writes the bytes and shuts down its write side; the server, in sink mode, reads and discards and answers the byte count at end of stream; time runs from the first write to the answer.',
@@ -550,6 +566,10 @@ function method(): string[] {
     "- Static files (`file-*`): a directory holding one file of random bytes (made once in `bench/build/files/`), served by `examples/static-server.ts` on the epoll engine (`writeFile`: `sendfile(2)`, with `TCP_CORK` around header and body), by Node `http` with `fs.createReadStream(file).pipe(res)` (the ratios' denominator), and by nginx (`sendfile on; tcp_nopush on; access_log off`, one process, the ceiling; skipped when not installed). The load generator's `http` mode keeps N keep-alive connections, each sending the next GET once the whole response (Content-Length) is in, and reads bodies into one reused buffer. After the warm-up it counts complete responses (requests/s) and body bytes (MiB/s) over the measured window; server CPU s/GiB is the server's CPU time over the window divided by the GiB of bodies it delivered.",
     "- Timers: a separate process adds random timers (1–1000 ms, the same sequence for each implementation) and waits until all fired, or adds and cancels them and waits past the longest delay; the figure is the process's CPU time (user + system) per timer, after a short warm-up pass (2,000 timers) through the same code. At 10,000 timers it is dominated by the loop's wake-ups (about one per millisecond over the 1 s spread), hence the fall with the count.",
     "- Every core (`workers`): pingpong-50's load (50 connections, 64 B, one in flight each) on servers of 1 and 2 workers: a WorkerGroup (epoll; 'reuseport', and with 2 workers also 'shared', 'handoff', and 'reuseport' held to the server CPU as a diagnostic), Node `cluster` (round-robin) and, on Node ≥ 22.12/23.1, `net` with `reusePort` in worker threads. The figure is the server's CPU time per round trip, summed over all its threads and (cluster) processes; the 2 ÷ 1 ratio is taken round by round. The load generator keeps its CPU and the server may use both CPUs (1 worker as 2). Balance: each worker's accepted connections and bytes read, from the server's `stats`. Wake-ups: times the server's threads were switched onto a CPU (/proc/PID/task/*/schedstat), per round trip.",
+    "- Job server (`job-50`): the load generator's `job` mode keeps 50 connections with 16 requests in flight each: Gearman-shaped binary packets (12-byte head `\\0REQ` + type + 4-byte BE length, SUBMIT_JOB with `bench\\0<uid>\\0` + 32 B) answered by JOB_CREATED packets, and every 8th request the admin line `status`, answered by lines ending in `.`. Every answer is parsed and checked. The same protocol code (`bench/servers/job-protocol.ts`) runs on Node net with hand-written framing (cork/uncork around one chunk's answers; the denominator) and on the library's helpers (`peek`, `readExact`, `readLine`, answers in one `batch`) on each engine.",
+    "- Memory under load (`memory-*`): RSS (VmRSS) of the empty server, in the middle of the measured window, its peak (VmHWM) and after the load; `heapUsed`, `external` and `arrayBuffers` from the server's control channel in the middle of the window without a GC (`mem-live`) and after a full GC (`mem`). `memory-keep-1k`: `set` commands of 1 KiB values over N distinct keys, the server keeping each value as read (a view of the received bytes); the window lasts until every key was stored; the figure is (RSS after − RSS empty) ÷ the values kept.",
+    "- Syscalls per message (`syscalls-*`, `--syscalls`): the scenario's load with `strace -c -f -p <server pid>` attached for the whole load; calls of each kind ÷ every message of the run (warm-up included). read counts read/readv/recvfrom/recvmsg, write write/writev/sendto/sendmsg. For the epoll engine also the crossings into the native addon (every call of one of its functions) and out of it (every call of its event callback) per message, counted by wrapping the addon's exports as Node loads them (`BENCH_COUNT_CROSSINGS=1`). One round; strace slows the server, so only the counts mean something.",
+    "- `--baseline DIR`: servers `<id>-base` run this tree's server scripts on the library built in DIR (another checkout), in the same run and in alternation with the others.",
     '- The CPU columns are the share of one CPU each process used during the measured window (from /proc/PID/stat and getrusage); "others" is the task time of every other process on the machine (from /proc/stat). Each measurement waits until the machine is quiet (others below 0.15 CPU) before it starts.',
     "- Limits of a 2-core loopback machine: the load generator makes the same system calls per message as the C server, and on loopback each side's write also pays for delivering to the other, so for ping-pong the C ceiling and the load generator saturate together — the ceiling is where the two meet, a lower bound of what the C server could do. In churn, the connecting side also pays for most of the handshake, so the load generator tops out near the C server (marked ‡ where it was the limit).",
   ];

@@ -1024,9 +1024,10 @@ struct jconn {
     size_t out_len, out_off, out_cap;
     int64_t *stamps; /* ring of send times */
     unsigned head, tail;
-    uint64_t seq;     /* requests queued so far */
+    uint64_t seq; /* requests queued so far */
     uint64_t next_key;
-    uint64_t all_keys_at; /* --keys: the request that completed this connection's keys (0: not yet) */
+    uint64_t
+        all_keys_at; /* --keys: the request that completed this connection's keys (0: not yet) */
     /* answer parser */
     int state; /* 0: at an answer's start, 1: packet head, 2: packet body, 3: text line */
     unsigned char hdr[12];
@@ -1264,18 +1265,28 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-    static struct option longopts[] = {
-        {"host", required_argument, 0, 'h'},    {"port", required_argument, 0, 'p'},
-        {"mode", required_argument, 0, 'm'},    {"conns", required_argument, 0, 'c'},
-        {"depth", required_argument, 0, 'd'},   {"size", required_argument, 0, 's'},
-        {"warmup", required_argument, 0, 'w'},  {"duration", required_argument, 0, 't'},
-        {"bytes", required_argument, 0, 'b'},   {"server-pid", required_argument, 0, 'P'},
-        {"src-ips", required_argument, 0, 'S'}, {"no-verify", no_argument, 0, 'V'},
-        {"no-nodelay", no_argument, 0, 'N'},    {"timeout", required_argument, 0, 'T'},
-        {"rst", no_argument, 0, 'R'},           {"path", required_argument, 0, 'U'},
-        {"proxy", required_argument, 0, 'X'},   {"lines", no_argument, 0, 'L'},
-        {"text-every", required_argument, 0, 'E'}, {"keys", required_argument, 0, 'K'},
-        {"value-size", required_argument, 0, 'Z'}, {0, 0, 0, 0}};
+    static struct option longopts[] = {{"host", required_argument, 0, 'h'},
+                                       {"port", required_argument, 0, 'p'},
+                                       {"mode", required_argument, 0, 'm'},
+                                       {"conns", required_argument, 0, 'c'},
+                                       {"depth", required_argument, 0, 'd'},
+                                       {"size", required_argument, 0, 's'},
+                                       {"warmup", required_argument, 0, 'w'},
+                                       {"duration", required_argument, 0, 't'},
+                                       {"bytes", required_argument, 0, 'b'},
+                                       {"server-pid", required_argument, 0, 'P'},
+                                       {"src-ips", required_argument, 0, 'S'},
+                                       {"no-verify", no_argument, 0, 'V'},
+                                       {"no-nodelay", no_argument, 0, 'N'},
+                                       {"timeout", required_argument, 0, 'T'},
+                                       {"rst", no_argument, 0, 'R'},
+                                       {"path", required_argument, 0, 'U'},
+                                       {"proxy", required_argument, 0, 'X'},
+                                       {"lines", no_argument, 0, 'L'},
+                                       {"text-every", required_argument, 0, 'E'},
+                                       {"keys", required_argument, 0, 'K'},
+                                       {"value-size", required_argument, 0, 'Z'},
+                                       {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {

@@ -53,4 +53,3 @@ export function countCrossings(): void {
     m.exports = wrapped;
   };
 }
-
