@@ -106,7 +106,8 @@ function briefResult(sc: Scenario, s: Record<string, number>): string {
     out += ` (RSS ${s.rssBase?.toFixed(1)} → ${s.rssLoaded?.toFixed(1)} MiB under load, after ${s.rssAfter?.toFixed(1)}; heap ${s.heapUsed?.toFixed(1) ?? '—'}, external ${s.external?.toFixed(1) ?? '—'} MiB${s.rssPerValue !== undefined ? `; ${Math.round(s.rssPerValue)} B RSS/value` : ''})`;
   if (s.p50 !== undefined) out += `, p50 ${s.p50.toFixed(0)} µs, p99 ${s.p99?.toFixed(0)} µs`;
   if (s.heapPerConn !== undefined) out += `, heap ${Math.round(s.heapPerConn)} B/conn`;
-  if (sc.kind === 'file' && s.mibPerSec !== undefined && sc.metric.key !== 'mibPerSec' && sc.throughput?.key !== 'mibPerSec') out += `, ${Math.round(s.mibPerSec)} MiB/s`;
+  if (sc.kind === 'file' && s.mibPerSec !== undefined && sc.metric.key !== 'mibPerSec' && sc.throughput?.key !== 'mibPerSec')
+    out += `, ${Math.round(s.mibPerSec)} MiB/s`;
   if (s.cpuPerGiB !== undefined && sc.metric.key !== 'cpuPerGiB') out += `, ${s.cpuPerGiB.toFixed(3)} server CPU s/GiB`;
   if (sc.kind === 'workers')
     out += `, ${Math.round(s.rate ?? 0).toLocaleString('en-US')} round trips/s, ${s.switchesPerOp?.toFixed(3)} wake-ups/round trip, conns ${s.connsMax}/${s.connsMin}, bytes max÷min ${s.balanceBytes?.toFixed(2)}`;
@@ -234,7 +235,7 @@ async function main(): Promise<number> {
           progress.log(`  still ${Math.round(level * 100)}% of a CPU in use by others; measuring anyway`);
           busyStarts++;
         }
-        const t = progress.start(`${sc.id} · round ${round + 1}/${rounds} · ${s.id}`);
+        const t = progress.start(`${sc.id} · round ${round + 1}/${scRounds} · ${s.id}`);
         try {
           const sample = await measure(s, sc, settings);
           r.samples.push(sample);

@@ -481,12 +481,15 @@ function vmHwmBytes(pid: number): number {
  * window (with its heap as the load leaves it: `mem-live`, no GC), its peak
  * (VmHWM), and after the load (after a full GC: `mem`). With stored values
  * (`keys`), the RSS the values added (after − before) per value kept
- * (`jobstats`). Node servers only for the heap figures.
+ * (`jobstats`), and of it what stays reachable after a GC: ArrayBuffer
+ * memory (`external`) and V8 heap per value. Node servers only for the heap
+ * figures.
  */
 async function measureMemory(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
   const srv = await startServer(server, sc, 'job', s);
   try {
     await sleep(300);
+    const empty = server.heap ? await ask(srv, 'mem') : null;
     const rssBase = vmRssBytes(srv.proc.pid);
     const running = runMeasured(srv, jobArgs(sc, s), s);
     await sleep((s.warmupS + s.durationS / 2) * 1000);
@@ -513,6 +516,11 @@ async function measureMemory(server: ServerDef, sc: Scenario, s: Settings): Prom
       out.values = st.keys!;
       out.valueBytes = st.valueBytes!;
       out.rssPerValue = (rssAfter - rssBase) / st.keys;
+      // what stays reachable per value after a GC: ArrayBuffer memory (the values, and the received bytes they pin) and heap objects
+      if (after && empty) {
+        out.externalPerValue = (after.external! - empty.external!) / st.keys;
+        out.heapPerValue = (after.heapUsed! - empty.heapUsed!) / st.keys;
+      }
     }
     return out;
   } finally {

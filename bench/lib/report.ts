@@ -271,9 +271,9 @@ function memorySummary(res: Results): string[] {
   };
   const out = [
     '',
-    'Memory under load (`memory-*`), MiB (medians): RSS of the empty server, in the middle of the load, its peak (VmHWM) and after the load; the V8 heap (`heapUsed`), `external` and `arrayBuffers` as the load leaves them (no GC) and `external` after a full GC. `memory-keep-1k` also gives the RSS the kept values added per value (1 KiB each).',
+    'Memory under load (`memory-*`), MiB (medians): RSS of the empty server, in the middle of the load, its peak (VmHWM) and after the load; the V8 heap (`heapUsed`), `external` and `arrayBuffers` as the load leaves them (no GC) and `external` after a full GC. `memory-keep-1k` also gives the RSS the kept values added per value (1 KiB each) and, of it, what a GC leaves reachable per value: ArrayBuffer memory (`external`: the value and the received bytes it pins) and V8 heap (the Buffer object, the Map entry, the key).',
     '',
-    '| Scenario | Server | RSS empty | under load | peak | after | heapUsed | external | arrayBuffers | external after GC | RSS B/kept value | Status |',
+    '| Scenario | Server | RSS empty | under load | peak | after | heapUsed | external | arrayBuffers | external after GC | RSS B/kept value (external, heap) | Status |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const sc of all)
@@ -293,7 +293,9 @@ function memorySummary(res: Results): string[] {
         m(r, 'external'),
         m(r, 'arrayBuffers'),
         m(r, 'externalGc'),
-        r.summary.rssPerValue ? int(r.summary.rssPerValue.median) : '—',
+        r.summary.rssPerValue
+          ? `${int(r.summary.rssPerValue.median)}${r.summary.externalPerValue ? ` (${int(r.summary.externalPerValue.median)}, ${int(r.summary.heapPerValue?.median ?? NaN)})` : ''}`
+          : '—',
         statusCell(r) || '—',
       ];
       out.push(`| ${cells.map(esc).join(' | ')} |`);
