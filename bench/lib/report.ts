@@ -398,14 +398,15 @@ function fileSummary(res: Results): string[] {
   ];
   for (const sc of files) {
     const by = (id: string): ServerResult | undefined => sc.servers.find((r) => r.id === id && r.status === 'ok');
-    const [http, danga, ngx] = [by('node-http'), by('danga-static'), by('nginx')];
+    const [http, danga, ngx, base] = [by('node-http'), by('danga-static'), by('nginx'), by('danga-static-base')];
     const k = sc.metric.key;
     const nginxCell = sc.servers.find((r) => r.id === 'nginx')?.status === 'skipped' ? 'skipped' : ratio(ngx?.vsNet[k]) + (ngx ? marks(ngx) : '');
     const cells = [
       `[${sc.id}](#${sc.id})`,
       sc.metric.label,
       fmt(sc, http?.summary[k]?.median) + (http ? marks(http) : ''),
-      danga ? `${ratio(danga.vsNet[k])} (${ratio(danga.vsC[k])})${marks(danga)}` : '—',
+      (danga ? `${ratio(danga.vsNet[k])} (${ratio(danga.vsC[k])})${marks(danga)}` : '—') +
+        (base ? `; baseline ${ratio(base.vsNet[k])} (${ratio(base.vsC[k])})${marks(base)}` : ''),
       nginxCell,
       `${cpuGiB(http?.summary.cpuPerGiB?.median)} · ${cpuGiB(danga?.summary.cpuPerGiB?.median)} (${ratio(danga?.vsNet.cpuPerGiB)}) · ${cpuGiB(ngx?.summary.cpuPerGiB?.median)}`,
       sc.target?.text ?? '—',
