@@ -116,6 +116,14 @@ export let monotonicMs: () => number = realMonotonicMs;
 /** Seconds since the epoch, with sub-millisecond precision, for a monotonic reading (live binding, as monotonicMs). */
 export let epochSeconds: (monoMs: number) => number = realEpochSeconds;
 
+/** The clock setClock() installed; null: the real one. */
+let installedClock: Clock | null = null;
+
+/** The clock the library reads now: the one setClock() installed, or null for the real one. */
+export function currentClock(): Clock | null {
+  return installedClock;
+}
+
 /**
  * Replaces the clock the library reads (timers, the loop's `now`, the idle
  * sweep, graceful shutdown's deadline); null restores the real one. Used by
@@ -123,6 +131,7 @@ export let epochSeconds: (monoMs: number) => number = realEpochSeconds;
  * pending (a timer's time belongs to the clock it was added on).
  */
 export function setClock(clock: Clock | null): void {
+  installedClock = clock;
   monotonicMs = clock === null ? realMonotonicMs : (): number => clock.monotonicMs();
   epochSeconds = clock === null ? realEpochSeconds : (monoMs: number): number => clock.epochSeconds(monoMs);
 }
