@@ -7,7 +7,8 @@
  */
 import { outOfRange } from '../../core/errors.js';
 
-export { SimNetwork, TRACE_TAIL, type NetworkOptions } from './network.js';
+export { SimNetwork, type NetworkOptions } from './network.js';
+export { TRACE_TAIL } from './trace.js';
 export { SimSock } from './sim-sock.js';
 export { SimDriver } from './driver.js';
 export { SimRunner, type RunEnd, type RunnerHooks, type RunnerOptions } from './runner.js';

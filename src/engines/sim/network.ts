@@ -18,27 +18,20 @@
  * arrive in the order written (arrival times never decrease), or, after a
  * reset, not at all.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { SockAddress } from '../../core/contract.js';
 import { systemError } from '../../core/errors.js';
 import type { ResolvedFaults } from './faults.js';
 import { Prng } from './prng.js';
 import { Endpoint, Pipe } from './endpoint.js';
+import { EventQueue } from './events.js';
+import { fmtTime, Trace } from './trace.js';
 
 const E = osConstants.errno;
 const EMPTY = Buffer.alloc(0);
 /** The first port handed out for port 0 and for connecting ends, as Linux's ip_local_port_range. */
 const EPHEMERAL_FIRST = 32768;
 const EPHEMERAL_LAST = 60999;
-/** How many trace events a failure shows. */
-export const TRACE_TAIL = 50;
-
-interface Scheduled {
-  readonly at: number;
-  readonly seq: number;
-  readonly fn: () => void;
-}
 
 /** Options of the network (resolved by simulate()). */
 export interface NetworkOptions {
@@ -65,25 +58,14 @@ export class SimNetwork {
   lastProgress = 0;
   /** How many times something moved (progress() calls). */
   progressCount = 0;
-  /** Events in the trace so far. */
-  traceLength = 0;
-  /** The whole trace, when kept. */
-  readonly trace: string[] | null;
   /** Sockets whose readiness may have changed since they were last reported. */
   readonly dirty = new Set<Endpoint>();
   /** Called when a socket's readiness may have changed or an event is scheduled: a parked runner wakes up (runner.ts). */
   onActivity: (() => void) | null = null;
   readonly #maxFds: number;
   readonly #describeFd: ((fd: number) => string) | null;
-  readonly #heap: Scheduled[] = [];
-  #seq = 0;
-  readonly #hash: Hash = createHash('sha256');
-  /** Trace text not hashed yet. */
-  #pending = '';
-  #stampAt = NaN;
-  #stamp = '';
-  readonly #tail: string[] = [];
-  #tailAt = 0;
+  readonly #events = new EventQueue();
+  readonly #trace: Trace;
   /** fd -> in use; 0, 1 and 2 are the standard streams. */
   readonly #fds: boolean[] = [true, true, true];
   #openFds = 3;
@@ -97,42 +79,34 @@ export class SimNetwork {
     this.epoch = options.epoch;
     this.#maxFds = options.maxFds;
     this.#describeFd = options.describeFd ?? null;
-    this.trace = options.keepTrace ? [] : null;
+    this.#trace = new Trace(options.keepTrace);
   }
 
   // ---------------------------------------------------------------- trace
 
   /** Adds an event to the trace, stamped with the virtual time. */
   log(event: string): void {
-    if (this.now !== this.#stampAt) {
-      this.#stampAt = this.now;
-      this.#stamp = fmtTime(this.now);
-    }
-    const line = `${this.#stamp} ${event}`;
-    // Hashed in chunks: one update per event cost more than the rest of the trace.
-    this.#pending += line + '\n';
-    if (this.#pending.length > 65536) {
-      this.#hash.update(this.#pending);
-      this.#pending = '';
-    }
-    this.trace?.push(line);
-    if (this.#tail.length < TRACE_TAIL) this.#tail.push(line);
-    else this.#tail[this.#tailAt] = line;
-    this.#tailAt = (this.#tailAt + 1) % TRACE_TAIL;
-    this.traceLength++;
+    this.#trace.log(this.now, event);
+  }
+
+  /** Events in the trace so far. */
+  get traceLength(): number {
+    return this.#trace.length;
+  }
+
+  /** The whole trace, when kept; else null. */
+  get trace(): string[] | null {
+    return this.#trace.lines;
   }
 
   /** The last TRACE_TAIL events, oldest first. */
   tail(): string[] {
-    if (this.#tail.length < TRACE_TAIL) return this.#tail.slice();
-    return this.#tail.slice(this.#tailAt).concat(this.#tail.slice(0, this.#tailAt));
+    return this.#trace.tail();
   }
 
   /** The sha256 of the trace (each event followed by a newline), hex. */
   digest(): string {
-    this.#hash.update(this.#pending);
-    this.#pending = '';
-    return this.#hash.copy().digest('hex');
+    return this.#trace.digest();
   }
 
   /** Something moved: the watchdog starts over. */
@@ -145,52 +119,18 @@ export class SimNetwork {
 
   /** Runs `fn` at virtual time `at` (events at equal times run in the order scheduled). */
   schedule(at: number, fn: () => void): void {
-    const heap = this.#heap;
-    const item: Scheduled = { at, seq: this.#seq++, fn };
-    let i = heap.length;
-    heap.push(item);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const parent = heap[p] as Scheduled;
-      if (before(parent, item)) break;
-      heap[i] = parent;
-      i = p;
-    }
-    heap[i] = item;
+    this.#events.push(at, fn);
     this.onActivity?.();
   }
 
   /** When the next event is due; Infinity when none is scheduled. */
   nextEventAt(): number {
-    const top = this.#heap[0];
-    return top === undefined ? Infinity : top.at;
+    return this.#events.nextAt();
   }
 
   /** Runs the events due by now, in order (those they schedule for now included). */
   runDue(): void {
-    const heap = this.#heap;
-    while (heap.length > 0 && (heap[0] as Scheduled).at <= this.now) this.#pop().fn();
-  }
-
-  #pop(): Scheduled {
-    const heap = this.#heap;
-    const top = heap[0] as Scheduled;
-    const last = heap.pop() as Scheduled;
-    const n = heap.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && before(heap[r] as Scheduled, heap[l] as Scheduled) ? r : l;
-        if (before(last, heap[c] as Scheduled)) break;
-        heap[i] = heap[c] as Scheduled;
-        i = c;
-      }
-      heap[i] = last;
-    }
-    return top;
+    for (let fn = this.#events.popDue(this.now); fn !== null; fn = this.#events.popDue(this.now)) fn();
   }
 
   // ---------------------------------------------------------------- readiness
@@ -753,21 +693,12 @@ function checkUnixPath(path: string, syscall: string): void {
   if (len > UNIX_PATH_MAX || (!abstract && len === UNIX_PATH_MAX)) throw systemError(-E.ENAMETOOLONG, syscall, { path });
 }
 
-function before(a: Scheduled, b: Scheduled): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-}
-
 function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::';
 }
 
 function ipAddr(address: string, port: number): SockAddress {
   return { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
-}
-
-/** Virtual ms as the trace shows them: up to 3 decimals. */
-export function fmtTime(ms: number): string {
-  return Number.isInteger(ms) ? String(ms) : ms.toFixed(3);
 }
 
 /** 'ECONNRESET' for -104, … */
