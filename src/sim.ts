@@ -12,7 +12,16 @@ import { writeFileSync } from 'node:fs';
 import type { SockAddress } from './core/contract.js';
 import { invalidArgType, outOfRange, stateError, validateFunction, validateInteger } from './core/errors.js';
 import { reactor } from './core/loop.js';
-import { resolveFaults, simulationParts, type SimDriver, type SimNetwork, type SimRunner, seedFromEnv, TRACE_TAIL, type SimFaults } from './engines/sim/index.js';
+import {
+  resolveFaults,
+  simulationParts,
+  type SimDriver,
+  type SimNetwork,
+  type SimRunner,
+  seedFromEnv,
+  TRACE_TAIL,
+  type SimFaults,
+} from './engines/sim/index.js';
 
 export type { SimFaults, SimRange } from './engines/sim/index.js';
 export { SimSock } from './engines/sim/index.js';

@@ -10,6 +10,14 @@
  * The loop knows the objects it serves only through `LoopObject`: the four
  * handlers, `closed`, and two hooks under Symbols, so that the names a
  * subclass picks can never collide with what the loop needs.
+ *
+ * Its settings (error handler, loop timeout, post-loop callback, profiling)
+ * and its running state are private: the class side of DangaSocket sets
+ * them through methods. An embedder that runs the loop on an engine of its
+ * own (the simulation: `danga-socket/sim`, `DANGA_ENGINE=sim`) goes through
+ * the embedding port: `lend()` an engine, driver and clock and give them
+ * back, `fail()` the running loop, `endWhen()` a condition holds,
+ * `describeFd()` for its trace.
  */
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, WAIT_FOREVER } from './constants.js';
 import type { Engine, LoopDriver, Transport } from './contract.js';

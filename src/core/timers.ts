@@ -20,6 +20,7 @@
  * of the first bucket's millisecond. The original likewise rounded the wait
  * up by a millisecond.
  */
+import type { Clock } from './contract.js';
 import { performance } from 'node:perf_hooks';
 
 /**
@@ -95,14 +96,6 @@ export class Timer {
   }
 }
 
-/** The loop's clock: every place the library reads time goes through it. */
-export interface Clock {
-  /** Milliseconds on a monotonic clock. */
-  monotonicMs(): number;
-  /** Seconds since the epoch, for a reading of `monotonicMs()`. */
-  epochSeconds(monoMs: number): number;
-}
-
 const realMonotonicMs = (): number => performance.now();
 const realEpochSeconds = (monoMs: number): number => (performance.timeOrigin + monoMs) / 1000;
 
@@ -115,6 +108,8 @@ export let monotonicMs: () => number = realMonotonicMs;
 
 /** Seconds since the epoch, with sub-millisecond precision, for a monotonic reading (live binding, as monotonicMs). */
 export let epochSeconds: (monoMs: number) => number = realEpochSeconds;
+
+export type { Clock };
 
 /** The clock setClock() installed; null: the real one. */
 let installedClock: Clock | null = null;

@@ -21,9 +21,8 @@
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { reactor } from '../core/loop.js';
-import type { Engine } from '../core/contract.js';
+import type { Clock, Engine } from '../core/contract.js';
 import { describe } from '../core/errors.js';
-import type { Clock } from '../core/timers.js';
 import { loadBinding, nativeLoadError } from './epoll/binding.js';
 import { createEpollEngine } from './epoll/index.js';
 import { hostLoopProblem } from './epoll/host.js';

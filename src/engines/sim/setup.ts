@@ -9,8 +9,7 @@
  * embedding port (core/loop.ts's Reactor has it): an engine imports nothing
  * of the core's loop.
  */
-import type { Engine } from '../../core/contract.js';
-import type { Clock } from '../../core/timers.js';
+import type { Clock, Engine } from '../../core/contract.js';
 import { SimDriver } from './driver.js';
 import { createSimEngine } from './engine.js';
 import { resolveFaults, type ResolvedFaults } from './faults.js';
