@@ -111,6 +111,9 @@ export type SimulationCheck = () => void;
 /** The setup of a simulation: creates the servers and clients (the loop is not running yet). */
 export type SimulationSetup = (sim: Simulation) => void | SimulationCheck | Promise<void | SimulationCheck>;
 
+/** Runs a Simulation (set by its class's static block: it reaches the private members). */
+let runSimulation: (sim: Simulation, setup: SimulationSetup) => Promise<SimulationResult>;
+
 /** The simulation running now (one at a time: the loop is one per process). */
 const current: { sim: Simulation | null } = { sim: null };
 
@@ -250,8 +253,13 @@ export class Simulation {
     if (current.sim !== this) throw stateError('ERR_DANGA_SIM_CLOSED', 'this simulation has ended');
   }
 
-  /** @internal runs setup, the loop to its end, and the checks; closes the simulation. */
-  async _simulate(setup: SimulationSetup): Promise<SimulationResult> {
+  static {
+    // simulate()'s way in: a module-private function, not a member a user could call.
+    runSimulation = (sim, setup) => sim.#simulate(setup);
+  }
+
+  /** Runs setup, the loop to its end, and the checks; closes the simulation. */
+  async #simulate(setup: SimulationSetup): Promise<SimulationResult> {
     const net = this.#net;
     try {
       let endedBy: SimulationEnd;
@@ -325,7 +333,7 @@ export class Simulation {
 export async function simulate(options: SimulateOptions, setup: SimulationSetup): Promise<SimulationResult> {
   validateFunction('setup', setup);
   const sim = new Simulation(options);
-  return sim._simulate(setup);
+  return runSimulation(sim, setup);
 }
 
 /**

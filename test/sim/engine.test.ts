@@ -308,9 +308,13 @@ test('Connection over the simulated network: half close, end of stream once, han
   assert.equal(got, 'HELLO\nWORLD\n');
 });
 
-test("SimSock, exported by danga-socket/sim, is a face with no internal field: the socket state is the network's", async () => {
+test("the classes danga-socket/sim exports have no internal (underscore) member: SimSock is a face, the socket state is the network's", async () => {
   const names = (o: object): string[] => [...Object.getOwnPropertyNames(o), ...Object.getOwnPropertyNames(Object.getPrototypeOf(o) as object)];
-  await simulate({}, () => {
+  await simulate({}, (sim) => {
+    assert.deepEqual(
+      names(sim).filter((n) => n.startsWith('_')),
+      [],
+    );
     const [a, b] = socketPair();
     const l = listenTcp({ host: '127.0.0.1', port: 80 });
     const c = connectTcp({ host: '127.0.0.1', port: 80 });
