@@ -11,10 +11,17 @@
 import { writeFileSync } from 'node:fs';
 import type { SockAddress } from './core/contract.js';
 import { invalidArgType, outOfRange, stateError, validateFunction, validateInteger } from './core/errors.js';
-import { reactor, type LoopCallback } from './core/loop.js';
-import { setClock } from './core/timers.js';
-import { ambientClock } from './engines/install.js';
-import { createSimEngine, resolveFaults, SimDriver, SimNetwork, SimRunner, seedFromEnv, TRACE_TAIL, type SimFaults } from './engines/sim/index.js';
+import { reactor } from './core/loop.js';
+import {
+  resolveFaults,
+  simulationParts,
+  type SimDriver,
+  type SimNetwork,
+  type SimRunner,
+  seedFromEnv,
+  TRACE_TAIL,
+  type SimFaults,
+} from './engines/sim/index.js';
 
 export type { SimFaults, SimRange } from './engines/sim/index.js';
 export { SimSock } from './engines/sim/index.js';
@@ -104,6 +111,9 @@ export type SimulationCheck = () => void;
 /** The setup of a simulation: creates the servers and clients (the loop is not running yet). */
 export type SimulationSetup = (sim: Simulation) => void | SimulationCheck | Promise<void | SimulationCheck>;
 
+/** Runs a Simulation (set by its class's static block: it reaches the private members). */
+let runSimulation: (sim: Simulation, setup: SimulationSetup) => Promise<SimulationResult>;
+
 /** The simulation running now (one at a time: the loop is one per process). */
 const current: { sim: Simulation | null } = { sim: null };
 
@@ -154,45 +164,18 @@ export class Simulation {
 
     this.seed = seed;
     this.#traceFile = process.env.DANGA_SIM_TRACE ?? '';
-    const net = new SimNetwork({ seed, faults, epoch, maxFds, keepTrace: options.keepTrace === true || this.#traceFile !== '' });
-    this.#net = net;
-    net.describeClose = (fd) => {
-      const obj = reactor.descriptorMap.get(fd) as { closeReason?: () => string | null; constructor: { name: string } } | undefined;
-      if (obj === undefined || typeof obj.closeReason !== 'function') return '';
-      return `${obj.constructor.name} ${obj.closeReason() || '-'}`;
-    };
-    const driver = new SimDriver(() => net.now);
-    this.#driver = driver;
-    this.#runner = new SimRunner(
-      net,
-      driver,
-      { durationMs, watchdogMs, maxPerInstant, onIdle: 'end', parkGuardMs: 0, timersAreProgress: false, maxIdleMoves: 0, describe: () => '' },
-      {
-        stop: () => reactor.stop(),
-        fail: () => reactor.stop(), // #run throws the failure once the loop ended
-        timersFired: () => reactor.timers.fired,
-      },
-    );
-    const saved = {
-      errorHandler: reactor.errorHandler,
-      loopTimeout: reactor.loopTimeout,
-      postLoopCallback: reactor.postLoopCallback,
-      doProfile: reactor.doProfile,
-    };
-    const previous = reactor.swapEngine(createSimEngine(net, driver), driver);
-    setClock({ monotonicMs: () => net.now, epochSeconds: (ms) => epoch + ms / 1000 });
+    const keepTrace = options.keepTrace === true || this.#traceFile !== '';
+    const parts = simulationParts({ seed, faults, epoch, maxFds, keepTrace, durationMs, watchdogMs, maxPerInstant }, reactor);
+    this.#net = parts.net;
+    this.#driver = parts.driver;
+    this.#runner = parts.runner;
+    // Everything the loop had is given back (and the loop reset) when the simulation closes.
+    const giveBack = reactor.lend(parts);
     current.sim = this;
     this.#restore = () => {
-      reactor.reset();
-      reactor.errorHandler = saved.errorHandler;
-      reactor.loopTimeout = saved.loopTimeout;
-      reactor.postLoopCallback = saved.postLoopCallback;
-      reactor.doProfile = saved.doProfile;
-      setClock(ambientClock()); // the real clock, or the ambient simulation's (DANGA_ENGINE=sim)
-      reactor.swapEngine(previous.engine, previous.driver);
+      giveBack();
       current.sim = null;
     };
-    net.log(`seed ${seed}`);
   }
 
   /** Virtual time, ms since the simulation began. */
@@ -254,14 +237,12 @@ export class Simulation {
     // As the tests' runUntil on the real engines: looked at in the post-loop
     // phase, so the loop ends in the iteration that made it true, with no
     // further dispatch. (After promise jobs too, then with one more pass.)
-    const own = reactor.postLoopCallback;
-    const wrapper: LoopCallback = (map, fds) => (own === null ? true : Boolean(own(map, fds))) && !done();
-    reactor.postLoopCallback = wrapper;
+    reactor.endWhen(done);
     let end: SimulationEnd;
     try {
       end = await this.#run(done);
     } finally {
-      if (reactor.postLoopCallback === wrapper) reactor.postLoopCallback = own;
+      reactor.endWhen(null);
     }
     if (end !== 'stopped' || !done()) {
       throw stateError('ERR_DANGA_SIM_STALLED', `runUntil(): the condition never became true (the simulation went ${end === 'stopped' ? 'stopped' : end})`);
@@ -272,8 +253,13 @@ export class Simulation {
     if (current.sim !== this) throw stateError('ERR_DANGA_SIM_CLOSED', 'this simulation has ended');
   }
 
-  /** @internal runs setup, the loop to its end, and the checks; closes the simulation. */
-  async _simulate(setup: SimulationSetup): Promise<SimulationResult> {
+  static {
+    // simulate()'s way in: a module-private function, not a member a user could call.
+    runSimulation = (sim, setup) => sim.#simulate(setup);
+  }
+
+  /** Runs setup, the loop to its end, and the checks; closes the simulation. */
+  async #simulate(setup: SimulationSetup): Promise<SimulationResult> {
     const net = this.#net;
     try {
       let endedBy: SimulationEnd;
@@ -347,7 +333,7 @@ export class Simulation {
 export async function simulate(options: SimulateOptions, setup: SimulationSetup): Promise<SimulationResult> {
   validateFunction('setup', setup);
   const sim = new Simulation(options);
-  return sim._simulate(setup);
+  return runSimulation(sim, setup);
 }
 
 /**

@@ -277,3 +277,14 @@ export interface Engine {
   connectUnix(path: string): Sock;
   socketPair(): [Sock, Sock];
 }
+
+/**
+ * A clock the loop reads time from: the real one, or a simulation's virtual
+ * clock (core/timers.ts's setClock; an embedder lends one with the engine).
+ */
+export interface Clock {
+  /** Milliseconds on a monotonic clock. */
+  monotonicMs(): number;
+  /** Seconds since the epoch, for a reading of `monotonicMs()`. */
+  epochSeconds(monoMs: number): number;
+}

@@ -250,7 +250,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    */
   static setErrorHandler(fn: ErrorHandler | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
-    reactor.errorHandler = (fn ?? null) as ((err: unknown, obj: LoopObject) => void) | null;
+    reactor.setErrorHandler((fn ?? null) as ((err: unknown, obj: LoopObject) => void) | null);
   }
 
   /**
@@ -321,8 +321,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * @original `Danga::Socket->EnableProfiling()`
    */
   static enableProfiling(): boolean {
-    reactor.profiling = {};
-    reactor.doProfile = true;
+    reactor.enableProfiling();
     return true;
   }
 
@@ -333,7 +332,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * @original `Danga::Socket->DisableProfiling()`
    */
   static disableProfiling(): void {
-    reactor.doProfile = false;
+    reactor.disableProfiling();
   }
 
   /**
@@ -395,8 +394,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   static setLoopTimeout(ms: number): number {
     if (typeof ms !== 'number') throw invalidArgType('ms', 'of type number', ms);
     if (Number.isNaN(ms) || ms < -1 || ms > 0x7fffffff) throw outOfRange('ms', '-1 or a number >= 0', ms);
-    reactor.loopTimeout = ms < 0 ? WAIT_FOREVER : Math.ceil(ms);
-    return reactor.loopTimeout;
+    return reactor.setLoopTimeout(ms < 0 ? WAIT_FOREVER : Math.ceil(ms));
   }
 
   /**
@@ -474,7 +472,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    */
   static setPostLoopCallback(fn: PostLoopCallback | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
-    reactor.postLoopCallback = (fn ?? null) as LoopCallback | null;
+    reactor.setPostLoopCallback((fn ?? null) as LoopCallback | null);
   }
 
   // ---------------------------------------------------------------- object side

@@ -10,11 +10,19 @@
  * The loop knows the objects it serves only through `LoopObject`: the four
  * handlers, `closed`, and two hooks under Symbols, so that the names a
  * subclass picks can never collide with what the loop needs.
+ *
+ * Its settings (error handler, loop timeout, post-loop callback, profiling)
+ * and its running state are private: the class side of DangaSocket sets
+ * them through methods. An embedder that runs the loop on an engine of its
+ * own (the simulation: `danga-socket/sim`, `DANGA_ENGINE=sim`) goes through
+ * the embedding port: `lend()` an engine, driver and clock and give them
+ * back, `fail()` the running loop, `endWhen()` a condition holds,
+ * `describeFd()` for its trace.
  */
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, WAIT_FOREVER } from './constants.js';
 import type { Engine, LoopDriver, Transport } from './contract.js';
 import { stateError } from './errors.js';
-import { type Timer, TimerQueue, epochSeconds, monotonicMs } from './timers.js';
+import { type Clock, type Timer, TimerQueue, currentClock, epochSeconds, monotonicMs, setClock } from './timers.js';
 
 /** Hook: the readiness mask of an object whose engine computes readiness itself (0: not ready). */
 export const kReadiness = Symbol('danga.readiness');
@@ -106,6 +114,17 @@ interface PendingClose {
 type Step = (obj: LoopObject, mask: number) => void;
 
 /**
+ * What an embedder lends the loop for a while (a simulation: its engine, the
+ * driver that engine's runner drives, and its virtual clock). See
+ * Reactor.lend.
+ */
+export interface LoopLoan {
+  readonly engine: Engine;
+  readonly driver: LoopDriver;
+  readonly clock: Clock;
+}
+
+/**
  * Delivers one readiness mask to one object: the only place where events
  * become handler calls (kernel events and computed readiness alike). A
  * handler that closes the object stops the rest, as in the original.
@@ -142,55 +161,182 @@ export class Reactor {
   readonly otherFds = new Map<number, OtherFdCallback>();
   /** Per-object post-loop callbacks. */
   readonly plcMap = new Map<LoopObject, LoopCallback>();
-  /** Objects whose engine says they may be ready (computed readiness: stream sockets). */
-  readonly softReady = new Set<LoopObject>();
-  pending: PendingClose[] = [];
-  postLoopCallback: LoopCallback | null = null;
-  loopTimeout = WAIT_FOREVER;
-  doProfile = false;
-  profiling: ProfilingData = {};
+  /** The timers (DangaSocket.addTimer), on the loop's clock. */
   readonly timers = new TimerQueue();
+  /** The counters (DangaSocket.stats()). */
   readonly stats = new LoopStats();
-  /** Set: exceptions of an object's handlers go here and close that object only. */
-  errorHandler: LoopErrorHandler | null = null;
   /** Objects with an idle timeout, looked at by the sweep. */
   readonly idle = new Set<LoopObject>();
-  /** The loop's coarse clock (ms), read once per iteration while objects have idle timeouts. */
-  now = 0;
-  /** stop() was called: the loop ends at the end of the iteration. */
-  stopRequested = false;
 
-  running = false;
+  /** Objects whose engine says they may be ready (computed readiness: stream sockets). */
+  readonly #softReady = new Set<LoopObject>();
+  #pending: PendingClose[] = [];
+  #postLoopCallback: LoopCallback | null = null;
+  /** An embedder's end condition (endWhen), looked at after the post-loop callback. */
+  #endWhen: (() => boolean) | null = null;
+  /** fail() was called: the loop ends at the end of the iteration, rejecting with `err`. */
+  #failure: { readonly err: unknown } | null = null;
+  #loopTimeout = WAIT_FOREVER;
+  #doProfile = false;
+  #profiling: ProfilingData = {};
+  /** Set: exceptions of an object's handlers go here and close that object only. */
+  #errorHandler: LoopErrorHandler | null = null;
+  /** The loop's coarse clock (ms), read once per iteration while objects have idle timeouts. */
+  #now = 0;
+  /** stop() was called: the loop ends at the end of the iteration. */
+  #stopRequested = false;
+  #running = false;
   /** True while the loop's own code runs: wake-ups are then folded into the wait it returns. */
-  inIteration = false;
+  #inIteration = false;
   #engine: Engine | null = null;
   #driver: LoopDriver | null = null;
   #settle: ((err: unknown) => void) | null = null;
-  readonly #iterate = (count: number): number => this.iterate(count);
+  readonly #iterate = (count: number): number => this.#iterateOnce(count);
   readonly #guardedStep: Step = (obj, mask) => this.#dispatchGuarded(obj, mask);
   #idleTimer: Timer | null = null;
   readonly #sweep = (): void => this.#sweepIdle();
   #shutdown: { done: Promise<void>; resolve: () => void; deadline: Timer | null } | null = null;
 
-  /** Installs the engine (once, from the composition root); its driver is created now. */
-  install(engine: Engine): void {
+  // ---------------------------------------------------------------- settings (the class side's)
+
+  /** True while DangaSocket.eventLoop() runs. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** The closed (or stolen) objects waiting for the end of the iteration (DangaSocket.toClose()). */
+  get pending(): readonly PendingClose[] {
+    return this.#pending;
+  }
+
+  /** The error handler in force; null: error isolation is off. */
+  get errorHandler(): LoopErrorHandler | null {
+    return this.#errorHandler;
+  }
+
+  /** Sets (null: clears) the error handler: an exception of an object's handler goes to it and closes that object only. */
+  setErrorHandler(fn: LoopErrorHandler | null): void {
+    this.#errorHandler = fn;
+  }
+
+  /** Sets (null: clears) the global post-loop callback. */
+  setPostLoopCallback(fn: LoopCallback | null): void {
+    this.#postLoopCallback = fn;
+  }
+
+  /** Sets the loop timeout (ms, or WAIT_FOREVER) and returns it. */
+  setLoopTimeout(ms: number): number {
+    this.#loopTimeout = ms;
+    return ms;
+  }
+
+  /** The profiling figures gathered so far. */
+  get profiling(): ProfilingData {
+    return this.#profiling;
+  }
+
+  /** Turns profiling on (each handler call timed), clearing earlier figures. */
+  enableProfiling(): void {
+    this.#profiling = {};
+    this.#doProfile = true;
+  }
+
+  /** Turns profiling off, keeping the figures. */
+  disableProfiling(): void {
+    this.#doProfile = false;
+  }
+
+  // ---------------------------------------------------------------- the engine
+
+  /**
+   * Installs the engine (once, from the composition root); its driver is
+   * created now. With `clock`, the library reads time from it from now on
+   * (the ambient simulation's virtual clock).
+   */
+  install(engine: Engine, clock: Clock | null = null): void {
     if (this.#engine !== null) throw stateError('ERR_DANGA_ENGINE_INSTALLED', `an engine (${this.#engine.name}) is already installed`);
     this.#driver = engine.createDriver();
     this.#engine = engine;
+    if (clock !== null) setClock(clock);
+  }
+
+  // ---------------------------------------------------------------- the embedding port
+
+  /**
+   * Runs the loop on a lent engine, driver and clock (a simulation brings
+   * its own network and virtual time) until the returned function is
+   * called. That function gives everything back: it resets the loop (the
+   * sockets and timers belonged to the lent engine and clock), puts back
+   * the error handler, loop timeout, post-loop callback and profiling switch
+   * in force before the loan, then the clock, the engine and the driver.
+   * Later calls of it do nothing.
+   *
+   * @throws Error (code `ERR_LOOP_RUNNING`) while the loop runs (the returned function too).
+   */
+  lend(loan: LoopLoan): () => void {
+    if (this.#running) throw stateError('ERR_LOOP_RUNNING', 'the engine cannot change while DangaSocket.eventLoop() runs');
+    const saved = {
+      engine: this.engine,
+      driver: this.driver,
+      clock: currentClock(),
+      errorHandler: this.#errorHandler,
+      loopTimeout: this.#loopTimeout,
+      postLoopCallback: this.#postLoopCallback,
+      doProfile: this.#doProfile,
+    };
+    this.#engine = loan.engine;
+    this.#driver = loan.driver;
+    setClock(loan.clock);
+    let lent = true;
+    return () => {
+      if (!lent) return;
+      lent = false;
+      this.reset();
+      this.#errorHandler = saved.errorHandler;
+      this.#loopTimeout = saved.loopTimeout;
+      this.#postLoopCallback = saved.postLoopCallback;
+      this.#doProfile = saved.doProfile;
+      setClock(saved.clock);
+      if (this.#running) throw stateError('ERR_LOOP_RUNNING', 'the engine cannot change while DangaSocket.eventLoop() runs');
+      this.#engine = saved.engine;
+      this.#driver = saved.driver;
+    };
   }
 
   /**
-   * Puts another engine and driver in place of the installed ones, and
-   * returns those it replaced (give them back the same way). For a
-   * simulation (`danga-socket/sim`), which runs the loop on its own engine
-   * for its duration; only while the loop is not running.
+   * Fails the running loop: it ends at the end of the current iteration (at
+   * once when it waits), as with stop(), and eventLoop()'s promise rejects
+   * with `err` (unless a handler's exception ends that iteration first).
+   * For an embedder whose runner finds the loop stuck (a simulation's
+   * watchdog). Does nothing while the loop is not running; the first
+   * failure of a run is the one reported.
    */
-  swapEngine(engine: Engine, driver: LoopDriver): { engine: Engine; driver: LoopDriver } {
-    if (this.running) throw stateError('ERR_LOOP_RUNNING', 'the engine cannot change while DangaSocket.eventLoop() runs');
-    const previous = { engine: this.engine, driver: this.driver };
-    this.#engine = engine;
-    this.#driver = driver;
-    return previous;
+  fail(err: unknown): void {
+    if (!this.#running) return;
+    this.#failure ??= { err };
+    this.stop();
+  }
+
+  /**
+   * While `done` is set (null clears it), `done()` is looked at in every
+   * post-loop phase after the post-loop callback (unless that one ended the
+   * loop already): true ends the loop in that iteration, with no further
+   * dispatch, as a post-loop callback returning false would (a simulation's
+   * `runUntil()`).
+   */
+  endWhen(done: (() => boolean) | null): void {
+    this.#endWhen = done;
+  }
+
+  /**
+   * What the object under `fd` is and why it closed, for a trace:
+   * `'ClassName reason'` (`-` for none); '' when no object with a
+   * closeReason() is filed under `fd`.
+   */
+  describeFd(fd: number): string {
+    const obj = this.descriptorMap.get(fd) as { closeReason?: () => string | null; constructor: { name: string } } | undefined;
+    if (obj === undefined || typeof obj.closeReason !== 'function') return '';
+    return `${obj.constructor.name} ${obj.closeReason() || '-'}`;
   }
 
   /** The installed engine. */
@@ -213,41 +359,42 @@ export class Reactor {
    * on the next turn of Node's loop.
    */
   requestPass(): void {
-    if (this.running && !this.inIteration) this.driver.arm(0);
+    if (this.#running && !this.#inIteration) this.driver.arm(0);
   }
 
   /** `obj`'s engine says it may be ready: look at it on the next pass. */
   markReady(obj: LoopObject): void {
     if (obj.closed) return;
-    this.softReady.add(obj);
+    this.#softReady.add(obj);
     this.requestPass();
   }
 
   /** Runs the loop until a post-loop callback returns a falsy value. */
   start(): Promise<void> {
-    if (this.running) {
+    if (this.#running) {
       return Promise.reject(stateError('ERR_LOOP_RUNNING', 'DangaSocket.eventLoop() is already running'));
     }
     return new Promise<void>((resolve, reject) => {
       const driver = this.driver;
-      this.running = true;
-      this.stopRequested = false;
+      this.#running = true;
+      this.#stopRequested = false;
       this.#settle = (err: unknown) => {
-        this.running = false;
-        this.stopRequested = false;
+        this.#running = false;
+        this.#stopRequested = false;
+        this.#failure = null;
         this.#settle = null;
         driver.stop();
         if (err === undefined) resolve();
         // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- exactly what a handler threw
         else reject(err);
       };
-      this.inIteration = true;
+      this.#inIteration = true;
       try {
         const timeout = this.#nextWait();
-        this.inIteration = false;
+        this.#inIteration = false;
         driver.start(this.#iterate, timeout);
       } catch (err) {
-        this.inIteration = false;
+        this.#inIteration = false;
         this.#settle(err);
       }
     });
@@ -257,18 +404,18 @@ export class Reactor {
    * One iteration, after the wait: dispatch the events, run the post-loop
    * phase, then the due timers; returns the next wait's timeout.
    */
-  iterate(count: number): number {
+  #iterateOnce(count: number): number {
     const settle = this.#settle;
     if (settle === null) return WAIT_FOREVER;
-    this.inIteration = true;
+    this.#inIteration = true;
     try {
-      if (this.idle.size > 0) this.now = monotonicMs();
+      if (this.idle.size > 0) this.#now = monotonicMs();
       // The plain ladder unless profiling or error isolation wants each handler call.
-      const step: Step = this.doProfile || this.errorHandler !== null ? this.#guardedStep : dispatch;
+      const step: Step = this.#doProfile || this.#errorHandler !== null ? this.#guardedStep : dispatch;
       if (count > 0) this.#dispatchEvents(this.driver.events, count, step);
-      if (this.softReady.size > 0) this.#dispatchSoftReady(step);
-      if (!this.#postEventLoop() || this.stopRequested) {
-        settle(undefined);
+      if (this.#softReady.size > 0) this.#dispatchSoftReady(step);
+      if (!this.#postEventLoop() || this.#stopRequested) {
+        settle(this.#failure === null ? undefined : this.#failure.err);
         return WAIT_FOREVER;
       }
       return this.#nextWait();
@@ -276,7 +423,7 @@ export class Reactor {
       settle(err);
       return WAIT_FOREVER;
     } finally {
-      this.inIteration = false;
+      this.#inIteration = false;
     }
   }
 
@@ -306,10 +453,10 @@ export class Reactor {
   }
 
   #dispatchSoftReady(step: Step): void {
-    for (const obj of this.softReady) {
+    for (const obj of this.#softReady) {
       const mask = obj.closed ? 0 : obj[kReadiness]();
       if (mask !== 0) step(obj, mask);
-      if (obj.closed || obj[kReadiness]() === 0) this.softReady.delete(obj);
+      if (obj.closed || obj[kReadiness]() === 0) this.#softReady.delete(obj);
     }
   }
 
@@ -321,16 +468,16 @@ export class Reactor {
   #dispatchGuarded(obj: LoopObject, mask: number): void {
     for (const [bit, what] of HANDLER_BITS) {
       if (!(mask & bit) || obj.closed) continue;
-      const before = this.doProfile ? process.cpuUsage() : null;
+      const before = this.#doProfile ? process.cpuUsage() : null;
       try {
         const result = dispatch(obj, bit);
-        if (this.errorHandler !== null && isThenable(result)) this.#watchPromise(obj, result);
+        if (this.#errorHandler !== null && isThenable(result)) this.#watchPromise(obj, result);
       } catch (err) {
-        this.handlerFailed(obj, err);
+        this.#handlerFailed(obj, err);
       } finally {
         if (before !== null) {
           const used = process.cpuUsage(before);
-          const entry = (this.profiling[`${obj.constructor.name}-${what}`] ??= [0, 0, 0]);
+          const entry = (this.#profiling[`${obj.constructor.name}-${what}`] ??= [0, 0, 0]);
           entry[0] += used.user / 1e6;
           entry[1] += used.system / 1e6;
           entry[2]++;
@@ -346,8 +493,8 @@ export class Reactor {
    * one connection's failure costs only that connection. An error handler
    * that throws ends the loop.
    */
-  handlerFailed(obj: LoopObject, err: unknown): void {
-    const handler = this.errorHandler;
+  #handlerFailed(obj: LoopObject, err: unknown): void {
+    const handler = this.#errorHandler;
     if (handler === null) throw err;
     handler(err, obj);
     if (!obj.closed) obj.close('exception');
@@ -355,14 +502,14 @@ export class Reactor {
 
   /** Runs `fn`, one of `obj`'s hooks, under error isolation when it is on. */
   guard(obj: LoopObject, fn: () => void): void {
-    if (this.errorHandler === null) {
+    if (this.#errorHandler === null) {
       fn();
       return;
     }
     try {
       fn();
     } catch (err) {
-      this.handlerFailed(obj, err);
+      this.#handlerFailed(obj, err);
     }
   }
 
@@ -370,7 +517,7 @@ export class Reactor {
   #watchPromise(obj: LoopObject, promise: PromiseLike<unknown>): void {
     promise.then(undefined, (err: unknown) => {
       try {
-        this.handlerFailed(obj, err);
+        this.#handlerFailed(obj, err);
       } catch (fatal) {
         if (this.#settle !== null) this.#settle(fatal);
         else throw fatal;
@@ -392,13 +539,13 @@ export class Reactor {
     while (progress) {
       progress = false;
       for (const obj of Array.from(this.pushBack)) {
-        if (this.errorHandler === null) {
+        if (this.#errorHandler === null) {
           if (obj[kPushBackStep]()) progress = true;
         } else {
           try {
             if (obj[kPushBackStep]()) progress = true;
           } catch (err) {
-            this.handlerFailed(obj, err);
+            this.#handlerFailed(obj, err);
           }
         }
       }
@@ -407,7 +554,7 @@ export class Reactor {
     // Now close the sockets that closed during the iteration. Closing them
     // during event processing would let the kernel hand their fd numbers to
     // new sockets while events for the old ones were still in the batch.
-    if (this.pending.length > 0) this.closePending();
+    if (this.#pending.length > 0) this.#closePending();
     if (this.#shutdown !== null && this.descriptorMap.size === 0) this.#shutdownDone();
 
     let keepRunning: unknown = true;
@@ -416,26 +563,26 @@ export class Reactor {
         keepRunning = plc(this.descriptorMap, this.otherFds) && keepRunning;
       }
     }
-    if (this.postLoopCallback !== null) {
-      keepRunning = this.postLoopCallback(this.descriptorMap, this.otherFds) && keepRunning;
-    }
-    return Boolean(keepRunning);
+    let own: unknown = true;
+    if (this.#postLoopCallback !== null) own = this.#postLoopCallback(this.descriptorMap, this.otherFds);
+    if (own && this.#endWhen !== null && this.#endWhen()) own = false;
+    return Boolean(own && keepRunning);
   }
 
   /** Files a closed (or stolen) object for the end of the iteration. */
   deferClose(entry: PendingClose): void {
-    this.pending.push(entry);
+    this.#pending.push(entry);
     this.pushBack.delete(entry.obj);
     this.plcMap.delete(entry.obj);
-    this.softReady.delete(entry.obj);
+    this.#softReady.delete(entry.obj);
     this.unwatchIdle(entry.obj);
     this.requestPass();
   }
 
   /** Ends the loop at the end of the current iteration (at once when it waits). */
   stop(): void {
-    if (!this.running) return;
-    this.stopRequested = true;
+    if (!this.#running) return;
+    this.#stopRequested = true;
     this.requestPass();
   }
 
@@ -447,7 +594,7 @@ export class Reactor {
    * real clock outside.
    */
   activityTime(): number {
-    return this.inIteration && this.idle.size > 0 ? this.now : monotonicMs();
+    return this.#inIteration && this.idle.size > 0 ? this.#now : monotonicMs();
   }
 
   /**
@@ -458,7 +605,7 @@ export class Reactor {
    */
   watchIdle(obj: LoopObject): void {
     if (!this.idle.has(obj)) {
-      if (this.idle.size === 0) this.now = monotonicMs();
+      if (this.idle.size === 0) this.#now = monotonicMs();
       this.idle.add(obj);
     }
     if (this.#idleTimer === null) {
@@ -477,11 +624,11 @@ export class Reactor {
   #sweepIdle(): void {
     this.#idleTimer = null;
     const now = monotonicMs();
-    this.now = now;
+    this.#now = now;
     // A Set may lose members while it is iterated (a handler closing its object).
     // No closure per object unless error isolation needs one: with thousands
     // of objects the sweep's garbage, not the checks, was most of its cost.
-    if (this.errorHandler === null) {
+    if (this.#errorHandler === null) {
       for (const obj of this.idle) obj[kIdleCheck](now);
     } else {
       for (const obj of this.idle) this.guard(obj, () => obj[kIdleCheck](now));
@@ -504,7 +651,7 @@ export class Reactor {
    */
   shutdown(timeoutMs: number): Promise<void> {
     const pending = this.#shutdown;
-    if (pending !== null && this.running) return pending.done;
+    if (pending !== null && this.#running) return pending.done;
     let state = pending;
     if (state === null) {
       let resolve!: () => void;
@@ -512,9 +659,9 @@ export class Reactor {
       state = { done, resolve, deadline: null };
       this.#shutdown = state;
     }
-    if (!this.running) {
+    if (!this.#running) {
       this.#forceClose('shutdown');
-      if (!this.inIteration) this.closePending();
+      if (!this.#inIteration) this.#closePending();
       if (this.descriptorMap.size === 0) this.#shutdownDone();
       return state.done;
     }
@@ -540,9 +687,9 @@ export class Reactor {
   }
 
   /** Really closes what close() deferred, and lets those fds leave the map. */
-  closePending(): void {
-    const list = this.pending;
-    this.pending = [];
+  #closePending(): void {
+    const list = this.#pending;
+    this.#pending = [];
     for (const p of list) {
       p.transport?.close();
       p.reserved?.close();
@@ -560,7 +707,7 @@ export class Reactor {
    */
   #nextWait(): number {
     const timeout = this.#runTimers();
-    if (this.timers.fired > 0 || this.pending.length > 0 || this.pushBack.size > 0 || this.softReady.size > 0) {
+    if (this.timers.fired > 0 || this.#pending.length > 0 || this.pushBack.size > 0 || this.#softReady.size > 0) {
       return 0;
     }
     return timeout;
@@ -570,13 +717,13 @@ export class Reactor {
   #runTimers(): number {
     if (this.timers.isEmpty()) {
       this.timers.fired = 0;
-      return this.loopTimeout;
+      return this.#loopTimeout;
     }
     const now = monotonicMs();
     const next = this.timers.run(now, epochSeconds(now));
-    if (next < 0) return this.loopTimeout;
-    if (this.loopTimeout === WAIT_FOREVER) return next;
-    return this.loopTimeout < next ? this.loopTimeout : next;
+    if (next < 0) return this.#loopTimeout;
+    if (this.#loopTimeout === WAIT_FOREVER) return next;
+    return this.#loopTimeout < next ? this.#loopTimeout : next;
   }
 
   /**
@@ -597,24 +744,24 @@ export class Reactor {
     for (const fd of this.otherFds.keys()) this.unwatchOtherFd(fd);
     this.otherFds.clear();
     for (const obj of Array.from(this.descriptorMap.values())) obj.close('reset');
-    if (!this.inIteration) {
-      this.closePending();
+    if (!this.#inIteration) {
+      this.#closePending();
       this.descriptorMap.clear();
     }
     this.pushBack.clear();
     this.plcMap.clear();
-    this.softReady.clear();
+    this.#softReady.clear();
     this.idle.clear();
     this.#idleTimer = null; // its timer goes with the others below
-    this.loopTimeout = WAIT_FOREVER;
-    this.doProfile = false;
-    this.profiling = {};
+    this.#loopTimeout = WAIT_FOREVER;
+    this.#doProfile = false;
+    this.#profiling = {};
     this.timers.clear();
-    this.postLoopCallback = null;
-    this.errorHandler = null;
+    this.#postLoopCallback = null;
+    this.#errorHandler = null;
     // A shutdown under way has nothing left to wait for (inside an
     // iteration, the post-loop phase sees the map empty and settles it).
-    if (!this.inIteration) this.#shutdownDone();
+    if (!this.#inIteration) this.#shutdownDone();
     // A loop that is running goes on, with the fresh state.
   }
 }

@@ -20,6 +20,7 @@
  * of the first bucket's millisecond. The original likewise rounded the wait
  * up by a millisecond.
  */
+import type { Clock } from './contract.js';
 import { performance } from 'node:perf_hooks';
 
 /**
@@ -95,14 +96,6 @@ export class Timer {
   }
 }
 
-/** The loop's clock: every place the library reads time goes through it. */
-export interface Clock {
-  /** Milliseconds on a monotonic clock. */
-  monotonicMs(): number;
-  /** Seconds since the epoch, for a reading of `monotonicMs()`. */
-  epochSeconds(monoMs: number): number;
-}
-
 const realMonotonicMs = (): number => performance.now();
 const realEpochSeconds = (monoMs: number): number => (performance.timeOrigin + monoMs) / 1000;
 
@@ -116,6 +109,16 @@ export let monotonicMs: () => number = realMonotonicMs;
 /** Seconds since the epoch, with sub-millisecond precision, for a monotonic reading (live binding, as monotonicMs). */
 export let epochSeconds: (monoMs: number) => number = realEpochSeconds;
 
+export type { Clock };
+
+/** The clock setClock() installed; null: the real one. */
+let installedClock: Clock | null = null;
+
+/** The clock the library reads now: the one setClock() installed, or null for the real one. */
+export function currentClock(): Clock | null {
+  return installedClock;
+}
+
 /**
  * Replaces the clock the library reads (timers, the loop's `now`, the idle
  * sweep, graceful shutdown's deadline); null restores the real one. Used by
@@ -123,6 +126,7 @@ export let epochSeconds: (monoMs: number) => number = realEpochSeconds;
  * pending (a timer's time belongs to the clock it was added on).
  */
 export function setClock(clock: Clock | null): void {
+  installedClock = clock;
   monotonicMs = clock === null ? realMonotonicMs : (): number => clock.monotonicMs();
   epochSeconds = clock === null ? realEpochSeconds : (monoMs: number): number => clock.epochSeconds(monoMs);
 }

@@ -21,98 +21,26 @@
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { reactor } from '../core/loop.js';
-import type { Engine } from '../core/contract.js';
+import type { Clock, Engine } from '../core/contract.js';
 import { describe } from '../core/errors.js';
-import { setClock, type Clock } from '../core/timers.js';
 import { loadBinding, nativeLoadError } from './epoll/binding.js';
 import { createEpollEngine } from './epoll/index.js';
 import { hostLoopProblem } from './epoll/host.js';
 import { createNodeEngine } from './node/index.js';
-import { createSimEngine, resolveFaults, seedFromEnv, SimDriver, SimNetwork, SimRunner } from './sim/index.js';
-
-/** The ambient simulation's seed when DANGA_SIM_SEED is not set. */
-export const AMBIENT_SEED = 1;
-/** The ambient simulation's virtual wall clock at virtual time 0 (seconds since the epoch), as simulate()'s default. */
-const AMBIENT_EPOCH = 1_700_000_000;
-
-/** The ambient simulation's clock; null on a real engine. */
-let ambient: Clock | null = null;
-
-/** The clock the library reads outside simulate(): the ambient simulation's (DANGA_ENGINE=sim), else null for the real one. */
-export function ambientClock(): Clock | null {
-  return ambient;
-}
+import { AMBIENT_SEED, ambientParts, seedFromEnv } from './sim/index.js';
 
 /**
- * DANGA_ENGINE=sim: one simulated network for the process, no faults, the
- * virtual clock, and the runner started by the driver whenever the loop
- * starts. A loop with nothing to wait for in the simulation sleeps until
- * code outside it (a promise job, a Node callback) wakes it, as a real loop
- * would; one that nothing wakes in 10 s of real time fails with
- * ERR_DANGA_SIM_IDLE rather than hanging. The watchdog counts moves of
- * virtual time rather than its amount (10,000 moves in a row without a byte
- * moved, a connection made or closed, or a timer fired: a loop polling for
- * a condition that never comes), so that a long timer may fire; the
- * livelock check is simulate()'s.
+ * DANGA_ENGINE=sim: the ambient simulation's engine and virtual clock (see
+ * sim/setup.ts, where it is put together as simulate()'s is). With
+ * DANGA_SIM_TRACE set, the whole trace is written there at exit ('{file}'
+ * in it: the main script's name, one trace per test file of a pass).
  */
-function ambientSim(): Engine {
+function ambientSim(): { engine: Engine; clock: Clock } {
   const seed = seedFromEnv() ?? AMBIENT_SEED;
-  // '{file}' in DANGA_SIM_TRACE: the main script's name (one trace per test file of a pass).
   const traceFile = (process.env.DANGA_SIM_TRACE ?? '').replaceAll('{file}', basename(process.argv[1] ?? 'main'));
-  const net = new SimNetwork({ seed, faults: resolveFaults({}), epoch: AMBIENT_EPOCH, maxFds: 65536, keepTrace: traceFile !== '' });
-  net.describeClose = (fd) => {
-    const obj = reactor.descriptorMap.get(fd) as { closeReason?: () => string | null; constructor: { name: string } } | undefined;
-    if (obj === undefined || typeof obj.closeReason !== 'function') return '';
-    return `${obj.constructor.name} ${obj.closeReason() || '-'}`;
-  };
-  net.log(`seed ${seed} (ambient)`);
+  const { net, engine, clock } = ambientParts(seed, traceFile !== '', reactor);
   if (traceFile !== '') process.on('exit', () => writeFileSync(traceFile, (net.trace ?? []).join('\n') + '\n'));
-  const driver = new SimDriver(() => net.now);
-  const runner = new SimRunner(
-    net,
-    driver,
-    {
-      durationMs: Infinity,
-      watchdogMs: 0,
-      maxIdleMoves: 10_000,
-      maxPerInstant: 20_000,
-      onIdle: 'park',
-      parkGuardMs: 10_000,
-      timersAreProgress: true,
-      describe: () => ` (ambient simulation, DANGA_ENGINE=sim; replay: DANGA_SIM_SEED=${seed}; trace digest ${net.digest().slice(0, 16)})`,
-    },
-    {
-      stop: () => reactor.stop(),
-      // eventLoop() rejects with the failure: the loop's next post-loop phase throws it.
-      fail: (err) => {
-        const own = reactor.postLoopCallback;
-        reactor.postLoopCallback = () => {
-          reactor.postLoopCallback = own;
-          throw err;
-        };
-      },
-      timersFired: () => reactor.timers.fired,
-    },
-  );
-  let pumping = false;
-  const pump = (): void => {
-    pumping = true;
-    void runner
-      .run(() => !driver.running)
-      .then(() => {
-        pumping = false;
-        // A loop started again while the run was returning.
-        if (driver.running) pump();
-      });
-  };
-  driver.onStart = () => {
-    net.progress(); // the watchdog counts from the loop's start
-    runner.newRun();
-    if (!pumping) pump();
-  };
-  ambient = { monotonicMs: () => net.now, epochSeconds: (ms) => AMBIENT_EPOCH + ms / 1000 };
-  setClock(ambient);
-  return createSimEngine(net, driver);
+  return { engine, clock };
 }
 
 function reasonOf(err: unknown): string {
@@ -120,12 +48,16 @@ function reasonOf(err: unknown): string {
   return err === null || err === undefined ? 'not built' : describe(err);
 }
 
-function choose(): Engine {
+function choose(): { engine: Engine; clock: Clock | null } {
   const wanted = process.env.DANGA_ENGINE ?? '';
   if (wanted !== '' && wanted !== 'epoll' && wanted !== 'node' && wanted !== 'sim') {
     throw new Error(`DANGA_ENGINE must be "epoll" or "node" (or "sim", the ambient simulation), not ${JSON.stringify(wanted)}`);
   }
   if (wanted === 'sim') return ambientSim();
+  return { engine: chooseReal(wanted), clock: null };
+}
+
+function chooseReal(wanted: string): Engine {
   const streams = createNodeEngine();
   if (wanted !== 'node') {
     // Checked before the addon is loaded: on a runtime whose loop it cannot
@@ -162,6 +94,7 @@ function choose(): Engine {
   return streams;
 }
 
+const chosen = choose();
 /** The engine in use (installed in the loop). */
-export const engine: Engine = choose();
-reactor.install(engine);
+export const engine: Engine = chosen.engine;
+reactor.install(engine, chosen.clock);

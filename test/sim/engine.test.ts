@@ -307,3 +307,25 @@ test('Connection over the simulated network: half close, end of stream once, han
   });
   assert.equal(got, 'HELLO\nWORLD\n');
 });
+
+test("the classes danga-socket/sim exports have no internal (underscore) member: SimSock is a face, the socket state is the network's", async () => {
+  const names = (o: object): string[] => [...Object.getOwnPropertyNames(o), ...Object.getOwnPropertyNames(Object.getPrototypeOf(o) as object)];
+  await simulate({}, (sim) => {
+    assert.deepEqual(
+      names(sim).filter((n) => n.startsWith('_')),
+      [],
+    );
+    const [a, b] = socketPair();
+    const l = listenTcp({ host: '127.0.0.1', port: 80 });
+    const c = connectTcp({ host: '127.0.0.1', port: 80 });
+    for (const s of [a, b, l, c]) {
+      assert.ok(s instanceof SimSock);
+      assert.deepEqual(
+        names(s).filter((n) => n.startsWith('_')),
+        [],
+      );
+    }
+    assert.deepEqual(Object.keys(a).sort(), ['bytesRead', 'bytesWritten', 'engine', 'lastError']);
+    for (const s of [a, b, l, c]) s.close();
+  });
+});

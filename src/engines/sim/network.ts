@@ -2,6 +2,11 @@
  * The simulated network: a virtual clock, a queue of future events
  * (segments arriving, connects answered), the descriptor numbers, the
  * listening sockets, the seeded PRNG every fault draws from, and the trace.
+ * It works on endpoints (endpoint.ts: the kernel's state of each socket):
+ * every syscall of a simulated socket (accept, read, write, shutdown,
+ * close, the epoll registration) is carried out here, and every fault drawn
+ * for a socket is drawn here, so that the order of the PRNG's draws is the
+ * order of this file's code. SimSock (sim-sock.ts) only forwards to it.
  *
  * Everything happens in an order the seed decides: events at equal times
  * run in the order they were scheduled, sockets whose readiness changed are
@@ -13,26 +18,20 @@
  * arrive in the order written (arrival times never decrease), or, after a
  * reset, not at all.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { SockAddress } from '../../core/contract.js';
 import { systemError } from '../../core/errors.js';
 import type { ResolvedFaults } from './faults.js';
 import { Prng } from './prng.js';
-import { Pipe, SimSock } from './sim-sock.js';
+import { Endpoint, Pipe } from './endpoint.js';
+import { EventQueue } from './events.js';
+import { fmtTime, Trace } from './trace.js';
 
 const E = osConstants.errno;
+const EMPTY = Buffer.alloc(0);
 /** The first port handed out for port 0 and for connecting ends, as Linux's ip_local_port_range. */
 const EPHEMERAL_FIRST = 32768;
 const EPHEMERAL_LAST = 60999;
-/** How many trace events a failure shows. */
-export const TRACE_TAIL = 50;
-
-interface Scheduled {
-  readonly at: number;
-  readonly seq: number;
-  readonly fn: () => void;
-}
 
 /** Options of the network (resolved by simulate()). */
 export interface NetworkOptions {
@@ -44,6 +43,8 @@ export interface NetworkOptions {
   readonly maxFds: number;
   /** Keep the whole trace in memory (else only its digest and its last TRACE_TAIL events). */
   readonly keepTrace: boolean;
+  /** Says which object a closing socket's fd belonged to and why it closed, for the trace ('' for nothing; Reactor.describeFd). */
+  readonly describeFd?: (fd: number) => string;
 }
 
 /** The simulated network of one simulation. */
@@ -57,30 +58,18 @@ export class SimNetwork {
   lastProgress = 0;
   /** How many times something moved (progress() calls). */
   progressCount = 0;
-  /** Events in the trace so far. */
-  traceLength = 0;
-  /** The whole trace, when kept. */
-  readonly trace: string[] | null;
   /** Sockets whose readiness may have changed since they were last reported. */
-  readonly dirty = new Set<SimSock>();
-  /** Says which object a closing socket belonged to and why it closed (set by simulate()). */
-  describeClose: ((fd: number) => string) | null = null;
+  readonly dirty = new Set<Endpoint>();
   /** Called when a socket's readiness may have changed or an event is scheduled: a parked runner wakes up (runner.ts). */
   onActivity: (() => void) | null = null;
   readonly #maxFds: number;
-  readonly #heap: Scheduled[] = [];
-  #seq = 0;
-  readonly #hash: Hash = createHash('sha256');
-  /** Trace text not hashed yet. */
-  #pending = '';
-  #stampAt = NaN;
-  #stamp = '';
-  readonly #tail: string[] = [];
-  #tailAt = 0;
+  readonly #describeFd: ((fd: number) => string) | null;
+  readonly #events = new EventQueue();
+  readonly #trace: Trace;
   /** fd -> in use; 0, 1 and 2 are the standard streams. */
   readonly #fds: boolean[] = [true, true, true];
   #openFds = 3;
-  readonly #listeners = new Map<string, SimSock>();
+  readonly #listeners = new Map<string, Endpoint>();
   #nextPort = EPHEMERAL_FIRST;
   #nextId = 1;
 
@@ -89,42 +78,35 @@ export class SimNetwork {
     this.faults = options.faults;
     this.epoch = options.epoch;
     this.#maxFds = options.maxFds;
-    this.trace = options.keepTrace ? [] : null;
+    this.#describeFd = options.describeFd ?? null;
+    this.#trace = new Trace(options.keepTrace);
   }
 
   // ---------------------------------------------------------------- trace
 
   /** Adds an event to the trace, stamped with the virtual time. */
   log(event: string): void {
-    if (this.now !== this.#stampAt) {
-      this.#stampAt = this.now;
-      this.#stamp = fmtTime(this.now);
-    }
-    const line = `${this.#stamp} ${event}`;
-    // Hashed in chunks: one update per event cost more than the rest of the trace.
-    this.#pending += line + '\n';
-    if (this.#pending.length > 65536) {
-      this.#hash.update(this.#pending);
-      this.#pending = '';
-    }
-    this.trace?.push(line);
-    if (this.#tail.length < TRACE_TAIL) this.#tail.push(line);
-    else this.#tail[this.#tailAt] = line;
-    this.#tailAt = (this.#tailAt + 1) % TRACE_TAIL;
-    this.traceLength++;
+    this.#trace.log(this.now, event);
+  }
+
+  /** Events in the trace so far. */
+  get traceLength(): number {
+    return this.#trace.length;
+  }
+
+  /** The whole trace, when kept; else null. */
+  get trace(): string[] | null {
+    return this.#trace.lines;
   }
 
   /** The last TRACE_TAIL events, oldest first. */
   tail(): string[] {
-    if (this.#tail.length < TRACE_TAIL) return this.#tail.slice();
-    return this.#tail.slice(this.#tailAt).concat(this.#tail.slice(0, this.#tailAt));
+    return this.#trace.tail();
   }
 
   /** The sha256 of the trace (each event followed by a newline), hex. */
   digest(): string {
-    this.#hash.update(this.#pending);
-    this.#pending = '';
-    return this.#hash.copy().digest('hex');
+    return this.#trace.digest();
   }
 
   /** Something moved: the watchdog starts over. */
@@ -137,59 +119,25 @@ export class SimNetwork {
 
   /** Runs `fn` at virtual time `at` (events at equal times run in the order scheduled). */
   schedule(at: number, fn: () => void): void {
-    const heap = this.#heap;
-    const item: Scheduled = { at, seq: this.#seq++, fn };
-    let i = heap.length;
-    heap.push(item);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const parent = heap[p] as Scheduled;
-      if (before(parent, item)) break;
-      heap[i] = parent;
-      i = p;
-    }
-    heap[i] = item;
+    this.#events.push(at, fn);
     this.onActivity?.();
   }
 
   /** When the next event is due; Infinity when none is scheduled. */
   nextEventAt(): number {
-    const top = this.#heap[0];
-    return top === undefined ? Infinity : top.at;
+    return this.#events.nextAt();
   }
 
   /** Runs the events due by now, in order (those they schedule for now included). */
   runDue(): void {
-    const heap = this.#heap;
-    while (heap.length > 0 && (heap[0] as Scheduled).at <= this.now) this.#pop().fn();
-  }
-
-  #pop(): Scheduled {
-    const heap = this.#heap;
-    const top = heap[0] as Scheduled;
-    const last = heap.pop() as Scheduled;
-    const n = heap.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && before(heap[r] as Scheduled, heap[l] as Scheduled) ? r : l;
-        if (before(last, heap[c] as Scheduled)) break;
-        heap[i] = heap[c] as Scheduled;
-        i = c;
-      }
-      heap[i] = last;
-    }
-    return top;
+    for (let fn = this.#events.popDue(this.now); fn !== null; fn = this.#events.popDue(this.now)) fn();
   }
 
   // ---------------------------------------------------------------- readiness
 
   /** `sock`'s readiness may have changed: it is looked at before the next iteration. */
-  markDirty(sock: SimSock): void {
-    if (!sock._closed) {
+  markDirty(sock: Endpoint): void {
+    if (!sock.closed) {
       this.dirty.add(sock);
       this.onActivity?.();
     }
@@ -206,7 +154,7 @@ export class SimNetwork {
     if (list.length > 1) this.prng.shuffle(list);
     const late = this.faults.lateReadiness;
     for (const sock of list) {
-      if (sock._closed || sock._onReady === null) continue;
+      if (sock.closed || sock.onReady === null) continue;
       const mask = sock.readiness();
       if (mask === 0) continue;
       if (this.prng.chance(late)) {
@@ -215,7 +163,7 @@ export class SimNetwork {
         continue;
       }
       this.log(`ready ${sock.name} ${sock.readinessText()}`);
-      sock._onReady();
+      sock.onReady();
     }
   }
 
@@ -255,12 +203,12 @@ export class SimNetwork {
   // ---------------------------------------------------------------- sockets
 
   /** listen(2) on host:port (the simulated machine answers on every address). */
-  listenTcp(host: string, port: number, backlog: number): SimSock {
+  listenTcp(host: string, port: number, backlog: number): Endpoint {
     const p = port === 0 ? this.#port() : port;
     const key = `tcp:${p}`;
     const existing = this.#listeners.get(key);
     if (existing !== undefined) {
-      const where = existing._local as { address: string };
+      const where = existing.local as { address: string };
       // Two specific addresses may share a port; a wildcard takes it whole.
       if (isWildcard(host) || isWildcard(where.address) || where.address === host) {
         throw systemError(-E.EADDRINUSE, 'bind', { address: host, port: p });
@@ -268,9 +216,9 @@ export class SimNetwork {
     }
     const fd = this.allocFd();
     if (fd < 0) throw systemError(fd, 'socket');
-    const sock = new SimSock(this, 'listen', false, fd, this.#nextId++, ipAddr(host, p), null);
-    sock._backlog = Math.max(1, backlog);
-    sock._listenKey = key;
+    const sock = new Endpoint('listen', false, fd, this.#nextId++, ipAddr(host, p), null);
+    sock.backlog = Math.max(1, backlog);
+    sock.listenKey = key;
     if (existing === undefined) this.#listeners.set(key, sock);
     else this.#listeners.set(`${key}@${host}`, sock);
     this.log(`listen ${sock.name} ${host}:${p}`);
@@ -278,31 +226,31 @@ export class SimNetwork {
   }
 
   /** listen(2) on a Unix socket path. */
-  listenUnix(path: string, backlog: number): SimSock {
+  listenUnix(path: string, backlog: number): Endpoint {
     checkUnixPath(path, 'bind');
     const key = `unix:${path}`;
     if (this.#listeners.has(key)) throw systemError(-E.EADDRINUSE, 'bind', { path });
     const fd = this.allocFd();
     if (fd < 0) throw systemError(fd, 'socket');
-    const sock = new SimSock(this, 'listen', true, fd, this.#nextId++, { path, family: 'unix' }, null);
-    sock._backlog = Math.max(1, backlog);
-    sock._listenKey = key;
+    const sock = new Endpoint('listen', true, fd, this.#nextId++, { path, family: 'unix' }, null);
+    sock.backlog = Math.max(1, backlog);
+    sock.listenKey = key;
     this.#listeners.set(key, sock);
     this.log(`listen ${sock.name} ${path}`);
     return sock;
   }
 
-  #findTcpListener(host: string, port: number): SimSock | null {
+  #findTcpListener(host: string, port: number): Endpoint | null {
     const specific = this.#listeners.get(`tcp:${port}@${host}`);
     if (specific !== undefined) return specific;
     const first = this.#listeners.get(`tcp:${port}`);
     if (first === undefined) return null;
-    const addr = (first._local as { address: string }).address;
+    const addr = (first.local as { address: string }).address;
     return isWildcard(addr) || addr === host ? first : null;
   }
 
   /** A non-blocking connect(2): the socket now, the answer after the connection's delay (twice: there and back). */
-  connectTcp(host: string, port: number): SimSock {
+  connectTcp(host: string, port: number): Endpoint {
     const fd = this.allocFd();
     if (fd < 0) throw systemError(fd, 'socket');
     const f = this.faults;
@@ -310,36 +258,36 @@ export class SimNetwork {
     const bandwidth = this.prng.range(f.bandwidth);
     const window = Math.max(1, Math.floor(this.prng.range(f.buffer)));
     const localIp = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-    const client = new SimSock(this, 'stream', false, fd, this.#nextId++, ipAddr(localIp, this.#port()), ipAddr(host, port));
-    client._connecting = true;
+    const client = new Endpoint('stream', false, fd, this.#nextId++, ipAddr(localIp, this.#port()), ipAddr(host, port));
+    client.connecting = true;
     this.log(`connect ${client.name} ${host}:${port} delay=${fmtTime(delay)}`);
     this.schedule(this.now + delay, () => {
-      if (client._closed) return;
+      if (client.closed) return;
       const listener = this.#findTcpListener(host, port);
-      let refused = listener === null || listener._queue.length >= listener._backlog;
+      let refused = listener === null || listener.queue.length >= listener.backlog;
       if (!refused && this.prng.chance(f.refuse)) {
         this.log(`fault refuse ${client.name}`);
         refused = true;
       }
       if (refused || listener === null) {
         this.schedule(this.now + delay, () => {
-          if (client._closed) return;
-          client._connecting = false;
-          client._reset = true;
-          client._error = E.ECONNREFUSED;
+          if (client.closed) return;
+          client.connecting = false;
+          client.reset = true;
+          client.error = E.ECONNREFUSED;
           this.log(`refused ${client.name}`);
           this.markDirty(client);
         });
         return;
       }
-      const server = new SimSock(this, 'stream', false, -1, this.#nextId++, listener._local, client._local);
+      const server = new Endpoint('stream', false, -1, this.#nextId++, listener.local, client.local);
       this.#link(client, server, delay, bandwidth, window);
-      listener._queue.push(server);
+      listener.queue.push(server);
       this.log(`syn ${listener.name} <- ${client.name} as ${server.name}`);
       this.markDirty(listener);
       this.schedule(this.now + delay, () => {
-        if (client._closed || !client._connecting) return;
-        client._connecting = false;
+        if (client.closed || !client.connecting) return;
+        client.connecting = false;
         this.log(`connected ${client.name}`);
         this.progress();
         this.markDirty(client);
@@ -349,18 +297,18 @@ export class SimNetwork {
   }
 
   /** connect(2) to a Unix socket path: connected at once, queued on the listener. */
-  connectUnix(path: string): SimSock {
+  connectUnix(path: string): Endpoint {
     checkUnixPath(path, 'connect');
     const listener = this.#listeners.get(`unix:${path}`);
     if (listener === undefined) throw systemError(-E.ENOENT, 'connect', { path });
-    if (listener._queue.length >= listener._backlog) throw systemError(-E.EAGAIN, 'connect', { path });
+    if (listener.queue.length >= listener.backlog) throw systemError(-E.EAGAIN, 'connect', { path });
     const fd = this.allocFd();
     if (fd < 0) throw systemError(fd, 'socket');
     const window = Math.max(1, Math.floor(this.prng.range(this.faults.buffer)));
-    const client = new SimSock(this, 'stream', true, fd, this.#nextId++, { path: '', family: 'unix' }, { path, family: 'unix' });
-    const server = new SimSock(this, 'stream', true, -1, this.#nextId++, { path, family: 'unix' }, { path: '', family: 'unix' });
+    const client = new Endpoint('stream', true, fd, this.#nextId++, { path: '', family: 'unix' }, { path, family: 'unix' });
+    const server = new Endpoint('stream', true, -1, this.#nextId++, { path, family: 'unix' }, { path: '', family: 'unix' });
     this.#link(client, server, 0, Infinity, window);
-    listener._queue.push(server);
+    listener.queue.push(server);
     this.log(`connect ${client.name} ${path}; queued ${server.name} on ${listener.name}`);
     this.markDirty(listener);
     this.markDirty(client);
@@ -368,7 +316,7 @@ export class SimNetwork {
   }
 
   /** socketpair(2): two connected Unix ends. */
-  socketPair(): [SimSock, SimSock] {
+  socketPair(): [Endpoint, Endpoint] {
     const fa = this.allocFd();
     if (fa < 0) throw systemError(fa, 'socketpair');
     const fb = this.allocFd();
@@ -378,23 +326,23 @@ export class SimNetwork {
     }
     const window = Math.max(1, Math.floor(this.prng.range(this.faults.buffer)));
     const addr: SockAddress = { path: '', family: 'unix' };
-    const a = new SimSock(this, 'stream', true, fa, this.#nextId++, addr, addr);
-    const b = new SimSock(this, 'stream', true, fb, this.#nextId++, addr, addr);
+    const a = new Endpoint('stream', true, fa, this.#nextId++, addr, addr);
+    const b = new Endpoint('stream', true, fb, this.#nextId++, addr, addr);
     this.#link(a, b, 0, Infinity, window);
     this.log(`pair ${a.name} ${b.name}`);
     return [a, b];
   }
 
-  #link(a: SimSock, b: SimSock, delay: number, bandwidth: number, window: number): void {
-    a._peer = b;
-    b._peer = a;
-    a._out = new Pipe(b, delay, bandwidth, window);
-    b._out = new Pipe(a, delay, bandwidth, window);
+  #link(a: Endpoint, b: Endpoint, delay: number, bandwidth: number, window: number): void {
+    a.peer = b;
+    b.peer = a;
+    a.out = new Pipe(b, delay, bandwidth, window);
+    b.out = new Pipe(a, delay, bandwidth, window);
   }
 
   /** accept(2) on `listener`. */
-  accept(listener: SimSock): SimSock | null {
-    const queue = listener._queue;
+  accept(listener: Endpoint): Endpoint | null {
+    const queue = listener.queue;
     if (queue.length === 0) return null;
     if (this.prng.chance(this.faults.acceptError)) {
       const err = this.prng.chance(0.5) ? E.EMFILE : E.ENFILE;
@@ -406,17 +354,178 @@ export class SimNetwork {
       this.log(`accept ${listener.name} EMFILE`);
       throw systemError(fd, 'accept');
     }
-    const sock = queue.shift() as SimSock;
+    const sock = queue.shift() as Endpoint;
     const was = sock.name;
-    sock._fd = fd;
+    sock.fd = fd;
     this.log(`accept ${listener.name} ${was} as ${sock.name}`);
     this.progress();
     return sock;
   }
 
+  // ---------------------------------------------------------------- a socket's syscalls (SimSock's)
+
+  /** The loop registers `sock` (epoll_ctl ADD): `onReady` is called when its readiness is reported. */
+  attach(sock: Endpoint, mask: number, onReady: () => void): number {
+    if (sock.closed) return -E.EBADF;
+    sock.onReady = onReady;
+    sock.mask = mask;
+    this.markDirty(sock);
+    return 0;
+  }
+
+  /** epoll_ctl MOD. */
+  setInterest(sock: Endpoint, mask: number): number {
+    if (sock.closed) return -E.EBADF;
+    sock.mask = mask;
+    if (sock.readiness() !== 0) this.markDirty(sock);
+    return 0;
+  }
+
+  /** epoll_ctl DEL. */
+  detach(sock: Endpoint): number {
+    sock.onReady = null;
+    sock.mask = 0;
+    return 0;
+  }
+
+  /** getsockopt(SO_ERROR): the pending error (positive errno), now cleared; EBADF once closed. */
+  socketError(sock: Endpoint): number {
+    if (sock.closed) return E.EBADF;
+    const e = sock.error;
+    sock.error = 0;
+    return e;
+  }
+
+  /**
+   * read(2) of up to `max` bytes: the bytes (an empty Buffer for EAGAIN), 0
+   * at end of stream, or -errno. Draws the faults readEagain, reset and
+   * shortRead, in that order.
+   */
+  read(sock: Endpoint, max: number): Buffer | number {
+    if (sock.closed) return -E.EBADF;
+    if (sock.kind === 'listen' || sock.connecting) return EMPTY;
+    if (sock.rcvBytes > 0) {
+      const f = this.faults;
+      // A spurious wakeup; never while an error is pending, when the kernel's answer is definite.
+      if (sock.error === 0 && !sock.reset && this.prng.chance(f.readEagain)) {
+        this.log(`read ${sock.name} EAGAIN*`);
+        return EMPTY;
+      }
+      if (!sock.unix && !sock.reset && this.prng.chance(f.reset)) {
+        this.abort(sock, 'read');
+        // What had arrived is still readable (the kernel keeps the receive queue); the error comes after it.
+      }
+      let n = max < sock.rcvBytes ? max : sock.rcvBytes;
+      let short = '';
+      if (n > 1 && this.prng.chance(f.shortRead)) {
+        n = this.prng.int(1, n - 1);
+        short = '*';
+      }
+      const out = sock.take(n);
+      this.log(`read ${sock.name} ${n}/${max}${short}`);
+      this.progress();
+      // Room for the sender again.
+      const peer = sock.peer;
+      if (peer !== null && !peer.closed) this.markDirty(peer);
+      return out;
+    }
+    if (sock.error !== 0) {
+      const e = -sock.error;
+      sock.error = 0;
+      this.log(`read ${sock.name} ${errName(e)}`);
+      this.progress();
+      return e;
+    }
+    if (sock.eof || sock.rdShut || sock.reset) {
+      this.log(`read ${sock.name} EOF`);
+      return 0;
+    }
+    return EMPTY;
+  }
+
+  /** write(2) of `buf[offset, offset + length)`: the bytes taken, or -errno (see #writable and #takeRoom for the faults). */
+  write(sock: Endpoint, buf: Buffer, offset: number, length: number): number {
+    const rc = this.#writable(sock);
+    if (rc !== 0) return rc;
+    const n = this.#takeRoom(sock, length);
+    if (n <= 0) return n;
+    this.send(sock, Buffer.from(buf.subarray(offset, offset + n)));
+    return n;
+  }
+
+  /** writev(2) of `count` Buffers of `list` from `start`, the first from `firstOffset`: the bytes taken, or -errno. */
+  writev(sock: Endpoint, list: readonly unknown[], start: number, count: number, firstOffset: number): number {
+    let want = 0;
+    for (let i = start; i < start + count; i++) want += (list[i] as Buffer).length - (i === start ? firstOffset : 0);
+    const rc = this.#writable(sock);
+    if (rc !== 0) return rc;
+    const n = this.#takeRoom(sock, want);
+    if (n <= 0) return n;
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    for (let i = start; i < start + count && at < n; i++) {
+      const b = list[i] as Buffer;
+      const off = i === start ? firstOffset : 0;
+      const len = Math.min(b.length - off, n - at);
+      b.copy(out, at, off, off + len);
+      at += len;
+    }
+    this.send(sock, out);
+    return n;
+  }
+
+  /** 0 when a write may go ahead, else what it returns. Draws the faults reset and writeEagain, in that order. */
+  #writable(sock: Endpoint): number {
+    if (sock.closed) return -E.EBADF;
+    if (sock.kind === 'listen') return -E.ENOTCONN;
+    if (sock.error !== 0) {
+      const e = -sock.error;
+      sock.error = 0;
+      this.log(`write ${sock.name} ${errName(e)}`);
+      return e;
+    }
+    if (sock.reset || sock.wrShut || sock.peerGone) {
+      this.log(`write ${sock.name} EPIPE`);
+      return -E.EPIPE;
+    }
+    if (sock.connecting) return -E.EAGAIN;
+    const f = this.faults;
+    if (!sock.unix && this.prng.chance(f.reset)) {
+      this.abort(sock, 'write');
+      sock.error = 0;
+      this.log(`write ${sock.name} ECONNRESET`);
+      return -E.ECONNRESET;
+    }
+    if (this.prng.chance(f.writeEagain)) {
+      this.log(`write ${sock.name} EAGAIN*`);
+      return -E.EAGAIN;
+    }
+    return 0;
+  }
+
+  /** How much of `want` bytes this write takes (the shortWrite fault drawn here), or -EAGAIN. */
+  #takeRoom(sock: Endpoint, want: number): number {
+    const room = sock.room();
+    if (room <= 0 || want === 0) {
+      this.log(`write ${sock.name} EAGAIN`);
+      return want === 0 ? 0 : -E.EAGAIN;
+    }
+    let n = want < room ? want : room;
+    let short = '';
+    if (n > 1 && this.prng.chance(this.faults.shortWrite)) {
+      n = this.prng.int(1, n - 1);
+      short = '*';
+    }
+    this.log(`write ${sock.name} ${n}/${want}${short}`);
+    this.progress();
+    return n;
+  }
+
+  // ---------------------------------------------------------------- the wire
+
   /** `bytes` written by `from`: on their way, in order. */
-  send(from: SimSock, bytes: Buffer): void {
-    const pipe = from._out as Pipe;
+  send(from: Endpoint, bytes: Buffer): void {
+    const pipe = from.out as Pipe;
     const n = bytes.length;
     pipe.inflight += n;
     const now = this.now;
@@ -428,33 +537,33 @@ export class SimNetwork {
     else this.schedule(at, () => this.#arrive(from, pipe, bytes));
   }
 
-  #arrive(from: SimSock, pipe: Pipe, bytes: Buffer): void {
+  #arrive(from: Endpoint, pipe: Pipe, bytes: Buffer): void {
     pipe.inflight -= bytes.length;
     if (pipe.dead) return;
     const to = pipe.to;
-    if (to._closed) {
+    if (to.closed) {
       // Data for a closed TCP socket: it answers with a reset.
-      if (!to._unix) this.#resetBack(to, from, 'data after close');
+      if (!to.unix) this.#resetBack(to, from, 'data after close');
       return;
     }
-    if (to._rdShut) return;
-    to._rcv.push(bytes);
-    to._rcvBytes += bytes.length;
+    if (to.rdShut) return;
+    to.rcv.push(bytes);
+    to.rcvBytes += bytes.length;
     if (pipe.delay > 0 || pipe.bandwidth !== Infinity) this.log(`arrive ${to.name} ${bytes.length}`);
     this.markDirty(to);
   }
 
   /** Sends `from`'s end of stream (FIN) after what it has in flight. */
-  #sendFin(from: SimSock): void {
-    const pipe = from._out;
+  #sendFin(from: Endpoint): void {
+    const pipe = from.out;
     if (pipe === null || pipe.finished) return;
     pipe.finished = true;
     const at = (pipe.linkFree > this.now ? pipe.linkFree : this.now) + pipe.delay;
     const deliver = (): void => {
       if (pipe.dead) return;
       const to = pipe.to;
-      if (to._closed) return;
-      to._eof = true;
+      if (to.closed) return;
+      to.eof = true;
       this.log(`fin ${to.name}`);
       this.markDirty(to);
     };
@@ -463,22 +572,22 @@ export class SimNetwork {
   }
 
   /** `from` resets the connection (close with unread data, or data for a closed socket): after what is in flight. */
-  #resetBack(from: SimSock, to: SimSock, why: string): void {
-    const pipe = from._out;
+  #resetBack(from: Endpoint, to: Endpoint, why: string): void {
+    const pipe = from.out;
     if (pipe === null || pipe.dead || pipe.rst) return;
     pipe.rst = true;
     // After what `from` has in flight (bytes written before a close are not
     // lost to its own reset); nothing of `from`'s comes after it.
     pipe.finished = true;
-    const back = to._out;
+    const back = to.out;
     const at = (pipe.linkFree > this.now ? pipe.linkFree : this.now) + pipe.delay;
     this.log(`rst ${from.name} -> ${to.name} (${why})`);
     const deliver = (): void => {
       pipe.dead = true;
       if (back !== null) back.dead = true;
-      if (to._closed || to._reset) return;
-      to._reset = true;
-      to._error = E.ECONNRESET;
+      if (to.closed || to.reset) return;
+      to.reset = true;
+      to.error = E.ECONNRESET;
       this.log(`reset ${to.name}`);
       this.markDirty(to);
     };
@@ -491,71 +600,71 @@ export class SimNetwork {
    * flight either way is lost; what has arrived stays readable; both ends
    * get ECONNRESET.
    */
-  abort(sock: SimSock, side: 'read' | 'write'): void {
-    const peer = sock._peer;
+  abort(sock: Endpoint, side: 'read' | 'write'): void {
+    const peer = sock.peer;
     this.log(`fault reset ${sock.name}${peer === null ? '' : `/${peer.name}`} (${side})`);
     for (const end of peer === null ? [sock] : [sock, peer]) {
-      if (end._out !== null) {
-        end._out.dead = true;
-        end._out.finished = true;
+      if (end.out !== null) {
+        end.out.dead = true;
+        end.out.finished = true;
       }
-      if (end._closed || end._reset) continue;
-      end._reset = true;
-      end._error = E.ECONNRESET;
+      if (end.closed || end.reset) continue;
+      end.reset = true;
+      end.error = E.ECONNRESET;
       this.markDirty(end);
     }
   }
 
   /** shutdown(2). */
-  shutdown(sock: SimSock, how: 'read' | 'write' | 'both'): void {
+  shutdown(sock: Endpoint, how: 'read' | 'write' | 'both'): void {
     this.log(`shutdown ${sock.name} ${how}`);
-    if (how !== 'write' && !sock._rdShut) {
-      sock._rdShut = true;
-      sock._rcv.length = 0;
-      sock._rcvBytes = 0;
-      const peer = sock._peer;
+    if (how !== 'write' && !sock.rdShut) {
+      sock.rdShut = true;
+      sock.rcv.length = 0;
+      sock.rcvBytes = 0;
+      const peer = sock.peer;
       if (peer !== null) this.markDirty(peer);
     }
-    if (how !== 'read' && !sock._wrShut) {
-      sock._wrShut = true;
+    if (how !== 'read' && !sock.wrShut) {
+      sock.wrShut = true;
       this.#sendFin(sock);
     }
     this.markDirty(sock);
   }
 
   /** close(2): the number is free again; the peer gets end of stream, or a reset when data was left unread. */
-  close(sock: SimSock): void {
-    const why = sock._fd >= 0 && this.describeClose !== null ? this.describeClose(sock._fd) : '';
+  close(sock: Endpoint): void {
+    const why = sock.fd >= 0 && this.#describeFd !== null ? this.#describeFd(sock.fd) : '';
     this.log(`close ${sock.name}${why === '' ? '' : ` ${why}`}`);
     this.progress();
-    sock._closed = true;
-    sock._onReady = null;
+    sock.closed = true;
+    sock.onReady = null;
     this.dirty.delete(sock);
-    this.#freeFd(sock._fd);
+    this.#freeFd(sock.fd);
     if (sock.listening) {
-      const key = sock._listenKey;
+      const key = sock.listenKey;
       for (const [k, v] of Array.from(this.#listeners)) if (v === sock && (k === key || k.startsWith(`${key}@`))) this.#listeners.delete(k);
       // Connections nobody accepted are reset.
-      for (const pending of sock._queue.splice(0)) {
-        pending._closed = true;
-        const peer = pending._peer;
+      for (const pending of sock.queue.splice(0)) {
+        pending.closed = true;
+        const peer = pending.peer;
         if (peer !== null) {
-          if (pending._unix) this.#unixGone(pending, peer);
+          if (pending.unix) this.#unixGone(pending, peer);
           else this.#resetBack(pending, peer, 'listener closed');
         }
       }
       return;
     }
-    const peer = sock._peer;
+    const peer = sock.peer;
     if (peer === null) return;
-    if (sock._unix) {
+    if (sock.unix) {
       this.#unixGone(sock, peer);
       return;
     }
-    if (sock._reset) return;
-    if (sock._rcvBytes > 0) {
-      sock._rcv.length = 0;
-      sock._rcvBytes = 0;
+    if (sock.reset) return;
+    if (sock.rcvBytes > 0) {
+      sock.rcv.length = 0;
+      sock.rcvBytes = 0;
       this.#resetBack(sock, peer, 'unread data');
       return;
     }
@@ -563,13 +672,13 @@ export class SimNetwork {
   }
 
   /** A Unix end closed: the other sees end of stream and a hangup; its writes fail (EPIPE). */
-  #unixGone(sock: SimSock, peer: SimSock): void {
-    sock._rcv.length = 0;
-    sock._rcvBytes = 0;
-    if (sock._out !== null) sock._out.finished = true;
-    if (peer._closed) return;
-    peer._eof = true;
-    peer._peerGone = true;
+  #unixGone(sock: Endpoint, peer: Endpoint): void {
+    sock.rcv.length = 0;
+    sock.rcvBytes = 0;
+    if (sock.out !== null) sock.out.finished = true;
+    if (peer.closed) return;
+    peer.eof = true;
+    peer.peerGone = true;
     this.markDirty(peer);
   }
 }
@@ -584,10 +693,6 @@ function checkUnixPath(path: string, syscall: string): void {
   if (len > UNIX_PATH_MAX || (!abstract && len === UNIX_PATH_MAX)) throw systemError(-E.ENAMETOOLONG, syscall, { path });
 }
 
-function before(a: Scheduled, b: Scheduled): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-}
-
 function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::';
 }
@@ -596,7 +701,8 @@ function ipAddr(address: string, port: number): SockAddress {
   return { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
 }
 
-/** Virtual ms as the trace shows them: up to 3 decimals. */
-export function fmtTime(ms: number): string {
-  return Number.isInteger(ms) ? String(ms) : ms.toFixed(3);
+/** 'ECONNRESET' for -104, … */
+export function errName(negErrno: number): string {
+  for (const [name, n] of Object.entries(E)) if (n === -negErrno) return name;
+  return String(negErrno);
 }

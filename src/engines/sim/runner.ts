@@ -26,7 +26,7 @@ export type RunEnd = 'stopped' | 'idle' | 'duration';
 export interface RunnerHooks {
   /** Asks the loop to end at the end of its next iteration (reactor.stop()). */
   stop(): void;
-  /** Makes the loop end with `err` at its next iteration (simulate(): records it and stops; ambient: eventLoop() rejects with it). */
+  /** Makes the loop end with `err` at its next iteration: its promise rejects with it (Reactor.fail). */
   fail(err: Error): void;
   /** Timers the last iteration fired (for the trace). */
   timersFired(): number;
