@@ -311,16 +311,19 @@ async function main(): Promise<number> {
               ? `  ${Math.round(r.summary.rate?.median ?? 0).toLocaleString('en-US')} round trips/s` +
                 (r.scaling ? `  ×1 worker ${r.scaling.median.toFixed(2)} (rounds ${r.scaling.min.toFixed(2)}–${r.scaling.max.toFixed(2)})` : '') +
                 `  balance ${r.summary.balanceConns?.median.toFixed(2) ?? '—'} (bytes ${r.summary.balanceBytes?.median.toFixed(2) ?? '—'})`
-              : sc.kind === 'file'
-                ? `  ×http ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×nginx ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}` +
-                  `  CPU/GiB ${r.summary.cpuPerGiB?.median.toFixed(3) ?? '—'} s (×http ${r.vsNet.cpuPerGiB?.toFixed(2) ?? '—'})`
-                : `  ×net ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×C ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}` +
-                  (sc.throughput && sc.throughput.key !== sc.metric.key
-                    ? `  ${fmt({ metric: sc.throughput } as ScenarioResult, r.summary[sc.throughput.key]?.median)} ${sc.throughput.label} (×net ${r.vsNet[sc.throughput.key]?.toFixed(2) ?? '—'})`
-                    : '')) +
+              : sc.kind === 'readsize'
+                ? `  ${Math.round(r.summary.rate?.median ?? 0).toLocaleString('en-US')} round trips/s` +
+                  (r.scaling ? `  ×${r.scaling.of} ${r.scaling.median.toFixed(2)} (rounds ${r.scaling.min.toFixed(2)}–${r.scaling.max.toFixed(2)})` : '')
+                : sc.kind === 'file'
+                  ? `  ×http ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×nginx ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}` +
+                    `  CPU/GiB ${r.summary.cpuPerGiB?.median.toFixed(3) ?? '—'} s (×http ${r.vsNet.cpuPerGiB?.toFixed(2) ?? '—'})`
+                  : `  ×net ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×C ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}` +
+                    (sc.throughput && sc.throughput.key !== sc.metric.key
+                      ? `  ${fmt({ metric: sc.throughput } as ScenarioResult, r.summary[sc.throughput.key]?.median)} ${sc.throughput.label} (×net ${r.vsNet[sc.throughput.key]?.toFixed(2) ?? '—'})`
+                      : '')) +
             (r.loadgenBound ? '  [loadgen-bound]' : '') +
             (r.disturbed ? `  [disturbed ×${r.disturbed}]` : '') +
-            (r.target ? `  target: ${r.target.status}` : '')
+            (r.target ? `  target: ${r.target.status === 'met' ? '✅ ' : r.target.status === 'missed' ? '❌ ' : ''}${r.target.status}` : '')
           : `${r.status}${r.note ? `: ${r.note.split('\n')[0]}` : ''}`;
       console.log(`  ${r.label.padEnd(36)} ${r.status === 'ok' ? line : `${r.status}: ${gist(r.note ?? '')}`}`);
     }

@@ -3,7 +3,7 @@
  * alternation (A B C A B C …), `rounds` times.
  */
 
-export type Kind = 'echo' | 'stream' | 'churn' | 'idle' | 'timers' | 'file' | 'workers' | 'job' | 'memory' | 'syscalls';
+export type Kind = 'echo' | 'stream' | 'churn' | 'idle' | 'timers' | 'file' | 'workers' | 'readsize' | 'job' | 'memory' | 'syscalls';
 
 export interface Metric {
   /** the key of a sample holding the figure */
@@ -24,7 +24,7 @@ export interface Target {
   maxValue?: number;
   /** server CPU seconds per GiB served ÷ the baseline's, at most (file scenarios) */
   cpuVsNet?: number;
-  /** the figure ÷ the one-worker server's (`scalesFrom`), same round, at most (workers scenarios) */
+  /** the figure ÷ the `scalesFrom` server's (workers: one worker's; readsize: read(4096)'s), same round, at most */
   maxScaling?: number;
   text: string;
 }
@@ -113,6 +113,9 @@ const GiB = 1024 * 1024 * 1024;
 /** 2 workers cost at most 1.1× one worker's CPU per round trip (issue 17: linear scaling keeps it flat). */
 const SCALES: Target = { maxScaling: 1.1, text: '2 workers ≤1.1× CPU/round trip of 1' };
 
+/** read(1 << 20) costs at most 1.1× read(4096)'s CPU per round trip (issue 21: read(n) costs what arrived, not n). */
+const READ_FLAT: Target = { maxScaling: 1.1, text: 'read(1 << 20) ≤1.1× read(4096) CPU/round trip' };
+
 /** The issue sets the stream engine one target only (pingpong-50). */
 const NO_STREAM_TARGET: Record<string, Target | null> = { 'danga-node': null };
 
@@ -166,6 +169,8 @@ export const SCENARIOS: Scenario[] = [
     target: { vsNet: 0.77, vsC: 1.25, text: '≤0.77× Node http CPU/request, ≤1.25× nginx' } },
   { id: 'workers', title: 'every core: 64 B ping-pong, 50 connections, on 1 and 2 workers (server CPU per round trip)', kind: 'workers', conns: 50, depth: 1, size: 64,
     metric: CPU_PER_RT, throughput: RATE, quick: true, serverTargets: { 'danga-w2': SCALES } },
+  { id: 'readsize-16b-50', title: '16 B ping-pong, 50 connections, the epoll echo reading with read(4096) and with read(1 << 20) (server CPU per round trip)', kind: 'readsize',
+    conns: 50, depth: 1, size: 16, metric: CPU_PER_RT, throughput: RATE, quick: true, servers: ['danga-read4k', 'danga-read1m'], target: READ_FLAT },
   // syscalls per message (strace -c -f on the server) and crossings per message (the epoll engine's addon calls); not in a plain run: --syscalls
   { id: 'syscalls-pingpong-50', title: "syscalls per round trip: pingpong-50's load under strace -c", kind: 'syscalls', load: 'echo', conns: 50, depth: 1, size: 64,
     metric: SYSCALLS, quick: true, servers: ['c', 'danga', 'danga-node'], target: SYSCALLS_C, serverTargets: NO_STREAM_TARGET },

@@ -52,7 +52,11 @@ export interface ServerDef {
    * a cluster's workers) and answers `stats` on stdin (servers/control.ts).
    */
   workers?: number;
-  /** the one-worker server of the same kind: this one's CPU per round trip is divided by that one's (same round) */
+  /**
+   * the server this one's figure is divided by, round by round: the
+   * one-worker server of the same kind (workers), the read(4096) echo
+   * (readsize)
+   */
   scalesFrom?: string;
   /**
    * workers scenarios: run on the server CPU only, not on both CPUs (a
@@ -146,6 +150,10 @@ export const SERVERS: ServerDef[] = [
   node('danga-listener', 'DangaSocket Listener (epoll)', 'subject', 'danga-listener-echo.js', { engine: 'epoll', only: ['churn'] }),
   node('danga-proxy', 'DangaSocket Listener + PROXY v2 (epoll)', 'subject', 'danga-listener-echo.js', { env: { DANGA_PROXY: '1' }, engine: 'epoll', only: ['churn'], loadgenArgs: ['--proxy', '2'] }),
   perl('perl', 'Perl Danga::Socket 1.62', 'reference', 'perl-echo.pl', ['Danga::Socket']),
+  // the readsize scenario: the same echo on the epoll engine, read(4096) and read(1 << 20) per event; the second's CPU per round trip ÷ the first's, same round
+  node('danga-read4k', 'DangaSocket read(4096) (epoll)', 'reference', 'danga-echo.js', { env: { BENCH_READ_SIZE: '4096' }, engine: 'epoll', only: ['readsize-16b-50'] }),
+  node('danga-read1m', 'DangaSocket read(1 << 20) (epoll)', 'subject', 'danga-echo.js',
+    { env: { BENCH_READ_SIZE: String(1 << 20) }, engine: 'epoll', only: ['readsize-16b-50'], scalesFrom: 'danga-read4k' }),
   // the job-server scenarios (job-*, memory-*): the same protocol on Node net (the baseline) and on the library's helpers
   node('net-job', 'Node net (hand-written framing)', 'baseline', 'net-job.js', { job: true }),
   node('danga-job', 'DangaSocket helpers (epoll)', 'subject', 'danga-job.js', { job: true, engine: 'epoll' }),
@@ -170,7 +178,7 @@ export const SERVERS: ServerDef[] = [
 ];
 
 /** The DangaSocket servers that `--baseline DIR` copies, running DIR's library (or, for the file server, DIR's own script). */
-const BASELINE_COPIES = ['danga', 'danga-node', 'danga-job', 'danga-job-node', 'danga-static'];
+const BASELINE_COPIES = ['danga', 'danga-node', 'danga-job', 'danga-job-node', 'danga-static', 'danga-read4k', 'danga-read1m'];
 
 /**
  * `--baseline DIR`: a copy `<id>-base` of each DangaSocket server, running the
@@ -188,6 +196,8 @@ export function baselineServers(dir: string): ServerDef[] {
     baseOf: s.id,
     timers: undefined,
     env: { ...s.env, BENCH_DANGA_LIB: dir },
+    // a copy is divided by the copy of its denominator: the baseline's ratio beside this tree's
+    ...(s.scalesFrom === undefined ? {} : { scalesFrom: `${s.scalesFrom}-base` }),
     ...(s.files ? { command: () => [process.execPath, '--expose-gc', join(dir, 'dist', 'bench', 'servers', 'danga-static.js')] } : {}),
     unavailable: () =>
       existsSync(join(dir, 'dist', 'src', 'index.js')) ? null : `${join(dir, 'dist', 'src', 'index.js')} is missing (build the baseline: npm install)`,

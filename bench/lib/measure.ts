@@ -447,10 +447,11 @@ export async function measure(server: ServerDef, sc: Scenario, s: Settings): Pro
       }
     }
     case 'echo':
+    case 'readsize':
     case 'churn': {
       const srv = await startServer(server, sc, sc.lines ? 'lines' : 'echo', s);
       try {
-        const args = echoArgs(sc, sc.kind);
+        const args = echoArgs(sc, sc.kind === 'churn' ? 'churn' : 'echo');
         // churn closes with RST: orderly closes would pile up >100k TIME_WAIT sockets that slow the next measurements
         if (sc.kind === 'churn') args.push('--rst');
         args.push(...(server.loadgenArgs ?? []));

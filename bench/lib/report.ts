@@ -142,7 +142,7 @@ function renderMarkdown(res: Results): string {
   out.push(`| Pinning | ${esc(res.pinning)} |`);
 
   // summary: the servers of the echo-shaped scenarios, in SERVERS order, then the baseline copies (--baseline)
-  const SPECIAL: ScenarioResult['kind'][] = ['file', 'workers', 'job', 'memory', 'syscalls'];
+  const SPECIAL: ScenarioResult['kind'][] = ['file', 'workers', 'readsize', 'job', 'memory', 'syscalls'];
   const cols = columns(res, (sc) => !SPECIAL.includes(sc.kind)).sort((a, b) => Number(b.id === BASELINE_ID) - Number(a.id === BASELINE_ID));
   out.push('', '## Summary', '');
   out.push(
@@ -188,6 +188,7 @@ function renderMarkdown(res: Results): string {
   out.push(...memorySummary(res));
   out.push(...syscallSummary(res));
   out.push(...workersSummary(res));
+  out.push(...readsizeSummary(res));
   out.push('', FOOTNOTES);
   out.push('', '![Ratios to Node net](bench/results/ratios.svg)');
 
@@ -376,6 +377,38 @@ function workersSummary(res: Results): string[] {
   return out;
 }
 
+/** The readsize scenarios: CPU per round trip with read(4096) and read(1 << 20), and their ratio (same round), this tree's library and the baseline's. */
+function readsizeSummary(res: Results): string[] {
+  const all = res.scenarios.filter((sc) => sc.kind === 'readsize');
+  if (all.length === 0) return [];
+  const out = [
+    '',
+    "read(n) costs what arrived (`readsize-*`): the same echo on the epoll engine asking `read()` for 4096 bytes and for 1 MiB per event, server CPU µs per round trip; the ratio 1 MiB ÷ 4 KiB is taken round by round (median, and min–max over the rounds). Flat (1.0): the cost follows the bytes that arrived, not `n`. With `--baseline`, the baseline library's pair beside this tree's.",
+    '',
+    '| Scenario | Server | CPU µs/round trip, read(4096) | read(1 << 20) | 1 MiB ÷ 4 KiB (rounds) | round trips/s 4 KiB → 1 MiB | Target |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const sc of all) {
+    for (const r of sc.servers.filter((x) => x.status === 'ok' && x.scaling)) {
+      const small = sc.servers.find((x) => x.id === r.scaling!.of);
+      const rate = (x: ServerResult | undefined): string => fmt({ metric: { unit: '/s' } } as ScenarioResult, x?.summary.rate?.median);
+      const cells = [
+        `[${sc.id}](#${sc.id})`,
+        r.label,
+        `${fmt(sc, small?.summary[sc.metric.key]?.median)}${small ? marks(small) : ''}`,
+        `${fmt(sc, r.summary[sc.metric.key]?.median)}${marks(r)}`,
+        `${ratio(r.scaling!.median)} (${r.scaling!.min.toFixed(2)}–${r.scaling!.max.toFixed(2)})`,
+        `${rate(small)} → ${rate(r)}`,
+        r.target ? `${r.target.text ?? ''}: ${statusCell(r)}` : '—',
+      ];
+      out.push(`| ${cells.map(esc).join(' | ')} |`);
+    }
+  }
+  const left = all.flatMap((sc) => sc.servers.filter((x) => x.status !== 'ok').map((r) => `${r.label}: ${r.status}, ${short(gist(r.note ?? ''), 120)}`));
+  if (left.length) out.push('', `Not measured: ${esc(left.join('; '))}.`);
+  return out;
+}
+
 /** "25/25 (1.02)": the connections of the busiest and the idlest worker, and the bytes' max ÷ min. */
 function balanceCell(r: ServerResult): string {
   const mx = r.summary.connsMax?.median;
@@ -419,7 +452,10 @@ function fileSummary(res: Results): string[] {
 
 function describeRun(sc: ScenarioResult): string {
   const r = sc.run;
-  const timing = sc.kind === 'echo' || sc.kind === 'churn' || sc.kind === 'workers' ? `, ${r.warmupS} s warm-up then ${r.durationS} s measured` : '';
+  const timing =
+    sc.kind === 'echo' || sc.kind === 'churn' || sc.kind === 'workers' || sc.kind === 'readsize'
+      ? `, ${r.warmupS} s warm-up then ${r.durationS} s measured`
+      : '';
   const params = Object.entries(sc.params)
     .map(([k, v]) => `${k} ${int(v)}`)
     .join(', ');
@@ -534,6 +570,21 @@ function detailTable(sc: ScenarioResult): string[] {
         ...cpu,
       ];
       break;
+    case 'readsize':
+      cols = [
+        base[0]!,
+        base[1]!,
+        base[2]!,
+        [
+          '÷ read(4096), same round: median (min–max)',
+          (r) => (r.scaling ? `${ratio(r.scaling.median)} (${r.scaling.min.toFixed(2)}–${r.scaling.max.toFixed(2)})` : '—'),
+        ],
+        ['round trips/s', (r) => fmt({ metric: { unit: '/s' } } as ScenarioResult, r.summary.rate?.median)],
+        ['p50 µs', (r) => us(r.summary.p50?.median)],
+        ['p99 µs', (r) => us(r.summary.p99?.median)],
+        ...cpu,
+      ];
+      break;
     case 'timers':
       cols = [
         ...base,
@@ -569,6 +620,7 @@ function method(): string[] {
     "- Static files (`file-*`): a directory holding one file of random bytes (made once in `bench/build/files/`), served by `examples/static-server.ts` on the epoll engine (`writeFile`: `sendfile(2)`, with `TCP_CORK` around header and body), by Node `http` with `fs.createReadStream(file).pipe(res)` (the ratios' denominator), and by nginx (`sendfile on; tcp_nopush on; access_log off`, one process, the ceiling; skipped when not installed). The load generator's `http` mode keeps N keep-alive connections, each sending the next GET once the whole response (Content-Length) is in, and reads bodies into one reused buffer. After the warm-up it counts complete responses (requests/s) and body bytes (MiB/s) over the measured window; server CPU s/GiB is the server's CPU time over the window divided by the GiB of bodies it delivered.",
     "- Timers: a separate process adds random timers (1–1000 ms, the same sequence for each implementation) and waits until all fired, or adds and cancels them and waits past the longest delay; the figure is the process's CPU time (user + system) per timer, after a short warm-up pass (2,000 timers) through the same code. At 10,000 timers it is dominated by the loop's wake-ups (about one per millisecond over the 1 s spread), hence the fall with the count.",
     "- Every core (`workers`): pingpong-50's load (50 connections, 64 B, one in flight each) on servers of 1 and 2 workers: a WorkerGroup (epoll; 'reuseport', and with 2 workers also 'shared', 'handoff', and 'reuseport' held to the server CPU as a diagnostic), Node `cluster` (round-robin) and, on Node ≥ 22.12/23.1, `net` with `reusePort` in worker threads. The figure is the server's CPU time per round trip, summed over all its threads and (cluster) processes; the 2 ÷ 1 ratio is taken round by round. The load generator keeps its CPU and the server may use both CPUs (1 worker as 2). Balance: each worker's accepted connections and bytes read, from the server's `stats`. Wake-ups: times the server's threads were switched onto a CPU (/proc/PID/task/*/schedstat), per round trip.",
+    "- read(n) (`readsize-16b-50`): 16 B ping-pong on 50 connections (one in flight each) against the same DangaSocket echo on the epoll engine, asking `read()` for 4096 bytes per event and for 1 MiB (`BENCH_READ_SIZE`); the figure is the server's CPU per round trip, and the 1 MiB ÷ 4 KiB ratio is taken round by round. `--baseline` runs the pair on the baseline library too.",
     "- Job server (`job-50`): the load generator's `job` mode keeps 50 connections with 16 requests in flight each: Gearman-shaped binary packets (12-byte head `\\0REQ` + type + 4-byte BE length, SUBMIT_JOB with `bench\\0<uid>\\0` + 32 B) answered by JOB_CREATED packets, and every 8th request the admin line `status`, answered by lines ending in `.`. Every answer is parsed and checked. The same protocol code (`bench/servers/job-protocol.ts`) runs on Node net with hand-written framing (cork/uncork around one chunk's answers; the denominator) and on the library's helpers (`peek`, `readExact`, `readLine`, answers in one `batch`) on each engine.",
     "- Memory under load (`memory-*`): RSS (VmRSS) of the empty server, in the middle of the measured window, its peak (VmHWM) and after the load; `heapUsed`, `external` and `arrayBuffers` from the server's control channel in the middle of the window without a GC (`mem-live`) and after a full GC (`mem`). `memory-keep-1k`: `set` commands of 1 KiB values over N distinct keys, the server keeping each value as read (a view of the received bytes); the window lasts until every key was stored; the figure is (RSS after − RSS empty) ÷ the values kept.",
     "- Syscalls per message (`syscalls-*`, `--syscalls`): the scenario's load with `strace -c -f -p <server pid>` attached for the whole load; calls of each kind ÷ every message of the run (warm-up included). read counts read/readv/recvfrom/recvmsg, write write/writev/sendto/sendmsg. For the epoll engine also the crossings into the native addon (every call of one of its functions) and out of it (every call of its event callback) per message, counted by wrapping the addon's exports as Node loads them (`BENCH_COUNT_CROSSINGS=1`). One round; strace slows the server, so only the counts mean something.",
@@ -615,7 +667,7 @@ const xmlEsc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&l
 export function renderSvg(res: Results): string {
   const roleOrder: Record<string, number> = { subject: 0, ceiling: 1, reference: 2, baseline: 3 };
   // the file scenarios have other denominators (Node http, nginx): the table shows them, the chart does not
-  res = { ...res, scenarios: res.scenarios.filter((sc) => !['file', 'workers', 'job', 'memory', 'syscalls'].includes(sc.kind)) };
+  res = { ...res, scenarios: res.scenarios.filter((sc) => !['file', 'workers', 'readsize', 'job', 'memory', 'syscalls'].includes(sc.kind)) };
   const present = SERVERS.filter(
     (s) => s.id !== BASELINE_ID && !s.files && s.workers === undefined && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id)),
   );

@@ -9,10 +9,24 @@ import { danga } from './lib.js';
 const { DangaSocket } = danga;
 const NL = Buffer.from('\n');
 
-/** Writes back what it reads. */
+/**
+ * The size the echo connection asks `read()` for: BENCH_READ_SIZE (a positive
+ * integer; the `readsize` scenario runs the echo with 4096 and with 1 << 20),
+ * 65536 by default.
+ */
+export const READ_SIZE = readSize(process.env.BENCH_READ_SIZE);
+
+function readSize(v: string | undefined): number {
+  if (v === undefined || v === '') return 65536;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`BENCH_READ_SIZE must be a positive integer, not ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Writes back what it reads (`read(READ_SIZE)` per event). */
 export class Echo extends DangaSocket {
   override eventRead(): void {
-    const buf = this.read(65536);
+    const buf = this.read(READ_SIZE);
     if (buf === null) {
       this.close('eof');
       return;
