@@ -14,6 +14,7 @@
  * how it works.
  */
 import { ClassSide } from './class-side.js';
+import { Extras } from './extras.js';
 import { INITIAL_WATCH, POLLIN, POLLOUT } from './constants.js';
 import type { Sock, SockAddress, StartTlsOptions, Transport } from './contract.js';
 import {
@@ -73,19 +74,6 @@ const DEBUG_LEVEL = Number(process.env.DANGA_DEBUG ?? 0) || 0;
 
 /** Largest frame (and maxBytes) the framing helpers take: the largest Buffer. */
 const MAX_FRAME = bufferConstants.MAX_LENGTH;
-
-/**
- * Per-object settings most objects never use, made on first use, so that an
- * object without them costs one field.
- */
-class Extras {
-  /** Idle timeout in ms; 0 = none. */
-  idleMs = 0;
-  /** Time of the last activity (loop clock, ms). */
-  lastActive = 0;
-  /** Told when the object closes (a Listener counting its connections). */
-  onClose: (() => void) | null = null;
-}
 
 /** Bits of `#flags`. */
 const EOF_ONCE = 1;
@@ -398,11 +386,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     // (reactor.deferClose), so that the dispatcher finds a closed object (and
     // skips it) rather than an unknown fd or a new socket under the number.
     this.#fd = -1;
-    const onClose = this.#ext?.onClose;
-    if (onClose) {
-      (this.#ext as Extras).onClose = null;
-      onClose();
-    }
+    this.#ext?.closed();
   }
 
   /**
@@ -748,14 +732,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     if (typeof seconds !== 'number') throw invalidArgType('seconds', 'of type number', seconds);
     if (!(seconds >= 0 && seconds <= 0x7fffffff / 1000)) throw outOfRange('seconds', 'a number >= 0', seconds);
     if (this.#closed) return;
-    const ext = (this.#ext ??= new Extras());
-    ext.idleMs = Math.ceil(seconds * 1000);
-    if (ext.idleMs === 0) {
-      reactor.unwatchIdle(this);
-      return;
-    }
-    reactor.watchIdle(this);
-    ext.lastActive = reactor.activityTime();
+    (this.#ext ??= new Extras()).setIdle(this, Math.ceil(seconds * 1000));
   }
 
   /**
@@ -770,10 +747,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
 
   /** @internal the idle sweep (see LoopObject). */
   [kIdleCheck](nowMs: number): void {
-    const ext = this.#ext;
-    if (this.#closed || ext === null || ext.idleMs === 0 || nowMs - ext.lastActive < ext.idleMs) return;
-    ext.lastActive = nowMs;
-    this.onIdle();
+    if (!this.#closed && this.#ext?.idleDue(nowMs) === true) this.onIdle();
   }
 
   /**
