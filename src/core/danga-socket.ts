@@ -15,7 +15,7 @@
  */
 import { ClassSide } from './class-side.js';
 import { Extras } from './extras.js';
-import { INITIAL_WATCH, POLLIN, POLLOUT } from './constants.js';
+import { EMPTY, INITIAL_WATCH, POLLIN, POLLOUT, noop } from './constants.js';
 import type { Sock, SockAddress, StartTlsOptions, Transport } from './contract.js';
 import {
   errno,
@@ -43,7 +43,7 @@ import {
 } from './loop.js';
 import { FileRange, type FileSource, type WriteFileOptions } from './file-range.js';
 import { constants as bufferConstants } from 'node:buffer';
-import { EMPTY, toBuffer } from './chunks.js';
+import { toBuffer } from './chunks.js';
 import { log, text } from './log.js';
 import type { DangaSocketOptions, EndOptions, FrameFormat, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
 import { type FrameSpec, Inbound, frameSpec, kOwed, kReadSocket } from './inbound.js';
@@ -68,7 +68,6 @@ export type PostLoopCallback = (descriptorMap: Map<number, DangaSocket<object>>,
  */
 export type ErrorHandler = (err: unknown, obj: DangaSocket<object>) => void;
 
-const IGNORED = (): void => {};
 /** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
 const DEBUG_LEVEL = Number(process.env.DANGA_DEBUG ?? 0) || 0;
 
@@ -352,7 +351,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * native connection costs no closure.
    */
   #readyCallback(t: Transport): () => void {
-    return t.readiness === undefined ? IGNORED : () => reactor.markReady(this);
+    return t.readiness === undefined ? noop : () => reactor.markReady(this);
   }
 
   #takeReserved(): Transport | null {
