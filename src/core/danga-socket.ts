@@ -316,10 +316,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
   stealSocket(): S | null {
     if (this.#closed) return null;
     const t = this.#t;
-    this.#cleanup('stolen');
-    this.#t = null;
-    // Leaves the map at the end of the iteration, like a closed fd.
-    reactor.deferClose({ obj: this, key: this.#key, transport: null, reserved: this.#takeReserved() });
+    this.#cleanup('stolen', false);
     return t === null ? null : (t.handle as S);
   }
 
@@ -336,12 +333,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
   close(reason?: string): void {
     if (this.#closed) return;
     if (DEBUG_LEVEL > 0) DangaSocket.debugMsg('Closing #%d (%s) due to %s', this.#key, this.constructor.name, reason ?? '');
-    this.#cleanup(reason === undefined ? '' : text(reason));
-    const t = this.#t;
-    this.#t = null;
-    // Deferred: the fd must not be reused while events for it may still
-    // be in the batch being dispatched.
-    reactor.deferClose({ obj: this, key: this.#key, transport: t, reserved: this.#takeReserved() });
+    this.#cleanup(reason === undefined ? '' : text(reason), true);
   }
 
   /**
@@ -354,14 +346,11 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     return t.readiness === undefined ? noop : () => reactor.markReady(this);
   }
 
-  #takeReserved(): Transport | null {
-    const r = this.#reserved;
-    this.#reserved = null;
-    return r;
-  }
-
-  /** What close() and stealSocket() share: the object is dead from here on. */
-  #cleanup(reason: string): void {
+  /**
+   * What close() and stealSocket() share: the object is dead from here on.
+   * Its socket (unless stolen) is closed at the end of the iteration.
+   */
+  #cleanup(reason: string, closeSocket: boolean): void {
     this.#closed = true; // first: a failing uncork below closes, and must find it closed
     this.#closeReason = reason;
     reactor.stats.countClose(reason);
@@ -386,6 +375,12 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     // skips it) rather than an unknown fd or a new socket under the number.
     this.#fd = -1;
     this.#ext?.closed();
+    const reserved = this.#reserved;
+    this.#t = null;
+    this.#reserved = null;
+    // Deferred: the fd must not be reused while events for it may still be
+    // in the batch being dispatched. A stolen socket's number leaves the map then too.
+    reactor.deferClose({ obj: this, key: this.#key, transport: closeSocket ? t : null, reserved });
   }
 
   /**
