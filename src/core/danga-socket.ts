@@ -1,6 +1,7 @@
 /**
  * DangaSocket: the event-driven socket base class, and (through its static
- * methods) the event loop. A port of Danga::Socket 1.62.
+ * methods, most of them inherited from ClassSide in class-side.ts) the event
+ * loop. A port of Danga::Socket 1.62.
  *
  * A subclass wraps one socket. The constructor registers it with the loop,
  * which calls eventRead / eventWrite / eventErr / eventHup on it,
@@ -144,10 +145,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   constructor(sock: S | number, options?: DangaSocketOptions) {
     super();
-    if (sock === undefined || sock === null) {
-      throw invalidArgType('sock', 'a Sock, a stream or a socket fd', sock);
-    }
-    const t = reactor.engine.adopt(sock);
+    const t = sock === undefined || sock === null ? null : reactor.engine.adopt(sock);
     if (t === null) throw invalidArgType('sock', 'a Sock, a stream or a socket fd', sock);
     if (t.closed) throw invalidArgValue('sock', 'is closed');
     if (options !== undefined) {
@@ -174,7 +172,8 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     reactor.stats.opened++;
   }
 
-  // ---------------------------------------------------------------- class side (the rest: ClassSide, class-side.ts)
+  // ---------------------------------------------------------------- class side: the class methods typed with DangaSocket
+  // (the others are ClassSide's, class-side.ts, which must not import this file)
 
   /**
    * Error isolation (off by default: 1.62 lets an exception end the loop).
