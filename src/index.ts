@@ -50,7 +50,6 @@ export type {
   WriteData,
   WriteCallback,
   WriterFunc,
-  SocketLike,
   DangaSocketOptions,
   EndOptions,
   ShutdownOptions,

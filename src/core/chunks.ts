@@ -9,6 +9,7 @@
  * So a 1 MiB frame arriving in 64 KiB reads costs one 1 MiB copy, not the
  * 16 growing concatenations of a reader that joins as it goes.
  */
+import { EMPTY } from './constants.js';
 import { invalidArgType, invalidArgValue } from './errors.js';
 
 /**
@@ -27,9 +28,6 @@ export function toBuffer(data: Buffer | Uint8Array | string, name: string): Buff
   }
   throw invalidArgType(name, 'a Buffer, Uint8Array or string', data);
 }
-
-/** The empty Buffer the framing helpers hand out (shared: an empty Buffer has nothing to change). */
-export const EMPTY = Buffer.alloc(0);
 
 /**
  * Bytes copied into frames that spanned more than one Buffer, since the

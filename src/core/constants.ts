@@ -38,3 +38,9 @@ export const INITIAL_WATCH = POLLERR | POLLHUP | POLLNVAL;
 
 /** A wait without a timeout: for events only (the loop timeout's default). */
 export const WAIT_FOREVER = -1;
+
+/** The empty Buffer, shared by everything that hands one out (an empty Buffer has nothing to change). */
+export const EMPTY = Buffer.alloc(0);
+
+/** A function that does nothing: an 'error' listener that only keeps an error from being unhandled, a keep-alive timer's callback. */
+export const noop = (): void => {};

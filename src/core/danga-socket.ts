@@ -1,6 +1,7 @@
 /**
  * DangaSocket: the event-driven socket base class, and (through its static
- * methods) the event loop. A port of Danga::Socket 1.62.
+ * methods, most of them inherited from ClassSide in class-side.ts) the event
+ * loop. A port of Danga::Socket 1.62.
  *
  * A subclass wraps one socket. The constructor registers it with the loop,
  * which calls eventRead / eventWrite / eventErr / eventHup on it,
@@ -13,9 +14,10 @@
  * Symbols, so no name a subclass picks (`_t`, `_cleanup`, …) can change
  * how it works.
  */
-import { format } from 'node:util';
-import { INITIAL_WATCH, POLLIN, POLLOUT, WAIT_FOREVER } from './constants.js';
-import type { EngineName, Sock, SockAddress, StartTlsOptions, Transport } from './contract.js';
+import { ClassSide } from './class-side.js';
+import { Extras } from './extras.js';
+import { EMPTY, INITIAL_WATCH, POLLIN, POLLOUT, noop } from './constants.js';
+import type { Sock, SockAddress, StartTlsOptions, Transport } from './contract.js';
 import {
   errno,
   errnoOf,
@@ -39,19 +41,14 @@ import {
   type LoopCallback,
   type LoopObject,
   type OtherFdCallback,
-  type ProfilingData,
 } from './loop.js';
-import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
 import { FileRange, type FileSource, type WriteFileOptions } from './file-range.js';
 import { constants as bufferConstants } from 'node:buffer';
-import { EMPTY, toBuffer } from './chunks.js';
-import { log, setLogger as setLog, text } from './log.js';
-import { addOtherFds, replaceOtherFds } from './other-fds.js';
-import type { DangaSocketOptions, DangaStats, EndOptions, FrameFormat, Logger, ShutdownOptions, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
+import { toBuffer } from './chunks.js';
+import { log, text } from './log.js';
+import type { DangaSocketOptions, EndOptions, FrameFormat, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
 import { type FrameSpec, Inbound, frameSpec, kOwed, kReadSocket } from './inbound.js';
 import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kHeld, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
-
-export type { OtherFdCallback, ProfilingData } from './loop.js';
 
 /** Hook: deliver what is readable before an error closes the object (Connection.eventErr). */
 export const kReadBeforeError = Symbol('danga.readBeforeError');
@@ -72,25 +69,11 @@ export type PostLoopCallback = (descriptorMap: Map<number, DangaSocket<object>>,
  */
 export type ErrorHandler = (err: unknown, obj: DangaSocket<object>) => void;
 
-const IGNORED = (): void => {};
 /** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
 const DEBUG_LEVEL = Number(process.env.DANGA_DEBUG ?? 0) || 0;
 
 /** Largest frame (and maxBytes) the framing helpers take: the largest Buffer. */
 const MAX_FRAME = bufferConstants.MAX_LENGTH;
-
-/**
- * Per-object settings most objects never use, made on first use, so that an
- * object without them costs one field.
- */
-class Extras {
-  /** Idle timeout in ms; 0 = none. */
-  idleMs = 0;
-  /** Time of the last activity (loop clock, ms). */
-  lastActive = 0;
-  /** Told when the object closes (a Listener counting its connections). */
-  onClose: (() => void) | null = null;
-}
 
 /** Bits of `#flags`. */
 const EOF_ONCE = 1;
@@ -110,7 +93,7 @@ const HALF_CLOSING = 8;
  *   `ERR_DANGA_*` or `ERR_SOCKET_CLOSED` code for misuse, system errors with `code`, `errno`, `syscall`.
  * @original the class `Danga::Socket` (its class methods are the static methods here, its object methods the instance methods)
  */
-export class DangaSocket<S extends object = Sock> implements LoopObject {
+export class DangaSocket<S extends object = Sock> extends ClassSide implements LoopObject {
   // It is also the OutboundHost of its write queue (checked where it passes itself as the host).
   // ---------------------------------------------------------------- state
   #t: Transport | null;
@@ -161,10 +144,8 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * @original `Danga::Socket->new($sock)` (`CLASS->new`, called from the subclass's constructor as `SUPER::new`)
    */
   constructor(sock: S | number, options?: DangaSocketOptions) {
-    if (sock === undefined || sock === null) {
-      throw invalidArgType('sock', 'a Sock, a stream or a socket fd', sock);
-    }
-    const t = reactor.engine.adopt(sock);
+    super();
+    const t = sock === undefined || sock === null ? null : reactor.engine.adopt(sock);
     if (t === null) throw invalidArgType('sock', 'a Sock, a stream or a socket fd', sock);
     if (t.closed) throw invalidArgValue('sock', 'is closed');
     if (options !== undefined) {
@@ -191,49 +172,8 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     reactor.stats.opened++;
   }
 
-  // ---------------------------------------------------------------- class side: the loop
-
-  /**
-   * Forgets all loop state: closes every registered socket, drops timers, callbacks, foreign fds and profiling data.
-   *
-   * @throws Nothing.
-   * @original `Danga::Socket->Reset()`
-   */
-  static reset(): void {
-    reactor.reset();
-  }
-
-  /**
-   * Ends `eventLoop()` at the end of the current iteration (at once when
-   * the loop waits), from anywhere: a handler, a timer, a signal handler,
-   * another Node callback. Does nothing when the loop is not running.
-   *
-   * @throws Nothing.
-   * @original new in danga-socket (not in Danga::Socket 1.62)
-   */
-  static stop(): void {
-    reactor.stop();
-  }
-
-  /**
-   * Graceful shutdown. Every registered object gets `onShutdown()`: a
-   * `Listener` stops accepting; by default a connection stops reading and
-   * closes once everything queued is out (`end()`); protocol code overrides
-   * it to finish the request in hand first. After `timeout` seconds what
-   * remains is closed. Resolves once the descriptor map is empty, and ends
-   * `eventLoop()` then. Without a running loop, everything is closed at once.
-   *
-   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `options` is not an object or `options.timeout` not a number; RangeError (code `ERR_OUT_OF_RANGE`) when
-   *   `options.timeout` is negative or longer than 2^31-1 ms.
-   * @original new in danga-socket (not in Danga::Socket 1.62)
-   */
-  static shutdown(options: ShutdownOptions = {}): Promise<void> {
-    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
-    const timeout = options.timeout ?? 30;
-    if (typeof timeout !== 'number') throw invalidArgType('options.timeout', 'of type number', timeout);
-    if (!(timeout >= 0 && timeout <= 0x7fffffff / 1000)) throw outOfRange('options.timeout', 'a number of seconds >= 0', timeout);
-    return reactor.shutdown(timeout * 1000);
-  }
+  // ---------------------------------------------------------------- class side: the class methods typed with DangaSocket
+  // (the others are ClassSide's, class-side.ts, which must not import this file)
 
   /**
    * Error isolation (off by default: 1.62 lets an exception end the loop).
@@ -254,181 +194,6 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   }
 
   /**
-   * Where `debugMsg()`, `dumpError()` and DANGA_DEBUG's close messages go:
-   * `fn(level, message)` with the complete text (newline included); null
-   * restores the default, stderr.
-   *
-   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `fn` is neither a function nor null.
-   * @original new in danga-socket (not in Danga::Socket 1.62); 1.62 prints to STDERR
-   */
-  static setLogger(fn: Logger | null): void {
-    if (fn !== null && fn !== undefined) validateFunction('fn', fn);
-    setLog(fn ?? null);
-  }
-
-  /**
-   * A snapshot of the loop's counters: open objects, accepted connections, bytes in and out, closes by reason.
-   *
-   * @throws Nothing.
-   * @original new in danga-socket (not in Danga::Socket 1.62)
-   */
-  static stats(): DangaStats {
-    const s = reactor.stats;
-    return {
-      open: s.opened - s.closedTotal,
-      opened: s.opened,
-      accepted: s.accepted,
-      bytesIn: s.bytesIn,
-      bytesOut: s.bytesOut,
-      closed: Object.fromEntries(s.closed),
-    };
-  }
-
-  /**
-   * True when the native epoll engine runs the loop.
-   *
-   * @throws Nothing.
-   * @original `Danga::Socket->HaveEpoll()`
-   */
-  static haveEpoll(): boolean {
-    return reactor.engine.name === 'epoll';
-  }
-
-  /**
-   * The engine that runs the loop: 'epoll' (native) or 'node' (Node streams).
-   *
-   * @throws Nothing.
-   * @original new in danga-socket (not in Danga::Socket 1.62)
-   */
-  static engine(): EngineName {
-    return reactor.engine.name;
-  }
-
-  /**
-   * The number of objects in the descriptor map.
-   *
-   * @throws Nothing.
-   * @original `Danga::Socket->WatchedSockets()`
-   */
-  static watchedSockets(): number {
-    return reactor.descriptorMap.size;
-  }
-
-  /**
-   * Turns profiling on, clearing earlier data. Returns true.
-   *
-   * @throws Nothing.
-   * @original `Danga::Socket->EnableProfiling()`
-   */
-  static enableProfiling(): boolean {
-    reactor.enableProfiling();
-    return true;
-  }
-
-  /**
-   * Turns profiling off, keeping the data gathered so far.
-   *
-   * @throws Nothing.
-   * @original `Danga::Socket->DisableProfiling()`
-   */
-  static disableProfiling(): void {
-    reactor.disableProfiling();
-  }
-
-  /**
-   * `{ "ClassName-read": [userSeconds, systemSeconds, calls], … }`
-   *
-   * @throws Nothing.
-   * @original `Danga::Socket->ProfilingData()`
-   */
-  static profilingData(): ProfilingData {
-    return reactor.profiling;
-  }
-
-  /**
-   * The sockets closed in this iteration and waiting for its end to be really closed.
-   *
-   * @throws Nothing.
-   * @original `Danga::Socket->ToClose()`
-   */
-  static toClose(): Sock[] {
-    const out: Sock[] = [];
-    for (const p of reactor.pending) if (p.transport !== null) out.push(p.transport);
-    return out;
-  }
-
-  /**
-   * Gets, or with `map` replaces, the foreign fds watched for readability
-   * beside the sockets: fd -> callback(state).
-   *
-   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `map` is not a Map or an object, or a callback is not a function; TypeError (code `ERR_INVALID_ARG_VALUE`)
-   *   when a key is not a file descriptor or the fd cannot be watched (the system error is its `cause`);
-   *   Error `ERR_DANGA_NO_EPOLL` on the node engine, which cannot watch foreign fds.
-   * @original `Danga::Socket->OtherFds([%map])`; a `Map` is returned (1.62 returns the hash)
-   */
-  static otherFds(map?: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Map<number, OtherFdCallback> {
-    if (map !== undefined) replaceOtherFds(map);
-    return reactor.otherFds;
-  }
-
-  /**
-   * Adds foreign fds (fd -> callback(state)); they are watched for readability at once.
-   *
-   * @throws as `otherFds(map)`.
-   * @original `Danga::Socket->AddOtherFds(%map)`
-   */
-  static addOtherFds(map: Map<number, OtherFdCallback> | Record<number, OtherFdCallback>): Map<number, OtherFdCallback> {
-    addOtherFds(map);
-    return reactor.otherFds;
-  }
-
-  /**
-   * Sets the loop timeout in milliseconds: -1 (the default) waits for events
-   * or timers only; 0 never waits (Node's own loop still gets a turn between
-   * iterations); N > 0 runs the post-loop callbacks at least every N ms.
-   *
-   * @returns the loop timeout now in force (-1, or `ms` rounded up to a whole millisecond).
-   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `ms` is not a number; RangeError (code `ERR_OUT_OF_RANGE`) when it is NaN, below -1 or above 2^31-1.
-   * @original `Danga::Socket->SetLoopTimeout($ms)`
-   */
-  static setLoopTimeout(ms: number): number {
-    if (typeof ms !== 'number') throw invalidArgType('ms', 'of type number', ms);
-    if (Number.isNaN(ms) || ms < -1 || ms > 0x7fffffff) throw outOfRange('ms', '-1 or a number >= 0', ms);
-    return reactor.setLoopTimeout(ms < 0 ? WAIT_FOREVER : Math.ceil(ms));
-  }
-
-  /**
-   * Prints a `util.format`-style message to stderr (or the logger), prefixed with ">>> ".
-   *
-   * @throws Nothing of its own (a logger's exception propagates).
-   * @original `Danga::Socket->DebugMsg($fmt, @args)`
-   */
-  static debugMsg(fmt: string, ...args: unknown[]): void {
-    log('debug', '>>> ' + format(text(fmt).replace(/\n$/, ''), ...args) + '\n');
-  }
-
-  /**
-   * Runs `fn` once, `seconds` from now (fractional seconds allowed). Timers
-   * fire in time order, equal times in the order added. Returns a Timer with
-   * `cancel()`.
-   *
-   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) when `seconds` is not a number or `fn` not a function; RangeError (code `ERR_OUT_OF_RANGE`) when `seconds` is
-   *   not finite.
-   * @original `Danga::Socket->AddTimer($secs, $code)`; the returned `Timer` is `Danga::Socket::Timer`
-   */
-  static addTimer(seconds: number, fn: TimerCallback): Timer {
-    if (typeof seconds !== 'number') throw invalidArgType('seconds', 'of type number', seconds);
-    if (!Number.isFinite(seconds)) throw outOfRange('seconds', 'a finite number', seconds);
-    validateFunction('fn', fn);
-    const delay = seconds > 0 ? seconds * 1000 : 0;
-    const timer = reactor.timers.add(monotonicMs(), delay, fn);
-    // A new earliest timer, added between iterations of a waiting loop, must
-    // shorten the wait: a pass recomputes it.
-    if (reactor.timers.isFirst(timer)) reactor.requestPass();
-    return timer;
-  }
-
-  /**
    * The live map of fd -> object. An fd leaves it at the end of the
    * iteration in which its object closed. With `cls`, a new Map of just the
    * objects that are instances of it, typed so.
@@ -445,21 +210,6 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     const out = new Map<number, T>();
     for (const [fd, obj] of map) if (obj instanceof cls) out.set(fd, obj);
     return out;
-  }
-
-  /**
-   * Runs the event loop inside Node's loop. The Promise resolves when a
-   * post-loop callback returns a falsy value, and rejects with the exception
-   * if an event handler, timer or callback throws (the loop's state is kept,
-   * and `eventLoop()` can be called again).
-   *
-   * @throws Nothing synchronously. The Promise rejects with an Error `ERR_LOOP_RUNNING` when the
-   *   loop already runs, and with the exception of a handler, timer or callback (unless an error
-   *   handler isolates it, see `setErrorHandler`).
-   * @original `Danga::Socket->EventLoop()`, which blocks; here it runs inside Node's loop and returns a Promise
-   */
-  static eventLoop(): Promise<void> {
-    return reactor.start();
   }
 
   /**
@@ -565,10 +315,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   stealSocket(): S | null {
     if (this.#closed) return null;
     const t = this.#t;
-    this.#cleanup('stolen');
-    this.#t = null;
-    // Leaves the map at the end of the iteration, like a closed fd.
-    reactor.deferClose({ obj: this, key: this.#key, transport: null, reserved: this.#takeReserved() });
+    this.#cleanup('stolen', false);
     return t === null ? null : (t.handle as S);
   }
 
@@ -585,12 +332,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
   close(reason?: string): void {
     if (this.#closed) return;
     if (DEBUG_LEVEL > 0) DangaSocket.debugMsg('Closing #%d (%s) due to %s', this.#key, this.constructor.name, reason ?? '');
-    this.#cleanup(reason === undefined ? '' : text(reason));
-    const t = this.#t;
-    this.#t = null;
-    // Deferred: the fd must not be reused while events for it may still
-    // be in the batch being dispatched.
-    reactor.deferClose({ obj: this, key: this.#key, transport: t, reserved: this.#takeReserved() });
+    this.#cleanup(reason === undefined ? '' : text(reason), true);
   }
 
   /**
@@ -600,17 +342,14 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * native connection costs no closure.
    */
   #readyCallback(t: Transport): () => void {
-    return t.readiness === undefined ? IGNORED : () => reactor.markReady(this);
+    return t.readiness === undefined ? noop : () => reactor.markReady(this);
   }
 
-  #takeReserved(): Transport | null {
-    const r = this.#reserved;
-    this.#reserved = null;
-    return r;
-  }
-
-  /** What close() and stealSocket() share: the object is dead from here on. */
-  #cleanup(reason: string): void {
+  /**
+   * What close() and stealSocket() share: the object is dead from here on.
+   * Its socket (unless stolen) is closed at the end of the iteration.
+   */
+  #cleanup(reason: string, closeSocket: boolean): void {
     this.#closed = true; // first: a failing uncork below closes, and must find it closed
     this.#closeReason = reason;
     reactor.stats.countClose(reason);
@@ -634,11 +373,13 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     // (reactor.deferClose), so that the dispatcher finds a closed object (and
     // skips it) rather than an unknown fd or a new socket under the number.
     this.#fd = -1;
-    const onClose = this.#ext?.onClose;
-    if (onClose) {
-      (this.#ext as Extras).onClose = null;
-      onClose();
-    }
+    this.#ext?.closed();
+    const reserved = this.#reserved;
+    this.#t = null;
+    this.#reserved = null;
+    // Deferred: the fd must not be reused while events for it may still be
+    // in the batch being dispatched. A stolen socket's number leaves the map then too.
+    reactor.deferClose({ obj: this, key: this.#key, transport: closeSocket ? t : null, reserved });
   }
 
   /**
@@ -984,14 +725,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
     if (typeof seconds !== 'number') throw invalidArgType('seconds', 'of type number', seconds);
     if (!(seconds >= 0 && seconds <= 0x7fffffff / 1000)) throw outOfRange('seconds', 'a number >= 0', seconds);
     if (this.#closed) return;
-    const ext = (this.#ext ??= new Extras());
-    ext.idleMs = Math.ceil(seconds * 1000);
-    if (ext.idleMs === 0) {
-      reactor.unwatchIdle(this);
-      return;
-    }
-    reactor.watchIdle(this);
-    ext.lastActive = reactor.activityTime();
+    (this.#ext ??= new Extras()).setIdle(this, Math.ceil(seconds * 1000));
   }
 
   /**
@@ -1006,10 +740,7 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 
   /** @internal the idle sweep (see LoopObject). */
   [kIdleCheck](nowMs: number): void {
-    const ext = this.#ext;
-    if (this.#closed || ext === null || ext.idleMs === 0 || nowMs - ext.lastActive < ext.idleMs) return;
-    ext.lastActive = nowMs;
-    this.onIdle();
+    if (!this.#closed && this.#ext?.idleDue(nowMs) === true) this.onIdle();
   }
 
   /**

@@ -13,6 +13,7 @@
  */
 import { closeSync, fstatSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { noop } from './constants.js';
 import { errnoOf, invalidArgType, invalidArgValue, outOfRange, validateInteger } from './errors.js';
 
 /**
@@ -155,7 +156,7 @@ export class FileRange {
         // closed already by someone else: nothing of ours leaks
       }
     } else {
-      owned.close().catch(() => {});
+      owned.close().catch(noop);
     }
   }
 }

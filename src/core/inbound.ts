@@ -17,7 +17,8 @@
  */
 import { frameTooLong, invalidArgType, invalidArgValue, stateError, validateInteger } from './errors.js';
 import type { FrameFormat } from './socket-types.js';
-import { EMPTY, byteAt, dropFront, indexOfChunks, takeFront } from './chunks.js';
+import { byteAt, dropFront, indexOfChunks, takeFront } from './chunks.js';
+import { EMPTY } from './constants.js';
 
 /** Host hook: one socket read of at most `max` bytes (counted, activity, end of stream noted): bytes, empty when none now, null at the end or on error. */
 export const kReadSocket = Symbol('danga.readSocket');

@@ -14,6 +14,7 @@
  * the loop asks through `LoopObject`: the object alone flips write interest
  * and closes.
  */
+import { EMPTY } from './constants.js';
 import type { Transport } from './contract.js';
 import { errno, stateError, systemError } from './errors.js';
 import { FILE_SHORT, FileRange, SENDFILE_MAX } from './file-range.js';
@@ -65,7 +66,6 @@ export type FlushResult = typeof DRAINED | typeof BLOCKED | typeof FAILED;
 /** A queue entry: bytes, a callback, or a range of a file. */
 export type Queued = Buffer | (() => void) | FileRange;
 
-const EMPTY = Buffer.alloc(0);
 /** Most Buffers handed to one writev (the kernel's IOV_MAX). */
 const IOV_MAX = 1024;
 /** A written-out head of the queue is cut off once it is this long (and half the queue). */

@@ -1,10 +1,8 @@
 /**
  * The types DangaSocket's methods take and give (its options, what write()
  * takes, the logger, the stats snapshot), beside the class so that its file
- * holds the class. Exported from the package through danga-socket.ts.
+ * holds the class. The package exports them from src/index.ts.
  */
-import type { Sock } from './contract.js';
-
 /**
  * What `write()` takes: bytes, a string (UTF-8), a callback to run once
  * everything before it is out, nothing (kick the queue), or an array of
@@ -97,13 +95,6 @@ export type WriteCallback = () => void;
  * @original the `$code` of `$obj->set_writer_func($code)`
  */
 export type WriterFunc = (data: Buffer, length: number, offset: number) => number;
-
-/**
- * Anything the constructor accepts: a Sock from the helpers, or a Node stream.
- *
- * @original the `$sock` of `Danga::Socket->new($sock)` (an IO::Socket); streams are new
- */
-export type SocketLike = Sock | NodeJS.ReadWriteStream | object;
 
 /**
  * The layout of a length-prefixed frame, for `readFrame()`: a header of

@@ -183,3 +183,24 @@ test('requireSock() returns the socket, typed, and throws once closed; descripto
   assert.throws(() => q.requireSock(), { code: 'ERR_SOCKET_CLOSED' });
   o.close();
 });
+
+test('the class methods reach the one loop through any subclass, typed as on DangaSocket', () => {
+  const [a, b] = socketPair();
+  class Other extends Quiet {}
+  const q = new Quiet(a);
+  const o = new Other(b);
+  assert.ok(q instanceof DangaSocket && o instanceof Connection && o instanceof Quiet);
+  assert.equal(Quiet.watchedSockets(), DangaSocket.watchedSockets());
+  assert.equal(Other.engine(), DangaSocket.engine());
+  assert.equal(Connection.stats().open, DangaSocket.stats().open);
+  // The type annotations are the check that the generic and overloaded statics keep their types.
+  const all: Map<number, DangaSocket<object>> = Other.descriptorMap();
+  assert.equal(all, DangaSocket.descriptorMap());
+  const others: Map<number, Other> = Quiet.descriptorMap(Other);
+  assert.deepEqual([...others.values()], [o]);
+  const timer = Other.addTimer(60, () => assert.fail('cancelled'));
+  timer.cancel();
+  assert.throws(() => Quiet.setLoopTimeout(Number.NaN), { code: 'ERR_OUT_OF_RANGE' });
+  q.close();
+  o.close();
+});

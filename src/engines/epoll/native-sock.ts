@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { describe, errno, invalidArgValue, systemError } from '../../core/errors.js';
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
 import { EPOLL_CTL, type NativeBinding } from './binding.js';
-import { POLLIN, POLLOUT } from '../../core/constants.js';
+import { EMPTY, POLLIN, POLLOUT } from '../../core/constants.js';
 
 const EAGAIN = -errno.EAGAIN;
 const EEXIST = -errno.EEXIST;
@@ -56,7 +56,6 @@ const POOL_FACTOR = 16;
 const POOL_CLASSES = 31 - Math.clz32(COPY_BELOW - 1) + 1;
 const pools: (Buffer | null)[] = new Array<Buffer | null>(POOL_CLASSES).fill(null);
 const poolUsed = new Int32Array(POOL_CLASSES);
-const EMPTY = Buffer.alloc(0);
 
 // A short read (fewer bytes than asked for, or none) of a stream socket
 // means its receive queue is empty for now: a read after it in the same

@@ -10,12 +10,12 @@
  * return value, and a start() after it begins a new run.
  */
 import { performance } from 'node:perf_hooks';
+import { noop } from '../../core/constants.js';
 import { stateError } from '../../core/errors.js';
 import type { LoopDriver } from '../../core/contract.js';
 
 /** Longest delay Node's timers take (2^31 - 1 ms). */
 const MAX_DELAY = 0x7fffffff;
-const noop = (): void => {};
 
 /** Drives the loop with setImmediate (timeout 0) and one setTimeout (timeout > 0). */
 export class NodeDriver implements LoopDriver {

@@ -7,13 +7,12 @@ import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { errnoOf, invalidArgValue, stateError, systemError } from '../../core/errors.js';
-import { POLLERR, POLLIN } from '../../core/constants.js';
+import { POLLERR, POLLIN, noop } from '../../core/constants.js';
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
 import { allocateId } from './allocate-id.js';
 import { StreamSock, type AddressHints } from './stream-sock.js';
 
 const E = osConstants.errno;
-const noop = (): void => {};
 /** Opened (and closed at once) to learn whether the process can have one more fd. */
 const PROBE_PATH = '/';
 /**

@@ -16,6 +16,7 @@
 import net from 'node:net';
 import { Duplex, Readable } from 'node:stream';
 import tls from 'node:tls';
+import { noop } from '../../core/constants.js';
 import { stateError } from '../../core/errors.js';
 
 /** The internal members read here, typed as far as they are used. */
@@ -96,7 +97,7 @@ let syncListen: boolean | undefined;
 function bindsSynchronously(): boolean {
   if (syncListen !== undefined) return syncListen;
   const probe = net.createServer();
-  probe.on('error', () => {});
+  probe.on('error', noop);
   probe.listen({ host: '127.0.0.1', port: 0 });
   syncListen = probe.listening;
   if (syncListen) {

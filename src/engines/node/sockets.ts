@@ -8,6 +8,7 @@ import { fstatSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
+import { noop } from '../../core/constants.js';
 import { errnoOf, invalidArgType, invalidArgValue, stateError, systemError } from '../../core/errors.js';
 import { ListenSock, type AcceptWrapper } from './listen-sock.js';
 import { listenSync } from './node-internals.js';
@@ -22,7 +23,6 @@ const UNIX_PATH_MAX = 107;
  * synchronously, before it emits 'error' on the next tick.
  */
 const LISTEN_ERROR_CHANNEL = 'tracing:net.server.listen:error';
-const noop = (): void => {};
 
 /** Errors of bind(2): the epoll engine reports these with syscall 'bind'. */
 const BIND_ERRORS = new Set([E.EADDRINUSE, E.EADDRNOTAVAIL, E.EACCES, E.EAFNOSUPPORT, E.EINVAL, E.ENAMETOOLONG, E.ENOENT, E.EEXIST, E.ENOTDIR, E.EROFS]);

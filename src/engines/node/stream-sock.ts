@@ -23,14 +23,13 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { constants as osConstants } from 'node:os';
 import { describe, errnoOf, invalidArgValue, systemError } from '../../core/errors.js';
-import { POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../core/constants.js';
+import { EMPTY, POLLERR, POLLHUP, POLLIN, POLLOUT, noop } from '../../core/constants.js';
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
 import { allocateId } from './allocate-id.js';
 import { eofReceived } from './node-internals.js';
 import { isPeerClosed } from './pair.js';
 
 const E = osConstants.errno;
-const EMPTY = Buffer.alloc(0);
 /** Used when a stream reports a high-water mark of 0 (it would otherwise take nothing). */
 const DEFAULT_CAPACITY = 16 * 1024;
 /**
@@ -47,7 +46,6 @@ const DEFAULT_CAPACITY = 16 * 1024;
 export const WHOLE_WRITE_MAX = 4 * 1024 * 1024;
 /** How long a closed stream may take to flush what it holds before it is destroyed anyway. */
 const LINGER_MS = 30_000;
-const noop = (): void => {};
 
 /** Where a stream's addresses come from when Node does not know them (Unix sockets). */
 export interface AddressHints {
