@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import dgram from 'node:dgram';
 import { constants as os, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,13 +196,25 @@ test('arguments that would make C touch memory it must not: ERR_DANGA_NATIVE, no
 
 test('fdType(): 1 for a stream socket, 3 for a datagram socket (a short read of it is no sign of drained), 2 for a file', { skip }, async () => {
   const b = binding();
+  // The UDP socket's fd is the socket that appears in /proc/self/fd when it binds (Node 26's UDP
+  // handle no longer shows its fd).
+  const sockets = (): Set<string> =>
+    new Set(
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+        } catch {
+          return false;
+        }
+      }),
+    );
+  const before = sockets();
   const udp = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
   try {
-    // (Node's UDP handle shows its fd; the test only asks the type of it.)
-    const fd = (udp as unknown as { _handle: { fd: number } })._handle.fd;
-    assert.ok(fd >= 0);
-    assert.equal(b.fdType(fd), 3);
+    const added = [...sockets()].filter((fd) => !before.has(fd)).map(Number);
+    assert.equal(added.length, 1, `one new socket fd: ${added.join(', ')}`);
+    assert.equal(b.fdType(added[0] as number), 3);
   } finally {
     udp.close();
   }
