@@ -4,12 +4,13 @@
  * bench/results/latest.json, bench/results/ratios.svg and BENCHMARKS.md.
  * See bench/README.md.
  */
-import { SCENARIOS, type Scenario } from './scenarios.js';
-import { BASELINE_ID, CEILING_ID, FILE_BASELINE_ID, FILE_CEILING_ID, SERVERS, type ServerDef } from './servers.js';
+import { resolve } from 'node:path';
+import { ON_REQUEST, SCENARIOS, type Scenario } from './scenarios.js';
+import { BASELINE_ID, CEILING_ID, FILE_BASELINE_ID, FILE_CEILING_ID, SERVERS, baselineServers, type ServerDef } from './servers.js';
 import { ensureBuilt } from './lib/build.js';
 import { USAGE, parseArgs, type Options } from './lib/cli.js';
 import { machine } from './lib/machine.js';
-import { StartError, measure, type Settings } from './lib/measure.js';
+import { StartError, measure, straceMissing, type Settings } from './lib/measure.js';
 import { detectPinning } from './lib/proc.js';
 import { waitQuiet } from './lib/quiet.js';
 import { LATEST, MD, SVG, fmt, gist, loadPrevious, merge, writeAll } from './lib/report.js';
@@ -18,8 +19,11 @@ import { DISTURBED, finalize, scalesFrom, type Results, type ScenarioResult, typ
 /** start a measurement only when other processes use less than this many CPUs */
 const QUIET = 0.15;
 
+/** The job servers' scenarios are divided by the job server on Node net. */
+const JOB_BASELINE_ID = 'net-job';
+
 function selectScenarios(o: Options): Scenario[] {
-  if (o.scenarios.length === 0) return SCENARIOS.filter((s) => !o.quick || s.quick);
+  if (o.scenarios.length === 0) return SCENARIOS.filter((s) => (!o.quick || s.quick) && (o.syscalls || !ON_REQUEST.includes(s.kind)));
   const picked = new Set<Scenario>();
   for (const want of o.scenarios) {
     const hits = want === 'all' ? SCENARIOS : SCENARIOS.filter((s) => s.id === want || s.id.startsWith(`${want}-`));
@@ -29,18 +33,24 @@ function selectScenarios(o: Options): Scenario[] {
   return SCENARIOS.filter((s) => picked.has(s));
 }
 
-function selectServers(o: Options): ServerDef[] {
-  if (o.servers.length === 0) return SERVERS;
-  for (const id of o.servers) if (!SERVERS.some((s) => s.id === id)) throw new Error(`no server "${id}" (see --list)`);
-  return SERVERS.filter((s) => o.servers.includes(s.id));
+function allServers(o: Options): ServerDef[] {
+  return o.baseline === null ? SERVERS : [...SERVERS, ...baselineServers(resolve(o.baseline))];
 }
 
-function list(): void {
+function selectServers(o: Options): ServerDef[] {
+  const all = allServers(o);
+  if (o.servers.length === 0) return all;
+  for (const id of o.servers) if (!all.some((s) => s.id === id)) throw new Error(`no server "${id}" (see --list)`);
+  // a baseline copy comes with the server it copies
+  return all.filter((s) => o.servers.includes(s.id) || (s.baseOf !== undefined && o.servers.includes(s.baseOf)));
+}
+
+function list(o: Options): void {
   console.log('scenarios:');
   for (const s of SCENARIOS)
     console.log(`  ${s.id.padEnd(20)} ${s.title}${s.target ? `  [target ${s.target.text}]` : ''}${s.quick ? '' : '  (not in --quick)'}`);
   console.log('servers:');
-  for (const s of SERVERS) console.log(`  ${s.id.padEnd(20)} ${s.label} (${s.role}${s.timers ? `, timers: ${s.timers}` : ''})`);
+  for (const s of allServers(o)) console.log(`  ${s.id.padEnd(20)} ${s.label} (${s.role}${s.timers ? `, timers: ${s.timers}` : ''})`);
 }
 
 const mmss = (ms: number): string => {
@@ -84,11 +94,21 @@ class Progress {
 function briefResult(sc: Scenario, s: Record<string, number>): string {
   const v = s[sc.metric.key];
   const proxy = { metric: sc.metric } as ScenarioResult;
-  let out = `${fmt(proxy, v)} ${sc.metric.unit === '/s' ? sc.metric.label : ''}`.trim();
+  let out =
+    sc.metric.unit === 's'
+      ? `${v?.toFixed(3)} CPU s/GiB`
+      : `${fmt(proxy, v)} ${sc.metric.unit === '/s' || sc.metric.unit === 'µs' || sc.metric.unit === 'calls' ? sc.metric.label.replace(/^server CPU µs/, 'CPU') : ''}`.trim();
+  if (sc.throughput && sc.throughput.key !== sc.metric.key && s[sc.throughput.key] !== undefined)
+    out += `, ${fmt({ metric: sc.throughput } as ScenarioResult, s[sc.throughput.key])} ${sc.throughput.unit === '/s' ? sc.throughput.label : sc.throughput.unit}`;
+  if (sc.kind === 'syscalls')
+    out += ` (read ${s.readPerOp?.toFixed(3)}, write ${s.writePerOp?.toFixed(3)}, epoll_ctl ${s.epollCtlPerOp?.toFixed(3)}, epoll_wait ${s.epollWaitPerOp?.toFixed(3)}${s.crossingsPerOp !== undefined ? `; crossings ${s.jsToCPerOp?.toFixed(3)} JS→C, ${s.cToJsPerOp?.toFixed(3)} C→JS` : ''})`;
+  if (sc.kind === 'memory')
+    out += ` (RSS ${s.rssBase?.toFixed(1)} → ${s.rssLoaded?.toFixed(1)} MiB under load, after ${s.rssAfter?.toFixed(1)}; heap ${s.heapUsed?.toFixed(1) ?? '—'}, external ${s.external?.toFixed(1) ?? '—'} MiB${s.rssPerValue !== undefined ? `; ${Math.round(s.rssPerValue)} B RSS/value` : ''})`;
   if (s.p50 !== undefined) out += `, p50 ${s.p50.toFixed(0)} µs, p99 ${s.p99?.toFixed(0)} µs`;
   if (s.heapPerConn !== undefined) out += `, heap ${Math.round(s.heapPerConn)} B/conn`;
-  if (sc.kind === 'file' && s.mibPerSec !== undefined && sc.metric.key !== 'mibPerSec') out += `, ${Math.round(s.mibPerSec)} MiB/s`;
-  if (s.cpuPerGiB !== undefined) out += `, ${s.cpuPerGiB.toFixed(3)} server CPU s/GiB`;
+  if (sc.kind === 'file' && s.mibPerSec !== undefined && sc.metric.key !== 'mibPerSec' && sc.throughput?.key !== 'mibPerSec')
+    out += `, ${Math.round(s.mibPerSec)} MiB/s`;
+  if (s.cpuPerGiB !== undefined && sc.metric.key !== 'cpuPerGiB') out += `, ${s.cpuPerGiB.toFixed(3)} server CPU s/GiB`;
   if (sc.kind === 'workers')
     out += `, ${Math.round(s.rate ?? 0).toLocaleString('en-US')} round trips/s, ${s.switchesPerOp?.toFixed(3)} wake-ups/round trip, conns ${s.connsMax}/${s.connsMin}, bytes max÷min ${s.balanceBytes?.toFixed(2)}`;
   if (s.serverCpu !== undefined) out += ` (cpu: server ${Math.round(s.serverCpu * 100)}%, loadgen ${Math.round((s.loadgenCpu ?? 0) * 100)}%)`;
@@ -109,7 +129,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (o.list) {
-    list();
+    list(o);
     return 0;
   }
   const scenarios = selectScenarios(o);
@@ -132,17 +152,19 @@ async function main(): Promise<number> {
   }
 
   // the timer scenarios run the servers' timer implementations; the file scenarios the file servers, and only those
+  // the job, memory and syscall scenarios name their servers
   const participants = (sc: Scenario): ServerDef[] =>
-    servers.filter(
-      (s) =>
-        (s.only === undefined || s.only.includes(sc.id)) &&
-        (sc.kind === 'timers'
-          ? s.timers !== undefined
-          : sc.kind === 'file'
-            ? s.files === true
-            : sc.kind === 'workers'
-              ? s.workers !== undefined
-              : s.files !== true && s.workers === undefined),
+    servers.filter((s) =>
+      sc.servers !== undefined
+        ? sc.servers.includes(s.baseOf ?? s.id)
+        : (s.only === undefined || s.only.includes(sc.id)) &&
+          (sc.kind === 'timers'
+            ? s.timers !== undefined
+            : sc.kind === 'file'
+              ? s.files === true
+              : sc.kind === 'workers'
+                ? s.workers !== undefined
+                : s.files !== true && s.workers === undefined && s.job !== true),
     );
   // servers that cannot run here are skipped with a note; servers that fail to start are dropped from the rest of the run
   const unavailable = new Map<string, string>();
@@ -154,10 +176,14 @@ async function main(): Promise<number> {
       notes.push(`${s.label} skipped: ${why}`);
     }
   }
+  // the syscall scenarios need strace: without it they are skipped, with a note
+  const noStrace = scenarios.some((sc) => sc.kind === 'syscalls') ? straceMissing() : null;
+  if (noStrace) notes.push(`syscall scenarios skipped: ${noStrace}`);
   const broken = new Map<string, string>();
   let busyStarts = 0;
 
-  const total = scenarios.reduce((n, sc) => n + rounds * participants(sc).filter((s) => !unavailable.has(s.id)).length, 0);
+  const runs = (sc: Scenario): number => (sc.kind === 'syscalls' && noStrace ? 0 : participants(sc).filter((s) => !unavailable.has(s.id)).length);
+  const total = scenarios.reduce((n, sc) => n + (sc.kind === 'syscalls' ? 1 : rounds) * runs(sc), 0);
   const progress = new Progress(total);
   progress.log(
     `danga-socket bench: ${scenarios.length} scenarios × ${rounds} round(s), servers ${servers.map((s) => s.id).join(', ')}; ` +
@@ -166,6 +192,7 @@ async function main(): Promise<number> {
   for (const [id, why] of unavailable) progress.log(`  skipping ${id}: ${why}`);
 
   const startedAt = new Date().toISOString();
+  const scRoundsOf = (sc: Scenario): number => (sc.kind === 'syscalls' ? 1 : rounds);
   const scenarioResults: ScenarioResult[] = [];
   for (const sc of scenarios) {
     const who = participants(sc);
@@ -176,8 +203,8 @@ async function main(): Promise<number> {
           id: s.id,
           label: sc.kind === 'timers' ? (s.timers === 'settimeout' ? 'Node setTimeout' : `${s.label} addTimer`) : s.label,
           role: s.role,
-          status: unavailable.has(s.id) ? 'skipped' : 'ok',
-          ...(unavailable.has(s.id) ? { note: unavailable.get(s.id)! } : {}),
+          status: unavailable.has(s.id) || (sc.kind === 'syscalls' && noStrace) ? 'skipped' : 'ok',
+          ...(unavailable.has(s.id) ? { note: unavailable.get(s.id)! } : sc.kind === 'syscalls' && noStrace ? { note: noStrace } : {}),
           samples: [],
           summary: {},
           vsNet: {},
@@ -185,7 +212,9 @@ async function main(): Promise<number> {
         },
       ]),
     );
-    for (let round = 0; round < rounds; round++) {
+    // the syscall counts hardly vary: one round
+    const scRounds = sc.kind === 'syscalls' ? 1 : rounds;
+    for (let round = 0; round < scRounds; round++) {
       for (const s of who) {
         const r = results.get(s.id)!;
         if (r.status !== 'ok') {
@@ -206,7 +235,7 @@ async function main(): Promise<number> {
           progress.log(`  still ${Math.round(level * 100)}% of a CPU in use by others; measuring anyway`);
           busyStarts++;
         }
-        const t = progress.start(`${sc.id} · round ${round + 1}/${rounds} · ${s.id}`);
+        const t = progress.start(`${sc.id} · round ${round + 1}/${scRounds} · ${s.id}`);
         try {
           const sample = await measure(s, sc, settings);
           r.samples.push(sample);
@@ -230,21 +259,28 @@ async function main(): Promise<number> {
     } else {
       params.connections = (sc.kind === 'idle' && o.quick ? sc.quickConns : undefined) ?? sc.conns ?? 0;
       if (sc.depth) params['in flight'] = sc.depth;
-      if (sc.size) params['message bytes'] = sc.size;
+      if (sc.size) params[sc.kind === 'job' || sc.kind === 'memory' || sc.load === 'job' ? 'job data bytes' : 'message bytes'] = sc.size;
+      if (sc.textEvery) params['a text line every'] = sc.textEvery;
+      const keys = (o.quick ? sc.quickKeys : undefined) ?? sc.keys;
+      if (keys) {
+        params['distinct keys'] = keys;
+        params['value bytes'] = sc.valueSize ?? 1024;
+      }
     }
     const res: ScenarioResult = {
       id: sc.id,
       title: sc.title,
       kind: sc.kind,
       metric: sc.metric,
+      ...(sc.throughput ? { throughput: sc.throughput } : {}),
       ...(sc.target ? { target: sc.target } : {}),
       ...(sc.serverTargets ? { serverTargets: sc.serverTargets } : {}),
       params,
-      run: { date: startedAt, quick: o.quick, rounds, warmupS, durationS, pinning: pin.note, node: mach.node },
+      run: { date: startedAt, quick: o.quick, rounds: scRoundsOf(sc), warmupS, durationS, pinning: pin.note, node: mach.node },
       servers: [...results.values()],
     };
     if (sc.kind === 'file') finalize(res, FILE_BASELINE_ID, FILE_CEILING_ID);
-    else finalize(res, BASELINE_ID, CEILING_ID, scalesFrom(who));
+    else finalize(res, who.some((s) => s.id === JOB_BASELINE_ID) ? JOB_BASELINE_ID : BASELINE_ID, CEILING_ID, scalesFrom(who));
     scenarioResults.push(res);
   }
   progress.end();
@@ -278,7 +314,10 @@ async function main(): Promise<number> {
               : sc.kind === 'file'
                 ? `  ×http ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×nginx ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}` +
                   `  CPU/GiB ${r.summary.cpuPerGiB?.median.toFixed(3) ?? '—'} s (×http ${r.vsNet.cpuPerGiB?.toFixed(2) ?? '—'})`
-                : `  ×net ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×C ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}`) +
+                : `  ×net ${r.vsNet[sc.metric.key]?.toFixed(2) ?? '—'}  ×C ${r.vsC[sc.metric.key]?.toFixed(2) ?? '—'}` +
+                  (sc.throughput && sc.throughput.key !== sc.metric.key
+                    ? `  ${fmt({ metric: sc.throughput } as ScenarioResult, r.summary[sc.throughput.key]?.median)} ${sc.throughput.label} (×net ${r.vsNet[sc.throughput.key]?.toFixed(2) ?? '—'})`
+                    : '')) +
             (r.loadgenBound ? '  [loadgen-bound]' : '') +
             (r.disturbed ? `  [disturbed ×${r.disturbed}]` : '') +
             (r.target ? `  target: ${r.target.status}` : '')

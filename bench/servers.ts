@@ -11,6 +11,7 @@
  * /proc/PID/status for every server.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBuilt } from './lib/build.js';
 import { distBench, benchSrc } from './lib/paths.js';
@@ -62,6 +63,10 @@ export interface ServerDef {
   only?: string[];
   /** more load generator arguments for this server (e.g. `--proxy 2`: it expects a PROXY header) */
   loadgenArgs?: string[];
+  /** a job server (`--mode job`, job-protocol.ts): it runs in the job and memory scenarios only, and only job servers do */
+  job?: boolean;
+  /** a copy of server `baseOf` running a baseline checkout's library (`--baseline DIR`) */
+  baseOf?: string;
 }
 
 interface Extra {
@@ -75,6 +80,7 @@ interface Extra {
   scalesFrom?: string;
   serverCpuOnly?: boolean;
   unavailable?: () => string | null;
+  job?: boolean;
 }
 
 const node = (id: string, label: string, role: Role, script: string, x: Extra = {}): ServerDef => ({
@@ -140,6 +146,10 @@ export const SERVERS: ServerDef[] = [
   node('danga-listener', 'DangaSocket Listener (epoll)', 'subject', 'danga-listener-echo.js', { engine: 'epoll', only: ['churn'] }),
   node('danga-proxy', 'DangaSocket Listener + PROXY v2 (epoll)', 'subject', 'danga-listener-echo.js', { env: { DANGA_PROXY: '1' }, engine: 'epoll', only: ['churn'], loadgenArgs: ['--proxy', '2'] }),
   perl('perl', 'Perl Danga::Socket 1.62', 'reference', 'perl-echo.pl', ['Danga::Socket']),
+  // the job-server scenarios (job-*, memory-*): the same protocol on Node net (the baseline) and on the library's helpers
+  node('net-job', 'Node net (hand-written framing)', 'baseline', 'net-job.js', { job: true }),
+  node('danga-job', 'DangaSocket helpers (epoll)', 'subject', 'danga-job.js', { job: true, engine: 'epoll' }),
+  node('danga-job-node', 'DangaSocket helpers (stream engine)', 'subject', 'danga-job.js', { job: true, env: { DANGA_ENGINE: 'node' }, engine: 'node' }),
   // the file scenarios (file-*): their own baseline and ceiling
   node('node-http', 'Node http + createReadStream', 'baseline', 'node-http-static.js', { files: true }),
   node('danga-static', 'DangaSocket static-server (epoll, sendfile)', 'subject', 'danga-static.js', { engine: 'epoll', files: true }),
@@ -158,6 +168,31 @@ export const SERVERS: ServerDef[] = [
   group('net-rp-1', 'Node net reusePort, 1 worker thread', 'reference', 'net-reuseport.js', 1, { unavailable: () => noReusePort() }),
   group('net-rp-2', 'Node net reusePort, 2 worker threads', 'reference', 'net-reuseport.js', 2, { scalesFrom: 'net-rp-1', unavailable: () => noReusePort() }),
 ];
+
+/** The DangaSocket servers that `--baseline DIR` copies, running DIR's library (or, for the file server, DIR's own script). */
+const BASELINE_COPIES = ['danga', 'danga-node', 'danga-job', 'danga-job-node', 'danga-static'];
+
+/**
+ * `--baseline DIR`: a copy `<id>-base` of each DangaSocket server, running the
+ * current tree's server script on the library built in DIR (another checkout,
+ * built: DIR/dist/src/index.js, BENCH_DANGA_LIB); the file server runs DIR's
+ * own compiled server script (it uses examples/, which imports the library
+ * directly). Measured in the same run, in alternation with the rest.
+ */
+export function baselineServers(dir: string): ServerDef[] {
+  return SERVERS.filter((s) => BASELINE_COPIES.includes(s.id)).map((s) => ({
+    ...s,
+    id: `${s.id}-base`,
+    label: `${s.label} [baseline]`,
+    role: 'reference' as const,
+    baseOf: s.id,
+    timers: undefined,
+    env: { ...s.env, BENCH_DANGA_LIB: dir },
+    ...(s.files ? { command: () => [process.execPath, '--expose-gc', join(dir, 'dist', 'bench', 'servers', 'danga-static.js')] } : {}),
+    unavailable: () =>
+      existsSync(join(dir, 'dist', 'src', 'index.js')) ? null : `${join(dir, 'dist', 'src', 'index.js')} is missing (build the baseline: npm install)`,
+  }));
+}
 
 export const BASELINE_ID = SERVERS.find((s) => s.role === 'baseline' && !s.files)?.id ?? 'net';
 export const CEILING_ID = SERVERS.find((s) => s.role === 'ceiling' && !s.files)?.id ?? 'c';

@@ -13,6 +13,10 @@ export interface Options {
   write: boolean;
   list: boolean;
   help: boolean;
+  /** a built checkout whose library the `-base` servers run */
+  baseline: string | null;
+  /** also run the syscall scenarios (strace) */
+  syscalls: boolean;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -28,6 +32,12 @@ export const USAGE = `usage: npm run bench -- [options]
   --duration S          measured seconds (default 3)
   --cpus L,S            CPU of the load generator and of the server (default 0,1)
   --no-pin              do not pin processes to CPUs
+  --baseline DIR        also run the DangaSocket servers on the library built in
+                        DIR (another checkout, after npm install), as servers
+                        "<id>-base", in the same run: before and after at once
+  --syscalls            also run the syscall scenarios (syscalls-*: strace -c on
+                        the server, and the epoll engine's crossings per message);
+                        they run only when asked for (this flag, or by id)
   --fresh               forget earlier results instead of merging into latest.json
   --no-write            do not write bench/results or BENCHMARKS.md
   --list                list scenarios and servers, then exit
@@ -54,6 +64,8 @@ export function parseArgs(argv: readonly string[]): Options {
     write: true,
     list: false,
     help: false,
+    baseline: null,
+    syscalls: false,
   };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i]!;
@@ -98,6 +110,12 @@ export function parseArgs(argv: readonly string[]): Options {
         break;
       case '--no-pin':
         o.pin = false;
+        break;
+      case '--baseline':
+        o.baseline = value();
+        break;
+      case '--syscalls':
+        o.syscalls = true;
         break;
       case '--fresh':
         o.fresh = true;

@@ -1,9 +1,10 @@
 /** One measurement: one server (or timer implementation) under one scenario. */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Scenario } from '../scenarios.js';
 import type { ServerDef } from '../servers.js';
 import { buildDir, distBench, root } from './paths.js';
@@ -50,7 +51,14 @@ function serverCpus(server: ServerDef, sc: Scenario, s: Settings): number | stri
   return sc.kind === 'workers' && !server.serverCpuOnly ? `${s.pin.loadgenCpu},${s.pin.serverCpu}` : s.pin.serverCpu;
 }
 
-async function startServer(server: ServerDef, sc: Scenario, mode: 'echo' | 'sink' | 'file', s: Settings, extra: string[] = []): Promise<Running> {
+async function startServer(
+  server: ServerDef,
+  sc: Scenario,
+  mode: 'echo' | 'sink' | 'file' | 'lines' | 'job',
+  s: Settings,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Running> {
   let argv: string[];
   try {
     const port = server.needsPort ? await freePort() : 0;
@@ -58,7 +66,7 @@ async function startServer(server: ServerDef, sc: Scenario, mode: 'echo' | 'sink
   } catch (e) {
     throw new StartError((e as Error).message);
   }
-  const proc = new Proc(server.id, wrap(argv, serverCpus(server, sc, s)), envFor(server, sc), root);
+  const proc = new Proc(server.id, wrap(argv, serverCpus(server, sc, s)), { ...envFor(server, sc), ...env }, root);
   let line: string;
   try {
     line = await proc.nextLine(15_000, 'printing its port');
@@ -298,6 +306,33 @@ const LOADGEN_KEYS = {
   server_switches: 'serverSwitches',
 };
 
+/**
+ * The primary figure of the load scenarios: the server's CPU per operation,
+ * µs (CPU seconds over the window ÷ the operations in it), robust to a
+ * saturated load generator, unlike throughput.
+ */
+function withCpuPerOp(out: Sample): Sample {
+  if (out.serverCpu !== undefined && out.rate) out.cpuPerOp = (out.serverCpu / out.rate) * 1e6;
+  return out;
+}
+
+/** The job and memory scenarios' load generator arguments. */
+function jobArgs(sc: Scenario, s: Settings): string[] {
+  const args = ['--mode', 'job', '--conns', String(sc.conns ?? 50), '--depth', String(sc.depth ?? 16), '--size', String(sc.size ?? 32)];
+  if (sc.textEvery) args.push('--text-every', String(sc.textEvery));
+  const keys = (s.quick ? sc.quickKeys : undefined) ?? sc.keys;
+  if (keys) args.push('--keys', String(keys), '--value-size', String(sc.valueSize ?? 1024));
+  return args;
+}
+
+/** The load generator arguments of an echo-shaped scenario (echo, churn, the syscall counts of an echo). */
+function echoArgs(sc: Scenario, kind: 'echo' | 'churn'): string[] {
+  const args = ['--mode', kind, '--conns', String(sc.conns ?? 1), '--size', String(sc.size ?? 64)];
+  if (sc.depth) args.push('--depth', String(sc.depth));
+  if (sc.lines) args.push('--lines');
+  return args;
+}
+
 /** A load generator run over the measured window (warm-up, then the measured seconds): `args` plus the window. */
 function runMeasured(srv: Running, args: string[], s: Settings): Promise<Record<string, unknown>> {
   const window = ['--warmup', String(s.warmupS), '--duration', String(s.durationS), '--timeout', '20'];
@@ -312,7 +347,7 @@ async function measureFile(server: ServerDef, sc: Scenario, s: Settings): Promis
     const srv = await startServer(server, sc, 'file', s, ['--root', dir, '--state', state]);
     try {
       const r = await runMeasured(srv, ['--mode', 'http', '--path', `/${name}`, '--conns', String(sc.conns ?? 1)], s);
-      const out = numbers(r, { ...LOADGEN_KEYS, mib_s: 'mibPerSec', elapsed_s: 'seconds' });
+      const out = withCpuPerOp(numbers(r, { ...LOADGEN_KEYS, mib_s: 'mibPerSec', elapsed_s: 'seconds' }));
       // server CPU seconds per GiB of bodies served
       if (out.serverCpu !== undefined && out.mibPerSec) out.cpuPerGiB = (out.serverCpu * 1024) / out.mibPerSec;
       return out;
@@ -370,6 +405,18 @@ async function measureWorkers(server: ServerDef, sc: Scenario, s: Settings): Pro
 
 export async function measure(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
   switch (sc.kind) {
+    case 'job': {
+      const srv = await startServer(server, sc, 'job', s);
+      try {
+        return withCpuPerOp(numbers(await runMeasured(srv, jobArgs(sc, s), s), LOADGEN_KEYS));
+      } finally {
+        await srv.proc.stop();
+      }
+    }
+    case 'memory':
+      return measureMemory(server, sc, s);
+    case 'syscalls':
+      return measureSyscalls(server, sc, s);
     case 'workers':
       return measureWorkers(server, sc, s);
     case 'file':
@@ -393,6 +440,7 @@ export async function measure(server: ServerDef, sc: Scenario, s: Settings): Pro
           steal_cpu: 'stealCpu',
         });
         out.bytes = bytes;
+        if (out.serverCpu !== undefined && out.mibPerSec) out.cpuPerGiB = (out.serverCpu * 1024) / out.mibPerSec;
         return out;
       } finally {
         await srv.proc.stop();
@@ -400,18 +448,163 @@ export async function measure(server: ServerDef, sc: Scenario, s: Settings): Pro
     }
     case 'echo':
     case 'churn': {
-      const srv = await startServer(server, sc, 'echo', s);
+      const srv = await startServer(server, sc, sc.lines ? 'lines' : 'echo', s);
       try {
-        const args = ['--mode', sc.kind, '--conns', String(sc.conns ?? 1), '--size', String(sc.size ?? 64)];
-        if (sc.depth) args.push('--depth', String(sc.depth));
+        const args = echoArgs(sc, sc.kind);
         // churn closes with RST: orderly closes would pile up >100k TIME_WAIT sockets that slow the next measurements
         if (sc.kind === 'churn') args.push('--rst');
         args.push(...(server.loadgenArgs ?? []));
         const r = await runMeasured(srv, args, s);
-        return numbers(r, LOADGEN_KEYS);
+        return withCpuPerOp(numbers(r, LOADGEN_KEYS));
       } finally {
         await srv.proc.stop();
       }
     }
+  }
+}
+
+/** One JSON line answered on the control channel. */
+async function ask(srv: Running, command: string): Promise<Record<string, number>> {
+  srv.proc.send(`${command}\n`);
+  return JSON.parse(await srv.proc.nextLine(10_000, `answering ${command}`)) as Record<string, number>;
+}
+
+/** VmHWM (the peak resident set since the start) of a process in bytes. */
+function vmHwmBytes(pid: number): number {
+  const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(m[1]) * 1024;
+}
+
+/**
+ * Memory under load: the server's RSS before, at the middle of the measured
+ * window (with its heap as the load leaves it: `mem-live`, no GC), its peak
+ * (VmHWM), and after the load (after a full GC: `mem`). With stored values
+ * (`keys`), the RSS the values added (after − before) per value kept
+ * (`jobstats`), and of it what stays reachable after a GC: ArrayBuffer
+ * memory (`external`) and V8 heap per value. Node servers only for the heap
+ * figures.
+ */
+async function measureMemory(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
+  const srv = await startServer(server, sc, 'job', s);
+  try {
+    await sleep(300);
+    const empty = server.heap ? await ask(srv, 'mem') : null;
+    const rssBase = vmRssBytes(srv.proc.pid);
+    const running = runMeasured(srv, jobArgs(sc, s), s);
+    await sleep((s.warmupS + s.durationS / 2) * 1000);
+    const live = server.heap && !srv.proc.exit ? await ask(srv, 'mem-live') : null;
+    const rssLive = srv.proc.exit ? NaN : vmRssBytes(srv.proc.pid);
+    const out = withCpuPerOp(numbers(await running, LOADGEN_KEYS));
+    const peak = vmHwmBytes(srv.proc.pid);
+    const after = server.heap ? await ask(srv, 'mem') : null;
+    const rssAfter = vmRssBytes(srv.proc.pid);
+    const MiB = 2 ** 20;
+    Object.assign(out, { rssBase: rssBase / MiB, rssLoaded: rssLive / MiB, rssPeak: peak / MiB, rssAfter: rssAfter / MiB });
+    if (live)
+      Object.assign(out, {
+        heapUsed: live.heapUsed! / MiB,
+        heapTotal: live.heapTotal! / MiB,
+        external: live.external! / MiB,
+        arrayBuffers: live.arrayBuffers! / MiB,
+      });
+    if (after) Object.assign(out, { heapUsedGc: after.heapUsed! / MiB, externalGc: after.external! / MiB, arrayBuffersGc: after.arrayBuffers! / MiB });
+    if (sc.keys) {
+      const st = await ask(srv, 'jobstats');
+      const keys = (s.quick ? sc.quickKeys : undefined) ?? sc.keys;
+      if (st.keys !== keys) throw new Error(`${server.id} kept ${st.keys} values, expected ${keys} (too short a run for every key?)`);
+      out.values = st.keys!;
+      out.valueBytes = st.valueBytes!;
+      out.rssPerValue = (rssAfter - rssBase) / st.keys;
+      // what stays reachable per value after a GC: ArrayBuffer memory (the values, and the received bytes they pin) and heap objects
+      if (after && empty) {
+        out.externalPerValue = (after.external! - empty.external!) / st.keys;
+        out.heapPerValue = (after.heapUsed! - empty.heapUsed!) / st.keys;
+      }
+    }
+    return out;
+  } finally {
+    await srv.proc.stop();
+  }
+}
+
+/** strace, or why it cannot run. */
+export function straceMissing(): string | null {
+  const r = spawnSync('strace', ['-V'], { encoding: 'utf8' });
+  return r.error || r.status !== 0 ? 'strace is not installed (apt-get install strace)' : null;
+}
+
+/** The calls of an `strace -c` table by syscall name. */
+export function parseStraceTable(text: string): Record<string, number> {
+  const calls: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    // % time  seconds  usecs/call  calls  [errors]  syscall
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:(\d+)\s+)?([a-z_0-9]+)\s*$/.exec(line);
+    if (m && m[3] !== 'total') calls[m[3]!] = Number(m[1]);
+  }
+  return calls;
+}
+
+const READS = ['read', 'readv', 'recvfrom', 'recvmsg'];
+const WRITES = ['write', 'writev', 'sendto', 'sendmsg'];
+
+/**
+ * Syscalls per message: the scenario's load (bounded: its warm-up and
+ * measured seconds) with `strace -c -f -p <server pid>` attached from before
+ * the first connection to after the last answer; the calls of each kind ÷
+ * every message of the run (`total`, warm-up included). For a DangaSocket
+ * server also the crossings between JavaScript and the addon per message
+ * (BENCH_COUNT_CROSSINGS=1, control channel `counts` before and after).
+ * strace slows the server: the counts are the figure, not the time.
+ */
+async function measureSyscalls(server: ServerDef, sc: Scenario, s: Settings): Promise<Sample> {
+  const count = server.heap === true && server.engine === 'epoll';
+  const srv = await startServer(server, sc, sc.load === 'job' ? 'job' : sc.lines ? 'lines' : 'echo', s, [], count ? { BENCH_COUNT_CROSSINGS: '1' } : {});
+  const table = join(mkdtempSync(join(tmpdir(), 'danga-strace-')), 'strace.txt');
+  let strace: Proc | null = null;
+  try {
+    await sleep(200);
+    const before = count ? await ask(srv, 'counts') : null;
+    strace = new Proc('strace', ['strace', '-c', '-f', '-o', table, '-p', String(srv.proc.pid)], process.env, root);
+    // attached once the traced process's threads show a tracer (TracerPid in /proc/PID/status)
+    const deadline = Date.now() + 10_000;
+    while (!/^TracerPid:\s+[1-9]/m.test(readFileSync(`/proc/${srv.proc.pid}/status`, 'utf8'))) {
+      if (strace.exit || Date.now() > deadline) throw new Error(`strace did not attach${strace.stderrHint()}`);
+      await sleep(20);
+    }
+    await sleep(200);
+    const args = sc.load === 'job' ? jobArgs(sc, s) : echoArgs(sc, 'echo');
+    const r = await runMeasured(srv, args, s);
+    const after = count ? await ask(srv, 'counts') : null;
+    strace.child.kill('SIGINT');
+    const exit = await strace.waitExit(10_000);
+    if (!exit) throw new Error('strace did not end after SIGINT');
+    const calls = parseStraceTable(readFileSync(table, 'utf8'));
+    const total = Number(r.total);
+    if (!(total > 0)) throw new Error(`no messages counted (${JSON.stringify(r)})`);
+    const sum = (names: string[]): number => names.reduce((n, k) => n + (calls[k] ?? 0), 0);
+    const out: Sample = {
+      messages: total,
+      readPerOp: sum(READS) / total,
+      writePerOp: sum(WRITES) / total,
+      epollCtlPerOp: (calls.epoll_ctl ?? 0) / total,
+      epollWaitPerOp: sum(['epoll_wait', 'epoll_pwait', 'epoll_pwait2']) / total,
+      otherPerOp:
+        (Object.values(calls).reduce((a, b) => a + b, 0) - sum([...READS, ...WRITES, 'epoll_ctl', 'epoll_wait', 'epoll_pwait', 'epoll_pwait2'])) / total,
+    };
+    out.syscallsPerOp = out.readPerOp! + out.writePerOp! + out.epollCtlPerOp!;
+    if (before && after) {
+      let js = 0;
+      for (const [k, v] of Object.entries(after)) if (k !== 'callback') js += v - (before[k] ?? 0);
+      out.jsToCPerOp = js / total;
+      out.cToJsPerOp = ((after.callback ?? 0) - (before.callback ?? 0)) / total;
+      out.crossingsPerOp = out.jsToCPerOp + out.cToJsPerOp;
+      for (const k of ['read', 'write', 'writev', 'ctl']) out[`${k}CallsPerOp`] = ((after[k] ?? 0) - (before[k] ?? 0)) / total;
+    }
+    return out;
+  } finally {
+    if (strace && !strace.exit) await strace.stop(500);
+    await srv.proc.stop();
+    rmSync(dirname(table), { recursive: true, force: true });
   }
 }

@@ -66,6 +66,12 @@ export function fmt(sc: ScenarioResult, v: number | undefined): string {
       return `${v.toFixed(2)}%`;
     case 'µs':
       return `${v.toFixed(2)} µs`;
+    case 's':
+      return `${v.toFixed(3)} s`;
+    case 'MiB':
+      return `${v.toFixed(1)} MiB`;
+    case 'calls':
+      return v.toFixed(3);
     default:
       return String(v);
   }
@@ -135,13 +141,12 @@ function renderMarkdown(res: Results): string {
   out.push(`| Perl | ${esc(m.perl ?? 'Danga::Socket not installed')} |`);
   out.push(`| Pinning | ${esc(res.pinning)} |`);
 
-  // summary
-  const cols = SERVERS.filter((s) => !s.files && s.workers === undefined && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id))).sort(
-    (a, b) => Number(b.id === BASELINE_ID) - Number(a.id === BASELINE_ID),
-  );
+  // summary: the servers of the echo-shaped scenarios, in SERVERS order, then the baseline copies (--baseline)
+  const SPECIAL: ScenarioResult['kind'][] = ['file', 'workers', 'job', 'memory', 'syscalls'];
+  const cols = columns(res, (sc) => !SPECIAL.includes(sc.kind)).sort((a, b) => Number(b.id === BASELINE_ID) - Number(a.id === BASELINE_ID));
   out.push('', '## Summary', '');
   out.push(
-    `Medians. Node net shows its own figure; every other server shows its figure divided by Node net's, measured in the same run (for timers, Node's \`setTimeout\`). For memory and timer cost, lower is better.`,
+    "Medians. The figure is the server's CPU per operation (CPU time from /proc over the measured window ÷ the operations in it; lower is better), which a saturated load generator cannot hide; the throughput is shown beside it. Node net shows its own figures; every other server shows its figures divided by Node net's, measured in the same run (for timers, Node's `setTimeout`): `CPU 0.80× · 1.30× rt/s` is 0.8 of net's CPU per round trip at 1.3 times its rate. For memory and timer cost, lower is better.",
     '',
   );
   const head = [
@@ -149,19 +154,19 @@ function renderMarkdown(res: Results): string {
     'Figure',
     ...cols.map((s) => (s.id === BASELINE_ID ? `${s.label}` : `${s.label} ×net`)),
     'Target',
-    ...subjects.filter((s) => cols.includes(s)).map((s) => `${s.label}: target`),
+    ...subjects.filter((s) => cols.some((c) => c.id === s.id)).map((s) => `${s.label}: target`),
   ];
   out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
-  for (const sc of res.scenarios.filter((x) => x.kind !== 'file' && x.kind !== 'workers')) {
+  for (const sc of res.scenarios.filter((x) => !SPECIAL.includes(x.kind))) {
     const cells = [`[${sc.id}](#${sc.id})`, sc.metric.label];
     for (const s of cols) {
       const r = sc.servers.find((x) => x.id === s.id);
       if (!r) cells.push('—');
       else if (r.status === 'skipped') cells.push('skipped');
       else if (r.status === 'failed') cells.push('failed');
-      else if (s.id === BASELINE_ID) cells.push(fmt(sc, r.summary[sc.metric.key]?.median));
+      else if (s.id === BASELINE_ID) cells.push(fmt(sc, r.summary[sc.metric.key]?.median) + throughputCell(sc, r));
       else {
-        let c = ratio(r.vsNet[sc.metric.key]);
+        let c = ratio(r.vsNet[sc.metric.key]) + throughputCell(sc, r, true);
         if (r.role === 'subject' && sc.target?.vsC !== undefined) c += ` (${ratio(r.vsC[sc.metric.key])} C)`;
         if (r.role === 'subject' && sc.target?.maxValue !== undefined) c += ` (${fmt(sc, r.summary[sc.metric.key]?.median)})`;
         c += marks(r);
@@ -172,13 +177,16 @@ function renderMarkdown(res: Results): string {
       .filter(([, t]) => t !== null)
       .map(([id, t]) => `${sc.servers.find((r) => r.id === id)?.label ?? id}: ${t!.text}`);
     cells.push([sc.target?.text ?? '—', ...own].join('; '));
-    for (const s of subjects.filter((x) => cols.includes(x))) {
+    for (const s of subjects.filter((x) => cols.some((c) => c.id === x.id))) {
       const r = sc.servers.find((x) => x.id === s.id);
       cells.push(!r ? '—' : r.status !== 'ok' ? r.status : statusCell(r) || '—');
     }
     out.push(`| ${cells.map(esc).join(' | ')} |`);
   }
   out.push(...fileSummary(res));
+  out.push(...jobSummary(res));
+  out.push(...memorySummary(res));
+  out.push(...syscallSummary(res));
   out.push(...workersSummary(res));
   out.push('', FOOTNOTES);
   out.push('', '![Ratios to Node net](bench/results/ratios.svg)');
@@ -203,6 +211,136 @@ function renderMarkdown(res: Results): string {
   }
   out.push(...method(), '', END);
   return out.join('\n');
+}
+
+/** The servers (id, label, role) with a result in the scenarios `which` picks: SERVERS order, then the others (baseline copies). */
+function columns(res: Results, which: (sc: ScenarioResult) => boolean): { id: string; label: string; role: string }[] {
+  const seen = new Map<string, { id: string; label: string; role: string }>();
+  for (const sc of res.scenarios.filter(which)) for (const r of sc.servers) if (!seen.has(r.id)) seen.set(r.id, { id: r.id, label: r.label, role: r.role });
+  const order = SERVERS.map((s) => s.id);
+  const rankOf = (id: string): number => {
+    const i = order.indexOf(id);
+    const j = order.indexOf(id.replace(/-base$/, ''));
+    return i >= 0 ? i * 2 : j >= 0 ? j * 2 + 1 : order.length * 2;
+  };
+  return [...seen.values()].sort((a, b) => rankOf(a.id) - rankOf(b.id));
+}
+
+/** " · 95,000 rt/s" beside the figure (`asRatio`: " · 1.30× rt/s", the throughput ÷ net's). */
+function throughputCell(sc: ScenarioResult, r: ServerResult, asRatio = false): string {
+  const t = sc.throughput ?? SCENARIOS.find((x) => x.id === sc.id)?.throughput;
+  if (!t || t.key === sc.metric.key) return '';
+  const unit = t.label.replace(/^round trips\/s$/, 'rt/s');
+  if (asRatio) return r.vsNet[t.key] === undefined ? '' : ` · ${ratio(r.vsNet[t.key])} ${unit}`;
+  const v = r.summary[t.key]?.median;
+  return v === undefined ? '' : ` · ${t.unit === '/s' ? int(v) : int(v)} ${unit}`;
+}
+
+/** The job-server scenarios: CPU per message on the same protocol, Node net (hand-written framing) the denominator. */
+function jobSummary(res: Results): string[] {
+  const all = res.scenarios.filter((sc) => sc.kind === 'job');
+  if (all.length === 0) return [];
+  const out = [
+    '',
+    "Job server (`job-*`): the same Gearman-shaped protocol (binary packets and text admin lines on one connection, pipelined) on Node net with hand-written framing (the denominator), on the library's framing helpers (`peek`, `readExact`, `readLine`) on each engine, and (`--baseline`) on a baseline checkout's library. Server CPU µs per message (÷ net's), messages/s (÷ net's).",
+    '',
+    '| Scenario | Server | CPU µs/message | ×net | messages/s | ×net | Target | Status |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const sc of all)
+    for (const r of sc.servers) {
+      if (r.status !== 'ok') {
+        out.push(`| [${sc.id}](#${sc.id}) | ${esc(r.label)} | ${r.status} | | | | | |`);
+        continue;
+      }
+      const t = targetFor(sc, r);
+      out.push(
+        `| [${sc.id}](#${sc.id}) | ${esc(r.label)} | ${fmt(sc, r.summary.cpuPerOp?.median)}${marks(r)} | ${ratio(r.vsNet.cpuPerOp)} | ${int(r.summary.rate?.median ?? NaN)} | ${ratio(r.vsNet.rate)} | ${r.role === 'subject' && t ? esc(t.text) : '—'} | ${statusCell(r) || '—'} |`,
+      );
+    }
+  return out;
+}
+
+/** The memory scenarios: RSS (before, under load, peak, after), the heap under load and after a GC, per kept value. */
+function memorySummary(res: Results): string[] {
+  const all = res.scenarios.filter((sc) => sc.kind === 'memory');
+  if (all.length === 0) return [];
+  const m = (r: ServerResult, k: string): string => {
+    const v = r.summary[k]?.median;
+    return v === undefined ? '—' : v.toFixed(1);
+  };
+  const out = [
+    '',
+    'Memory under load (`memory-*`), MiB (medians): RSS of the empty server, in the middle of the load, its peak (VmHWM) and after the load; the V8 heap (`heapUsed`), `external` and `arrayBuffers` as the load leaves them (no GC) and `external` after a full GC. `memory-keep-1k` also gives the RSS the kept values added per value (1 KiB each) and, of it, what a GC leaves reachable per value: ArrayBuffer memory (`external`: the value and the received bytes it pins) and V8 heap (the Buffer object, the Map entry, the key).',
+    '',
+    '| Scenario | Server | RSS empty | under load | peak | after | heapUsed | external | arrayBuffers | external after GC | RSS B/kept value (external, heap) | Status |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const sc of all)
+    for (const r of sc.servers) {
+      if (r.status !== 'ok') {
+        out.push(`| [${sc.id}](#${sc.id}) | ${esc(r.label)} | ${r.status} |${' |'.repeat(9)}`);
+        continue;
+      }
+      const cells = [
+        `[${sc.id}](#${sc.id})`,
+        r.label,
+        m(r, 'rssBase'),
+        m(r, 'rssLoaded'),
+        m(r, 'rssPeak') + marks(r),
+        m(r, 'rssAfter'),
+        m(r, 'heapUsed'),
+        m(r, 'external'),
+        m(r, 'arrayBuffers'),
+        m(r, 'externalGc'),
+        r.summary.rssPerValue
+          ? `${int(r.summary.rssPerValue.median)}${r.summary.externalPerValue ? ` (${int(r.summary.externalPerValue.median)}, ${int(r.summary.heapPerValue?.median ?? NaN)})` : ''}`
+          : '—',
+        statusCell(r) || '—',
+      ];
+      out.push(`| ${cells.map(esc).join(' | ')} |`);
+    }
+  return out;
+}
+
+/** The syscall scenarios: calls per message by kind (strace -c), and the epoll engine's crossings per message. */
+function syscallSummary(res: Results): string[] {
+  const all = res.scenarios.filter((sc) => sc.kind === 'syscalls');
+  if (all.length === 0) return [];
+  const f = (r: ServerResult, k: string): string => (r.summary[k] === undefined ? '—' : r.summary[k].median.toFixed(3));
+  const out = [
+    '',
+    "Syscalls per message (`syscalls-*`, `--syscalls`): `strace -c -f` attached to the server for the whole load, each kind's calls ÷ every message answered (warm-up included; `read` counts read/readv/recvfrom/recvmsg, `write` write/writev/sendto/sendmsg). The target is the C server's read+write+epoll_ctl per message. Crossings (epoll engine only): calls from JavaScript into the addon and from the addon's event callback into JavaScript, per message (`BENCH_COUNT_CROSSINGS=1`); of them `read()`, `write()`+`writev()`.",
+    '',
+    '| Scenario | Server | read | write | epoll_ctl | epoll_wait | other | read+write+ctl (×C) | JS→C (read, write) | C→JS | Status |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const sc of all)
+    for (const r of sc.servers) {
+      if (r.status !== 'ok') {
+        out.push(`| [${sc.id}](#${sc.id}) | ${esc(r.label)} | ${r.status}: ${esc(short(gist(r.note ?? ''), 80))} |${' |'.repeat(8)}`);
+        continue;
+      }
+      const js =
+        r.summary.jsToCPerOp === undefined
+          ? '—'
+          : `${f(r, 'jsToCPerOp')} (${f(r, 'readCallsPerOp')}, ${((r.summary.writeCallsPerOp?.median ?? 0) + (r.summary.writevCallsPerOp?.median ?? 0)).toFixed(3)})`;
+      const cells = [
+        `[${sc.id}](#${sc.id})`,
+        r.label,
+        f(r, 'readPerOp'),
+        f(r, 'writePerOp'),
+        f(r, 'epollCtlPerOp'),
+        f(r, 'epollWaitPerOp'),
+        f(r, 'otherPerOp'),
+        `${f(r, 'syscallsPerOp')} (${ratio(r.vsC.syscallsPerOp)})`,
+        js,
+        f(r, 'cToJsPerOp'),
+        statusCell(r) || '—',
+      ];
+      out.push(`| ${cells.map(esc).join(' | ')} |`);
+    }
+  return out;
 }
 
 /** The workers scenarios: per kind of server, CPU per round trip on 1 and 2 workers and their ratio (same round). */
@@ -260,14 +398,15 @@ function fileSummary(res: Results): string[] {
   ];
   for (const sc of files) {
     const by = (id: string): ServerResult | undefined => sc.servers.find((r) => r.id === id && r.status === 'ok');
-    const [http, danga, ngx] = [by('node-http'), by('danga-static'), by('nginx')];
+    const [http, danga, ngx, base] = [by('node-http'), by('danga-static'), by('nginx'), by('danga-static-base')];
     const k = sc.metric.key;
     const nginxCell = sc.servers.find((r) => r.id === 'nginx')?.status === 'skipped' ? 'skipped' : ratio(ngx?.vsNet[k]) + (ngx ? marks(ngx) : '');
     const cells = [
       `[${sc.id}](#${sc.id})`,
       sc.metric.label,
       fmt(sc, http?.summary[k]?.median) + (http ? marks(http) : ''),
-      danga ? `${ratio(danga.vsNet[k])} (${ratio(danga.vsC[k])})${marks(danga)}` : '—',
+      (danga ? `${ratio(danga.vsNet[k])} (${ratio(danga.vsC[k])})${marks(danga)}` : '—') +
+        (base ? `; baseline ${ratio(base.vsNet[k])} (${ratio(base.vsC[k])})${marks(base)}` : ''),
       nginxCell,
       `${cpuGiB(http?.summary.cpuPerGiB?.median)} · ${cpuGiB(danga?.summary.cpuPerGiB?.median)} (${ratio(danga?.vsNet.cpuPerGiB)}) · ${cpuGiB(ngx?.summary.cpuPerGiB?.median)}`,
       sc.target?.text ?? '—',
@@ -298,6 +437,16 @@ function detailTable(sc: ScenarioResult): string[] {
     [sc.kind === 'timers' ? '×setTimeout' : file ? '×Node http' : '×net', (r) => ratio(r.vsNet[k])],
   ];
   if (sc.kind !== 'timers') base.push([file ? '×nginx' : '×C', (r) => ratio(r.vsC[k])]);
+  const tm = sc.throughput ?? SCENARIOS.find((x) => x.id === sc.id)?.throughput;
+  const thr: Col[] =
+    tm && tm.key !== k
+      ? [
+          [
+            `${tm.label} (${file ? '×Node http' : '×net'})`,
+            (r) => `${fmt({ metric: tm } as ScenarioResult, r.summary[tm.key]?.median)} (${ratio(r.vsNet[tm.key])})`,
+          ],
+        ]
+      : [];
   const lat: Col[] = [
     [`p50 µs (${file ? '×Node http' : '×net'})`, (r) => `${us(r.summary.p50?.median)} (${ratio(r.vsNet.p50)})`],
     [`p99 µs (${file ? '×Node http' : '×net'})`, (r) => `${us(r.summary.p99?.median)} (${ratio(r.vsNet.p99)})`],
@@ -311,10 +460,39 @@ function detailTable(sc: ScenarioResult): string[] {
   switch (sc.kind) {
     case 'echo':
     case 'churn':
-      cols = [...base, ...lat, ...cpu];
+    case 'job':
+      cols = [...base, ...thr, ...lat, ...cpu];
+      break;
+    case 'memory':
+      cols = [
+        ...base,
+        ...thr,
+        ['RSS empty · under load · after (MiB)', (r) => ['rssBase', 'rssLoaded', 'rssAfter'].map((x) => r.summary[x]?.median.toFixed(1) ?? '—').join(' · ')],
+        [
+          'heapUsed · external · arrayBuffers under load (MiB)',
+          (r) => ['heapUsed', 'external', 'arrayBuffers'].map((x) => r.summary[x]?.median.toFixed(1) ?? '—').join(' · '),
+        ],
+        ['heapUsed · external after GC (MiB)', (r) => ['heapUsedGc', 'externalGc'].map((x) => r.summary[x]?.median.toFixed(1) ?? '—').join(' · ')],
+        ['values kept', (r) => (r.summary.values ? int(r.summary.values.median) : '—')],
+        ...cpu,
+      ];
+      break;
+    case 'syscalls':
+      cols = [
+        ...base,
+        ['messages traced', (r) => (r.summary.messages ? int(r.summary.messages.median) : '—')],
+        [
+          'read · write · epoll_ctl · epoll_wait · other',
+          (r) => ['readPerOp', 'writePerOp', 'epollCtlPerOp', 'epollWaitPerOp', 'otherPerOp'].map((x) => r.summary[x]?.median.toFixed(3) ?? '—').join(' · '),
+        ],
+        [
+          'crossings JS→C · C→JS',
+          (r) => (r.summary.jsToCPerOp ? `${r.summary.jsToCPerOp.median.toFixed(3)} · ${r.summary.cToJsPerOp?.median.toFixed(3)}` : '—'),
+        ],
+      ];
       break;
     case 'stream':
-      cols = [...base, ['seconds', (r) => (r.summary.seconds ? r.summary.seconds.median.toFixed(2) : '—')], ...cpu];
+      cols = [...base, ...thr, ['seconds', (r) => (r.summary.seconds ? r.summary.seconds.median.toFixed(2) : '—')], ...cpu];
       break;
     case 'idle':
       cols = [
@@ -328,11 +506,14 @@ function detailTable(sc: ScenarioResult): string[] {
     case 'file':
       cols = [
         ...base,
-        ...(k === 'mibPerSec'
+        ...thr,
+        ...(tm?.key === 'mibPerSec'
           ? []
           : [['MiB/s', (r: ServerResult): string => fmt({ metric: { unit: 'MiB/s' } } as ScenarioResult, r.summary.mibPerSec?.median)] as Col]),
-        ['server CPU s/GiB (×Node http)', (r) => `${cpuGiB(r.summary.cpuPerGiB?.median)} (${ratio(r.vsNet.cpuPerGiB)})`],
-        ...(k === 'mibPerSec' ? [] : lat),
+        ...(k === 'cpuPerGiB'
+          ? []
+          : [['server CPU s/GiB (×Node http)', (r: ServerResult): string => `${cpuGiB(r.summary.cpuPerGiB?.median)} (${ratio(r.vsNet.cpuPerGiB)})`] as Col]),
+        ...(k === 'cpuPerGiB' ? [] : lat),
         ...cpu,
       ];
       break;
@@ -378,6 +559,7 @@ function method(): string[] {
     '',
     '- `npm run bench` (see `bench/README.md`). Each server runs in its own process, started fresh for every measurement, and is driven by `bench/loadgen/loadgen.c` (single-threaded epoll, compiled on demand with `cc -O2`) in another process. With two or more CPUs the load generator and the server are pinned to different CPUs with `taskset`.',
     '- Servers are measured in alternation (A B C … A B C …), for the given number of rounds; tables show the median with min and max over the rounds.',
+    "- **The figure of every load scenario is the server's CPU per operation**: the server's CPU time (all its threads, from /proc/PID/stat, sampled by the load generator at the start and the end of the measured window) divided by the operations completed in the window — µs per round trip, message, connection or request, CPU seconds per GiB for the streams and the 1 GiB file. A saturated load generator cannot hide a server's cost in it, as it can in throughput, which is shown beside it. Targets are stated in those terms (`≤0.63× net CPU/op` for what was `≥1.6× net` throughput). Results of earlier runs, still in `latest.json`, may carry throughput as their figure.",
     "- Ratios divide a server's median by Node net's (×net) and by the C ceiling's (×C) median from the same run. The C ceiling is a minimal single-threaded epoll echo server.",
     "- Echo scenarios keep N connections with D messages in flight each; a round trip completes when a message's bytes are back; latency runs from the write that sent a message to the read that completed it. Counting starts after the warm-up. Echoed bytes are checked.",
     '- Stream: one connection writes the bytes and shuts down its write side; the server, in sink mode, reads and discards and answers the byte count at end of stream; time runs from the first write to the answer.',
@@ -387,6 +569,10 @@ function method(): string[] {
     "- Static files (`file-*`): a directory holding one file of random bytes (made once in `bench/build/files/`), served by `examples/static-server.ts` on the epoll engine (`writeFile`: `sendfile(2)`, with `TCP_CORK` around header and body), by Node `http` with `fs.createReadStream(file).pipe(res)` (the ratios' denominator), and by nginx (`sendfile on; tcp_nopush on; access_log off`, one process, the ceiling; skipped when not installed). The load generator's `http` mode keeps N keep-alive connections, each sending the next GET once the whole response (Content-Length) is in, and reads bodies into one reused buffer. After the warm-up it counts complete responses (requests/s) and body bytes (MiB/s) over the measured window; server CPU s/GiB is the server's CPU time over the window divided by the GiB of bodies it delivered.",
     "- Timers: a separate process adds random timers (1–1000 ms, the same sequence for each implementation) and waits until all fired, or adds and cancels them and waits past the longest delay; the figure is the process's CPU time (user + system) per timer, after a short warm-up pass (2,000 timers) through the same code. At 10,000 timers it is dominated by the loop's wake-ups (about one per millisecond over the 1 s spread), hence the fall with the count.",
     "- Every core (`workers`): pingpong-50's load (50 connections, 64 B, one in flight each) on servers of 1 and 2 workers: a WorkerGroup (epoll; 'reuseport', and with 2 workers also 'shared', 'handoff', and 'reuseport' held to the server CPU as a diagnostic), Node `cluster` (round-robin) and, on Node ≥ 22.12/23.1, `net` with `reusePort` in worker threads. The figure is the server's CPU time per round trip, summed over all its threads and (cluster) processes; the 2 ÷ 1 ratio is taken round by round. The load generator keeps its CPU and the server may use both CPUs (1 worker as 2). Balance: each worker's accepted connections and bytes read, from the server's `stats`. Wake-ups: times the server's threads were switched onto a CPU (/proc/PID/task/*/schedstat), per round trip.",
+    "- Job server (`job-50`): the load generator's `job` mode keeps 50 connections with 16 requests in flight each: Gearman-shaped binary packets (12-byte head `\\0REQ` + type + 4-byte BE length, SUBMIT_JOB with `bench\\0<uid>\\0` + 32 B) answered by JOB_CREATED packets, and every 8th request the admin line `status`, answered by lines ending in `.`. Every answer is parsed and checked. The same protocol code (`bench/servers/job-protocol.ts`) runs on Node net with hand-written framing (cork/uncork around one chunk's answers; the denominator) and on the library's helpers (`peek`, `readExact`, `readLine`, answers in one `batch`) on each engine.",
+    "- Memory under load (`memory-*`): RSS (VmRSS) of the empty server, in the middle of the measured window, its peak (VmHWM) and after the load; `heapUsed`, `external` and `arrayBuffers` from the server's control channel in the middle of the window without a GC (`mem-live`) and after a full GC (`mem`). `memory-keep-1k`: `set` commands of 1 KiB values over N distinct keys, the server keeping each value as read (a view of the received bytes); the window lasts until every key was stored; the figure is (RSS after − RSS empty) ÷ the values kept.",
+    "- Syscalls per message (`syscalls-*`, `--syscalls`): the scenario's load with `strace -c -f -p <server pid>` attached for the whole load; calls of each kind ÷ every message of the run (warm-up included). read counts read/readv/recvfrom/recvmsg, write write/writev/sendto/sendmsg. For the epoll engine also the crossings into the native addon (every call of one of its functions) and out of it (every call of its event callback) per message, counted by wrapping the addon's exports as Node loads them (`BENCH_COUNT_CROSSINGS=1`). One round; strace slows the server, so only the counts mean something.",
+    "- `--baseline DIR`: servers `<id>-base` run this tree's server scripts on the library built in DIR (another checkout), in the same run and in alternation with the others.",
     '- The CPU columns are the share of one CPU each process used during the measured window (from /proc/PID/stat and getrusage); "others" is the task time of every other process on the machine (from /proc/stat). Each measurement waits until the machine is quiet (others below 0.15 CPU) before it starts.',
     "- Limits of a 2-core loopback machine: the load generator makes the same system calls per message as the C server, and on loopback each side's write also pays for delivering to the other, so for ping-pong the C ceiling and the load generator saturate together — the ceiling is where the two meet, a lower bound of what the C server could do. In churn, the connecting side also pays for most of the handshake, so the load generator tops out near the C server (marked ‡ where it was the limit).",
   ];
@@ -429,7 +615,7 @@ const xmlEsc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&l
 export function renderSvg(res: Results): string {
   const roleOrder: Record<string, number> = { subject: 0, ceiling: 1, reference: 2, baseline: 3 };
   // the file scenarios have other denominators (Node http, nginx): the table shows them, the chart does not
-  res = { ...res, scenarios: res.scenarios.filter((sc) => sc.kind !== 'file' && sc.kind !== 'workers') };
+  res = { ...res, scenarios: res.scenarios.filter((sc) => !['file', 'workers', 'job', 'memory', 'syscalls'].includes(sc.kind)) };
   const present = SERVERS.filter(
     (s) => s.id !== BASELINE_ID && !s.files && s.workers === undefined && res.scenarios.some((sc) => sc.servers.some((r) => r.id === s.id)),
   );
@@ -524,7 +710,7 @@ export function renderSvg(res: Results): string {
     grid.push(`<text x="${x(v).toFixed(1)}" y="${bottom + 14}" text-anchor="middle" class="ax">${v.toFixed(1)}×</text>`);
   }
   const footer: string[] = [
-    'Throughput: server ÷ net. Memory per idle connection and timer CPU cost: net ÷ server.',
+    'CPU per operation, memory per idle connection and timer CPU cost: net ÷ server (older results: throughput, server ÷ net).',
     `Bars end at ${scaleMax}× (▸ = beyond). Generated by npm run bench.`,
   ];
   if (hidden.length) footer.push(`No results: ${hidden.map((s) => s.label).join(', ')}.`);
@@ -533,7 +719,7 @@ export function renderSvg(res: Results): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif">`,
     '<style>.g{font-size:12px;fill:#24292f}.v{font-size:11px;fill:#24292f;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}.na{font-size:11px;fill:#8c959f;font-style:italic}.ax{font-size:10px;fill:#57606a}.l{font-size:11px;fill:#24292f}.grid{stroke:#d0d7de;stroke-width:1}.one{stroke:#cf222e;stroke-width:1.5;stroke-dasharray:4 3}.t{stroke:#24292f;stroke-width:2}.title{font-size:14px;font-weight:600;fill:#24292f}.sub{font-size:11px;fill:#57606a}</style>',
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
-    `<text x="12" y="20" class="title">Advantage over Node net (same run; higher is better; 1× = Node net)</text>`,
+    `<text x="12" y="20" class="title">Advantage over Node net in server CPU per operation (same run; higher is better; 1× = Node net)</text>`,
     `<text x="${W - 12}" y="20" text-anchor="end" class="sub">${xmlEsc(`${res.machine.cpuModel}, ${res.machine.cores} cores, Node ${res.machine.node}`)}</text>`,
     ...legend,
     ...grid,

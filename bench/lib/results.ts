@@ -50,6 +50,8 @@ export interface ScenarioResult {
   title: string;
   kind: Scenario['kind'];
   metric: Metric;
+  /** the throughput shown beside the figure */
+  throughput?: Metric;
   target?: Target;
   /** per-server targets in place of `target` (null: none), by server id */
   serverTargets?: Record<string, Target | null>;
@@ -156,9 +158,20 @@ function judge(sc: ScenarioResult, r: ServerResult, t: Target): { status: Target
     if (x === undefined && sc.kind === 'file') checks.push('no nginx figure');
     else if (x === undefined) missing = true;
     else {
-      const pass = x >= t.vsC;
+      const pass = sc.metric.higherIsBetter ? x >= t.vsC : x <= t.vsC + 1e-9;
       ok &&= pass;
-      checks.push(`${x.toFixed(2)}× ${sc.kind === 'file' ? 'nginx' : 'C'} ${pass ? 'meets' : 'misses'} ≥${t.vsC}`);
+      checks.push(`${x.toFixed(2)}× ${sc.kind === 'file' ? 'nginx' : 'C'} ${pass ? 'meets' : 'misses'} ${sc.metric.higherIsBetter ? '≥' : '≤'}${t.vsC}`);
+    }
+  }
+  if (t.beats !== undefined) {
+    const other = sc.servers.find((x) => x.id === t.beats);
+    const theirs = median(other, key);
+    const mine = r.summary[key]?.median;
+    if (theirs === undefined || mine === undefined) missing = true;
+    else {
+      const pass = sc.metric.higherIsBetter ? mine > theirs : mine < theirs;
+      ok &&= pass;
+      checks.push(`${(mine / theirs).toFixed(2)}× ${other!.label}'s ${pass ? 'meets' : 'misses'} ${sc.metric.higherIsBetter ? '>' : '<'}1`);
     }
   }
   if (t.cpuVsNet !== undefined) {

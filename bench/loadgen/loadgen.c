@@ -35,8 +35,14 @@
  *          length is checked); status 200 is required.  Same warm-up and
  *          measured window as echo; reports requests/s, body MiB/s and the
  *          request latency.
+ *   job    a job server's clients: Gearman-shaped binary packets and text
+ *          admin lines on the same connections, pipelined; or, with --keys,
+ *          a store command whose values the server keeps (see run_job).
+ * --lines (echo): each message is letters ending in a newline (a line
+ *          protocol: the line echo of the syscall counts).
  *
- * --server-pid P: sample /proc/P/stat during the measured window to report the
+ * --server-pid P: sample /proc/P/task/<tid>/schedstat (else /proc/P/stat) at the
+ * start and the end of the measured window to report the
  * server's CPU use (repeatable: the sum over the processes, e.g. a Node cluster's
  * primary and workers) next to our own (getrusage), so a reader can tell who was
  * saturated; /proc/stat gives the task time of everything else on the machine
@@ -66,7 +72,7 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-#define PATTERN_PERIOD 251u
+#define PATTERN_PERIOD_BYTES 251u
 #define MAX_EVENTS 1024
 
 /* ---------- options ---------- */
@@ -115,18 +121,28 @@ static void fail(const char *msg) {
     exit(2);
 }
 
-static unsigned char *pattern; /* PATTERN_PERIOD + max chunk bytes */
+static unsigned char *pattern; /* pattern_period + max chunk bytes */
 static size_t pattern_len;
+/* the pattern repeats every pattern_period bytes: 251 (a prime, so that no
+   message size lines up with it), or with --lines the message size, each
+   message being letters ending in a newline */
+static size_t pattern_period = PATTERN_PERIOD_BYTES;
+static int opt_lines = 0;
 
 static void make_pattern(size_t chunk) {
-    pattern_len = PATTERN_PERIOD + chunk;
+    if (opt_lines) pattern_period = opt_size;
+    pattern_len = pattern_period + chunk;
     pattern = malloc(pattern_len);
     if (!pattern) die("malloc");
-    for (size_t i = 0; i < pattern_len; i++) pattern[i] = (unsigned char)(i % PATTERN_PERIOD);
+    for (size_t i = 0; i < pattern_len; i++) {
+        size_t k = i % pattern_period;
+        pattern[i] = opt_lines ? (unsigned char)(k == pattern_period - 1 ? '\n' : 'a' + k % 26)
+                               : (unsigned char)k;
+    }
 }
 
 static inline const unsigned char *pattern_at(uint64_t stream_off) {
-    return pattern + (stream_off % PATTERN_PERIOD);
+    return pattern + (stream_off % pattern_period);
 }
 
 /* CPU seconds (user+sys) of another process from /proc/PID/stat, -1 if gone */
@@ -159,13 +175,43 @@ static double one_proc_cpu_seconds(int pid) {
     return (double)(utime + stime) / (double)hz;
 }
 
+/* On-CPU seconds of a process's threads from /proc/PID/task/TID/schedstat
+   (nanoseconds: /proc/PID/stat counts in ticks of 10 ms, too coarse for CPU
+   per operation over a short window); -1 when unreadable (then the caller
+   falls back to /proc/PID/stat). A thread that ends takes its time along. */
+static double one_proc_schedstat_seconds(int pid) {
+    char path[64], buf[128];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    unsigned long long ns = 0;
+    int threads = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%.16s/schedstat", pid, e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue; /* the thread ended */
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0) continue;
+        buf[n] = 0;
+        ns += strtoull(buf, NULL, 10);
+        threads++;
+    }
+    closedir(d);
+    return threads ? (double)ns / 1e9 : -1;
+}
+
 /* CPU seconds of the server: the sum over every --server-pid (all threads of
-   each process), -1 when there is none or one is gone */
+   each process; schedstat, else /proc/PID/stat), -1 when there is none or one
+   is gone */
 static double server_cpu_seconds(void) {
     if (n_server_pids == 0) return -1;
     double sum = 0;
     for (int i = 0; i < n_server_pids; i++) {
-        double s = one_proc_cpu_seconds(opt_server_pids[i]);
+        double s = one_proc_schedstat_seconds(opt_server_pids[i]);
+        if (s < 0) s = one_proc_cpu_seconds(opt_server_pids[i]);
         if (s < 0) return -1;
         sum += s;
     }
@@ -346,6 +392,9 @@ struct conn {
 
 static struct conn *conns;
 static uint64_t completed;
+/* completions of the whole run, warm-up included (the syscall and crossing
+   counts are divided by it: they count from attach to exit) */
+static uint64_t completed_total;
 static int measuring;
 static int64_t last_completion_ns;
 
@@ -355,7 +404,7 @@ static size_t rbuf_len;
 static void conn_flush(struct conn *c) {
     while (c->sent < c->to_send) {
         size_t n = (size_t)(c->to_send - c->sent);
-        size_t max = pattern_len - PATTERN_PERIOD;
+        size_t max = pattern_len - pattern_period;
         if (n > max) n = max;
         ssize_t w = write(c->fd, pattern_at(c->sent), n);
         if (w < 0) {
@@ -410,6 +459,7 @@ static void conn_readable(struct conn *c) {
                 if (measuring) hist_add(t - sent_at);
             }
             if (measuring) completed += done;
+            completed_total += done;
             conn_queue_messages(c, (unsigned)done, t);
             conn_flush(c);
         }
@@ -521,6 +571,7 @@ static void window_report(const struct window *w, const char *head) {
     double elapsed = (double)(m_end - w->start) / 1e9;
     fputs(head, stdout);
     if (w->sw0 >= 0 && sw1 >= w->sw0) printf("\"server_switches\":%lld,", sw1 - w->sw0);
+    printf("\"total\":%llu,", (unsigned long long)completed_total);
     printf("\"count\":%llu,\"rate\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f,",
            (unsigned long long)completed, elapsed > 0 ? (double)completed / elapsed : 0,
            hist_pct_us(50), hist_pct_us(99), (double)hist_max / 1000.0);
@@ -872,6 +923,7 @@ static void http_done(struct hconn *h) {
         completed++;
         hist_add(t - h->sent_at);
     }
+    completed_total++;
     h->in_body = 0;
     h->head_len = 0;
     http_send(h);
@@ -977,28 +1029,295 @@ static int run_http(void) {
     return 0;
 }
 
+/* ---------- job mode ---------- */
+
+/*
+ * A job server's clients (Gearman-shaped): N connections, D requests in
+ * flight on each, every request answered in order.  Requests:
+ *   binary  "\0REQ" + type 7 (SUBMIT_JOB) + 4-byte BE length, then the
+ *           payload "bench\0<uid>\0" + --size bytes of data; the answer is a
+ *           packet "\0RES" + type 8 (JOB_CREATED) + length + a job handle;
+ *   text    every --text-every'th request (0: none) is the admin line
+ *           "status\n"; the answer is lines ending with a line ".".
+ * With --keys K every request is instead the store command
+ * "set <key> <V>\r\n" + V bytes (--value-size) + "\r\n", the keys running
+ * over 0..K-1 (each connection takes every N'th key), answered "STORED\r\n":
+ * the server keeps every value it read (the memory scenario); the measured
+ * window then lasts at least until every key was stored once.
+ * Answers are parsed (a binary answer must carry the \0RES magic and type 8,
+ * a text answer must be "STORED", "OK …" or end with "."), counted and timed
+ * from the write that queued the request.
+ */
+struct jconn {
+    int fd;
+    int want_out;
+    unsigned char *out; /* queued request bytes */
+    size_t out_len, out_off, out_cap;
+    int64_t *stamps; /* ring of send times */
+    unsigned head, tail;
+    uint64_t seq; /* requests queued so far */
+    uint64_t next_key;
+    uint64_t
+        all_keys_at; /* --keys: the request that completed this connection's keys (0: not yet) */
+    /* answer parser */
+    int state; /* 0: at an answer's start, 1: packet head, 2: packet body, 3: text line */
+    unsigned char hdr[12];
+    size_t hdr_len;
+    uint64_t body_left;
+    char line[256];
+    size_t line_len;
+};
+
+static int opt_text_every = 0;
+static long opt_keys = 0;
+static size_t opt_value_size = 1024;
+static struct jconn *jconns;
+static unsigned char *job_value; /* --value-size bytes + CRLF */
+
+static void jconn_reserve(struct jconn *j, size_t more) {
+    if (j->out_off > 0 && j->out_off == j->out_len) j->out_off = j->out_len = 0;
+    if (j->out_len + more <= j->out_cap) return;
+    if (j->out_off > 0) {
+        memmove(j->out, j->out + j->out_off, j->out_len - j->out_off);
+        j->out_len -= j->out_off;
+        j->out_off = 0;
+        if (j->out_len + more <= j->out_cap) return;
+    }
+    size_t cap = j->out_cap ? j->out_cap : 4096;
+    while (cap < j->out_len + more) cap *= 2;
+    unsigned char *o = realloc(j->out, cap);
+    if (!o) die("realloc");
+    j->out = o;
+    j->out_cap = cap;
+}
+
+static void job_queue(struct jconn *j, int64_t t) {
+    j->stamps[j->tail % (unsigned)opt_depth] = t;
+    j->tail++;
+    j->seq++;
+    if (opt_keys > 0) {
+        char head[64];
+        int n = snprintf(head, sizeof head, "set k%lu %zu\r\n", (unsigned long)j->next_key,
+                         opt_value_size);
+        j->next_key += (uint64_t)opt_conns;
+        if (j->next_key >= (uint64_t)opt_keys) {
+            j->next_key %= (uint64_t)opt_conns;
+            if (!j->all_keys_at) j->all_keys_at = j->seq;
+        }
+        jconn_reserve(j, (size_t)n + opt_value_size + 2);
+        memcpy(j->out + j->out_len, head, (size_t)n);
+        memcpy(j->out + j->out_len + (size_t)n, job_value, opt_value_size + 2);
+        j->out_len += (size_t)n + opt_value_size + 2;
+        return;
+    }
+    if (opt_text_every > 0 && j->seq % (uint64_t)opt_text_every == 0) {
+        jconn_reserve(j, 7);
+        memcpy(j->out + j->out_len, "status\n", 7);
+        j->out_len += 7;
+        return;
+    }
+    char uid[32];
+    int ul = snprintf(uid, sizeof uid, "%llu", (unsigned long long)j->seq);
+    size_t len = 6 + (size_t)ul + 1 + opt_size;
+    jconn_reserve(j, 12 + len);
+    unsigned char *p = j->out + j->out_len;
+    memcpy(p, "\0REQ", 4);
+    p[4] = 0, p[5] = 0, p[6] = 0, p[7] = 7;
+    p[8] = (unsigned char)(len >> 24), p[9] = (unsigned char)(len >> 16);
+    p[10] = (unsigned char)(len >> 8), p[11] = (unsigned char)len;
+    memcpy(p + 12, "bench\0", 6);
+    memcpy(p + 18, uid, (size_t)ul + 1);
+    memcpy(p + 19 + ul, pattern, opt_size);
+    j->out_len += 12 + len;
+}
+
+static void job_flush(struct jconn *j) {
+    while (j->out_off < j->out_len) {
+        ssize_t w = write(j->fd, j->out + j->out_off, j->out_len - j->out_off);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR) break;
+            die("write");
+        }
+        j->out_off += (size_t)w;
+    }
+    int need = j->out_off < j->out_len;
+    if (need != j->want_out) {
+        ep_ctl(EPOLL_CTL_MOD, j->fd, EPOLLIN | (need ? EPOLLOUT : 0), (uint64_t)(j - jconns));
+        j->want_out = need;
+    }
+}
+
+/* One answer complete: count it, queue the next request. */
+static int conns_with_all_keys; /* --keys: connections whose every key was answered */
+
+static void job_done(struct jconn *j, int64_t t) {
+    int64_t sent_at = j->stamps[j->head % (unsigned)opt_depth];
+    j->head++;
+    if (j->all_keys_at && j->head == j->all_keys_at) conns_with_all_keys++;
+    if (measuring) {
+        hist_add(t - sent_at);
+        completed++;
+    }
+    completed_total++;
+    last_completion_ns = t;
+    job_queue(j, t);
+}
+
+static void job_readable(struct jconn *j) {
+    for (;;) {
+        ssize_t r = read_some(j->fd, "read", "server closed a connection");
+        if (r < 0) break;
+        int64_t t = 0;
+        size_t at = 0, n = (size_t)r;
+        while (at < n) {
+            switch (j->state) {
+            case 0:
+                j->state = rbuf[at] == 0 ? 1 : 3;
+                j->hdr_len = 0;
+                j->line_len = 0;
+                break;
+            case 1:
+                while (at < n && j->hdr_len < 12) j->hdr[j->hdr_len++] = rbuf[at++];
+                if (j->hdr_len == 12) {
+                    if (memcmp(j->hdr, "\0RES\0\0\0\x08", 8) != 0)
+                        fail("a binary answer that is not \\0RES JOB_CREATED");
+                    j->body_left = (uint64_t)j->hdr[8] << 24 | (uint64_t)j->hdr[9] << 16 |
+                                   (uint64_t)j->hdr[10] << 8 | j->hdr[11];
+                    j->state = 2;
+                }
+                break;
+            case 2: {
+                size_t take = n - at;
+                if (take > j->body_left) take = (size_t)j->body_left;
+                j->body_left -= take;
+                at += take;
+                if (j->body_left == 0) {
+                    if (!t) t = now_ns();
+                    j->state = 0;
+                    job_done(j, t);
+                }
+                break;
+            }
+            case 3: {
+                unsigned char ch = rbuf[at++];
+                if (ch != '\n') {
+                    if (j->line_len >= sizeof j->line - 1) fail("an answer line too long");
+                    j->line[j->line_len++] = (char)ch;
+                    break;
+                }
+                if (j->line_len > 0 && j->line[j->line_len - 1] == '\r') j->line_len--;
+                j->line[j->line_len] = 0;
+                int end = !strcmp(j->line, ".") || !strcmp(j->line, "STORED") ||
+                          !strncmp(j->line, "OK", 2);
+                if (!strncmp(j->line, "ERR", 3)) {
+                    fprintf(stderr, "loadgen: server answered: %s\n", j->line);
+                    fail("the server answered an error");
+                }
+                j->line_len = 0;
+                if (end) {
+                    if (!t) t = now_ns();
+                    j->state = 0;
+                    job_done(j, t);
+                }
+                break;
+            }
+            }
+        }
+        if ((size_t)r < rbuf_len) break;
+    }
+    job_flush(j);
+}
+
+static int run_job(void) {
+    if (opt_keys > 0 && opt_keys < opt_conns) fail("--keys must be at least --conns");
+    jconns = calloc((size_t)opt_conns, sizeof *jconns);
+    int64_t *stamps = calloc((size_t)opt_conns * (size_t)opt_depth, sizeof(int64_t));
+    rbuf_len = 65536;
+    rbuf = malloc(rbuf_len);
+    job_value = malloc(opt_value_size + 2);
+    if (!jconns || !stamps || !rbuf || !job_value) die("calloc");
+    make_pattern(opt_size);
+    for (size_t i = 0; i < opt_value_size; i++) job_value[i] = (unsigned char)('a' + i % 26);
+    memcpy(job_value + opt_value_size, "\r\n", 2);
+    alloc_conns(opt_conns, 1);
+    connect_all(opt_conns);
+    int64_t t0 = now_ns();
+    for (int i = 0; i < opt_conns; i++) {
+        struct jconn *j = &jconns[i];
+        j->fd = conns[i].fd;
+        j->stamps = stamps + (size_t)i * (size_t)opt_depth;
+        j->next_key = (uint64_t)i;
+        for (int d = 0; d < opt_depth; d++) job_queue(j, t0);
+        job_flush(j);
+    }
+    struct epoll_event evs[MAX_EVENTS];
+    struct window w;
+    window_init(&w, t0);
+    last_completion_ns = t0;
+    for (;;) {
+        int k = epoll_wait(epfd, evs, MAX_EVENTS, 100);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            die("epoll_wait");
+        }
+        for (int i = 0; i < k; i++) {
+            struct jconn *j = &jconns[evs[i].data.u64];
+            if ((evs[i].events & (EPOLLERR | EPOLLHUP)) && !(evs[i].events & EPOLLIN))
+                fail("connection error/hangup from server");
+            if (evs[i].events & EPOLLIN) job_readable(j);
+            else if (evs[i].events & EPOLLOUT) job_flush(j);
+        }
+        int64_t t = now_ns();
+        /* with --keys the window also lasts until every key was stored once */
+        if (window_tick(&w, t) && (opt_keys == 0 || conns_with_all_keys == opt_conns)) break;
+        if (t - last_completion_ns > (int64_t)(opt_timeout * 1e9))
+            fail("stalled: no answer within the timeout");
+    }
+    char head[200];
+    snprintf(head, sizeof head,
+             "{\"mode\":\"job\",\"conns\":%d,\"depth\":%d,\"size\":%zu,\"text_every\":%d,"
+             "\"keys\":%ld,\"value_size\":%zu,",
+             opt_conns, opt_depth, opt_size, opt_text_every, opt_keys, opt_value_size);
+    window_report(&w, head);
+    printf("}\n");
+    return 0;
+}
+
 /* ---------- main ---------- */
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen --port P [--host 127.0.0.1] [--mode echo|stream|churn|idle|http]\n"
+            "usage: loadgen --port P [--host 127.0.0.1] [--mode echo|stream|churn|idle|http|job]\n"
             "               [--conns N] [--depth D] [--size BYTES] [--warmup S] [--duration S]\n"
             "               [--bytes N] [--server-pid PID] [--src-ips K] [--no-verify]\n"
-            "               [--no-nodelay] [--timeout S] [--rst] [--path /file] [--proxy 1|2]\n");
+            "               [--no-nodelay] [--timeout S] [--rst] [--path /file] [--proxy 1|2]\n"
+            "               [--lines] [--text-every K] [--keys K] [--value-size V]\n");
     exit(64);
 }
 
 int main(int argc, char **argv) {
-    static struct option longopts[] = {
-        {"host", required_argument, 0, 'h'},    {"port", required_argument, 0, 'p'},
-        {"mode", required_argument, 0, 'm'},    {"conns", required_argument, 0, 'c'},
-        {"depth", required_argument, 0, 'd'},   {"size", required_argument, 0, 's'},
-        {"warmup", required_argument, 0, 'w'},  {"duration", required_argument, 0, 't'},
-        {"bytes", required_argument, 0, 'b'},   {"server-pid", required_argument, 0, 'P'},
-        {"src-ips", required_argument, 0, 'S'}, {"no-verify", no_argument, 0, 'V'},
-        {"no-nodelay", no_argument, 0, 'N'},    {"timeout", required_argument, 0, 'T'},
-        {"rst", no_argument, 0, 'R'},           {"path", required_argument, 0, 'U'},
-        {"proxy", required_argument, 0, 'X'},   {0, 0, 0, 0}};
+    static struct option longopts[] = {{"host", required_argument, 0, 'h'},
+                                       {"port", required_argument, 0, 'p'},
+                                       {"mode", required_argument, 0, 'm'},
+                                       {"conns", required_argument, 0, 'c'},
+                                       {"depth", required_argument, 0, 'd'},
+                                       {"size", required_argument, 0, 's'},
+                                       {"warmup", required_argument, 0, 'w'},
+                                       {"duration", required_argument, 0, 't'},
+                                       {"bytes", required_argument, 0, 'b'},
+                                       {"server-pid", required_argument, 0, 'P'},
+                                       {"src-ips", required_argument, 0, 'S'},
+                                       {"no-verify", no_argument, 0, 'V'},
+                                       {"no-nodelay", no_argument, 0, 'N'},
+                                       {"timeout", required_argument, 0, 'T'},
+                                       {"rst", no_argument, 0, 'R'},
+                                       {"path", required_argument, 0, 'U'},
+                                       {"proxy", required_argument, 0, 'X'},
+                                       {"lines", no_argument, 0, 'L'},
+                                       {"text-every", required_argument, 0, 'E'},
+                                       {"keys", required_argument, 0, 'K'},
+                                       {"value-size", required_argument, 0, 'Z'},
+                                       {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -1022,10 +1341,18 @@ int main(int argc, char **argv) {
         case 'R': opt_rst = 1; break;
         case 'U': opt_path = optarg; break;
         case 'X': opt_proxy = atoi(optarg); break;
+        case 'L': opt_lines = 1; break;
+        case 'E': opt_text_every = atoi(optarg); break;
+        case 'K': opt_keys = atol(optarg); break;
+        case 'Z': opt_value_size = (size_t)strtoull(optarg, NULL, 10); break;
         default: usage();
         }
     }
     if (opt_port <= 0 || opt_conns <= 0 || opt_depth <= 0 || opt_size == 0) usage();
+    if (opt_lines && (strcmp(opt_mode, "echo") != 0 || opt_size < 2))
+        fail("--lines is for the echo mode, with --size of at least 2");
+    if (opt_text_every < 0 || opt_keys < 0 || opt_value_size == 0 || opt_value_size > 1 << 20)
+        fail("--text-every and --keys take a count >= 0, --value-size 1 to 1 MiB");
     if (opt_proxy != 0 && (opt_proxy > 2 || opt_proxy < 0 || strcmp(opt_mode, "churn") != 0))
         fail("--proxy takes 1 or 2, in churn mode");
     signal(SIGPIPE, SIG_IGN);
@@ -1053,6 +1380,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(opt_mode, "churn")) rc = run_churn();
     else if (!strcmp(opt_mode, "idle")) rc = run_idle();
     else if (!strcmp(opt_mode, "http")) rc = run_http();
+    else if (!strcmp(opt_mode, "job")) rc = run_job();
     else usage();
     fflush(stdout);
     return rc;

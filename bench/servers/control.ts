@@ -7,10 +7,15 @@
  * Servers of several workers (the `workers` scenario) also answer `stats\n`
  * with one JSON line: {"workers":[{"accepted":…,"bytesIn":…},…]}, one entry per
  * worker (`WorkerStats`).
+ * `mem-live\n` answers the same fields as `mem` without the GC first: the
+ * heap as the load leaves it. `counts\n` answers the crossings into and out
+ * of the native addon counted so far (crossings.ts, BENCH_COUNT_CROSSINGS=1; `{}`
+ * otherwise); more commands a server may add (`serveControl`'s `more`).
  * Stdin reaching its end makes the server exit.
  */
+import { crossings } from './crossings.js';
 
-export type ServerMode = 'echo' | 'sink' | 'file';
+export type ServerMode = 'echo' | 'sink' | 'file' | 'lines' | 'job';
 
 export interface ServerArgs {
   port: number;
@@ -29,23 +34,23 @@ export function parseServerArgs(argv: readonly string[]): ServerArgs {
     if (a === '--port' && v !== undefined) {
       args.port = Number(v);
       i++;
-    } else if (a === '--mode' && (v === 'echo' || v === 'sink' || v === 'file')) {
+    } else if (a === '--mode' && (v === 'echo' || v === 'sink' || v === 'file' || v === 'lines' || v === 'job')) {
       args.mode = v;
       i++;
     } else if ((a === '--root' || a === '--state') && v !== undefined) {
       args[a === '--root' ? 'root' : 'state'] = v;
       i++;
     } else {
-      process.stderr.write(`usage: [--port P] [--mode echo|sink|file] [--root DIR] [--state DIR] (got ${String(a)})\n`);
+      process.stderr.write(`usage: [--port P] [--mode echo|sink|file|lines|job] [--root DIR] [--state DIR] (got ${String(a)})\n`);
       process.exit(64);
     }
   }
   return args;
 }
 
-export function memoryReport(): string {
+export function memoryReport(collect = true): string {
   const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc) {
+  if (gc && collect) {
     gc();
     gc();
   }
@@ -68,8 +73,8 @@ export interface WorkerStats {
   bytesIn: number;
 }
 
-/** Serves the control channel; `stats`, when given, answers the `stats` command. */
-export function serveControl(stats?: () => Promise<WorkerStats[]>): void {
+/** Serves the control channel; `stats`, when given, answers the `stats` command; `more`: more commands, each answering one JSON line. */
+export function serveControl(stats?: () => Promise<WorkerStats[]>, more: Record<string, () => unknown> = {}): void {
   let pending = '';
   process.stdin.setEncoding('utf8');
   process.stdin.on('data', (chunk: string) => {
@@ -79,6 +84,9 @@ export function serveControl(stats?: () => Promise<WorkerStats[]>): void {
       const line = pending.slice(0, nl).trim();
       pending = pending.slice(nl + 1);
       if (line === 'mem') process.stdout.write(memoryReport() + '\n');
+      else if (line === 'mem-live') process.stdout.write(memoryReport(false) + '\n');
+      else if (line === 'counts') process.stdout.write(JSON.stringify(crossings()) + '\n');
+      else if (Object.hasOwn(more, line)) process.stdout.write(JSON.stringify(more[line]!()) + '\n');
       else if (line === 'stats' && stats)
         stats().then(
           (workers) => process.stdout.write(JSON.stringify({ workers }) + '\n'),

@@ -1,9 +1,13 @@
 /**
  * The DangaSocket echo and sink connections of the bench servers (one loop:
  * danga-echo.ts; a worker group: danga-group-worker.ts), written the way a
- * Danga::Socket user writes them.
+ * Danga::Socket user writes them. The library: ./lib.ts (this checkout's, or
+ * a baseline's).
  */
-import { DangaSocket } from 'danga-socket';
+import { danga } from './lib.js';
+
+const { DangaSocket } = danga;
+const NL = Buffer.from('\n');
 
 /** Writes back what it reads. */
 export class Echo extends DangaSocket {
@@ -34,6 +38,29 @@ export class Sink extends DangaSocket {
       return;
     }
     this.count += buf.length;
+  }
+  override eventHup(): void {
+    this.close('hup');
+  }
+  override eventErr(): void {
+    this.close('err');
+  }
+}
+
+/** Line echo through the framing helpers: each line (`readLine`) written back with its newline, one writev per event (`batch`). */
+export class LineEcho extends DangaSocket {
+  override eventRead(): void {
+    this.batch(() => {
+      let line: Buffer | undefined | null;
+      while ((line = this.readLine(65536)) !== undefined) {
+        if (line === null) {
+          this.close('eof');
+          return;
+        }
+        this.write(line);
+        this.write(NL);
+      }
+    });
   }
   override eventHup(): void {
     this.close('hup');

@@ -4,16 +4,21 @@
  * the stream engine); the first stdout line is `<port> engine=<name>` so the
  * runner can check it got the engine it asked for.  DANGA_IDLE_TIMEOUT=<seconds>
  * gives every connection that idle timeout (setIdleTimeout; the idle-timeout
- * scenarios).
+ * scenarios). `--mode lines` echoes line by line through `readLine` (the
+ * syscall counts of a line protocol). The library: ./lib.ts (this checkout's,
+ * or a baseline's with BENCH_DANGA_LIB).
  */
-import { DangaSocket, listenTcp, type Sock } from 'danga-socket';
+import type { Sock } from 'danga-socket';
 import { parseServerArgs, serveControl } from './control.js';
-import { Echo, Sink } from './danga-conns.js';
+import { Echo, LineEcho, Sink } from './danga-conns.js';
+import { danga } from './lib.js';
+
+const { DangaSocket, listenTcp } = danga;
 
 const { port, mode } = parseServerArgs(process.argv.slice(2));
 const idleTimeout = Number(process.env.DANGA_IDLE_TIMEOUT ?? 0);
 
-const Conn = mode === 'sink' ? Sink : Echo;
+const Conn = mode === 'sink' ? Sink : mode === 'lines' ? LineEcho : Echo;
 
 class Listener extends DangaSocket {
   override eventRead(): void {
