@@ -729,7 +729,8 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
    * run once everything queued before it has been written (at once when the
    * queue is empty; one queued from inside a write callback runs right after
    * that callback returns); `undefined` just pushes the queue. An array of
-   * pieces is queued as one and written with one writev.
+   * pieces is queued as one and written with one system call (a writev; small
+   * pieces copied into one Buffer and written with one write).
    *
    * @returns true when everything went out; false when something is queued
    *   (write interest is then on until the queue drains).
@@ -850,8 +851,9 @@ export class DangaSocket<S extends object = Sock> implements LoopObject {
 
   /**
    * Runs `fn` with writes held back: what it writes is queued, in order, and
-   * goes out in one writev when it returns (many small replies to pipelined
-   * requests leave as one syscall). Inside, `write()` returns false (the
+   * goes out in one system call when it returns (many small replies to
+   * pipelined requests leave together: copied into one Buffer when they are
+   * small, else with one writev). Inside, `write()` returns false (the
    * bytes are queued). Batches nest; the outermost one writes.
    *
    * @returns what `write()` would: true when everything went out.
