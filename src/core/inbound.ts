@@ -15,6 +15,8 @@
  * `InboundHost` interface, as the loop asks through `LoopObject`. So its
  * rules are tested over Buffers (test/core/inbound.test.ts).
  */
+// Buffer imported, not the global: Node's global Buffer is a getter, called on each use.
+import { Buffer } from 'node:buffer';
 import { frameTooLong, invalidArgType, invalidArgValue, stateError, validateInteger } from './errors.js';
 import type { FrameFormat } from './socket-types.js';
 import { EMPTY, byteAt, dropFront, indexOfChunks, takeFront } from './chunks.js';
@@ -98,6 +100,14 @@ export class Inbound {
   readonly #list: Buffer[] = [];
   /** Bytes of `#list[0]` already handed out (0 when the list is empty). */
   #off = 0;
+  /**
+   * The Buffer whose memory `#ab` and `#base` say (the first one held,
+   * usually), for `#view()`; forgotten once nothing is held (`#forget()`),
+   * so that an idle object keeps no memory it does not hold bytes of.
+   */
+  #viewOf: Buffer | null = null;
+  #ab: ArrayBufferLike | null = null;
+  #base = 0;
   bytes = 0;
   /** The handler left it as it found it: delivered with the socket's next data. */
   parked = false;
@@ -130,6 +140,26 @@ export class Inbound {
       list[0] = (list[0] as Buffer).subarray(off);
       this.#off = 0;
     }
+  }
+
+  /**
+   * The bytes `start` to `end` of `head` as a new view. Buffer#subarray asks
+   * the parent for its ArrayBuffer each time, a call into C++; frames taken
+   * off one Buffer ask once.
+   */
+  #view(head: Buffer, start: number, end: number): Buffer {
+    if (head !== this.#viewOf) {
+      this.#viewOf = head;
+      this.#ab = head.buffer;
+      this.#base = head.byteOffset;
+    }
+    return Buffer.from(this.#ab as ArrayBuffer, this.#base + start, end - start);
+  }
+
+  /** Nothing is held: the memory of the last Buffer held is not kept for `#view()`. */
+  #forget(): void {
+    this.#viewOf = null;
+    this.#ab = null;
   }
 
   /** Drops the first `n` bytes held (which holds at least `n`) without handing them out. */
@@ -173,7 +203,7 @@ export class Inbound {
     const off = this.#off;
     const head = this.#list[0] as Buffer;
     const avail = head.length - off;
-    if (avail >= n) return head.subarray(off, off + n);
+    if (avail >= n) return this.#view(head, off, off + n);
     const len = n < this.bytes ? n : this.bytes;
     if (avail === len) return off === 0 ? head : head.subarray(off);
     const chunks = this.#list;
@@ -234,7 +264,7 @@ export class Inbound {
     if (n === 0) frame = EMPTY;
     else if (end < head.length) {
       // Inside the first Buffer, with more after it: one view, and the offset moves.
-      frame = head.subarray(off, end);
+      frame = this.#view(head, off, end);
       this.#off = end;
     } else if (end === head.length) {
       frame = off === 0 ? head : head.subarray(off, end);
@@ -278,7 +308,7 @@ export class Inbound {
           this.scanned = q - off;
           return TOO_LONG;
         }
-        const frame = len === 0 ? EMPTY : head.subarray(off, off + len);
+        const frame = len === 0 ? EMPTY : this.#view(head, off, off + len);
         this.#drop(len + skip);
         this.scanned = 0;
         this.taken();
@@ -343,7 +373,12 @@ export class Inbound {
 
   /** Files the host for the pushed-back phase while it holds bytes owed to a reader. */
   update(host: InboundHost): void {
-    host[kOwed](this.bytes > 0 && !this.parked);
+    if (this.bytes === 0) {
+      if (this.#viewOf !== null) this.#forget();
+      host[kOwed](false);
+      return;
+    }
+    host[kOwed](!this.parked);
   }
 
   /** read(): held bytes first (a parked remainder with what the socket has now), else the socket. */
@@ -365,6 +400,7 @@ export class Inbound {
     }
     if (this.bytes === 0) {
       this.parked = false;
+      if (this.#viewOf !== null) this.#forget();
       host[kOwed](false);
     }
     return buf;

@@ -14,6 +14,8 @@
  * the loop asks through `LoopObject`: the object alone flips write interest
  * and closes.
  */
+// Buffer imported, not the global: Node's global Buffer is a getter, called on each use.
+import { Buffer } from 'node:buffer';
 import type { Transport } from './contract.js';
 import { errno, stateError, systemError } from './errors.js';
 import { FILE_SHORT, FileRange, SENDFILE_MAX } from './file-range.js';
