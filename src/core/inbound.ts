@@ -267,7 +267,7 @@ export class Inbound {
       frame = this.#view(head, off, end);
       this.#off = end;
     } else if (end === head.length) {
-      frame = off === 0 ? head : head.subarray(off, end);
+      frame = off === 0 ? head : this.#view(head, off, end);
       list.shift();
       this.#off = 0;
     } else {
