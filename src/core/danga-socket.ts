@@ -43,8 +43,7 @@ import {
 } from './loop.js';
 import { type Timer, monotonicMs, type TimerCallback } from './timers.js';
 import { FileRange, type FileSource, type WriteFileOptions } from './file-range.js';
-// Buffer imported, not the global: Node's global Buffer is a getter, called on each use.
-import { Buffer, constants as bufferConstants } from 'node:buffer';
+import { constants as bufferConstants } from 'node:buffer';
 import { EMPTY, toBuffer } from './chunks.js';
 import { log, setLogger as setLog, text } from './log.js';
 import { addOtherFds, replaceOtherFds } from './other-fds.js';
