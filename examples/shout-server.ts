@@ -21,7 +21,7 @@ class Shout extends Connection {
     let line: Buffer | null | undefined;
     while ((line = this.readLine(64 * 1024)) !== undefined) {
       if (line === null || line.toString() === 'quit') return this.end(); // close once the replies are out
-      this.write([line.toString('latin1').toUpperCase(), '\n']); // two pieces, one writev
+      this.write([line.toString('latin1').toUpperCase(), '\n']); // two pieces, one write
     }
   }
 

@@ -9,6 +9,8 @@
  * So a 1 MiB frame arriving in 64 KiB reads costs one 1 MiB copy, not the
  * 16 growing concatenations of a reader that joins as it goes.
  */
+// Buffer imported, not the global: Node's global Buffer is a getter, called on each use.
+import { Buffer } from 'node:buffer';
 import { EMPTY } from './constants.js';
 import { invalidArgType, invalidArgValue } from './errors.js';
 

@@ -83,6 +83,14 @@ const AT_EOF = 2;
 const ENDING = 4;
 /** end({ halfClose }): shut down the writing side once the queue is empty. */
 const HALF_CLOSING = 8;
+/**
+ * Filed in the loop's pushed-back set (`reactor.pushBack`) by this object,
+ * so that a frame taken with more held asks no Set lookup. Only this object
+ * adds itself and clears the bit when it leaves; the loop removes it on its
+ * own only when it closes (deferClose, reset), and a closed object is never
+ * filed again.
+ */
+const FILED = 16;
 
 /**
  * The base class. Subclass it, call `super(sock)`, and override the event
@@ -442,7 +450,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
       throw err;
     }
     this.#pushBack = null;
-    reactor.pushBack.delete(this);
+    this.#unfile();
     // The old transport keeps this object's number reserved until it closes.
     this.#reserved = old;
     this.#t = t;
@@ -468,7 +476,8 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * run once everything queued before it has been written (at once when the
    * queue is empty; one queued from inside a write callback runs right after
    * that callback returns); `undefined` just pushes the queue. An array of
-   * pieces is queued as one and written with one writev.
+   * pieces is queued as one and written with one system call (a writev; small
+   * pieces copied into one Buffer and written with one write).
    *
    * @returns true when everything went out; false when something is queued
    *   (write interest is then on until the queue drains).
@@ -589,8 +598,9 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
 
   /**
    * Runs `fn` with writes held back: what it writes is queued, in order, and
-   * goes out in one writev when it returns (many small replies to pipelined
-   * requests leave as one syscall). Inside, `write()` returns false (the
+   * goes out in one system call when it returns (many small replies to
+   * pipelined requests leave together: copied into one Buffer when they are
+   * small, else with one writev). Inside, `write()` returns false (the
    * bytes are queued). Batches nest; the outermost one writes.
    *
    * @returns what `write()` would: true when everything went out.
@@ -640,7 +650,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     if (flags & ENDING) {
       this.close('end');
     } else if (flags & HALF_CLOSING) {
-      this.#flags = flags & ~HALF_CLOSING;
+      this.#flags &= ~HALF_CLOSING;
       const t = this.#t;
       if (t !== null) {
         try {
@@ -923,20 +933,27 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
   /** @internal held bytes are owed to a reader, or not (see InboundHost): filed for the pushed-back phase while read interest is on. */
   [kOwed](owed: boolean): void {
     if (owed && this.#watch & POLLIN && !this.#closed) {
-      if (!reactor.pushBack.has(this)) {
+      if (!(this.#flags & FILED)) {
+        this.#flags |= FILED;
         reactor.pushBack.add(this);
         reactor.requestPass();
       }
-    } else {
-      reactor.pushBack.delete(this);
+    } else if (this.#flags & FILED) {
+      this.#unfile();
     }
+  }
+
+  /** Out of the loop's pushed-back set. */
+  #unfile(): void {
+    this.#flags &= ~FILED;
+    reactor.pushBack.delete(this);
   }
 
   /** @internal the loop delivers pushed-back data (see LoopObject). */
   [kPushBackStep](): boolean {
     const pb = this.#pushBack;
     if (this.#closed || pb === null || pb.bytes === 0 || !(this.#watch & POLLIN)) {
-      reactor.pushBack.delete(this);
+      this.#unfile();
       return false;
     }
     const pushedBack = pb.bytes;
@@ -949,9 +966,9 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
       // Left as found (e.g. a partial line pushed back until the rest
       // arrives): wait for the socket rather than re-fire for ever.
       pb.parked = true;
-      reactor.pushBack.delete(this);
+      this.#unfile();
     }
-    return progress && reactor.pushBack.has(this);
+    return progress && (this.#flags & FILED) !== 0;
   }
 
   /**

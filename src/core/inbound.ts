@@ -15,6 +15,8 @@
  * `InboundHost` interface, as the loop asks through `LoopObject`. So its
  * rules are tested over Buffers (test/core/inbound.test.ts).
  */
+// Buffer imported, not the global: Node's global Buffer is a getter, called on each use.
+import { Buffer } from 'node:buffer';
 import { frameTooLong, invalidArgType, invalidArgValue, stateError, validateInteger } from './errors.js';
 import type { FrameFormat } from './socket-types.js';
 import { byteAt, dropFront, indexOfChunks, takeFront } from './chunks.js';
@@ -76,9 +78,9 @@ export function frameSpec(format: FrameFormat): FrameSpec {
   return { headerBytes, lengthOffset, lengthBytes: w, littleEndian: endian === 'le', adjust, keepHeader: format.keepHeader === true };
 }
 
-/** The payload length the header `h` (which holds `spec.headerBytes` bytes at least) announces. */
-export function frameLength(h: Buffer, spec: FrameSpec): number {
-  const at = spec.lengthOffset;
+/** The payload length the header at offset `base` of `h` (which holds `spec.headerBytes` bytes from there at least) announces. */
+export function frameLength(h: Buffer, spec: FrameSpec, base = 0): number {
+  const at = base + spec.lengthOffset;
   const w = spec.lengthBytes;
   let n: number;
   if (w === 1) n = h[at] as number;
@@ -89,8 +91,24 @@ export function frameLength(h: Buffer, spec: FrameSpec): number {
 
 /** An object's bytes not handed out yet, and the state of its frame scanner. */
 export class Inbound {
-  /** Non-empty Buffers, in order: exactly the bytes not yet handed out. */
-  readonly chunks: Buffer[] = [];
+  /**
+   * Non-empty Buffers, in order: the bytes not yet handed out, except the
+   * first `#off` bytes of the first Buffer, which are. A frame taken off the
+   * first Buffer moves `#off` rather than cutting a view of what is left:
+   * pipelined small frames cost one view each, not two. The general
+   * operations (chunks.ts) see the list cut (`#settle()`).
+   */
+  readonly #list: Buffer[] = [];
+  /** Bytes of `#list[0]` already handed out (0 when the list is empty). */
+  #off = 0;
+  /**
+   * The Buffer whose memory `#ab` and `#base` say (the first one held,
+   * usually), for `#view()`; forgotten once nothing is held (`#forget()`),
+   * so that an idle object keeps no memory it does not hold bytes of.
+   */
+  #viewOf: Buffer | null = null;
+  #ab: ArrayBufferLike | null = null;
+  #base = 0;
   bytes = 0;
   /** The handler left it as it found it: delivered with the socket's next data. */
   parked = false;
@@ -109,18 +127,72 @@ export class Inbound {
   format: FrameFormat | null = null;
   spec: FrameSpec | null = null;
 
+  /** Non-empty Buffers, in order: exactly the bytes not yet handed out. */
+  get chunks(): Buffer[] {
+    this.#settle();
+    return this.#list;
+  }
+
+  /** Cuts off what was handed out of the first Buffer, so that `#list` is exactly the bytes held. */
+  #settle(): void {
+    const off = this.#off;
+    if (off !== 0) {
+      const list = this.#list;
+      list[0] = (list[0] as Buffer).subarray(off);
+      this.#off = 0;
+    }
+  }
+
+  /**
+   * The bytes `start` to `end` of `head` as a new view. Buffer#subarray asks
+   * the parent for its ArrayBuffer each time, a call into C++; frames taken
+   * off one Buffer ask once.
+   */
+  #view(head: Buffer, start: number, end: number): Buffer {
+    if (head !== this.#viewOf) {
+      this.#viewOf = head;
+      this.#ab = head.buffer;
+      this.#base = head.byteOffset;
+    }
+    return Buffer.from(this.#ab as ArrayBuffer, this.#base + start, end - start);
+  }
+
+  /** Nothing is held: the memory of the last Buffer held is not kept for `#view()`. */
+  #forget(): void {
+    this.#viewOf = null;
+    this.#ab = null;
+  }
+
+  /** Drops the first `n` bytes held (which holds at least `n`) without handing them out. */
+  #drop(n: number): void {
+    const list = this.#list;
+    const head = list[0] as Buffer;
+    const end = this.#off + n;
+    if (end < head.length) this.#off = end;
+    else if (end === head.length) {
+      list.shift();
+      this.#off = 0;
+    } else {
+      this.#settle();
+      dropFront(list, n);
+    }
+    this.bytes -= n;
+    this.scanned = this.scanned > n ? this.scanned - n : 0;
+  }
+
   // ---------------------------------------------------------------- the rules, over Buffers
 
   /** Bytes put back by the user (pushBackRead): they wait for a reader again. */
   push(b: Buffer): void {
-    this.chunks.push(b);
+    this.#list.push(b);
     this.bytes += b.length;
     this.parked = false;
   }
 
   /** Bytes put back in front of everything held (unshiftRead). */
   unshift(b: Buffer): void {
-    this.chunks.unshift(b);
+    this.#settle();
+    this.#list.unshift(b);
     this.bytes += b.length;
     // Positions moved: the delimiter search starts over.
     this.scanned = 0;
@@ -129,44 +201,52 @@ export class Inbound {
 
   /** The first `n` bytes held (at most), not consumed: a view inside the first Buffer, else a copy. */
   peekHeld(n: number): Buffer {
-    const chunks = this.chunks;
-    const head = chunks[0] as Buffer;
-    if (head.length >= n) return head.subarray(0, n);
+    const off = this.#off;
+    const head = this.#list[0] as Buffer;
+    const avail = head.length - off;
+    if (avail >= n) return this.#view(head, off, off + n);
     const len = n < this.bytes ? n : this.bytes;
-    if (head.length === len) return head;
+    if (avail === len) return off === 0 ? head : head.subarray(off);
+    const chunks = this.#list;
     const out = Buffer.allocUnsafe(len);
-    let off = 0;
-    for (let i = 0; off < len; i++) {
+    head.copy(out, 0, off);
+    let at = avail;
+    for (let i = 1; at < len; i++) {
       const c = chunks[i] as Buffer;
-      const k = c.length < len - off ? c.length : len - off;
-      c.copy(out, off, 0, k);
-      off += k;
+      const k = c.length < len - at ? c.length : len - at;
+      c.copy(out, at, 0, k);
+      at += k;
     }
     return out;
   }
 
   /** Bytes the framing helpers read from the socket (non-empty). */
   append(b: Buffer): void {
-    this.chunks.push(b);
+    this.#list.push(b);
     this.bytes += b.length;
     this.socketBytes += b.length;
   }
 
   /** For read(): the first Buffer held, or its first `maxBytes` bytes (it holds some). */
   takeSome(maxBytes: number): Buffer {
-    const chunks = this.chunks;
+    const chunks = this.#list;
     const buf = chunks[0] as Buffer;
-    if (buf.length > maxBytes) {
-      chunks[0] = buf.subarray(maxBytes);
-      this.bytes -= maxBytes;
-      this.scanned = this.scanned > maxBytes ? this.scanned - maxBytes : 0;
-      return buf.subarray(0, maxBytes);
+    const off = this.#off;
+    const avail = buf.length - off;
+    let out: Buffer;
+    if (avail > maxBytes) {
+      out = buf.subarray(off, off + maxBytes);
+      this.#off = off + maxBytes;
+    } else {
+      out = off === 0 ? buf : buf.subarray(off);
+      chunks.shift();
+      this.#off = 0;
     }
-    chunks.shift();
-    this.bytes -= buf.length;
+    const n = out.length;
+    this.bytes -= n;
     // The search resumes after what was searched, which moved to the front by as much as was taken.
-    this.scanned = this.scanned > buf.length ? this.scanned - buf.length : 0;
-    return buf;
+    this.scanned = this.scanned > n ? this.scanned - n : 0;
+    return out;
   }
 
   /** A frame was handed out: progress, and what is left is owed to the reader again. */
@@ -177,7 +257,24 @@ export class Inbound {
 
   /** The first `n` bytes as a frame (it holds at least `n`). */
   take(n: number): Buffer {
-    const frame = takeFront(this.chunks, n);
+    const list = this.#list;
+    const off = this.#off;
+    const head = list[0] as Buffer;
+    const end = off + n;
+    let frame: Buffer;
+    if (n === 0) frame = EMPTY;
+    else if (end < head.length) {
+      // Inside the first Buffer, with more after it: one view, and the offset moves.
+      frame = this.#view(head, off, end);
+      this.#off = end;
+    } else if (end === head.length) {
+      frame = off === 0 ? head : this.#view(head, off, end);
+      list.shift();
+      this.#off = 0;
+    } else {
+      this.#settle();
+      frame = takeFront(list, n);
+    }
     this.bytes -= n;
     this.scanned = this.scanned > n ? this.scanned - n : 0;
     this.taken();
@@ -194,8 +291,33 @@ export class Inbound {
       if (this.scanFor === null || !this.scanFor.equals(delim)) this.scanned = 0;
       this.scanFor = delim;
     }
-    const chunks = this.chunks;
     const dlen = delim.length;
+    if (this.bytes - this.scanned >= dlen) {
+      // A delimiter inside the first Buffer: found and taken with the offset, no cut.
+      const off = this.#off;
+      const head = this.#list[0] as Buffer;
+      const from = off + this.scanned;
+      const q = dlen === 1 ? head.indexOf(delim[0] as number, from) : head.indexOf(delim, from);
+      if (q >= 0) {
+        let len = q - off;
+        let skip = dlen;
+        if (line && len > 0 && head[q - 1] === CR) {
+          len--;
+          skip++;
+        }
+        if (len > maxBytes) {
+          this.scanned = q - off;
+          return TOO_LONG;
+        }
+        const frame = len === 0 ? EMPTY : this.#view(head, off, off + len);
+        this.#drop(len + skip);
+        this.scanned = 0;
+        this.taken();
+        return frame;
+      }
+      this.#settle();
+    }
+    const chunks = this.#list;
     if (this.bytes - this.scanned >= dlen) {
       const at = indexOfChunks(chunks, this.bytes, delim, this.scanned);
       if (at >= 0) {
@@ -223,7 +345,7 @@ export class Inbound {
     // start in has been searched (for a line, one byte short when that byte
     // is not the CR of a CRLF): too long.
     const lastStart = line ? maxBytes + 1 : maxBytes;
-    if (this.bytes >= lastStart + dlen || (line && this.bytes === lastStart && byteAt(chunks, maxBytes) !== CR)) return TOO_LONG;
+    if (this.bytes >= lastStart + dlen || (line && this.bytes === lastStart && byteAt(this.chunks, maxBytes) !== CR)) return TOO_LONG;
     return undefined;
   }
 
@@ -236,14 +358,15 @@ export class Inbound {
   scanFrame(spec: FrameSpec, maxBytes: number): Buffer | undefined | typeof TOO_LONG {
     const hlen = spec.headerBytes;
     if (this.bytes < hlen) return undefined;
-    const len = frameLength(this.peekHeld(hlen), spec);
+    const off = this.#off;
+    const head = this.#list[0] as Buffer;
+    // The header read where it lies when it is inside the first Buffer (no view made for it).
+    const len = head.length - off >= hlen ? frameLength(head, spec, off) : frameLength(this.peekHeld(hlen), spec);
     if (len > maxBytes) return TOO_LONG;
     if (len < 0) throw stateError('ERR_DANGA_FRAME_INVALID', `the frame header gives a payload of ${len} bytes`);
     if (this.bytes < hlen + len) return undefined;
     if (spec.keepHeader) return this.take(hlen + len);
-    dropFront(this.chunks, hlen);
-    this.bytes -= hlen;
-    this.scanned = this.scanned > hlen ? this.scanned - hlen : 0;
+    this.#drop(hlen);
     return this.take(len);
   }
 
@@ -251,7 +374,12 @@ export class Inbound {
 
   /** Files the host for the pushed-back phase while it holds bytes owed to a reader. */
   update(host: InboundHost): void {
-    host[kOwed](this.bytes > 0 && !this.parked);
+    if (this.bytes === 0) {
+      if (this.#viewOf !== null) this.#forget();
+      host[kOwed](false);
+      return;
+    }
+    host[kOwed](!this.parked);
   }
 
   /** read(): held bytes first (a parked remainder with what the socket has now), else the socket. */
@@ -273,6 +401,7 @@ export class Inbound {
     }
     if (this.bytes === 0) {
       this.parked = false;
+      if (this.#viewOf !== null) this.#forget();
       host[kOwed](false);
     }
     return buf;

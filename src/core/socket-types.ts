@@ -6,7 +6,7 @@
 /**
  * What `write()` takes: bytes, a string (UTF-8), a callback to run once
  * everything before it is out, nothing (kick the queue), or an array of
- * byte pieces, queued together and written with one writev.
+ * byte pieces, queued together and written with one system call.
  *
  * @original the `$data` of `$obj->write($data)` (a scalar, a scalar ref or a code ref); arrays are new
  */

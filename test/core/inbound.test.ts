@@ -226,6 +226,93 @@ test('Inbound push / takeSome / take keep the byte order and the count, and hold
   );
 });
 
+test('Inbound: any mix of take, takeSome, peekHeld, scan, scanFrame, append, push and unshift over random splits acts on the joined bytes', () => {
+  // Frames taken off the first Buffer move an offset into it (no view of the
+  // rest is made): this drives every operation from such an offset, never
+  // looking at `chunks` (which cuts the list) until the end.
+  const lf = Buffer.from('\n');
+  const ab = Buffer.from('ab');
+  const short = frameSpec({ lengthBytes: 1, lengthOffset: 1, headerBytes: 2 });
+  const op = fc.oneof(
+    { arbitrary: fc.record({ append: bytes(60), cuts: fc.array(fc.nat(), { maxLength: 6 }) }), weight: 3 },
+    fc.record({ push: bytes(20) }),
+    fc.record({ unshift: bytes(20) }),
+    { arbitrary: fc.record({ take: fc.nat(40) }), weight: 3 },
+    fc.record({ some: fc.integer({ min: 1, max: 40 }) }),
+    fc.record({ peek: fc.integer({ min: 1, max: 40 }) }),
+    { arbitrary: fc.record({ scan: fc.constantFrom('line', 'lf', 'ab') }), weight: 3 },
+    { arbitrary: fc.record({ frame: fc.boolean() }), weight: 2 },
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+      const inb = new Inbound();
+      let held = Buffer.alloc(0);
+      let frames = 0;
+      for (const o of ops) {
+        if ('append' in o) {
+          for (const c of split(o.append, o.cuts)) inb.append(c);
+          held = Buffer.concat([held, o.append]);
+        } else if ('push' in o) {
+          if (o.push.length === 0) continue;
+          inb.push(o.push);
+          held = Buffer.concat([held, o.push]);
+        } else if ('unshift' in o) {
+          if (o.unshift.length === 0) continue;
+          inb.unshift(o.unshift);
+          held = Buffer.concat([o.unshift, held]);
+        } else if ('take' in o) {
+          const n = Math.min(o.take, held.length);
+          assert.deepEqual(inb.take(n), held.subarray(0, n));
+          held = held.subarray(n);
+          frames++;
+        } else if ('some' in o) {
+          if (held.length === 0) continue;
+          const b = inb.takeSome(o.some);
+          assert.ok(b.length > 0 && b.length <= o.some);
+          assert.deepEqual(b, held.subarray(0, b.length));
+          held = held.subarray(b.length);
+        } else if ('peek' in o) {
+          if (held.length === 0) continue;
+          assert.deepEqual(inb.peekHeld(o.peek), held.subarray(0, o.peek));
+        } else if ('scan' in o) {
+          const delim = o.scan === 'ab' ? ab : lf;
+          const line = o.scan === 'line';
+          const r = inb.scan(delim, 1000, line);
+          const at = held.indexOf(delim);
+          if (at < 0) {
+            assert.equal(r, undefined);
+            continue;
+          }
+          const end = line && at > 0 && held[at - 1] === 13 ? at - 1 : at;
+          assert.deepEqual(r, held.subarray(0, end));
+          held = held.subarray(at + delim.length);
+          frames++;
+        } else {
+          const spec = o.frame ? short : frameSpec({ lengthBytes: 2, endian: 'le', keepHeader: true });
+          const r = inb.scanFrame(spec, 1000);
+          const len = held.length < spec.headerBytes ? -1 : o.frame ? (held[1] as number) : held.readUInt16LE(0);
+          if (len > 1000) {
+            assert.equal(r, TOO_LONG, 'as soon as the header is in');
+            continue;
+          }
+          if (len < 0 || held.length < spec.headerBytes + len) {
+            assert.equal(r, undefined);
+            continue;
+          }
+          assert.deepEqual(r, held.subarray(spec.keepHeader ? 0 : spec.headerBytes, spec.headerBytes + len));
+          held = held.subarray(spec.headerBytes + len);
+          frames++;
+        }
+        assert.equal(inb.bytes, held.length);
+      }
+      assert.equal(inb.frames, frames);
+      assert.deepEqual(Buffer.concat(inb.chunks), held);
+      assert.ok(inb.chunks.every((c) => c.length > 0));
+    }),
+    { numRuns: 3000 },
+  );
+});
+
 test('taking 1 MiB off sixteen 64 KiB Buffers copies 1 MiB once', () => {
   const data = testRandomBytes(1024 * 1024);
   const chunks = split(
