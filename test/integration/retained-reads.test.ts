@@ -239,7 +239,10 @@ test('a kept 1 KiB value read with readExact holds about its length, whatever it
     assert.equal(store.kept.length, 512);
     for (const v of store.kept) {
       assert.equal(v.length, 1024);
-      assert.ok(v.buffer.byteLength <= 2 * 1024, `a kept 1 KiB value${split ? ' (spanning two reads)' : ''} pins an ArrayBuffer of ${v.buffer.byteLength} bytes`);
+      assert.ok(
+        v.buffer.byteLength <= 2 * 1024,
+        `a kept 1 KiB value${split ? ' (spanning two reads)' : ''} pins an ArrayBuffer of ${v.buffer.byteLength} bytes`,
+      );
     }
     const kept = 512 * 1024;
     const limit = 2 * kept + 256 * 1024;

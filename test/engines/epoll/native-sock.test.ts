@@ -248,7 +248,7 @@ function shallowSizes(name: string): number[] {
   return sizes;
 }
 
-test('an idle connection\'s Sock costs four fields of heap (9,000 idle connections: 56 bytes each, not 88)', { skip }, async () => {
+test("an idle connection's Sock costs four fields of heap (9,000 idle connections: 56 bytes each, not 88)", { skip }, async () => {
   // Each idle connection is a DangaSocket and its NativeSock; the NativeSock
   // had eight fields (88 bytes on 64-bit Node), of which two were added for
   // the drained-socket read (issue 21) and three are usually the same for
