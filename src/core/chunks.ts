@@ -46,10 +46,12 @@ export const framingCopies = { bytes: 0, kept: 0 };
  * memcached-style server keeps each value), and a view keeps its whole
  * ArrayBuffer alive: a 1 KiB value that arrived with three others in a 4 KiB
  * read was a view of the 64 KiB pool chunk the epoll engine copied the read
- * into, so 100,000 kept values held 4.6 KiB of RSS each (memory-keep-1k).
- * Such a frame is copied into a Buffer of its own length: one allocation
- * and a copy, which frames this long can afford. Shorter frames, the many
- * small messages of a job or line protocol, stay views, copied never.
+ * into (on the node engine, of the whole read). With keys overwritten at
+ * random, each kept value held 1.7 KiB of ArrayBuffer memory; copied, 1 KiB
+ * and an ArrayBuffer object (BENCHMARKS.md, "Where the memory goes"). Such
+ * a frame is copied into a Buffer of its own length: one allocation and a
+ * copy, which frames this long can afford. Shorter frames, the many small
+ * messages of a job or line protocol, stay views, copied never.
  */
 export const KEEP_EXACT = 512;
 const PIN_FACTOR = 2;

@@ -90,7 +90,7 @@ export function iterationEnds(): void {
 // original fd, kept open so that its number stays reserved until close());
 // `_drainedIn` is NOT_STREAM for a datagram or seqpacket socket. The
 // engine's name is the prototype's. (9,000 idle connections: BENCHMARKS.md,
-// "Memory of an idle connection".)
+// "Where the memory goes".)
 const CLOSED = -1;
 const RELEASED = -2;
 const NOT_STREAM = -2;
