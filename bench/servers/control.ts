@@ -13,6 +13,7 @@
  * otherwise); more commands a server may add (`serveControl`'s `more`).
  * Stdin reaching its end makes the server exit.
  */
+import v8 from 'node:v8';
 import { crossings } from './crossings.js';
 
 export type ServerMode = 'echo' | 'sink' | 'file' | 'lines' | 'job';
@@ -61,6 +62,7 @@ export function memoryReport(collect = true): string {
     heapTotal: m.heapTotal,
     external: m.external,
     arrayBuffers: m.arrayBuffers,
+    newSpace: v8.getHeapSpaceStatistics().find((sp) => sp.space_name === 'new_space')?.physical_space_size ?? 0,
     gc: gc !== undefined,
   });
 }

@@ -32,11 +32,43 @@ export function toBuffer(data: Buffer | Uint8Array | string, name: string): Buff
 }
 
 /**
- * Bytes copied into frames that spanned more than one Buffer, since the
- * process started. A diagnostic (tests check with it that a frame costs one
- * copy of its bytes); nothing reads it on the hot path.
+ * Bytes copied into frames that spanned more than one Buffer (`bytes`), and
+ * into frames of their own length that would have pinned a larger
+ * ArrayBuffer (`kept`, see keepable), since the process started. A
+ * diagnostic (tests check with it that a frame costs one copy of its bytes
+ * at most); nothing reads it on the hot path.
  */
-export const framingCopies = { bytes: 0 };
+export const framingCopies = { bytes: 0, kept: 0 };
+
+/**
+ * Frames of KEEP_EXACT bytes or more pin at most PIN_FACTOR times their
+ * length (`keepable`). A caller may keep a frame as it got it (a
+ * memcached-style server keeps each value), and a view keeps its whole
+ * ArrayBuffer alive: a 1 KiB value that arrived with three others in a 4 KiB
+ * read was a view of the 64 KiB pool chunk the epoll engine copied the read
+ * into (on the node engine, of the whole read). With keys overwritten at
+ * random, each kept value held 1.7 KiB of ArrayBuffer memory; copied, 1 KiB
+ * and an ArrayBuffer object (BENCHMARKS.md, "Where the memory goes"). Such
+ * a frame is copied into a Buffer of its own length: one allocation and a
+ * copy, which frames this long can afford. Shorter frames, the many small
+ * messages of a job or line protocol, stay views, copied never.
+ */
+export const KEEP_EXACT = 512;
+const PIN_FACTOR = 2;
+
+/**
+ * `frame` (KEEP_EXACT bytes or more), or a copy of it in a Buffer of its
+ * own when it is a view of an ArrayBuffer more than PIN_FACTOR times its
+ * length.
+ */
+export function keepable(frame: Buffer): Buffer {
+  const n = frame.length;
+  if (frame.buffer.byteLength <= PIN_FACTOR * n) return frame;
+  const out = Buffer.allocUnsafeSlow(n);
+  out.set(frame);
+  framingCopies.kept += n;
+  return out;
+}
 
 /**
  * Where `delim` first starts in the bytes of `chunks` (`total` of them), at
@@ -137,7 +169,8 @@ export function takeFront(chunks: Buffer[], n: number, skip = 0): Buffer {
     dropFront(chunks, end);
     return frame;
   }
-  const out = Buffer.allocUnsafe(n);
+  // (Not from Node's shared pool when it is long enough to be kept: keepable.)
+  const out = n >= KEEP_EXACT ? Buffer.allocUnsafeSlow(n) : Buffer.allocUnsafe(n);
   let off = 0;
   let i = 0;
   while (off < n) {

@@ -1036,7 +1036,8 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    *
    * @param maxBytes the longest line accepted, without its terminator
    * @returns the line (a view of the received bytes when it came in one
-   *   read, else copied once); `undefined` when no complete line is there
+   *   read, else copied once; from 512 bytes, a Buffer of its own when a
+   *   view would share a buffer over twice its length); `undefined` when no complete line is there
    *   yet (the partial line is kept); `null` at end of stream, on error, or
    *   once closed. A partial line left at end of stream stays buffered:
    *   `read()` returns it.
@@ -1083,7 +1084,9 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
   }
 
   /**
-   * Exactly `n` bytes (a view when they came in one read, else copied once).
+   * Exactly `n` bytes (a view when they came in one read, else copied once;
+   * from 512 bytes, a Buffer of their own when a view would share a buffer
+   * over twice their length: a kept value holds about its length).
    *
    * @returns the bytes; `undefined` until all `n` are there (those that are
    *   stay buffered); `null` at end of stream, on error, or once closed.
@@ -1114,7 +1117,9 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    *   a 4-byte big-endian prefix. The same object each call is checked once.
    * @param maxBytes the longest payload accepted
    * @returns the payload (with `keepHeader`, the header and the payload): a
-   *   view when it came in one read, else copied once; `undefined` until all
+   *   view when it came in one read, else copied once; from 512 bytes, a
+   *   Buffer of its own when a view would share a buffer over twice its
+   *   length; `undefined` until all
    *   of it is there (what is there stays buffered); `null` at end of
    *   stream, on error, or once closed.
    * @throws an Error with code ERR_DANGA_FRAME_TOO_LONG when the header

@@ -19,7 +19,7 @@
 import { Buffer } from 'node:buffer';
 import { frameTooLong, invalidArgType, invalidArgValue, stateError, validateInteger } from './errors.js';
 import type { FrameFormat } from './socket-types.js';
-import { byteAt, dropFront, indexOfChunks, takeFront } from './chunks.js';
+import { byteAt, dropFront, indexOfChunks, KEEP_EXACT, keepable, takeFront } from './chunks.js';
 import { EMPTY } from './constants.js';
 
 /** Host hook: one socket read of at most `max` bytes (counted, activity, end of stream noted): bytes, empty when none now, null at the end or on error. */
@@ -275,6 +275,8 @@ export class Inbound {
       this.#settle();
       frame = takeFront(list, n);
     }
+    // (A long frame that is a small part of a large read is copied: keepable.)
+    if (n >= KEEP_EXACT) frame = keepable(frame);
     this.bytes -= n;
     this.scanned = this.scanned > n ? this.scanned - n : 0;
     this.taken();
@@ -309,7 +311,8 @@ export class Inbound {
           this.scanned = q - off;
           return TOO_LONG;
         }
-        const frame = len === 0 ? EMPTY : this.#view(head, off, off + len);
+        let frame = len === 0 ? EMPTY : this.#view(head, off, off + len);
+        if (len >= KEEP_EXACT) frame = keepable(frame);
         this.#drop(len + skip);
         this.scanned = 0;
         this.taken();
@@ -331,7 +334,8 @@ export class Inbound {
           this.scanned = at;
           return TOO_LONG;
         }
-        const frame = takeFront(chunks, len, skip);
+        let frame = takeFront(chunks, len, skip);
+        if (len >= KEEP_EXACT) frame = keepable(frame);
         this.bytes -= len + skip;
         this.scanned = 0;
         this.taken();

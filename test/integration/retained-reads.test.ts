@@ -155,3 +155,98 @@ test('a kept read holds at most 16 times its length, between dropped reads of th
     DangaSocket.reset();
   }
 });
+
+/** Server side of a memcached-style store: each value (`size` bytes and CRLF, readExact) kept when `keep(i)` says so, the others dropped. */
+class ValueStore extends DangaSocket {
+  readonly kept: Buffer[] = [];
+  values = 0;
+
+  constructor(
+    sock: Sock,
+    private readonly size: number,
+    private readonly keep: (i: number) => boolean,
+  ) {
+    super(sock);
+    this.watchRead(true);
+  }
+
+  override eventRead(): void {
+    for (;;) {
+      const v = this.readExact(this.size + 2);
+      if (v === undefined) return;
+      if (v === null) {
+        this.close('eof');
+        return;
+      }
+      // As a store keeps a value: the bytes before the CRLF, as read.
+      if (this.keep(this.values++)) this.kept.push(v.subarray(0, this.size));
+    }
+  }
+
+  override eventHup(): void {
+    this.close('hup');
+  }
+
+  override eventErr(): void {
+    this.close('err');
+  }
+}
+
+/**
+ * A client writes `writes` times `perWrite` values of 1 KiB (each with its
+ * CRLF) in one write, the next write once the server has taken them; the
+ * server keeps one value of each write. Returns the server and the growth
+ * of ArrayBuffer memory.
+ */
+async function keptValues(writes: number, perWrite: number, split: boolean): Promise<{ store: ValueStore; growth: number }> {
+  const size = 1024;
+  let store: ValueStore | null = null;
+  const listener = new Listener(listenTcp({ host: '127.0.0.1', port: 0 }), (s) => {
+    store = new ValueStore(s, size, (i) => i % perWrite === perWrite - 1);
+  });
+  const address = listener.sock()!.localAddress();
+  if (address === null || address.family === 'unix') throw new Error('no address');
+  const client = new Writer(connectTcp({ host: '127.0.0.1', port: address.port }));
+  await runUntil(() => store !== null);
+  listener.close('done');
+  const server = store as unknown as ValueStore;
+  const value = Buffer.alloc(size + 2, 'v');
+  value.write('\r\n', size);
+  const batch = Buffer.concat(Array.from({ length: perWrite }, () => value));
+  const before = arrayBuffersAfterGc();
+  for (let w = 0; w < writes; w++) {
+    if (split) {
+      // The last value arrives in two reads: it spans Buffers.
+      const cut = batch.length - size / 2;
+      client.write(batch.subarray(0, cut));
+      await runUntil(() => server.values === (w + 1) * perWrite - 1 || server.closed);
+      client.write(batch.subarray(cut));
+    } else client.write(batch);
+    await runUntil(() => server.values === (w + 1) * perWrite || server.closed);
+  }
+  assert.ok(!server.closed, 'the connection stayed open');
+  const growth = arrayBuffersAfterGc() - before;
+  client.close('done');
+  return { store: server, growth };
+}
+
+test('a kept 1 KiB value read with readExact holds about its length, whatever it arrived with', { timeout: 120_000 }, async () => {
+  // Eight values arrive in one 8 KiB read; the store keeps the last of them.
+  // The epoll engine copies such a read into a pool chunk of 128 KiB, and a
+  // view of it pinned the chunk: 8 KiB per kept value, 128 KiB for the last.
+  for (const split of [false, true]) {
+    const { store, growth } = await keptValues(512, 8, split);
+    assert.equal(store.kept.length, 512);
+    for (const v of store.kept) {
+      assert.equal(v.length, 1024);
+      assert.ok(
+        v.buffer.byteLength <= 2 * 1024,
+        `a kept 1 KiB value${split ? ' (spanning two reads)' : ''} pins an ArrayBuffer of ${v.buffer.byteLength} bytes`,
+      );
+    }
+    const kept = 512 * 1024;
+    const limit = 2 * kept + 256 * 1024;
+    assert.ok(growth <= limit, `512 kept values of 1 KiB grew ArrayBuffer memory by ${growth} bytes (limit ${limit})`);
+    DangaSocket.reset();
+  }
+});
