@@ -154,9 +154,11 @@ export class Outbound {
     return false;
   }
 
-  /** write([a, b, …]): pieces of `total` bytes (> 0) queued together; written at once when the queue was empty and writes are not held. */
-  pieces(host: OutboundHost, bufs: readonly Buffer[], total: number): boolean {
+  /** write([a, b, …]): non-empty pieces queued together; written at once when the queue was empty and writes are not held. */
+  pieces(host: OutboundHost, bufs: readonly Buffer[]): boolean {
     const wasEmpty = this.empty;
+    let total = 0;
+    for (const b of bufs) total += b.length;
     if (!this.#fits(host, total)) return false;
     for (const b of bufs) this.q.push(b);
     this.size += total;
