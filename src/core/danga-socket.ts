@@ -22,12 +22,14 @@ import {
   errno,
   invalidArgType,
   invalidArgValue,
-  outOfRange,
-  pendingError,
+  badMaxBytes,
   stateError,
   systemError,
+  transportError,
   validateFunction,
   validateInteger,
+  validateObject,
+  validateSeconds,
 } from './errors.js';
 import {
   kCloseHook,
@@ -44,7 +46,7 @@ import {
 import { FileRange, type FileSource, type WriteFileOptions } from './file-range.js';
 import { constants as bufferConstants } from 'node:buffer';
 import { toBuffer, toBuffers } from './chunks.js';
-import { log, text } from './log.js';
+import { DEBUG_LEVEL, log, text } from './log.js';
 import type { DangaSocketOptions, EndOptions, FrameFormat, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
 import { type FrameSpec, Inbound, frameSpec, kOwed, kReadSocket } from './inbound.js';
 import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kHeld, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
@@ -67,9 +69,6 @@ export type PostLoopCallback = (descriptorMap: Map<number, DangaSocket<object>>,
  * @original new in danga-socket (not in Danga::Socket 1.62)
  */
 export type ErrorHandler = (err: unknown, obj: DangaSocket<object>) => void;
-
-/** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
-const DEBUG_LEVEL = Number(process.env.DANGA_DEBUG ?? 0) || 0;
 
 /** Largest frame (and maxBytes) the framing helpers take: the largest Buffer. */
 const MAX_FRAME = bufferConstants.MAX_LENGTH;
@@ -152,7 +151,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     if (t === null) throw invalidArgType('sock', 'a Sock, a stream or a socket fd', sock);
     if (t.closed) throw invalidArgValue('sock', 'is closed');
     if (options !== undefined) {
-      if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+      validateObject('options', options);
       if (options.eofOnce !== undefined && typeof options.eofOnce !== 'boolean') {
         throw invalidArgType('options.eofOnce', 'of type boolean', options.eofOnce);
       }
@@ -417,7 +416,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   startTls(options: StartTlsOptions = {}): void {
-    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    validateObject('options', options);
     const old = this.#t;
     if (this.#closed !== null || old === null) throw stateError('ERR_SOCKET_CLOSED', 'startTls() on a closed DangaSocket');
     if (!this.#queueEmpty()) {
@@ -512,7 +511,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
       this[kRunCallback](item);
       if (!this.#queueEmpty()) return this.#flush();
       // An end() inside the callback waited for it to return: the queue is empty now.
-      if (this.#flags & (ENDING | HALF_CLOSING)) this.#drained();
+      if (this.#flags & (ENDING | HALF_CLOSING)) this[kDrained]();
       return true;
     }
     return this.#outbound().queue(this, item);
@@ -609,7 +608,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   end(options?: EndOptions): void {
-    if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidArgType('options', 'an object', options);
+    if (options !== undefined) validateObject('options', options);
     if (this.#closed !== null) return;
     if (options?.halfClose === true) {
       this.#flags |= HALF_CLOSING;
@@ -617,12 +616,13 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
       this.#flags |= ENDING;
       this.#stopReading();
     }
-    if (this.#queueEmpty() && this.#callbackDepth === 0) this.#drained();
+    if (this.#queueEmpty() && this.#callbackDepth === 0) this[kDrained]();
   }
 
-  /** The queue is empty: what end() asked for happens now. */
-  #drained(): void {
+  /** @internal the queue is empty (see OutboundHost): write interest off if the queue turned it on; what end() asked for happens now. */
+  [kDrained](): void {
     const flags = this.#flags;
+    if (flags & QUEUE_WATCH) this.#queueWatch(false);
     if (flags & ENDING) {
       this.close('end');
     } else if (flags & HALF_CLOSING) {
@@ -657,9 +657,6 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   setWriteWatermarks(high: number, low: number): void {
-    validateInteger('high', high, 0, Number.MAX_SAFE_INTEGER);
-    validateInteger('low', low, 0, Number.MAX_SAFE_INTEGER);
-    if (low > high) throw outOfRange('low', `an integer <= high (${high})`, low);
     this.#outbound().setWatermarks(this, high, low);
   }
 
@@ -672,8 +669,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   setWriteCap(bytes: number): void {
-    validateInteger('bytes', bytes, 0, Number.MAX_SAFE_INTEGER);
-    this.#outbound().cap = bytes;
+    this.#outbound().setCap(bytes);
   }
 
   /**
@@ -703,9 +699,8 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   setIdleTimeout(seconds: number): void {
-    if (typeof seconds !== 'number') throw invalidArgType('seconds', 'of type number', seconds);
-    if (!(seconds >= 0 && seconds <= 0x7fffffff / 1000)) throw outOfRange('seconds', 'a number >= 0', seconds);
-    if (this.#closed === null) this.#extras().setIdle(this, Math.ceil(seconds * 1000));
+    const ms = Math.ceil(validateSeconds('seconds', seconds) * 1000);
+    if (this.#closed === null) this.#extras().setIdle(this, ms);
   }
 
   /**
@@ -768,12 +763,6 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     if (out !== null) return out.flush(this) === DRAINED;
     if (this.#closed === null) this[kDrained]();
     return true;
-  }
-
-  /** @internal the queue is empty (see OutboundHost): write interest off if the queue turned it on; what end() waits for. */
-  [kDrained](): void {
-    if (this.#flags & QUEUE_WATCH) this.#queueWatch(false);
-    if (this.#flags & (ENDING | HALF_CLOSING)) this.#drained();
   }
 
   /**
@@ -878,8 +867,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   peek(maxBytes: number): Buffer | null {
     if (!(typeof maxBytes === 'number' && maxBytes >= 1 && maxBytes <= Number.MAX_SAFE_INTEGER && Number.isInteger(maxBytes))) {
-      if (typeof maxBytes !== 'number') throw invalidArgType('maxBytes', 'of type number', maxBytes);
-      throw outOfRange('maxBytes', 'an integer >= 1', maxBytes);
+      throw badMaxBytes(maxBytes);
     }
     if (this.#closed !== null) return null;
     return (this.#pushBack ??= new Inbound()).peek(this, maxBytes);
@@ -937,8 +925,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   read(maxBytes: number): Buffer | null {
     if (!(typeof maxBytes === 'number' && maxBytes >= 1 && maxBytes <= Number.MAX_SAFE_INTEGER && Number.isInteger(maxBytes))) {
-      if (typeof maxBytes !== 'number') throw invalidArgType('maxBytes', 'of type number', maxBytes);
-      throw outOfRange('maxBytes', 'an integer >= 1', maxBytes);
+      throw badMaxBytes(maxBytes);
     }
     if (this.#closed !== null) return null;
     const pb = this.#pushBack;
@@ -1133,13 +1120,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
   /** @internal the loop's error event (see LoopObject): the transport's error, read here once, goes to eventErr. */
   [kEventErr](): unknown {
     const t = this.#t;
-    let err: Error | undefined;
-    if (t !== null) {
-      const own = t.error;
-      if (own !== undefined && own !== null) err = own;
-      else if (this.eventErr.length > 0) err = pendingError(t);
-    }
-    return this.eventErr(err);
+    return this.eventErr(t === null ? undefined : transportError(t, this.eventErr.length > 0));
   }
 
   /**
