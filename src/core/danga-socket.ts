@@ -31,18 +31,7 @@ import {
   validateObject,
   validateSeconds,
 } from './errors.js';
-import {
-  kCloseHook,
-  kEventErr,
-  kIdleCheck,
-  kPushBackStep,
-  kReadiness,
-  kShutdown,
-  reactor,
-  type LoopCallback,
-  type LoopObject,
-  type OtherFdCallback,
-} from './loop.js';
+import { kCloseHook, kEventErr, kIdleCheck, kPushBackStep, kReadiness, reactor, type LoopCallback, type LoopObject, type OtherFdCallback } from './loop.js';
 import { FileRange, type FileSource, type WriteFileOptions } from './file-range.js';
 import { constants as bufferConstants } from 'node:buffer';
 import { toBuffer, toBuffers } from './chunks.js';
@@ -730,11 +719,6 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   onShutdown(): void {
     this.end();
-  }
-
-  /** @internal graceful shutdown (see LoopObject). */
-  [kShutdown](): void {
-    this.onShutdown();
   }
 
   /** @internal tells `fn` when the object closes (one watcher: the Listener that accepted it). */
