@@ -61,7 +61,9 @@ const CATEGORIES: [string, (f: CallFrame, file: string) => boolean][] = [
     (f, file) =>
       file.endsWith('core/inbound.js') ||
       (file.endsWith('core/danga-socket.js') &&
-        /^(readExact|readLine|readUntil|peek|readSome|read|#readFrame|#readIntoStore|#waitForSocket|#updatePushBack|#readSocket)$/.test(f.functionName)) ||
+        /^(readExact|readLine|readUntil|peek|readSome|read|#readFrame|#readIntoStore|#waitForSocket|#updatePushBack|#readSocket|\[danga\.readSocket\])$/.test(
+          f.functionName,
+        )) ||
       file.endsWith('engines/epoll/native-sock.js') ||
       (file.endsWith('servers/net-job.js') && f.functionName === '') ||
       file.endsWith('servers/danga-job.js') ||
@@ -80,7 +82,8 @@ const CATEGORIES: [string, (f: CallFrame, file: string) => boolean][] = [
     'write path',
     (f, file) =>
       file.endsWith('core/outbound.js') ||
-      (file.endsWith('core/danga-socket.js') && /^(write|batch|#flush|#outbound|#queueEmpty|end)$/.test(f.functionName)) ||
+      (file.endsWith('core/danga-socket.js') &&
+        /^(write|batch|#flush|#outbound|#queueEmpty|end|#queueWatch|\[danga\.(writeOne|wrote|writeFailed|runCallback|drained)\])$/.test(f.functionName)) ||
       file === 'node:internal/streams/writable' ||
       (file === 'node:internal/stream_base_commons' &&
         /^(writevGeneric|writeGeneric|createWriteWrap|afterWriteDispatched|onWriteComplete)$/.test(f.functionName)) ||

@@ -31,6 +31,16 @@ export function toBuffer(data: Buffer | Uint8Array | string, name: string): Buff
   throw invalidArgType(name, 'a Buffer, Uint8Array or string', data);
 }
 
+/** The non-empty ones of `pieces` as Buffers (write([a, b, …])): every piece checked (as `name[i]`) before any is used. */
+export function toBuffers(pieces: ReadonlyArray<Buffer | Uint8Array | string>, name: string): Buffer[] {
+  const bufs: Buffer[] = [];
+  for (let i = 0; i < pieces.length; i++) {
+    const b = toBuffer(pieces[i] as Buffer | Uint8Array | string, `${name}[${i}]`);
+    if (b.length !== 0) bufs.push(b);
+  }
+  return bufs;
+}
+
 /**
  * Bytes copied into frames that spanned more than one Buffer (`bytes`), and
  * into frames of their own length that would have pinned a larger

@@ -10,7 +10,7 @@
 import { format } from 'node:util';
 import { WAIT_FOREVER } from './constants.js';
 import type { EngineName, Sock } from './contract.js';
-import { invalidArgType, outOfRange, validateFunction } from './errors.js';
+import { invalidArgType, outOfRange, validateFunction, validateObject, validateSeconds } from './errors.js';
 import { log, setLogger as setLog, text } from './log.js';
 import { reactor, type OtherFdCallback, type ProfilingData } from './loop.js';
 import { addOtherFds, replaceOtherFds } from './other-fds.js';
@@ -58,11 +58,8 @@ export abstract class ClassSide {
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   static shutdown(options: ShutdownOptions = {}): Promise<void> {
-    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
-    const timeout = options.timeout ?? 30;
-    if (typeof timeout !== 'number') throw invalidArgType('options.timeout', 'of type number', timeout);
-    if (!(timeout >= 0 && timeout <= 0x7fffffff / 1000)) throw outOfRange('options.timeout', 'a number of seconds >= 0', timeout);
-    return reactor.shutdown(timeout * 1000);
+    validateObject('options', options);
+    return reactor.shutdown(validateSeconds('options.timeout', options.timeout ?? 30) * 1000);
   }
 
   /**

@@ -15,37 +15,27 @@
  * how it works.
  */
 import { ClassSide } from './class-side.js';
-import { Extras } from './extras.js';
+import { Extras, addrString, ipString } from './extras.js';
 import { EMPTY, INITIAL_WATCH, POLLIN, POLLOUT, noop } from './constants.js';
 import type { Sock, SockAddress, StartTlsOptions, Transport } from './contract.js';
 import {
   errno,
-  errnoOf,
   invalidArgType,
   invalidArgValue,
-  outOfRange,
-  pendingError,
+  badMaxBytes,
   stateError,
   systemError,
+  transportError,
   validateFunction,
   validateInteger,
+  validateObject,
+  validateSeconds,
 } from './errors.js';
-import {
-  kCloseHook,
-  kEventErr,
-  kIdleCheck,
-  kPushBackStep,
-  kReadiness,
-  kShutdown,
-  reactor,
-  type LoopCallback,
-  type LoopObject,
-  type OtherFdCallback,
-} from './loop.js';
+import { kCloseHook, kEventErr, kIdleCheck, kPushBackStep, kReadiness, reactor, type LoopCallback, type LoopObject, type OtherFdCallback } from './loop.js';
 import { FileRange, type FileSource, type WriteFileOptions } from './file-range.js';
 import { constants as bufferConstants } from 'node:buffer';
-import { toBuffer } from './chunks.js';
-import { log, text } from './log.js';
+import { toBuffer, toBuffers } from './chunks.js';
+import { DEBUG_LEVEL, log, text } from './log.js';
 import type { DangaSocketOptions, EndOptions, FrameFormat, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
 import { type FrameSpec, Inbound, frameSpec, kOwed, kReadSocket } from './inbound.js';
 import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kHeld, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
@@ -69,13 +59,10 @@ export type PostLoopCallback = (descriptorMap: Map<number, DangaSocket<object>>,
  */
 export type ErrorHandler = (err: unknown, obj: DangaSocket<object>) => void;
 
-/** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
-const DEBUG_LEVEL = Number(process.env.DANGA_DEBUG ?? 0) || 0;
-
 /** Largest frame (and maxBytes) the framing helpers take: the largest Buffer. */
 const MAX_FRAME = bufferConstants.MAX_LENGTH;
 
-/** Bits of `#flags`. */
+/** Bits of `#flags`. eofOnce was asked for. */
 const EOF_ONCE = 1;
 /** A read returned null (end of stream or error). */
 const AT_EOF = 2;
@@ -91,6 +78,10 @@ const HALF_CLOSING = 8;
  * filed again.
  */
 const FILED = 16;
+/** TCP_CORK is on. */
+const CORKED = 32;
+/** The queue turned write interest on itself (write() or EAGAIN), so it turns it off once drained. */
+const QUEUE_WATCH = 64;
 
 /**
  * The base class. Subclass it, call `super(sock)`, and override the event
@@ -104,19 +95,17 @@ const FILED = 16;
 export class DangaSocket<S extends object = Sock> extends ClassSide implements LoopObject {
   // It is also the OutboundHost of its write queue (checked where it passes itself as the host).
   // ---------------------------------------------------------------- state
+  // What an idle object carries; what is usually empty is absent (null) until used.
   #t: Transport | null;
-  /** A transport given up for STARTTLS whose fd number stays reserved until the deferred close. */
-  #reserved: Transport | null = null;
-  #fd: number;
-  /** The fd this object is filed under in the descriptor map (kept after close). */
+  /** The fd this object is filed under in the descriptor map (kept after close: `fd` is then -1). */
   readonly #key: number;
-  #closed = false;
-  #corked = false;
+  /** Why it closed ('' when no reason was given; 'stolen' after stealSocket()); null while open. */
+  #closed: string | null = null;
   #watch = INITIAL_WATCH;
+  /** EOF_ONCE, AT_EOF, ENDING, HALF_CLOSING, FILED, CORKED, QUEUE_WATCH. */
+  #flags = 0;
   /** The write queue; made on the first write that queues (most writes go straight out). */
   #out: Outbound | null = null;
-  /** True when write() turned write interest on itself, so it turns it off once drained. */
-  #writeSetWatch = false;
   /**
    * Depth of write callbacks running: a callback queued from inside one runs
    * after it returns (a trampoline), so chained callbacks never grow the stack.
@@ -124,15 +113,9 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
   #callbackDepth = 0;
   /** Pushed-back data and the frame scanner; made on the first pushBackRead() or framing call (most objects never push back). */
   #pushBack: Inbound | null = null;
-  #writer: WriterFunc | null = null;
-  #peer: SockAddress | null | undefined = undefined;
-  #local: SockAddress | null | undefined = undefined;
-  /** EOF_ONCE, AT_EOF, ENDING, HALF_CLOSING. */
-  #flags = 0;
   /** Depth of batch() scopes: writes are queued, and written once the outermost ends. */
   #batchDepth = 0;
-  /** Why it closed; null while open. */
-  #closeReason: string | null = null;
+  /** Idle timeout, close watcher, writer function, addresses, a reserved transport: made on first use. */
   #ext: Extras | null = null;
 
   /**
@@ -157,14 +140,13 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     if (t === null) throw invalidArgType('sock', 'a Sock, a stream or a socket fd', sock);
     if (t.closed) throw invalidArgValue('sock', 'is closed');
     if (options !== undefined) {
-      if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+      validateObject('options', options);
       if (options.eofOnce !== undefined && typeof options.eofOnce !== 'boolean') {
         throw invalidArgType('options.eofOnce', 'of type boolean', options.eofOnce);
       }
       if (options.eofOnce === true) this.#flags = EOF_ONCE;
     }
     this.#t = t;
-    this.#fd = t.fd;
     this.#key = t.fd;
 
     const existing = reactor.descriptorMap.get(this.#key);
@@ -242,7 +224,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original the field `$obj->{closed}`
    */
   get closed(): boolean {
-    return this.#closed;
+    return this.#closed !== null;
   }
 
   /**
@@ -252,7 +234,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original the field `$obj->{fd}`
    */
   get fd(): number {
-    return this.#fd;
+    return this.#closed === null ? this.#key : -1;
   }
 
   /**
@@ -273,7 +255,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   closeReason(): string | null {
-    return this.#closeReason;
+    return this.#closed;
   }
 
   /**
@@ -284,7 +266,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   setPostLoopCallback(fn: PostLoopCallback | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
-    if (this.#closed) return;
+    if (this.#closed !== null) return;
     if (fn) reactor.plcMap.set(this, fn as LoopCallback);
     else reactor.plcMap.delete(this);
   }
@@ -301,10 +283,10 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     const t = this.#t;
     if (t === null) return;
     const val = Boolean(on);
-    if (val === this.#corked) return;
+    if (val === ((this.#flags & CORKED) !== 0)) return;
     const rc = t.setCork(val);
     if (rc === 0) {
-      this.#corked = val;
+      this.#flags ^= CORKED;
     } else if (rc === -errno.EBADF || rc === -errno.ENOTSOCK) {
       process.emitWarning(systemError(rc, 'setsockopt', 'TCP_CORK').message, { code: 'DANGA_CORK_FAILED' });
       this.close('tcp_cork_failed');
@@ -321,7 +303,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original `$obj->steal_socket()`
    */
   stealSocket(): S | null {
-    if (this.#closed) return null;
+    if (this.#closed !== null) return null;
     const t = this.#t;
     this.#cleanup('stolen', false);
     return t === null ? null : (t.handle as S);
@@ -338,7 +320,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original `$obj->close($reason)`
    */
   close(reason?: string): void {
-    if (this.#closed) return;
+    if (this.#closed !== null) return;
     if (DEBUG_LEVEL > 0) DangaSocket.debugMsg('Closing #%d (%s) due to %s', this.#key, this.constructor.name, reason ?? '');
     this.#cleanup(reason === undefined ? '' : text(reason), true);
   }
@@ -358,8 +340,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * Its socket (unless stolen) is closed at the end of the iteration.
    */
   #cleanup(reason: string, closeSocket: boolean): void {
-    this.#closed = true; // first: a failing uncork below closes, and must find it closed
-    this.#closeReason = reason;
+    this.#closed = reason; // first: a failing uncork below closes, and must find it closed
     reactor.stats.countClose(reason);
     this.tcpCork(false);
     // Drop the queue: it may hold callbacks that refer back to this object,
@@ -380,11 +361,8 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     // The object stays in the descriptor map until the end of the iteration
     // (reactor.deferClose), so that the dispatcher finds a closed object (and
     // skips it) rather than an unknown fd or a new socket under the number.
-    this.#fd = -1;
-    this.#ext?.closed();
-    const reserved = this.#reserved;
+    const reserved = this.#ext === null ? null : this.#ext.closed();
     this.#t = null;
-    this.#reserved = null;
     // Deferred: the fd must not be reused while events for it may still be
     // in the batch being dispatched. A stolen socket's number leaves the map then too.
     reactor.deferClose({ obj: this, key: this.#key, transport: closeSocket ? t : null, reserved });
@@ -427,9 +405,9 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   startTls(options: StartTlsOptions = {}): void {
-    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    validateObject('options', options);
     const old = this.#t;
-    if (this.#closed || old === null) throw stateError('ERR_SOCKET_CLOSED', 'startTls() on a closed DangaSocket');
+    if (this.#closed !== null || old === null) throw stateError('ERR_SOCKET_CLOSED', 'startTls() on a closed DangaSocket');
     if (!this.#queueEmpty()) {
       throw stateError(
         'ERR_WRITE_QUEUE_NOT_EMPTY',
@@ -444,7 +422,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
       // Bad options fail before the connection changes hands: go on with the
       // plain connection. Should it be gone with the failure, so is the object.
       if (old.attach(this.#watch, this.#readyCallback(old)) < 0) {
-        this.#reserved = old;
+        this.#extras().reserved = old;
         this.close('starttls_failed');
       }
       throw err;
@@ -452,9 +430,9 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     this.#pushBack = null;
     this.#unfile();
     // The old transport keeps this object's number reserved until it closes.
-    this.#reserved = old;
+    this.#extras().reserved = old;
     this.#t = t;
-    this.#corked = false;
+    this.#flags &= ~CORKED;
     const rc = t.attach(this.#watch, this.#readyCallback(t));
     if (rc < 0) throw systemError(rc, 'attach', `fd ${this.#key}`);
     reactor.markReady(this);
@@ -468,7 +446,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   setWriterFunc(fn: WriterFunc | null): void {
     if (fn !== null && fn !== undefined) validateFunction('fn', fn);
-    this.#writer = fn ?? null;
+    if (fn || this.#ext !== null) this.#extras().writer = fn ?? null;
   }
 
   /**
@@ -488,7 +466,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original `$obj->write($data)`; arrays of pieces are new in danga-socket
    */
   write(data?: WriteData): boolean {
-    if (this.#closed) return true; // a dead object soon; the original lies too
+    if (this.#closed !== null) return true; // a dead object soon; the original lies too
     if (data === undefined || data === null) {
       // Inside a write callback or a batch the queue is pushed at its end.
       return this.#callbackDepth > 0 || this.#batchDepth > 0 ? this.#queueEmpty() : this.#flush();
@@ -497,8 +475,10 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     if (typeof data === 'function') item = data;
     else if (Buffer.isBuffer(data)) item = data;
     else if (typeof data === 'string' || data instanceof Uint8Array) item = toBuffer(data, 'data');
-    else if (Array.isArray(data)) return this.#writePieces(data as ReadonlyArray<Buffer | Uint8Array | string>);
-    else throw invalidArgType('data', 'a Buffer, Uint8Array, string, array of those, function or undefined', data);
+    else if (Array.isArray(data)) {
+      const bufs = toBuffers(data as ReadonlyArray<Buffer | Uint8Array | string>, 'data');
+      return bufs.length === 0 ? this.#queueEmpty() : this.#outbound().pieces(this, bufs);
+    } else throw invalidArgType('data', 'a Buffer, Uint8Array, string, array of those, function or undefined', data);
 
     const out = this.#out;
     const queued = out !== null && out.head < out.q.length;
@@ -507,23 +487,20 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
       if (len === 0) return !queued;
       if (!queued && this.#batchDepth === 0) {
         // Nothing queued: write now, bypassing the queue.
-        const n = this.#rawWrite(item, 0, len);
-        if (n > 0) this.#wrote(n);
+        const n = this[kWriteOne](item, 0, len);
+        if (n > 0) this[kWrote](n);
         if (n === len) {
-          if (this.#writeSetWatch) {
-            this.#writeSetWatch = false;
-            this.#setWatch(POLLOUT, false);
-          }
+          if (this.#flags & QUEUE_WATCH) this.#queueWatch(false);
           return true;
         }
-        return n >= 0 || n === -errno.EAGAIN ? this.#outbound().rest(this, item, n) : this.#writeFailed(n);
+        return n >= 0 || n === -errno.EAGAIN ? this.#outbound().rest(this, item, n) : this[kWriteFailed](n);
       }
     } else if (!queued && this.#callbackDepth === 0 && this.#batchDepth === 0) {
       // Nothing queued: run it now; what it queues runs once it returns.
-      this.#runCallback(item);
+      this[kRunCallback](item);
       if (!this.#queueEmpty()) return this.#flush();
       // An end() inside the callback waited for it to return: the queue is empty now.
-      if (this.#flags & (ENDING | HALF_CLOSING)) this.#drained();
+      if (this.#flags & (ENDING | HALF_CLOSING)) this[kDrained]();
       return true;
     }
     return this.#outbound().queue(this, item);
@@ -538,19 +515,6 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
   #queueEmpty(): boolean {
     const out = this.#out;
     return out === null || out.head >= out.q.length;
-  }
-
-  /** write([a, b, …]): every piece checked first, then queued together and pushed with one writev. */
-  #writePieces(pieces: ReadonlyArray<Buffer | Uint8Array | string>): boolean {
-    const bufs: Buffer[] = [];
-    let total = 0;
-    for (let i = 0; i < pieces.length; i++) {
-      const b = toBuffer(pieces[i] as Buffer | Uint8Array | string, `data[${i}]`);
-      if (b.length === 0) continue;
-      bufs.push(b);
-      total += b.length;
-    }
-    return total === 0 ? this.#queueEmpty() : this.#outbound().pieces(this, bufs, total);
   }
 
   /** @internal writes are held: inside a write callback or a batch (see OutboundHost). */
@@ -589,9 +553,9 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   writeFile(file: FileSource, offset?: number, length?: number, options?: WriteFileOptions): boolean {
     const range = FileRange.from(file, offset, length, options);
-    if (this.#closed || range.pos === range.end) {
+    if (this.#closed !== null || range.pos === range.end) {
       range.release();
-      return this.#closed || this.#queueEmpty();
+      return this.#closed !== null || this.#queueEmpty();
     }
     return this.#outbound().file(this, range);
   }
@@ -616,7 +580,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     } finally {
       this.#batchDepth--;
     }
-    if (this.#closed) return true;
+    if (this.#closed !== null) return true;
     if (this.#batchDepth > 0 || this.#callbackDepth > 0) return this.#queueEmpty();
     return this.#flush();
   }
@@ -633,20 +597,21 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   end(options?: EndOptions): void {
-    if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidArgType('options', 'an object', options);
-    if (this.#closed) return;
+    if (options !== undefined) validateObject('options', options);
+    if (this.#closed !== null) return;
     if (options?.halfClose === true) {
       this.#flags |= HALF_CLOSING;
     } else {
       this.#flags |= ENDING;
       this.#stopReading();
     }
-    if (this.#queueEmpty() && this.#callbackDepth === 0) this.#drained();
+    if (this.#queueEmpty() && this.#callbackDepth === 0) this[kDrained]();
   }
 
-  /** The queue is empty: what end() asked for happens now. */
-  #drained(): void {
+  /** @internal the queue is empty (see OutboundHost): write interest off if the queue turned it on; what end() asked for happens now. */
+  [kDrained](): void {
     const flags = this.#flags;
+    if (flags & QUEUE_WATCH) this.#queueWatch(false);
     if (flags & ENDING) {
       this.close('end');
     } else if (flags & HALF_CLOSING) {
@@ -662,13 +627,8 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     }
   }
 
-  /** @internal `n` bytes went out (see OutboundHost). */
+  /** @internal `n` bytes went out (see OutboundHost): counted, and activity for the idle timeout. */
   [kWrote](n: number): void {
-    this.#wrote(n);
-  }
-
-  /** `n` bytes went out: counted, and activity for the idle timeout. */
-  #wrote(n: number): void {
     reactor.stats.bytesOut += n;
     const ext = this.#ext;
     if (ext !== null && ext.idleMs !== 0) ext.lastActive = reactor.activityTime();
@@ -686,9 +646,6 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   setWriteWatermarks(high: number, low: number): void {
-    validateInteger('high', high, 0, Number.MAX_SAFE_INTEGER);
-    validateInteger('low', low, 0, Number.MAX_SAFE_INTEGER);
-    if (low > high) throw outOfRange('low', `an integer <= high (${high})`, low);
     this.#outbound().setWatermarks(this, high, low);
   }
 
@@ -701,8 +658,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   setWriteCap(bytes: number): void {
-    validateInteger('bytes', bytes, 0, Number.MAX_SAFE_INTEGER);
-    this.#outbound().cap = bytes;
+    this.#outbound().setCap(bytes);
   }
 
   /**
@@ -732,10 +688,8 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original new in danga-socket (not in Danga::Socket 1.62)
    */
   setIdleTimeout(seconds: number): void {
-    if (typeof seconds !== 'number') throw invalidArgType('seconds', 'of type number', seconds);
-    if (!(seconds >= 0 && seconds <= 0x7fffffff / 1000)) throw outOfRange('seconds', 'a number >= 0', seconds);
-    if (this.#closed) return;
-    (this.#ext ??= new Extras()).setIdle(this, Math.ceil(seconds * 1000));
+    const ms = Math.ceil(validateSeconds('seconds', seconds) * 1000);
+    if (this.#closed === null) this.#extras().setIdle(this, ms);
   }
 
   /**
@@ -750,7 +704,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
 
   /** @internal the idle sweep (see LoopObject). */
   [kIdleCheck](nowMs: number): void {
-    if (!this.#closed && this.#ext?.idleDue(nowMs) === true) this.onIdle();
+    if (this.#closed === null && this.#ext?.idleDue(nowMs) === true) this.onIdle();
   }
 
   /**
@@ -767,18 +721,18 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     this.end();
   }
 
-  /** @internal graceful shutdown (see LoopObject). */
-  [kShutdown](): void {
-    this.onShutdown();
-  }
-
   /** @internal tells `fn` when the object closes (one watcher: the Listener that accepted it). */
   [kCloseHook](fn: (() => void) | null): void {
-    if (this.#closed) return;
-    (this.#ext ??= new Extras()).onClose = fn;
+    if (this.#closed === null) this.#extras().onClose = fn;
   }
 
-  #runCallback(fn: WriteCallback): void {
+  /** The rarely used settings, made on first use. */
+  #extras(): Extras {
+    return (this.#ext ??= new Extras());
+  }
+
+  /** @internal runs a write callback (see OutboundHost): what it queues waits for it to return. */
+  [kRunCallback](fn: WriteCallback): void {
     this.#callbackDepth++;
     try {
       fn();
@@ -787,26 +741,12 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     }
   }
 
-  /** @internal runs a queued write callback (see OutboundHost). */
-  [kRunCallback](fn: WriteCallback): void {
-    this.#runCallback(fn);
-  }
-
   /** Writes as much of the queue as the socket takes. */
   #flush(): boolean {
     const out = this.#out;
     if (out !== null) return out.flush(this) === DRAINED;
-    if (!this.#closed) this[kDrained]();
+    if (this.#closed === null) this[kDrained]();
     return true;
-  }
-
-  /** @internal the queue is empty (see OutboundHost): write interest off if the queue turned it on; what end() waits for. */
-  [kDrained](): void {
-    if (this.#writeSetWatch) {
-      this.#writeSetWatch = false;
-      this.#setWatch(POLLOUT, false);
-    }
-    if (this.#flags & (ENDING | HALF_CLOSING)) this.#drained();
   }
 
   /**
@@ -816,43 +756,25 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   [kFileFailed](err: Error): void {
     reactor.guard(this, () => this.eventErr(err));
-    if (!this.#closed) this.close('file_error');
+    if (this.#closed === null) this.close('file_error');
   }
 
   /** @internal the transport, when writes go straight to it (see OutboundHost). */
   [kDirect](): Transport | null {
-    return this.#writer === null ? this.#t : null;
+    const ext = this.#ext;
+    return ext === null || ext.writer === null ? this.#t : null;
   }
 
-  /** @internal one write (see OutboundHost). */
+  /** @internal one write through the writer function or the transport: bytes or -errno (see OutboundHost). */
   [kWriteOne](buf: Buffer, offset: number, length: number): number {
-    return this.#rawWrite(buf, offset, length);
+    const ext = this.#ext;
+    return ext === null || ext.writer === null ? (this.#t as Transport).write(buf, offset, length) : ext.write(buf, offset, length);
   }
 
-  /** One write through the writer function or the transport; bytes or -errno. */
-  #rawWrite(buf: Buffer, offset: number, length: number): number {
-    const writer = this.#writer;
-    if (writer === null) return (this.#t as Transport).write(buf, offset, length);
-    let n: number;
-    try {
-      n = writer(buf, length, offset);
-    } catch (err) {
-      return errnoOf(err, -errno.EINVAL);
-    }
-    if (typeof n !== 'number' || !(n >= 0)) return -errno.EINVAL;
-    return n > length ? length : Math.floor(n);
-  }
-
-  /** @internal a write failed (see OutboundHost). */
+  /** @internal a write failed with -errno n (see OutboundHost): wait for writability, or close. */
   [kWriteFailed](n: number): false {
-    return this.#writeFailed(n);
-  }
-
-  /** A write that failed with -errno n: wait for writability, or close. */
-  #writeFailed(n: number): false {
     if (n === -errno.EAGAIN) {
-      if (!(this.#watch & POLLOUT)) this.#writeSetWatch = true;
-      this.#setWatch(POLLOUT, true);
+      this.#queueWatch(true);
       return false;
     }
     if (n === -errno.EPIPE) this.close('EPIPE');
@@ -869,8 +791,14 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original `$obj->on_incomplete_write()`
    */
   onIncompleteWrite(): void {
-    if (!(this.#watch & POLLOUT)) this.#writeSetWatch = true;
-    this.#setWatch(POLLOUT, true);
+    this.#queueWatch(true);
+  }
+
+  /** Write interest on for the queue (marked as the queue's when it was off, so it goes off once drained), or off again. */
+  #queueWatch(on: boolean): void {
+    if (!on) this.#flags &= ~QUEUE_WATCH;
+    else if (!(this.#watch & POLLOUT)) this.#flags |= QUEUE_WATCH;
+    this.#setWatch(POLLOUT, on);
   }
 
   /**
@@ -885,7 +813,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   pushBackRead(buf: Buffer | Uint8Array | string): void {
     const b = toBuffer(buf, 'buf');
-    if (this.#closed || b.length === 0) return;
+    if (this.#closed !== null || b.length === 0) return;
     const pb = (this.#pushBack ??= new Inbound());
     pb.push(b);
     pb.update(this);
@@ -901,7 +829,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   unshiftRead(buf: Buffer | Uint8Array | string): void {
     const b = toBuffer(buf, 'buf');
-    if (this.#closed || b.length === 0) return;
+    if (this.#closed !== null || b.length === 0) return;
     const pb = (this.#pushBack ??= new Inbound());
     pb.unshift(b);
     pb.update(this);
@@ -923,16 +851,15 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   peek(maxBytes: number): Buffer | null {
     if (!(typeof maxBytes === 'number' && maxBytes >= 1 && maxBytes <= Number.MAX_SAFE_INTEGER && Number.isInteger(maxBytes))) {
-      if (typeof maxBytes !== 'number') throw invalidArgType('maxBytes', 'of type number', maxBytes);
-      throw outOfRange('maxBytes', 'an integer >= 1', maxBytes);
+      throw badMaxBytes(maxBytes);
     }
-    if (this.#closed) return null;
+    if (this.#closed !== null) return null;
     return (this.#pushBack ??= new Inbound()).peek(this, maxBytes);
   }
 
   /** @internal held bytes are owed to a reader, or not (see InboundHost): filed for the pushed-back phase while read interest is on. */
   [kOwed](owed: boolean): void {
-    if (owed && this.#watch & POLLIN && !this.#closed) {
+    if (owed && this.#watch & POLLIN && this.#closed === null) {
       if (!(this.#flags & FILED)) {
         this.#flags |= FILED;
         reactor.pushBack.add(this);
@@ -952,7 +879,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
   /** @internal the loop delivers pushed-back data (see LoopObject). */
   [kPushBackStep](): boolean {
     const pb = this.#pushBack;
-    if (this.#closed || pb === null || pb.bytes === 0 || !(this.#watch & POLLIN)) {
+    if (this.#closed !== null || pb === null || pb.bytes === 0 || !(this.#watch & POLLIN)) {
       this.#unfile();
       return false;
     }
@@ -960,7 +887,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     const readBefore = pb.socketBytes;
     const framesBefore = pb.frames;
     this.eventRead();
-    if (this.#closed || this.#pushBack !== pb) return false;
+    if (this.#closed !== null || this.#pushBack !== pb) return false;
     const progress = pb.socketBytes !== readBefore || pb.bytes < pushedBack || pb.frames !== framesBefore;
     if (!progress && pb.bytes > 0) {
       // Left as found (e.g. a partial line pushed back until the rest
@@ -982,21 +909,15 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   read(maxBytes: number): Buffer | null {
     if (!(typeof maxBytes === 'number' && maxBytes >= 1 && maxBytes <= Number.MAX_SAFE_INTEGER && Number.isInteger(maxBytes))) {
-      if (typeof maxBytes !== 'number') throw invalidArgType('maxBytes', 'of type number', maxBytes);
-      throw outOfRange('maxBytes', 'an integer >= 1', maxBytes);
+      throw badMaxBytes(maxBytes);
     }
-    if (this.#closed) return null;
+    if (this.#closed !== null) return null;
     const pb = this.#pushBack;
-    return pb === null ? this.#readSocket(maxBytes) : pb.read(this, maxBytes);
+    return pb === null ? this[kReadSocket](maxBytes) : pb.read(this, maxBytes);
   }
 
-  /** @internal one socket read (see InboundHost). */
+  /** @internal every read from the socket (see InboundHost): counted, activity for the idle timeout, end of stream noted. */
   [kReadSocket](maxBytes: number): Buffer | null {
-    return this.#readSocket(maxBytes);
-  }
-
-  /** Every read from the socket: counted, activity for the idle timeout, end of stream noted. */
-  #readSocket(maxBytes: number): Buffer | null {
     const buf = (this.#t as Transport).read(maxBytes);
     if (buf === null) {
       if (this.#flags & EOF_ONCE) this.#atEof();
@@ -1049,7 +970,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   readLine(maxBytes: number): Buffer | undefined | null {
     validateInteger('maxBytes', maxBytes, 0, MAX_FRAME);
-    if (this.#closed) return null;
+    if (this.#closed !== null) return null;
     return (this.#pushBack ??= new Inbound()).readLine(this, maxBytes);
   }
 
@@ -1074,7 +995,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
       typeof delimiter === 'string' && cached !== null && delimiter === cached.delimText ? (cached.delimBytes as Buffer) : toBuffer(delimiter, 'delimiter');
     if (delim.length === 0) throw invalidArgValue('delimiter', 'must not be empty');
     validateInteger('maxBytes', maxBytes, 0, MAX_FRAME);
-    if (this.#closed) return null;
+    if (this.#closed !== null) return null;
     const pb = (this.#pushBack ??= new Inbound());
     if (typeof delimiter === 'string') {
       pb.delimText = delimiter;
@@ -1097,7 +1018,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   readExact(n: number): Buffer | undefined | null {
     validateInteger('n', n, 0, MAX_FRAME);
-    if (this.#closed) return null;
+    if (this.#closed !== null) return null;
     if (n === 0) {
       // Nothing to read, but a frame all the same: the post-loop phase must
       // see it as progress, or a handler taking one frame per call would stop
@@ -1134,7 +1055,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     const cached = this.#pushBack;
     const spec = cached !== null && cached.format === format ? (cached.spec as FrameSpec) : frameSpec(format);
     validateInteger('maxBytes', maxBytes, 0, MAX_FRAME);
-    if (this.#closed) return null;
+    if (this.#closed !== null) return null;
     const pb = (this.#pushBack ??= new Inbound());
     pb.format = format;
     pb.spec = spec;
@@ -1188,13 +1109,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
   /** @internal the loop's error event (see LoopObject): the transport's error, read here once, goes to eventErr. */
   [kEventErr](): unknown {
     const t = this.#t;
-    let err: Error | undefined;
-    if (t !== null) {
-      const own = t.error;
-      if (own !== undefined && own !== null) err = own;
-      else if (this.eventErr.length > 0) err = pendingError(t);
-    }
-    return this.eventErr(err);
+    return this.eventErr(t === null ? undefined : transportError(t, this.eventErr.length > 0));
   }
 
   /**
@@ -1255,13 +1170,13 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original `$obj->watch_write($bool)`
    */
   watchWrite(on: boolean): void {
-    if (on) this.#writeSetWatch = false;
+    if (on) this.#flags &= ~QUEUE_WATCH;
     this.#setWatch(POLLOUT, Boolean(on));
   }
 
   #setWatch(bit: number, on: boolean): void {
     const t = this.#t;
-    if (this.#closed || t === null) return;
+    if (t === null) return;
     const mask = on ? this.#watch | bit : this.#watch & ~bit;
     if (mask === this.#watch) return;
     const rc = t.setInterest(mask);
@@ -1279,7 +1194,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   [kReadBeforeError](): void {
     for (;;) {
-      if (this.#closed || !(this.#watch & POLLIN)) return;
+      if (this.#closed !== null || !(this.#watch & POLLIN)) return;
       const bytesIn = reactor.stats.bytesIn;
       const pb = this.#pushBack;
       const held = pb === null ? 0 : pb.bytes;
@@ -1324,8 +1239,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original `$obj->peer_ip_string()`
    */
   peerIpString(): string | null {
-    const a = this.#peerAddress();
-    return a !== null && a.family !== 'unix' ? a.address : null;
+    return ipString(this.#address(true));
   }
 
   /**
@@ -1335,7 +1249,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original `$obj->peer_addr_string()`
    */
   peerAddrString(): string | null {
-    return addrString(this.#peerAddress());
+    return addrString(this.#address(true));
   }
 
   /**
@@ -1345,8 +1259,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original `$obj->local_ip_string()`
    */
   localIpString(): string | null {
-    const a = this.#localAddress();
-    return a !== null && a.family !== 'unix' ? a.address : null;
+    return ipString(this.#address(false));
   }
 
   /**
@@ -1356,25 +1269,12 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    * @original `$obj->local_addr_string()`
    */
   localAddrString(): string | null {
-    return addrString(this.#localAddress());
+    return addrString(this.#address(false));
   }
 
-  #peerAddress(): SockAddress | null {
-    if (this.#peer === undefined) {
-      if (this.#t === null) return null;
-      const a = this.#t.remoteAddress();
-      if (a === null) return null; // not connected yet: ask again later
-      this.#peer = a;
-    }
-    return this.#peer;
-  }
-
-  #localAddress(): SockAddress | null {
-    if (this.#local === undefined) {
-      if (this.#t === null) return null;
-      this.#local = this.#t.localAddress();
-    }
-    return this.#local;
+  /** The peer's (or the local) address, asked once and kept (in Extras; a closed object that never asked has none). */
+  #address(peer: boolean): SockAddress | null {
+    return this.#ext === null && this.#t === null ? null : this.#extras().address(this.#t, peer);
   }
 
   /**
@@ -1385,14 +1285,9 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
    */
   asString(): string {
     const rw = `(${this.#watch & POLLIN ? 'R' : ''}${this.#watch & POLLOUT ? 'W' : ''})`;
-    let s = `${this.constructor.name}${rw}: ${this.#closed ? 'closed' : 'open'}`;
+    let s = `${this.constructor.name}${rw}: ${this.#closed !== null ? 'closed' : 'open'}`;
     const peer = this.peerAddrString();
     if (peer !== null) s += ` to ${peer}`;
     return s;
   }
-}
-
-function addrString(a: SockAddress | null): string | null {
-  if (a === null || a.family === 'unix') return null;
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }

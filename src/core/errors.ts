@@ -162,10 +162,42 @@ export function validateInteger(name: string, value: unknown, min: number, max: 
   return value;
 }
 
+/** Validates an options argument: an object (null is not one). */
+export function validateObject(name: string, value: unknown): void {
+  if (value === null || typeof value !== 'object') throw invalidArgType(name, 'an object', value);
+}
+
+/** Validates a duration in seconds: a number from 0 to 2^31-1 ms (fractions allowed). */
+export function validateSeconds(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!(value >= 0 && value <= 0x7fffffff / 1000)) throw outOfRange(name, 'a number of seconds >= 0', value);
+  return value;
+}
+
+/**
+ * The error for a `maxBytes` that is not an integer from 1 to 2^53-1:
+ * read() and peek() check it inline (their fast path makes no call) and
+ * build the error here.
+ */
+export function badMaxBytes(value: unknown): TypeError | RangeError {
+  return typeof value !== 'number' ? invalidArgType('maxBytes', 'of type number', value) : outOfRange('maxBytes', 'an integer >= 1', value);
+}
+
 /** Validates a function argument. */
 export function validateFunction<T extends (...args: never[]) => unknown>(name: string, value: unknown): T {
   if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value);
   return value as T;
+}
+
+/**
+ * What eventErr(err) is told: the transport's own Error (the node engine's
+ * stream error, TLS errors included), else, when `pending` (an eventErr
+ * that declares the parameter), the socket's pending error; undefined when none.
+ */
+export function transportError(t: Transport, pending: boolean): Error | undefined {
+  const own = t.error;
+  if (own !== undefined && own !== null) return own;
+  return pending ? pendingError(t) : undefined;
 }
 
 /** The socket's pending error (SO_ERROR, which reading clears), else the error of the read that failed; undefined when none. */

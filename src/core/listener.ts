@@ -6,7 +6,7 @@
 import type { Sock, SockAddress } from './contract.js';
 import { DangaSocket } from './danga-socket.js';
 import { invalidArgType, outOfRange, stateError, systemError, validateFunction, validateInteger } from './errors.js';
-import { kCloseHook, kShutdown, reactor } from './loop.js';
+import { kCloseHook, reactor } from './loop.js';
 import { ProxyTrust, keepProxyInfo, readProxyHeader, type ProxyHeaderReader, type ProxyProtocolOptions } from './proxy-header-reader.js';
 import type { Timer } from './timers.js';
 
@@ -209,7 +209,7 @@ export class Listener extends DangaSocket<Sock> {
     this.#open++;
     reader[kCloseHook](this.#connectionClosed);
     // Accepted in a shutdown: the connection it makes gets onShutdown().
-    if (inShutdown) reader[kShutdown]();
+    if (inShutdown) reader.onShutdown();
   }
 
   /**
@@ -239,7 +239,7 @@ export class Listener extends DangaSocket<Sock> {
     this.#open++;
     conn[kCloseHook](this.#connectionClosed);
     if (rest !== null && rest.length > 0) conn.pushBackRead(rest);
-    if (shuttingDown) reactor.guard(conn, () => conn[kShutdown]());
+    if (shuttingDown) reactor.guard(conn, () => conn.onShutdown());
     return conn;
   }
 

@@ -14,6 +14,9 @@ export function setLogger(fn: Logger | null): void {
   logger = fn ?? defaultLogger;
 }
 
+/** DANGA_DEBUG=1 prints each close and its reason (the original's DebugLevel). */
+export const DEBUG_LEVEL = Number(process.env.DANGA_DEBUG ?? 0) || 0;
+
 /** Writes `message` (newline included) through the logger. */
 export function log(level: 'debug' | 'error', message: string): void {
   logger(level, message);

@@ -36,8 +36,6 @@ export const kPushBackStep = Symbol('danga.pushBackStep');
 export const kIdleCheck = Symbol('danga.idleCheck');
 /** Hook: the error event; the object reads its socket's error once and gives it to eventErr. */
 export const kEventErr = Symbol('danga.eventErr');
-/** Hook: a graceful shutdown began (see Reactor.shutdown). */
-export const kShutdown = Symbol('danga.shutdown');
 /** Hook: `obj[kCloseHook](fn)` has `fn` called once when obj closes (a Listener counting its connections). */
 export const kCloseHook = Symbol('danga.closeHook');
 
@@ -56,7 +54,8 @@ export interface LoopObject {
   [kReadiness](): number;
   [kPushBackStep](): boolean;
   [kIdleCheck](nowMs: number): void;
-  [kShutdown](): void;
+  /** A graceful shutdown began (see Reactor.shutdown). */
+  onShutdown(): void;
 }
 
 /** Receives an exception thrown by an object's handler, once error isolation is on. */
@@ -666,7 +665,7 @@ export class Reactor {
       return state.done;
     }
     for (const obj of Array.from(this.descriptorMap.values())) {
-      if (!obj.closed) this.guard(obj, () => obj[kShutdown]());
+      if (!obj.closed) this.guard(obj, () => obj.onShutdown());
     }
     state.deadline = this.timers.add(monotonicMs(), timeoutMs, () => this.#forceClose('shutdown_timeout'));
     this.requestPass();

@@ -18,7 +18,7 @@
 import { Buffer } from 'node:buffer';
 import { EMPTY } from './constants.js';
 import type { Transport } from './contract.js';
-import { errno, stateError, systemError } from './errors.js';
+import { errno, outOfRange, stateError, systemError, validateInteger } from './errors.js';
 import { FILE_SHORT, FileRange, SENDFILE_MAX } from './file-range.js';
 
 /** Host hook: one write through the writer function or the transport; bytes written or -errno. */
@@ -154,9 +154,11 @@ export class Outbound {
     return false;
   }
 
-  /** write([a, b, …]): pieces of `total` bytes (> 0) queued together; written at once when the queue was empty and writes are not held. */
-  pieces(host: OutboundHost, bufs: readonly Buffer[], total: number): boolean {
+  /** write([a, b, …]): non-empty pieces queued together; written at once when the queue was empty and writes are not held. */
+  pieces(host: OutboundHost, bufs: readonly Buffer[]): boolean {
     const wasEmpty = this.empty;
+    let total = 0;
+    for (const b of bufs) total += b.length;
     if (!this.#fits(host, total)) return false;
     for (const b of bufs) this.q.push(b);
     this.size += total;
@@ -174,12 +176,20 @@ export class Outbound {
     return wasEmpty && !host[kHeld]() ? this.flush(host) === DRAINED : false;
   }
 
-  /** Sets the watermarks; tells onWriteHigh at once if the queue is above the new high. */
+  /** Sets the watermarks (checked: integers, low <= high); tells onWriteHigh at once if the queue is above the new high. */
   setWatermarks(host: OutboundHost, high: number, low: number): void {
+    validateInteger('high', high, 0, Number.MAX_SAFE_INTEGER);
+    validateInteger('low', low, 0, Number.MAX_SAFE_INTEGER);
+    if (low > high) throw outOfRange('low', `an integer <= high (${high})`, low);
     this.high = high;
     this.low = low;
     if (high === 0) this.aboveHigh = false;
     else if (!host.closed) this.checkHigh(host);
+  }
+
+  /** Sets the cap (checked: an integer, 0 = none). */
+  setCap(bytes: number): void {
+    this.cap = validateInteger('bytes', bytes, 0, Number.MAX_SAFE_INTEGER);
   }
 
   /** After queuing: tell onWriteHigh once the queue rises above the high watermark. */
