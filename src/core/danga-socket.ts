@@ -47,7 +47,8 @@ import { constants as bufferConstants } from 'node:buffer';
 import { toBuffer } from './chunks.js';
 import { log, text } from './log.js';
 import type { DangaSocketOptions, EndOptions, FrameFormat, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
-import { type FrameSpec, Inbound, frameSpec, kOwed, kReadSocket } from './inbound.js';
+import { type FrameSpec, frameSpec } from './frame-spec.js';
+import { Inbound, kOwed, kReadSocket } from './inbound.js';
 import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kHeld, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
 
 /** Hook: deliver what is readable before an error closes the object (Connection.eventErr). */

@@ -17,8 +17,9 @@
  */
 // Buffer imported, not the global: Node's global Buffer is a getter, called on each use.
 import { Buffer } from 'node:buffer';
-import { frameTooLong, invalidArgType, invalidArgValue, stateError, validateInteger } from './errors.js';
+import { frameTooLong, stateError } from './errors.js';
 import type { FrameFormat } from './socket-types.js';
+import { type FrameSpec, frameLength } from './frame-spec.js';
 import { byteAt, dropFront, indexOfChunks, takeFront } from './chunks.js';
 import { EMPTY } from './constants.js';
 
@@ -47,47 +48,6 @@ const LF = Buffer.from('\n');
 
 /** What `Inbound.scan()` returns when no delimiter can come within the limit. */
 export const TOO_LONG = Symbol('danga.frameTooLong');
-
-/** A length-prefixed frame's layout, checked and with its defaults filled in (see DangaSocket.readFrame). */
-export interface FrameSpec {
-  /** Bytes of header before the payload (at least `lengthOffset + lengthBytes`). */
-  readonly headerBytes: number;
-  /** Where the length field starts in the header. */
-  readonly lengthOffset: number;
-  /** Width of the length field. */
-  readonly lengthBytes: 1 | 2 | 4;
-  readonly littleEndian: boolean;
-  /** Added to the length field to get the payload's length. */
-  readonly adjust: number;
-  /** Hand out the header with the payload. */
-  readonly keepHeader: boolean;
-}
-
-/** Checks a FrameFormat and fills in its defaults (readFrame() keeps the last one, so a format reused per call is checked once). */
-export function frameSpec(format: FrameFormat): FrameSpec {
-  if (format === null || typeof format !== 'object') throw invalidArgType('format', 'an object', format);
-  const w = format.lengthBytes;
-  if (w !== 1 && w !== 2 && w !== 4) throw invalidArgValue('format.lengthBytes', `must be 1, 2 or 4 (got ${String(w)})`);
-  const endian = format.endian ?? 'be';
-  if (endian !== 'be' && endian !== 'le') throw invalidArgValue('format.endian', `must be 'be' or 'le' (got ${String(endian)})`);
-  const lengthOffset = format.lengthOffset === undefined ? 0 : validateInteger('format.lengthOffset', format.lengthOffset, 0, 0xffff);
-  const headerBytes = format.headerBytes === undefined ? lengthOffset + w : validateInteger('format.headerBytes', format.headerBytes, lengthOffset + w, 0xffff);
-  const adjust = format.adjust === undefined ? 0 : validateInteger('format.adjust', format.adjust, -0xffffffff, 0xffffffff);
-  if (format.keepHeader !== undefined && typeof format.keepHeader !== 'boolean')
-    throw invalidArgType('format.keepHeader', 'of type boolean', format.keepHeader);
-  return { headerBytes, lengthOffset, lengthBytes: w, littleEndian: endian === 'le', adjust, keepHeader: format.keepHeader === true };
-}
-
-/** The payload length the header at offset `base` of `h` (which holds `spec.headerBytes` bytes from there at least) announces. */
-export function frameLength(h: Buffer, spec: FrameSpec, base = 0): number {
-  const at = base + spec.lengthOffset;
-  const w = spec.lengthBytes;
-  let n: number;
-  if (w === 1) n = h[at] as number;
-  else if (w === 2) n = spec.littleEndian ? h.readUInt16LE(at) : h.readUInt16BE(at);
-  else n = spec.littleEndian ? h.readUInt32LE(at) : h.readUInt32BE(at);
-  return n + spec.adjust;
-}
 
 /** An object's bytes not handed out yet, and the state of its frame scanner. */
 export class Inbound {
@@ -438,36 +398,27 @@ export class Inbound {
 
   /** readLine (`line`: LF, a CR before it dropped too) and readUntil: the search, then the socket, until a frame, nothing, or the end. */
   readUntil(host: InboundHost, delim: Buffer, maxBytes: number, line: boolean): Buffer | undefined | null {
-    let budget = FRAME_READ_BUDGET;
-    for (;;) {
-      const frame = this.scan(delim, maxBytes, line);
-      if (frame === TOO_LONG) {
-        this.#wait(host, undefined);
-        throw frameTooLong(line ? 'line' : 'frame', maxBytes);
-      }
-      if (frame !== undefined) {
-        this.update(host);
-        return frame;
-      }
-      const got = budget > 0 ? this.#fill(host) : 0;
-      if (got <= 0) return this.#wait(host, got < 0 ? null : undefined);
-      budget -= got;
-    }
+    return this.#scanning(host, delim, null, maxBytes, line);
   }
 
   /** readLine(maxBytes). */
   readLine(host: InboundHost, maxBytes: number): Buffer | undefined | null {
-    return this.readUntil(host, LF, maxBytes, true);
+    return this.#scanning(host, LF, null, maxBytes, true);
   }
 
   /** readFrame(format, maxBytes): a length-prefixed frame, reading the socket until it is held. */
   readFrame(host: InboundHost, spec: FrameSpec, maxBytes: number): Buffer | undefined | null {
+    return this.#scanning(host, null, spec, maxBytes, false);
+  }
+
+  /** The scanners' fill loop: scan (for `delim`, or a frame of `spec`), then read the socket (within the budget), until a frame, nothing, or the end. */
+  #scanning(host: InboundHost, delim: Buffer | null, spec: FrameSpec | null, maxBytes: number, line: boolean): Buffer | undefined | null {
     let budget = FRAME_READ_BUDGET;
     for (;;) {
-      const frame = this.scanFrame(spec, maxBytes);
+      const frame = spec === null ? this.scan(delim as Buffer, maxBytes, line) : this.scanFrame(spec, maxBytes);
       if (frame === TOO_LONG) {
         this.#wait(host, undefined);
-        throw frameTooLong('frame', maxBytes);
+        throw frameTooLong(line ? 'line' : 'frame', maxBytes);
       }
       if (frame !== undefined) {
         this.update(host);
