@@ -1,13 +1,10 @@
 /**
  * Inbound: a DangaSocket's read side beyond the socket itself: the bytes it
- * holds and the frame scanner of the framing helpers (`readLine`,
- * `readUntil`, `readExact`, `readFrame`, `peek` on DangaSocket).
- *
- * It holds, in arrival order, the Buffers not handed out yet (pushed back
- * with `pushBackRead()`/`unshiftRead()`, or read by the helpers and not yet
- * part of a frame), and what the loop's pushed-back phase needs to see
- * progress. It is made on the first push-back, peek or framing call: most
- * objects never need it, and their `read()` never looks past one null field.
+ * holds (pushed back, or read by the framing helpers and not yet part of a
+ * frame, in arrival order), the frame scanner of `readLine`, `readUntil`,
+ * `readExact`, `readFrame`, `peek` and `peekByte`, and what the loop's
+ * pushed-back phase needs to see progress. It is made on the first
+ * push-back, peek or framing call: most objects never need it.
  *
  * Its rules are pure: it does no I/O and knows no socket, loop or interest
  * mask. What it needs of its object (one socket read, counted; being filed
@@ -36,12 +33,7 @@ export interface InboundHost {
 
 /** What one socket read of the framing helpers asks for (the native slab's full-read size). */
 const FRAME_READ = 64 * 1024;
-/**
- * Bytes one framing call reads from the socket at most before it answers
- * "not yet" (read() reads at most 1 MiB a call too): a peer streaming a
- * big frame cannot hold the loop inside one handler; level-triggered
- * readiness brings the rest next iteration.
- */
+/** Bytes one framing call reads at most before "not yet" (as read()): a big frame cannot hold the loop; level-triggered readiness brings the rest. */
 const FRAME_READ_BUDGET = 1024 * 1024;
 const CR = 13;
 const LF = Buffer.from('\n');
@@ -61,11 +53,7 @@ export class Inbound {
   readonly #list: Buffer[] = [];
   /** Bytes of `#list[0]` already handed out (0 when the list is empty). */
   #off = 0;
-  /**
-   * The Buffer whose memory `#ab` and `#base` say (the first one held,
-   * usually), for `#view()`; forgotten once nothing is held (`#forget()`),
-   * so that an idle object keeps no memory it does not hold bytes of.
-   */
+  /** The Buffer whose memory `#ab` and `#base` say, for `#view()`; forgotten once nothing is held (an idle object pins no memory). */
   #viewOf: Buffer | null = null;
   #ab: ArrayBufferLike | null = null;
   #base = 0;
@@ -103,11 +91,7 @@ export class Inbound {
     }
   }
 
-  /**
-   * The bytes `start` to `end` of `head` as a new view. Buffer#subarray asks
-   * the parent for its ArrayBuffer each time, a call into C++; frames taken
-   * off one Buffer ask once.
-   */
+  /** The bytes `start` to `end` of `head`, a new view (its ArrayBuffer asked once per Buffer: subarray asks C++ each time). */
   #view(head: Buffer, start: number, end: number): Buffer {
     if (head !== this.#viewOf) {
       this.#viewOf = head;
@@ -178,6 +162,13 @@ export class Inbound {
       at += k;
     }
     return out;
+  }
+
+  /** The byte at `offset` of the bytes held (which holds more than `offset`): no view made. */
+  byteHeld(offset: number): number {
+    const at = this.#off + offset;
+    const head = this.#list[0] as Buffer;
+    return at < head.length ? (head[at] as number) : (byteAt(this.chunks, offset) as number);
   }
 
   /** Bytes the framing helpers read from the socket (non-empty). */
@@ -377,6 +368,17 @@ export class Inbound {
     return this.peekHeld(maxBytes);
   }
 
+  /** peekByte(offset): the byte there, with one socket read when not held; undefined until it is there (what is held waits), null at the end. */
+  peekByte(host: InboundHost, offset: number): number | undefined | null {
+    if (this.bytes <= offset) {
+      const got = this.#fill(host);
+      if (this.bytes <= offset) return this.#wait(host, got < 0 ? null : undefined);
+    }
+    this.parked = false;
+    this.update(host);
+    return this.byteHeld(offset);
+  }
+
   /** readExact(n): n bytes, reading the socket (within the budget) until they are held. */
   readExact(host: InboundHost, n: number): Buffer | undefined | null {
     let budget = FRAME_READ_BUDGET;
@@ -388,12 +390,6 @@ export class Inbound {
     const frame = this.take(n);
     this.update(host);
     return frame;
-  }
-
-  /** readExact(0): nothing to read, but a frame all the same (progress for the pushed-back phase). */
-  emptyFrame(host: InboundHost): void {
-    this.taken();
-    this.update(host);
   }
 
   /** readLine (`line`: LF, a CR before it dropped too) and readUntil: the search, then the socket, until a frame, nothing, or the end. */
