@@ -168,7 +168,7 @@ export class Inbound {
   byteHeld(offset: number): number {
     const at = this.#off + offset;
     const head = this.#list[0] as Buffer;
-    return at < head.length ? (head[at] as number) : (byteAt(this.chunks, offset) as number);
+    return at < head.length ? (head[at] as number) : byteAt(this.chunks, offset);
   }
 
   /** Bytes the framing helpers read from the socket (non-empty). */
