@@ -8,7 +8,7 @@
  *   node dist/bench/profile.js [--server danga-job] [--seconds 8] [--keep DIR]
  *
  * Servers: the bench's Node servers (`servers.ts` ids: danga-job,
- * danga-job-node, net-job, danga, danga-node, net). The job servers get
+ * danga-job-node, danga-job-byte, net-job, danga, danga-node, net). The job servers get
  * job-50's load, the echo servers pingpong-50's. Pinned like the bench (load
  * generator on CPU 0, server on CPU 1) when taskset works. The categories:
  *
@@ -60,10 +60,7 @@ const CATEGORIES: [string, (f: CallFrame, file: string) => boolean][] = [
     'framing',
     (f, file) =>
       file.endsWith('core/inbound.js') ||
-      (file.endsWith('core/danga-socket.js') &&
-        /^(readExact|readLine|readUntil|peek|readSome|read|#readFrame|#readIntoStore|#waitForSocket|#updatePushBack|#readSocket|\[danga\.readSocket\])$/.test(
-          f.functionName,
-        )) ||
+      (file.endsWith('core/danga-socket.js') && /^(readExact|readLine|readUntil|readFrame|peek|peekByte|readSome|read|#readFrame|#readIntoStore|#waitForSocket|#updatePushBack|#readSocket|\[danga\.readSocket\])$/.test(f.functionName)) ||
       file.endsWith('engines/epoll/native-sock.js') ||
       (file.endsWith('servers/net-job.js') && f.functionName === '') ||
       file.endsWith('servers/danga-job.js') ||

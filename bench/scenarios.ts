@@ -145,7 +145,7 @@ export const SCENARIOS: Scenario[] = [
   { id: 'idle-timeout', title: '64 B ping-pong, 50 connections, each with a 30 s idle timeout (compare pingpong-50)', kind: 'echo', conns: 50, depth: 1, size: 64, metric: cpu('round trip'), throughput: RATE, quick: true,
     serverEnv: { DANGA_IDLE_TIMEOUT: '30' } },
   { id: 'job-50', title: 'job server: 50 connections × 16 pipelined, Gearman-shaped 12 B head + ~40 B packets, every 8th request a text admin line', kind: 'job', conns: 50, depth: 16, size: 32, textEvery: 8,
-    metric: cpu('message'), throughput: MSGS, quick: true, servers: ['net-job', 'danga-job', 'danga-job-node'], target: JOB, serverTargets: { 'danga-job-node': null } },
+    metric: cpu('message'), throughput: MSGS, quick: true, servers: ['net-job', 'danga-job', 'danga-job-node', 'danga-job-byte'], target: JOB, serverTargets: { 'danga-job-node': null, 'danga-job-byte': null } },
   { id: 'idle-9000', title: '9,000 idle connections: memory per connection over the empty server', kind: 'idle', conns: 9000, quickConns: 2000, size: 64, metric: IDLE, quick: true,
     target: { maxValue: 1536, text: '≤1.5 KiB RSS/conn' }, serverTargets: NO_STREAM_TARGET },
   { id: 'idle-timeout-15000', title: '15,000 idle connections, each with a 1 h idle timeout: server CPU over 10 s of quiet, 20 s after they opened', kind: 'idle', conns: 15000, quickConns: 2000, size: 64, metric: IDLE_CPU, quick: true,

@@ -158,6 +158,8 @@ export const SERVERS: ServerDef[] = [
   node('net-job', 'Node net (hand-written framing)', 'baseline', 'net-job.js', { job: true }),
   node('danga-job', 'DangaSocket helpers (epoll)', 'subject', 'danga-job.js', { job: true, engine: 'epoll' }),
   node('danga-job-node', 'DangaSocket helpers (stream engine)', 'subject', 'danga-job.js', { job: true, env: { DANGA_ENGINE: 'node' }, engine: 'node' }),
+  // job-50 only: danga-job looking at the first byte with peekByte() (no Buffer made) rather than peek(1)
+  node('danga-job-byte', 'DangaSocket helpers, peekByte (epoll)', 'reference', 'danga-job.js', { job: true, env: { BENCH_JOB_PEEK: 'byte' }, engine: 'epoll' }),
   // the file scenarios (file-*): their own baseline and ceiling
   node('node-http', 'Node http + createReadStream', 'baseline', 'node-http-static.js', { files: true }),
   node('danga-static', 'DangaSocket static-server (epoll, sendfile)', 'subject', 'danga-static.js', { engine: 'epoll', files: true }),

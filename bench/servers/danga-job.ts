@@ -3,7 +3,9 @@
  * framing by the library's helpers, `peek(1)` to tell a binary packet from
  * a text line, `readExact` for packet heads, payloads and stored values,
  * `readLine` for the admin lines; the answers to what one event brought go
- * out in one writev (`batch`). Engine from DANGA_ENGINE; the library from
+ * out in one writev (`batch`). With BENCH_JOB_PEEK=byte (`danga-job-byte`)
+ * it looks at the first byte with `peekByte()`, which makes no Buffer, rather
+ * than `peek(1)`; the framing decisions are the same. Engine from DANGA_ENGINE; the library from
  * ./lib.ts (this checkout's, or a baseline's with BENCH_DANGA_LIB). First
  * stdout line: `<port> engine=<name>`; the control channel (control.ts)
  * adds `jobstats`.
@@ -16,6 +18,7 @@ import { danga } from './lib.js';
 const { DangaSocket, listenTcp } = danga;
 const { port } = parseServerArgs(process.argv.slice(2));
 const state = new JobState();
+const PEEK_BYTE = process.env.BENCH_JOB_PEEK === 'byte';
 
 class JobConn extends DangaSocket {
   /** the packet whose payload comes next (-1: none) */
@@ -51,10 +54,15 @@ class JobConn extends DangaSocket {
         this.write(answer);
         continue;
       }
-      const first = this.peek(1);
+      let first: number | undefined | null;
+      if (PEEK_BYTE) first = this.peekByte();
+      else {
+        const b = this.peek(1);
+        first = b === null ? null : b[0];
+      }
       if (first === null) return this.close('eof');
-      if (first.length === 0) return;
-      if (first[0] === 0) {
+      if (first === undefined) return;
+      if (first === 0) {
         const h = this.readExact(HEADER_BYTES);
         if (h === undefined) return;
         if (h === null) return this.close('eof');

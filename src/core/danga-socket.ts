@@ -37,7 +37,8 @@ import { constants as bufferConstants } from 'node:buffer';
 import { toBuffer, toBuffers } from './chunks.js';
 import { DEBUG_LEVEL, log, text } from './log.js';
 import type { DangaSocketOptions, EndOptions, FrameFormat, WriteCallback, WriteData, WriterFunc } from './socket-types.js';
-import { type FrameSpec, Inbound, frameSpec, kOwed, kReadSocket } from './inbound.js';
+import { type FrameSpec, frameSpec } from './frame-spec.js';
+import { Inbound, kOwed, kReadSocket } from './inbound.js';
 import { DRAINED, Outbound, kDirect, kDrained, kFileFailed, kHeld, kRunCallback, kWriteFailed, kWriteOne, kWrote } from './outbound.js';
 
 /** Hook: deliver what is readable before an error closes the object (Connection.eventErr). */
@@ -473,7 +474,7 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     }
     let item: Buffer | WriteCallback;
     if (typeof data === 'function') item = data;
-    else if (Buffer.isBuffer(data)) item = data;
+    // A Buffer too: toBuffer() returns it as it is (without the global Buffer's getter on each write).
     else if (typeof data === 'string' || data instanceof Uint8Array) item = toBuffer(data, 'data');
     else if (Array.isArray(data)) {
       const bufs = toBuffers(data as ReadonlyArray<Buffer | Uint8Array | string>, 'data');
@@ -857,6 +858,26 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
     return (this.#pushBack ??= new Inbound()).peek(this, maxBytes);
   }
 
+  /**
+   * The byte at `offset` of the stream (0: the next one) as a number,
+   * without consuming anything and without making a Buffer: what `peek(1)`
+   * tells, for a protocol that looks at a byte to pick its parser (a binary
+   * packet or a text line) once per message. Held bytes first; when they do
+   * not reach `offset`, one socket read adds to them.
+   *
+   * @returns the byte (0-255); `undefined` when the stream has not reached
+   *   `offset` yet (what is there stays buffered); `null` at the end of the
+   *   stream (or on error) before `offset`, or once closed.
+   *
+   * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`) when `offset` is not an integer from 0 to the largest Buffer.
+   * @original new in danga-socket (not in Danga::Socket 1.62)
+   */
+  peekByte(offset = 0): number | undefined | null {
+    if (offset !== 0) validateInteger('offset', offset, 0, MAX_FRAME - 1);
+    if (this.#closed) return null;
+    return (this.#pushBack ??= new Inbound()).peekByte(this, offset);
+  }
+
   /** @internal held bytes are owed to a reader, or not (see InboundHost): filed for the pushed-back phase while read interest is on. */
   [kOwed](owed: boolean): void {
     if (owed && this.#watch & POLLIN && this.#closed === null) {
@@ -1023,7 +1044,11 @@ export class DangaSocket<S extends object = Sock> extends ClassSide implements L
       // Nothing to read, but a frame all the same: the post-loop phase must
       // see it as progress, or a handler taking one frame per call would stop
       // with the next frame buffered.
-      this.#pushBack?.emptyFrame(this);
+      const pb = this.#pushBack;
+      if (pb !== null) {
+        pb.taken();
+        pb.update(this);
+      }
       return EMPTY;
     }
     return (this.#pushBack ??= new Inbound()).readExact(this, n);

@@ -1,13 +1,10 @@
 /**
  * Inbound: a DangaSocket's read side beyond the socket itself: the bytes it
- * holds and the frame scanner of the framing helpers (`readLine`,
- * `readUntil`, `readExact`, `readFrame`, `peek` on DangaSocket).
- *
- * It holds, in arrival order, the Buffers not handed out yet (pushed back
- * with `pushBackRead()`/`unshiftRead()`, or read by the helpers and not yet
- * part of a frame), and what the loop's pushed-back phase needs to see
- * progress. It is made on the first push-back, peek or framing call: most
- * objects never need it, and their `read()` never looks past one null field.
+ * holds (pushed back, or read by the framing helpers and not yet part of a
+ * frame, in arrival order), the frame scanner of `readLine`, `readUntil`,
+ * `readExact`, `readFrame`, `peek` and `peekByte`, and what the loop's
+ * pushed-back phase needs to see progress. It is made on the first
+ * push-back, peek or framing call: most objects never need it.
  *
  * Its rules are pure: it does no I/O and knows no socket, loop or interest
  * mask. What it needs of its object (one socket read, counted; being filed
@@ -17,8 +14,9 @@
  */
 // Buffer imported, not the global: Node's global Buffer is a getter, called on each use.
 import { Buffer } from 'node:buffer';
-import { frameTooLong, invalidArgType, invalidArgValue, stateError, validateInteger } from './errors.js';
+import { frameTooLong, stateError } from './errors.js';
 import type { FrameFormat } from './socket-types.js';
+import { type FrameSpec, frameLength } from './frame-spec.js';
 import { byteAt, dropFront, indexOfChunks, KEEP_EXACT, keepable, takeFront } from './chunks.js';
 import { EMPTY } from './constants.js';
 
@@ -35,59 +33,13 @@ export interface InboundHost {
 
 /** What one socket read of the framing helpers asks for (the native slab's full-read size). */
 const FRAME_READ = 64 * 1024;
-/**
- * Bytes one framing call reads from the socket at most before it answers
- * "not yet" (read() reads at most 1 MiB a call too): a peer streaming a
- * big frame cannot hold the loop inside one handler; level-triggered
- * readiness brings the rest next iteration.
- */
+/** Bytes one framing call reads at most before "not yet" (as read()): a big frame cannot hold the loop; level-triggered readiness brings the rest. */
 const FRAME_READ_BUDGET = 1024 * 1024;
 const CR = 13;
 const LF = Buffer.from('\n');
 
 /** What `Inbound.scan()` returns when no delimiter can come within the limit. */
 export const TOO_LONG = Symbol('danga.frameTooLong');
-
-/** A length-prefixed frame's layout, checked and with its defaults filled in (see DangaSocket.readFrame). */
-export interface FrameSpec {
-  /** Bytes of header before the payload (at least `lengthOffset + lengthBytes`). */
-  readonly headerBytes: number;
-  /** Where the length field starts in the header. */
-  readonly lengthOffset: number;
-  /** Width of the length field. */
-  readonly lengthBytes: 1 | 2 | 4;
-  readonly littleEndian: boolean;
-  /** Added to the length field to get the payload's length. */
-  readonly adjust: number;
-  /** Hand out the header with the payload. */
-  readonly keepHeader: boolean;
-}
-
-/** Checks a FrameFormat and fills in its defaults (readFrame() keeps the last one, so a format reused per call is checked once). */
-export function frameSpec(format: FrameFormat): FrameSpec {
-  if (format === null || typeof format !== 'object') throw invalidArgType('format', 'an object', format);
-  const w = format.lengthBytes;
-  if (w !== 1 && w !== 2 && w !== 4) throw invalidArgValue('format.lengthBytes', `must be 1, 2 or 4 (got ${String(w)})`);
-  const endian = format.endian ?? 'be';
-  if (endian !== 'be' && endian !== 'le') throw invalidArgValue('format.endian', `must be 'be' or 'le' (got ${String(endian)})`);
-  const lengthOffset = format.lengthOffset === undefined ? 0 : validateInteger('format.lengthOffset', format.lengthOffset, 0, 0xffff);
-  const headerBytes = format.headerBytes === undefined ? lengthOffset + w : validateInteger('format.headerBytes', format.headerBytes, lengthOffset + w, 0xffff);
-  const adjust = format.adjust === undefined ? 0 : validateInteger('format.adjust', format.adjust, -0xffffffff, 0xffffffff);
-  if (format.keepHeader !== undefined && typeof format.keepHeader !== 'boolean')
-    throw invalidArgType('format.keepHeader', 'of type boolean', format.keepHeader);
-  return { headerBytes, lengthOffset, lengthBytes: w, littleEndian: endian === 'le', adjust, keepHeader: format.keepHeader === true };
-}
-
-/** The payload length the header at offset `base` of `h` (which holds `spec.headerBytes` bytes from there at least) announces. */
-export function frameLength(h: Buffer, spec: FrameSpec, base = 0): number {
-  const at = base + spec.lengthOffset;
-  const w = spec.lengthBytes;
-  let n: number;
-  if (w === 1) n = h[at] as number;
-  else if (w === 2) n = spec.littleEndian ? h.readUInt16LE(at) : h.readUInt16BE(at);
-  else n = spec.littleEndian ? h.readUInt32LE(at) : h.readUInt32BE(at);
-  return n + spec.adjust;
-}
 
 /** An object's bytes not handed out yet, and the state of its frame scanner. */
 export class Inbound {
@@ -101,11 +53,7 @@ export class Inbound {
   readonly #list: Buffer[] = [];
   /** Bytes of `#list[0]` already handed out (0 when the list is empty). */
   #off = 0;
-  /**
-   * The Buffer whose memory `#ab` and `#base` say (the first one held,
-   * usually), for `#view()`; forgotten once nothing is held (`#forget()`),
-   * so that an idle object keeps no memory it does not hold bytes of.
-   */
+  /** The Buffer whose memory `#ab` and `#base` say, for `#view()`; forgotten once nothing is held (an idle object pins no memory). */
   #viewOf: Buffer | null = null;
   #ab: ArrayBufferLike | null = null;
   #base = 0;
@@ -143,11 +91,7 @@ export class Inbound {
     }
   }
 
-  /**
-   * The bytes `start` to `end` of `head` as a new view. Buffer#subarray asks
-   * the parent for its ArrayBuffer each time, a call into C++; frames taken
-   * off one Buffer ask once.
-   */
+  /** The bytes `start` to `end` of `head`, a new view (its ArrayBuffer asked once per Buffer: subarray asks C++ each time). */
   #view(head: Buffer, start: number, end: number): Buffer {
     if (head !== this.#viewOf) {
       this.#viewOf = head;
@@ -218,6 +162,13 @@ export class Inbound {
       at += k;
     }
     return out;
+  }
+
+  /** The byte at `offset` of the bytes held (which holds more than `offset`): no view made. */
+  byteHeld(offset: number): number {
+    const at = this.#off + offset;
+    const head = this.#list[0] as Buffer;
+    return at < head.length ? (head[at] as number) : byteAt(this.chunks, offset);
   }
 
   /** Bytes the framing helpers read from the socket (non-empty). */
@@ -421,6 +372,17 @@ export class Inbound {
     return this.peekHeld(maxBytes);
   }
 
+  /** peekByte(offset): the byte there, with one socket read when not held; undefined until it is there (what is held waits), null at the end. */
+  peekByte(host: InboundHost, offset: number): number | undefined | null {
+    if (this.bytes <= offset) {
+      const got = this.#fill(host);
+      if (this.bytes <= offset) return this.#wait(host, got < 0 ? null : undefined);
+    }
+    this.parked = false;
+    this.update(host);
+    return this.byteHeld(offset);
+  }
+
   /** readExact(n): n bytes, reading the socket (within the budget) until they are held. */
   readExact(host: InboundHost, n: number): Buffer | undefined | null {
     let budget = FRAME_READ_BUDGET;
@@ -434,44 +396,29 @@ export class Inbound {
     return frame;
   }
 
-  /** readExact(0): nothing to read, but a frame all the same (progress for the pushed-back phase). */
-  emptyFrame(host: InboundHost): void {
-    this.taken();
-    this.update(host);
-  }
-
   /** readLine (`line`: LF, a CR before it dropped too) and readUntil: the search, then the socket, until a frame, nothing, or the end. */
   readUntil(host: InboundHost, delim: Buffer, maxBytes: number, line: boolean): Buffer | undefined | null {
-    let budget = FRAME_READ_BUDGET;
-    for (;;) {
-      const frame = this.scan(delim, maxBytes, line);
-      if (frame === TOO_LONG) {
-        this.#wait(host, undefined);
-        throw frameTooLong(line ? 'line' : 'frame', maxBytes);
-      }
-      if (frame !== undefined) {
-        this.update(host);
-        return frame;
-      }
-      const got = budget > 0 ? this.#fill(host) : 0;
-      if (got <= 0) return this.#wait(host, got < 0 ? null : undefined);
-      budget -= got;
-    }
+    return this.#scanning(host, delim, null, maxBytes, line);
   }
 
   /** readLine(maxBytes). */
   readLine(host: InboundHost, maxBytes: number): Buffer | undefined | null {
-    return this.readUntil(host, LF, maxBytes, true);
+    return this.#scanning(host, LF, null, maxBytes, true);
   }
 
   /** readFrame(format, maxBytes): a length-prefixed frame, reading the socket until it is held. */
   readFrame(host: InboundHost, spec: FrameSpec, maxBytes: number): Buffer | undefined | null {
+    return this.#scanning(host, null, spec, maxBytes, false);
+  }
+
+  /** The scanners' fill loop: scan (for `delim`, or a frame of `spec`), then read the socket (within the budget), until a frame, nothing, or the end. */
+  #scanning(host: InboundHost, delim: Buffer | null, spec: FrameSpec | null, maxBytes: number, line: boolean): Buffer | undefined | null {
     let budget = FRAME_READ_BUDGET;
     for (;;) {
-      const frame = this.scanFrame(spec, maxBytes);
+      const frame = spec === null ? this.scan(delim as Buffer, maxBytes, line) : this.scanFrame(spec, maxBytes);
       if (frame === TOO_LONG) {
         this.#wait(host, undefined);
-        throw frameTooLong('frame', maxBytes);
+        throw frameTooLong(line ? 'line' : 'frame', maxBytes);
       }
       if (frame !== undefined) {
         this.update(host);
