@@ -60,7 +60,10 @@ const CATEGORIES: [string, (f: CallFrame, file: string) => boolean][] = [
     'framing',
     (f, file) =>
       file.endsWith('core/inbound.js') ||
-      (file.endsWith('core/danga-socket.js') && /^(readExact|readLine|readUntil|readFrame|peek|peekByte|readSome|read|#readFrame|#readIntoStore|#waitForSocket|#updatePushBack|#readSocket|\[danga\.readSocket\])$/.test(f.functionName)) ||
+      (file.endsWith('core/danga-socket.js') &&
+        /^(readExact|readLine|readUntil|readFrame|peek|peekByte|readSome|read|#readFrame|#readIntoStore|#waitForSocket|#updatePushBack|#readSocket|\[danga\.readSocket\])$/.test(
+          f.functionName,
+        )) ||
       file.endsWith('engines/epoll/native-sock.js') ||
       (file.endsWith('servers/net-job.js') && f.functionName === '') ||
       file.endsWith('servers/danga-job.js') ||
