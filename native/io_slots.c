@@ -43,8 +43,8 @@ napi_value danga_io_init(napi_env env, napi_callback_info info) {
  * JavaScript stored: a NaN or a fraction fails the range check or is cut
  * (never read past the view).
  */
-static bool io_range(napi_env env, napi_callback_info info, danga_io **io_out,
-                     int *fd, uint8_t **ptr, size_t *len) {
+static bool io_range(napi_env env, napi_callback_info info, bool whole,
+                     danga_io **io_out, int *fd, uint8_t **ptr, size_t *len) {
   size_t argc = 1;
   napi_value buf;
   void *data = NULL;
@@ -59,8 +59,16 @@ static bool io_range(napi_env env, napi_callback_info info, danga_io **io_out,
   }
   uint8_t *base;
   size_t size;
-  if (!danga_view(env, buf, "buf must be a TypedArray", &base, &size))
+  if (whole) {
+    void *p = NULL;
+    if (napi_get_arraybuffer_info(env, buf, &p, &size) != napi_ok) {
+      danga_internal_error(env, "buf must be an ArrayBuffer");
+      return false;
+    }
+    base = p;
+  } else if (!danga_view(env, buf, "buf must be a TypedArray", &base, &size)) {
     return false;
+  }
   const double *s = io->slots;
   double off = s[DANGA_IO_OFFSET], n = s[DANGA_IO_LENGTH];
   if (!(off >= 0 && n >= 0 && off <= (double)size && n <= (double)size - off)) {
@@ -79,14 +87,15 @@ static bool io_range(napi_env env, napi_callback_info info, danga_io **io_out,
   return true;
 }
 
-/* readIo(buf): read(2) of slots[FD] into buf[offset..offset+length);
+/* readIo(buf: ArrayBuffer): read(2) of slots[FD] into
+ * buf[offset..offset+length);
  * slots[RESULT] = bytes read, 0 at end of stream, or -errno. */
 napi_value danga_read_io(napi_env env, napi_callback_info info) {
   danga_io *io;
   int fd;
   uint8_t *p;
   size_t len;
-  if (!io_range(env, info, &io, &fd, &p, &len)) return NULL;
+  if (!io_range(env, info, true, &io, &fd, &p, &len)) return NULL;
   ssize_t n;
   do danga_counts.read++, n = read(fd, p, len);
   while (n < 0 && errno == EINTR);
@@ -101,7 +110,7 @@ napi_value danga_write_io(napi_env env, napi_callback_info info) {
   int fd;
   uint8_t *p;
   size_t len;
-  if (!io_range(env, info, &io, &fd, &p, &len)) return NULL;
+  if (!io_range(env, info, false, &io, &fd, &p, &len)) return NULL;
   ssize_t n;
   do danga_counts.write++, n = write(fd, p, len);
   while (n < 0 && errno == EINTR);

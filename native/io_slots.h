@@ -4,11 +4,14 @@
  * arguments.  JavaScript stores fd, offset and length in slots 0-2, calls
  * `readIo(buf)` or `writeIo(buf)`, and finds the result (bytes, or -errno)
  * in slot 3.  Per call that spares N-API three number conversions and the
- * creation of the result (4 of the 6 N-API calls of `read`), which the
- * profile of a 64-byte ping-pong put at about a third of a crossing's cost
- * in Node.  The buffer is still an argument: its length is looked up at
- * every call, so a view whose ArrayBuffer was detached (transferred) since
- * is the internal error, never a write to freed memory.
+ * creation of the result (4 of the 6 N-API calls of `read`).  `readIo`
+ * takes the ArrayBuffer itself (the engine keeps its slab's at hand), whose
+ * pointer and length cost N-API far less than a view's; `writeIo` takes
+ * the caller's view.  Counted by callgrind per call (user space, Node 20):
+ * read() 856 instructions, readIo(view) 704, readIo(ArrayBuffer) 554.
+ * The buffer stays an argument: its length is looked up at every call, so
+ * a buffer detached (transferred) since is the internal error, never a
+ * write to freed memory.
  */
 #ifndef DANGA_IO_SLOTS_H
 #define DANGA_IO_SLOTS_H

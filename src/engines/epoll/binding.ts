@@ -49,8 +49,8 @@ export interface NativeBinding {
   write(fd: number, buf: Uint8Array, offset: number, length: number): number;
   /** Takes `slots` (a Float64Array of 4, private to the library) as this environment's shared slots of readIo/writeIo. */
   ioInit(slots: Float64Array): void;
-  /** read(2) of fd `ioSlots[0]` into `buf[ioSlots[1] .. +ioSlots[2])`; the result (bytes, 0, -errno) in `ioSlots[3]`. */
-  readIo(buf: Uint8Array): void;
+  /** read(2) of fd `ioSlots[0]` into bytes `ioSlots[1] .. +ioSlots[2]` of the ArrayBuffer `buf`; the result (bytes, 0, -errno) in `ioSlots[3]`. */
+  readIo(buf: ArrayBufferLike): void;
   /** write(2) of `buf[ioSlots[1] .. +ioSlots[2])` to fd `ioSlots[0]`; the result (bytes or -errno) in `ioSlots[3]`. */
   writeIo(buf: Uint8Array): void;
   writev(fd: number, list: readonly unknown[], start: number, count: number, firstOffset: number): number;
@@ -114,7 +114,7 @@ function initIo(b: NativeBinding): void {
     return;
   }
   b.readIo = (buf) => {
-    io[3] = b.read(io[0]!, buf, io[1]!, io[2]!);
+    io[3] = b.read(io[0]!, new Uint8Array(buf), io[1]!, io[2]!);
   };
   b.writeIo = (buf) => {
     io[3] = b.write(io[0]!, buf, io[1]!, io[2]!);

@@ -250,7 +250,7 @@ export class NativeSock implements Sock, Transport {
     io[0] = this._fd;
     io[1] = slabOffset;
     io[2] = want;
-    this.b.readIo(slab);
+    this.b.readIo(slabBuffer);
     const n = io[3]!;
     if ((n > 0 ? n < want : n === EAGAIN) && iteration & 1 && this._stream) this._drainedIn = iteration;
     if (n >= COPY_BELOW) {
