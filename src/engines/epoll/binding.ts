@@ -103,11 +103,11 @@ const PACKAGE_NAME = 'danga-socket';
 export const ioSlots = new Float64Array(4);
 
 /**
- * Gives the addon the shared slots; an addon built before readIo/writeIo
- * existed (a stale prebuild) gets both in JavaScript over read()/write(),
- * so it still works, at the old cost.
+ * @internal Gives the addon the shared slots (loadBinding() does); an addon
+ * built before readIo/writeIo existed (a stale prebuild) gets both in
+ * JavaScript over read()/write(), so it still works, at the old cost.
  */
-function initIo(b: NativeBinding): void {
+export function initIo(b: NativeBinding): void {
   const io = ioSlots;
   if (typeof (b as Partial<NativeBinding>).ioInit === 'function') {
     b.ioInit(io);

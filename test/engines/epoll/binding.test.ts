@@ -14,7 +14,7 @@ import { constants as os, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DangaSocket } from 'danga-socket';
 import { settleRuntimeFds } from '../../helpers.js';
-import { ioSlots, loadBinding, type NativeBinding, type SetupFailure } from '../../../src/engines/epoll/binding.js';
+import { initIo, ioSlots, loadBinding, type NativeBinding, type SetupFailure } from '../../../src/engines/epoll/binding.js';
 
 const skip = DangaSocket.engine() !== 'epoll' ? 'the native binding is the epoll engine' : false;
 const E = os.errno;
@@ -237,6 +237,32 @@ test('readIo()/writeIo(): fd, offset and length in the shared slots, the result 
   b.close(x);
   b.close(y);
   assert.equal(call(b.readIo, x, ab, 0, 1), -E.EBADF);
+});
+
+test('an addon without readIo/writeIo (a stale prebuild) gets both in JavaScript over read()/write()', { skip }, () => {
+  const b = binding();
+  const stale: Partial<NativeBinding> = {};
+  for (const [k, v] of Object.entries(b)) if (k !== 'ioInit' && k !== 'readIo' && k !== 'writeIo') Object.assign(stale, { [k]: v });
+  const old = stale as NativeBinding;
+  initIo(old);
+  const io = ioSlots;
+  const [x, y] = old.socketpair() as [number, number];
+  const ab = new ArrayBuffer(16);
+  io[0] = x;
+  io[1] = 0;
+  io[2] = 3;
+  old.writeIo(Buffer.from('abc'));
+  assert.equal(io[3], 3);
+  io[0] = y;
+  io[1] = 4;
+  io[2] = 12;
+  old.readIo(ab);
+  assert.equal(io[3], 3);
+  assert.equal(Buffer.from(ab, 4, 3).toString(), 'abc');
+  old.readIo(ab);
+  assert.equal(io[3], -E.EAGAIN);
+  old.close(x);
+  old.close(y);
 });
 
 test('fdType(): 1 for a stream socket, 3 for a datagram socket (a short read of it is no sign of drained), 2 for a file', { skip }, async () => {
