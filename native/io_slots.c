@@ -28,7 +28,8 @@ napi_value danga_io_init(napi_env env, napi_callback_info info) {
                                              NULL, NULL));
   if (!is_ta || type != napi_float64_array || len < DANGA_IO_SLOTS ||
       data == NULL)
-    return danga_internal_error(env, "ioInit(): slots must be a Float64Array of length >= 4");
+    return danga_internal_error(
+        env, "ioInit(): slots must be a Float64Array of length >= 4");
   napi_ref ref;
   DANGA_NAPI(env, napi_create_reference(env, argv[0], 1, &ref));
   danga_io_release(env, io);

@@ -19,7 +19,13 @@
 #include <node_api.h>
 
 /* Slots of the shared array. */
-enum { DANGA_IO_FD = 0, DANGA_IO_OFFSET = 1, DANGA_IO_LENGTH = 2, DANGA_IO_RESULT = 3, DANGA_IO_SLOTS = 4 };
+enum {
+  DANGA_IO_FD = 0,
+  DANGA_IO_OFFSET = 1,
+  DANGA_IO_LENGTH = 2,
+  DANGA_IO_RESULT = 3,
+  DANGA_IO_SLOTS = 4
+};
 
 /* Per environment (a member of the loop's instance data). */
 typedef struct danga_io {
