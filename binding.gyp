@@ -10,6 +10,7 @@
             "native/epoll_loop.c",
             "native/errors.c",
             "native/fd_ops.c",
+            "native/io_slots.c",
             "native/owned_fds.c",
             "native/socket_ops.c"
           ],

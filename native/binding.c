@@ -9,6 +9,7 @@
 #include "epoll_loop.h"
 #include "errors.h"
 #include "fd_ops.h"
+#include "io_slots.h"
 #include "socket_ops.h"
 
 /*
@@ -32,6 +33,9 @@ _Static_assert(EPOLL_CTL_ADD == 1 && EPOLL_CTL_DEL == 2 && EPOLL_CTL_MOD == 3,
  * owned fds (owned_fds.h), which teardown closes. */
 #define OWN_FN(js, c)                                                          \
   { js, NULL, c, NULL, NULL, NULL, napi_enumerable, fds }
+/* The hot path's read and write get the environment's shared slots. */
+#define IO_FN(js, c)                                                           \
+  { js, NULL, c, NULL, NULL, NULL, napi_enumerable, io }
 
 static napi_value init_module(napi_env env, napi_value exports) {
   danga_loop *loop = danga_loop_new(env);
@@ -45,6 +49,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
     return danga_napi_failed(env);
   }
   danga_fds *fds = danga_loop_fds(loop);
+  danga_io *io = danga_loop_io(loop);
   napi_async_cleanup_hook_handle hook;
   if (napi_add_async_cleanup_hook(env, danga_loop_async_cleanup, loop, &hook) !=
       napi_ok)
@@ -60,6 +65,9 @@ static napi_value init_module(napi_env env, napi_value exports) {
       /* fd ops (fd_ops.c) */
       FN("read", danga_read),
       FN("write", danga_write),
+      IO_FN("ioInit", danga_io_init),
+      IO_FN("readIo", danga_read_io),
+      IO_FN("writeIo", danga_write_io),
       FN("writev", danga_writev),
       FN("sendfile", danga_sendfile),
       OWN_FN("close", danga_close),

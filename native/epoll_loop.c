@@ -13,6 +13,7 @@
 #include "args.h"
 #include "counters.h"
 #include "errors.h"
+#include "io_slots.h"
 #include "owned_fds.h"
 
 /* Most events taken from the kernel per iteration, whatever the size of
@@ -63,6 +64,7 @@ struct danga_loop {
   size_t evcap;
   napi_async_cleanup_hook_handle cleanup_handle;
   danga_fds fds; /* the sockets the addon owns in this environment */
+  danga_io io;   /* the hot path's shared slots (io_slots.h) */
 };
 
 /* Evaluate an N-API call; on failure return from the exported function
@@ -87,6 +89,10 @@ danga_loop *danga_loop_new(napi_env env) {
 
 danga_fds *danga_loop_fds(danga_loop *L) {
   return &L->fds;
+}
+
+danga_io *danga_loop_io(danga_loop *L) {
+  return &L->io;
 }
 
 /* ---- misuse and arguments ----------------------------------------------- */
@@ -446,6 +452,7 @@ static void release_js(danga_loop *L) {
   if (L->events_ref != NULL) napi_delete_reference(env, L->events_ref);
   if (L->callback_ref != NULL) napi_delete_reference(env, L->callback_ref);
   if (L->async_ctx != NULL) napi_async_destroy(env, L->async_ctx);
+  danga_io_release(env, &L->io);
   L->events_ref = NULL;
   L->callback_ref = NULL;
   L->async_ctx = NULL;

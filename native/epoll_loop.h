@@ -10,6 +10,7 @@
 
 #include <node_api.h>
 
+#include "io_slots.h"
 #include "owned_fds.h"
 
 /* Per-environment state (napi instance data). */
@@ -20,6 +21,9 @@ danga_loop *danga_loop_new(napi_env env);
 
 /* The fds the addon owns in this environment (owned_fds.h). */
 danga_fds *danga_loop_fds(danga_loop *L);
+
+/* The hot path's shared slots in this environment (io_slots.h). */
+danga_io *danga_loop_io(danga_loop *L);
 
 /* Async cleanup hook (environment teardown): closes every fd the addon
  * still owns, stops and uv_close()s the four handles, closes the epoll fd,

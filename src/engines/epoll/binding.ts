@@ -47,6 +47,12 @@ export interface NativeBinding {
   ctl(op: number, fd: number, mask: number): number;
   read(fd: number, buf: Uint8Array, offset: number, length: number): number;
   write(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  /** Takes `slots` (a Float64Array of 4, private to the library) as this environment's shared slots of readIo/writeIo. */
+  ioInit(slots: Float64Array): void;
+  /** read(2) of fd `ioSlots[0]` into bytes `ioSlots[1] .. +ioSlots[2]` of the ArrayBuffer `buf`; the result (bytes, 0, -errno) in `ioSlots[3]`. */
+  readIo(buf: ArrayBufferLike): void;
+  /** write(2) of `buf[ioSlots[1] .. +ioSlots[2])` to fd `ioSlots[0]`; the result (bytes or -errno) in `ioSlots[3]`. */
+  writeIo(buf: Uint8Array): void;
   writev(fd: number, list: readonly unknown[], start: number, count: number, firstOffset: number): number;
   /** sendfile(2) of `count` bytes of `fileFd` from `position` to the socket `fd`: bytes sent, 0 at the file's end, or -errno. */
   sendfile(fd: number, fileFd: number, position: number, count: number): number;
@@ -88,6 +94,33 @@ export interface SyscallCounts {
 
 const PACKAGE_NAME = 'danga-socket';
 
+/**
+ * The slots of the hot path's calls (native/io_slots.h): fd, offset and
+ * length go in 0-2, `readIo(buf)`/`writeIo(buf)` leave the result in 3.
+ * Numbers passed this way spare the crossing four of its six N-API calls.
+ * Private to the engine: C keeps a pointer to its memory.
+ */
+export const ioSlots = new Float64Array(4);
+
+/**
+ * @internal Gives the addon the shared slots (loadBinding() does); an addon
+ * built before readIo/writeIo existed (a stale prebuild) gets both in
+ * JavaScript over read()/write(), so it still works, at the old cost.
+ */
+export function initIo(b: NativeBinding): void {
+  const io = ioSlots;
+  if (typeof (b as Partial<NativeBinding>).ioInit === 'function') {
+    b.ioInit(io);
+    return;
+  }
+  b.readIo = (buf) => {
+    io[3] = b.read(io[0]!, new Uint8Array(buf), io[1]!, io[2]!);
+  };
+  b.writeIo = (buf) => {
+    io[3] = b.write(io[0]!, buf, io[1]!, io[2]!);
+  };
+}
+
 let cached: NativeBinding | null | undefined;
 let loadError: unknown = null;
 
@@ -125,7 +158,9 @@ export function loadBinding(): NativeBinding | null {
   try {
     const require = createRequire(import.meta.url);
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    cached = nodeGypBuild(packageRoot()) as NativeBinding;
+    const b = nodeGypBuild(packageRoot()) as NativeBinding;
+    initIo(b);
+    cached = b;
   } catch (err) {
     // (node-gyp-build's message spans lines: make it one, for warnings.)
     const message = err instanceof Error ? err.message.trim().replace(/\s*\n\s*/g, '; ') : String(err);

@@ -7,10 +7,13 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, errno, invalidArgValue, systemError } from '../../core/errors.js';
 import type { Sock, SockAddress, Transport } from '../../core/contract.js';
-import { EPOLL_CTL, type NativeBinding } from './binding.js';
+import { EPOLL_CTL, ioSlots, type NativeBinding } from './binding.js';
 import { EMPTY, POLLIN, POLLOUT } from '../../core/constants.js';
 
 const EAGAIN = -errno.EAGAIN;
+// (s3-pp) The hot path's read and write pass their numbers through the
+// shared slots (binding.ts, native/io_slots.h) rather than as arguments.
+const io = ioSlots;
 const EEXIST = -errno.EEXIST;
 const ENOENT = -errno.ENOENT;
 
@@ -35,6 +38,10 @@ const MIN_SLAB_READ = 64 * 1024;
 const COPY_BELOW = 16 * 1024;
 const READ_CAP = 1024 * 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+// (s3-pp) The slab's ArrayBuffer, for copyOut: `slab.buffer` is a call into
+// the runtime each time (V8's TypedArray buffer getter), ~2% of a 64-byte
+// ping-pong's user time. allocUnsafeSlow's byteOffset is 0.
+let slabBuffer = slab.buffer;
 let slabOffset = 0;
 // A read of more than a slab (read(1 << 20), as Gearman::Server reads)
 // lands in one buffer of the largest such size asked for (at most
@@ -238,6 +245,7 @@ export class NativeSock implements Sock, Transport {
     let avail = SLAB_SIZE - slabOffset;
     if (want > avail && avail < MIN_SLAB_READ) {
       slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      slabBuffer = slab.buffer;
       slabOffset = 0;
       avail = SLAB_SIZE;
     }
@@ -245,14 +253,18 @@ export class NativeSock implements Sock, Transport {
       if (want > SLAB_SIZE) return this.readLarge(want);
       want = avail;
     }
-    const n = this.b.read(this._fd, slab, slabOffset, want);
+    io[0] = this._fd;
+    io[1] = slabOffset;
+    io[2] = want;
+    this.b.readIo(slabBuffer);
+    const n = io[3]!;
     if ((n > 0 ? n < want : n === EAGAIN) && iteration & 1 && this._drainedIn !== NOT_STREAM) this._drainedIn = iteration;
     if (n >= COPY_BELOW) {
       const out = slab.subarray(slabOffset, slabOffset + n);
       slabOffset += (n + 7) & ~7;
       return out;
     }
-    if (n > 0) return copyOut(slab, slabOffset, n);
+    if (n > 0) return copyOut(slabBuffer, slabOffset, n);
     if (n === EAGAIN) return EMPTY;
     if (n < 0) this.lastError = n;
     return null;
@@ -270,7 +282,7 @@ export class NativeSock implements Sock, Transport {
     const n = this.b.read(this._fd, buf, 0, want);
     if ((n > 0 ? n < want : n === EAGAIN) && iteration & 1 && this._drainedIn !== NOT_STREAM) this._drainedIn = iteration;
     if (n > 0) {
-      if (n < COPY_BELOW) return copyOut(buf, 0, n);
+      if (n < COPY_BELOW) return copyOut(buf.buffer, buf.byteOffset, n);
       if (n * 2 < buf.length) return copyExact(buf, 0, n);
       large = null;
       return buf.subarray(0, n);
@@ -281,7 +293,11 @@ export class NativeSock implements Sock, Transport {
   }
 
   write(buf: Buffer, offset: number, length: number): number {
-    return this.b.write(this._fd, buf, offset, length);
+    io[0] = this._fd;
+    io[1] = offset;
+    io[2] = length;
+    this.b.writeIo(buf);
+    return io[3]!;
   }
 
   writev(list: readonly unknown[], start: number, count: number, firstOffset: number): number {
@@ -321,11 +337,12 @@ export class ExclusiveListenSock extends NativeSock {
 }
 
 /**
- * `n` (1 to COPY_BELOW - 1) bytes of `src` from `start`, copied into the
- * pool chunk of their size class. Never Node's shared 8 KiB pool, whose
- * chunk a kept Buffer.from() of a few bytes keeps alive whatever its length.
+ * `n` (1 to COPY_BELOW - 1) bytes of the ArrayBuffer `src` from byte `start`,
+ * copied into the pool chunk of their size class. Never Node's shared 8 KiB
+ * pool, whose chunk a kept Buffer.from() of a few bytes keeps alive whatever
+ * its length.
  */
-function copyOut(src: Buffer, start: number, n: number): Buffer {
+function copyOut(src: ArrayBufferLike, start: number, n: number): Buffer {
   const c = 31 - Math.clz32(n);
   let pool = pools[c] ?? null;
   let used = poolUsed[c]!;
@@ -334,7 +351,7 @@ function copyOut(src: Buffer, start: number, n: number): Buffer {
     used = 0;
   }
   // (TypedArray#set over a view: Buffer#copy validates its arguments first.)
-  pool.set(new Uint8Array(src.buffer, src.byteOffset + start, n), used);
+  pool.set(new Uint8Array(src, start, n), used);
   poolUsed[c] = used + n;
   return pool.subarray(used, used + n);
 }

@@ -14,7 +14,7 @@ import { constants as os, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DangaSocket } from 'danga-socket';
 import { settleRuntimeFds } from '../../helpers.js';
-import { loadBinding, type NativeBinding, type SetupFailure } from '../../../src/engines/epoll/binding.js';
+import { initIo, ioSlots, loadBinding, type NativeBinding, type SetupFailure } from '../../../src/engines/epoll/binding.js';
 
 const skip = DangaSocket.engine() !== 'epoll' ? 'the native binding is the epoll engine' : false;
 const E = os.errno;
@@ -192,6 +192,80 @@ test('arguments that would make C touch memory it must not: ERR_DANGA_NATIVE, no
   assert.throws(() => b.read(x, new Uint32Array(2) as unknown as Uint8Array, 0, 9), internal);
   b.close(x);
   b.close(y);
+});
+
+test('readIo()/writeIo(): fd, offset and length in the shared slots, the result in slot 3; the same memory checks', { skip }, () => {
+  const b = binding();
+  const io = ioSlots;
+  const [x, y] = b.socketpair() as [number, number];
+  const ab = new ArrayBuffer(64);
+  const buf = Buffer.from(ab);
+  const rd = (on: ArrayBufferLike): void => b.readIo(on);
+  const wr = (on: Uint8Array): void => b.writeIo(on);
+  const call = <B>(f: (buf: B) => void, fd: number, on: B, offset: number, length: number): number => {
+    io[0] = fd;
+    io[1] = offset;
+    io[2] = length;
+    io[3] = 12345;
+    f(on);
+    return io[3];
+  };
+  assert.equal(call(rd, x, ab, 0, 64), -E.EAGAIN);
+  assert.equal(call(wr, x, Buffer.from('hello'), 1, 3), 3);
+  assert.equal(call(rd, y, ab, 10, 54), 3);
+  assert.equal(buf.toString('latin1', 10, 13), 'ell');
+  // The memory checks of read()/write(): the buffer's own bounds, whatever is in the slots.
+  assert.throws(() => call(rd, x, ab, 60, 5), internal);
+  assert.throws(() => call(rd, x, ab, 65, 0), internal);
+  assert.throws(() => call(rd, x, ab, -1, 2), internal);
+  assert.throws(() => call(rd, x, ab, 0, -1), internal);
+  assert.throws(() => call(rd, x, ab, Number.NaN, 1), internal);
+  assert.throws(() => call(rd, x, ab, 0, Number.NaN), internal);
+  assert.throws(() => call(rd, Number.NaN, ab, 0, 1), internal);
+  assert.throws(() => call(rd, 2 ** 40, ab, 0, 1), internal);
+  assert.throws(() => call(rd, x, buf as unknown as ArrayBuffer, 0, 1), internal, 'readIo takes the ArrayBuffer, not a view');
+  assert.throws(() => call(wr, x, buf.subarray(2), 0, 63), internal, 'the view’s own bounds, not its ArrayBuffer’s');
+  assert.throws(() => call(wr, x, 'text' as unknown as Uint8Array, 0, 4), internal);
+  // A detached ArrayBuffer has length 0: nothing to read into.
+  const gone = new ArrayBuffer(16);
+  structuredClone(gone, { transfer: [gone] });
+  assert.throws(() => call(rd, x, gone, 0, 1), internal);
+  assert.equal(call(rd, x, gone, 0, 0), 0, 'an empty range of it is no memory touched');
+  const goneView = new Uint8Array(new ArrayBuffer(16));
+  structuredClone(goneView.buffer, { transfer: [goneView.buffer] });
+  assert.throws(() => call(wr, x, goneView, 0, 1), internal);
+  assert.throws(() => b.ioInit(new Float64Array(3)), internal);
+  assert.throws(() => b.ioInit(new Int32Array(4) as unknown as Float64Array), internal);
+  b.close(x);
+  b.close(y);
+  assert.equal(call(rd, x, ab, 0, 1), -E.EBADF);
+});
+
+test('an addon without readIo/writeIo (a stale prebuild) gets both in JavaScript over read()/write()', { skip }, () => {
+  const b = binding();
+  const fresh = new Set(['ioInit', 'readIo', 'writeIo']);
+  const stale = Object.fromEntries(Object.entries(b as unknown as Record<string, unknown>).filter(([k]) => !fresh.has(k)));
+  const old = stale as unknown as NativeBinding;
+  assert.equal(typeof old.readIo, 'undefined');
+  initIo(old);
+  const io = ioSlots;
+  const [x, y] = old.socketpair() as [number, number];
+  const ab = new ArrayBuffer(16);
+  io[0] = x;
+  io[1] = 0;
+  io[2] = 3;
+  old.writeIo(Buffer.from('abc'));
+  assert.equal(io[3], 3);
+  io[0] = y;
+  io[1] = 4;
+  io[2] = 12;
+  old.readIo(ab);
+  assert.equal(io[3], 3);
+  assert.equal(Buffer.from(ab, 4, 3).toString(), 'abc');
+  old.readIo(ab);
+  assert.equal(io[3], -E.EAGAIN);
+  old.close(x);
+  old.close(y);
 });
 
 test('fdType(): 1 for a stream socket, 3 for a datagram socket (a short read of it is no sign of drained), 2 for a file', { skip }, async () => {
