@@ -773,15 +773,16 @@ test('a partial frame of readExact and readUntil does not spin the loop either',
   }
 });
 
-test('peek() looks without consuming; unshiftRead() puts bytes in front of everything held, pushBackRead() appends', async () => {
-  class Quiet extends DangaSocket {
-    override eventRead(): void {}
-    override eventErr(): void {
-      this.close('err');
-    }
-    // The test reads the end of stream itself.
-    override eventHup(): void {}
+/** A reader that only reads when the test asks; the test reads the end of stream itself. */
+class Quiet extends DangaSocket {
+  override eventRead(): void {}
+  override eventErr(): void {
+    this.close('err');
   }
+  override eventHup(): void {}
+}
+
+test('peek() looks without consuming; unshiftRead() puts bytes in front of everything held, pushBackRead() appends', async () => {
   const [a, b] = socketPair();
   const reader = new Quiet(a);
   const writer = new Quiet(b);
@@ -811,14 +812,6 @@ test('peek() looks without consuming; unshiftRead() puts bytes in front of every
 });
 
 test('peekByte() tells the byte at an offset without consuming or making a Buffer: undefined until it is there, null at the end and once closed', async () => {
-  class Quiet extends DangaSocket {
-    override eventRead(): void {}
-    override eventErr(): void {
-      this.close('err');
-    }
-    // The test reads the end of stream itself.
-    override eventHup(): void {}
-  }
   const [a, b] = socketPair();
   const reader = new Quiet(a);
   const writer = new Quiet(b);
