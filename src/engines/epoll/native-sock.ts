@@ -11,7 +11,7 @@ import { EPOLL_CTL, ioSlots, type NativeBinding } from './binding.js';
 import { EMPTY, POLLIN, POLLOUT } from '../../core/constants.js';
 
 const EAGAIN = -errno.EAGAIN;
-// (s3-pp) The hot path's read and write pass their numbers through the
+// The hot path's read and write pass their numbers through the
 // shared slots (binding.ts, native/io_slots.h) rather than as arguments.
 const io = ioSlots;
 const EEXIST = -errno.EEXIST;
@@ -38,7 +38,7 @@ const MIN_SLAB_READ = 64 * 1024;
 const COPY_BELOW = 16 * 1024;
 const READ_CAP = 1024 * 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-// (s3-pp) The slab's ArrayBuffer, for copyOut: `slab.buffer` is a call into
+// The slab's ArrayBuffer, for copyOut: `slab.buffer` is a call into
 // the runtime each time (V8's TypedArray buffer getter), ~2% of a 64-byte
 // ping-pong's user time. allocUnsafeSlow's byteOffset is 0.
 let slabBuffer = slab.buffer;
