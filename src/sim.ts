@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { SockAddress } from './core/contract.js';
-import { invalidArgType, outOfRange, stateError, validateFunction, validateInteger } from './core/errors.js';
+import { invalidArgType, outOfRange, stateError, validateFunction, validateInteger, validateObject } from './core/errors.js';
 import { reactor } from './core/loop.js';
 import {
   resolveFaults,
@@ -141,7 +141,7 @@ export class Simulation {
   readonly #traceFile: string;
   /** @internal use simulate() */
   constructor(options: SimulateOptions) {
-    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    validateObject('options', options);
     const seed = seedFromEnv() ?? (options.seed === undefined ? 1 : validateInteger('options.seed', options.seed, 0, Number.MAX_SAFE_INTEGER));
     const faults = resolveFaults(options.faults);
     const durationMs = seconds('options.duration', options.duration, 3600) * 1000;

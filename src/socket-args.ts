@@ -19,12 +19,6 @@ export function validateHost(name: string, host: unknown): string {
   return unbracketed;
 }
 
-/** An options object. */
-export function validateOptions(name: string, options: unknown): Record<string, unknown> {
-  if (options === null || typeof options !== 'object') throw invalidArgType(name, 'an object', options);
-  return options as Record<string, unknown>;
-}
-
 /** A Unix socket path. */
 export function validatePath(path: unknown): string {
   if (typeof path !== 'string') throw invalidArgType('path', 'of type string', path);

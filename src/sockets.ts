@@ -4,8 +4,8 @@
  * simulation, sockets of the simulated network). Addresses are numeric (IPv4 or IPv6 literals, or
  * "localhost"): resolve names first with `dns.lookup`.
  */
-import { invalidArgType, validateInteger } from './core/errors.js';
-import { listenOnHost, validateHost, validateOptions, validatePath } from './socket-args.js';
+import { invalidArgType, validateInteger, validateObject } from './core/errors.js';
+import { listenOnHost, validateHost, validatePath } from './socket-args.js';
 import type { Sock } from './core/contract.js';
 import { reactor } from './core/loop.js';
 import './engines/install.js';
@@ -49,7 +49,7 @@ export interface ConnectTcpOptions {
  * @original new in danga-socket (not in Danga::Socket 1.62): 1.62 servers make the socket with `IO::Socket::INET->new(Listen => …)`
  */
 export function listenTcp(options: ListenTcpOptions): Sock {
-  const o = validateOptions('options', options);
+  const o = validateObject('options', options);
   const port = validateInteger('options.port', o.port, 0, 65535);
   const backlog = o.backlog === undefined ? 511 : validateInteger('options.backlog', o.backlog, 0, 0x7fffffff);
   if (o.reusePort !== undefined && typeof o.reusePort !== 'boolean') {
@@ -69,7 +69,7 @@ export function listenTcp(options: ListenTcpOptions): Sock {
  * @original new in danga-socket (not in Danga::Socket 1.62): 1.62 code uses `IO::Socket::INET->new(PeerAddr => …, Blocking => 0)`
  */
 export function connectTcp(options: ConnectTcpOptions): Sock {
-  const o = validateOptions('options', options);
+  const o = validateObject('options', options);
   const host = validateHost('options.host', o.host);
   const port = validateInteger('options.port', o.port, 1, 65535);
   return reactor.engine.connectTcp(host, port);

@@ -7,8 +7,8 @@
  * STARTTLS, see `DangaSocket#startTls()`.
  */
 import type tls from 'node:tls';
-import { validateInteger } from './core/errors.js';
-import { listenOnHost, validateHost, validateOptions } from './socket-args.js';
+import { validateInteger, validateObject } from './core/errors.js';
+import { listenOnHost, validateHost } from './socket-args.js';
 import type { Sock } from './core/contract.js';
 import { reactor } from './core/loop.js';
 import './engines/install.js';
@@ -77,7 +77,7 @@ export interface ConnectTlsOptions extends Omit<tls.ConnectionOptions, 'host' | 
  * @original new in danga-socket (not in Danga::Socket 1.62): Danga::Socket 1.62 has no TLS
  */
 export function listenTls(options: ListenTlsOptions): Sock {
-  const o = validateOptions('options', options);
+  const o = validateObject('options', options);
   const port = validateInteger('options.port', o.port, 0, 65535);
   const backlog = o.backlog === undefined ? 511 : validateInteger('options.backlog', o.backlog, 0, 0x7fffffff);
   const { host, port: _port, backlog: _backlog, ...tlsOptions } = o;
@@ -97,7 +97,7 @@ export function listenTls(options: ListenTlsOptions): Sock {
  * @original new in danga-socket (not in Danga::Socket 1.62): Danga::Socket 1.62 has no TLS
  */
 export function connectTls(options: ConnectTlsOptions): Sock {
-  const o = validateOptions('options', options);
+  const o = validateObject('options', options);
   const host = validateHost('options.host', o.host);
   const port = validateInteger('options.port', o.port, 1, 65535);
   const { host: givenHost, port: _port, ...tlsOptions } = o;

@@ -162,9 +162,10 @@ export function validateInteger(name: string, value: unknown, min: number, max: 
   return value;
 }
 
-/** Validates an options argument: an object (null is not one). */
-export function validateObject(name: string, value: unknown): void {
+/** Validates an options argument: an object (null is not one); returns it as a record. */
+export function validateObject(name: string, value: unknown): Record<string, unknown> {
   if (value === null || typeof value !== 'object') throw invalidArgType(name, 'an object', value);
+  return value as Record<string, unknown>;
 }
 
 /** Validates a duration in seconds: a number from 0 to 2^31-1 ms (fractions allowed). */

@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { DangaStats } from '../core/socket-types.js';
 import type { SockAddress } from '../core/contract.js';
-import { invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateInteger } from '../core/errors.js';
+import { invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateInteger, validateObject } from '../core/errors.js';
 import { DangaSocket } from '../core/danga-socket.js';
 import { reactor } from '../core/loop.js';
 import { loadBinding, type NativeBinding } from '../engines/epoll/binding.js';
@@ -275,7 +275,7 @@ export class WorkerGroup extends EventEmitter {
    */
   constructor(options: WorkerGroupOptions) {
     super();
-    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    validateObject('options', options);
     this.#moduleUrl = moduleUrl(options.module);
     const setup = options.setup ?? 'setup';
     if (typeof setup !== 'string' || setup === '') throw invalidArgType('options.setup', 'a non-empty string', setup);
@@ -535,7 +535,7 @@ export class WorkerGroup extends EventEmitter {
    * @throws TypeError (code `ERR_INVALID_ARG_TYPE`) / RangeError (code `ERR_OUT_OF_RANGE`) for a bad timeout.
    */
   shutdown(options: WorkerGroupShutdownOptions = {}): Promise<void> {
-    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    validateObject('options', options);
     const timeout = seconds('options.timeout', options.timeout, 30);
     if (this.#stopped !== null) return this.#stopped;
     this.#stopped = this.#stop(timeout);
@@ -788,7 +788,7 @@ function seconds(name: string, value: unknown, fallback: number): number {
 }
 
 function validateListen(name: string, entry: unknown, mode: WorkerMode): WorkerListen {
-  if (entry === null || typeof entry !== 'object') throw invalidArgType(name, 'an object', entry);
+  validateObject(name, entry);
   const e = entry as Record<string, unknown>;
   if ('fds' in e) {
     if (!Array.isArray(e.fds) || e.fds.length === 0) throw invalidArgType(`${name}.fds`, 'a non-empty array of fds', e.fds);

@@ -6,7 +6,7 @@
  * upgrade), which speaks the same protocol.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { invalidArgType, stateError, validateInteger } from '../core/errors.js';
+import { invalidArgType, stateError, validateInteger, validateObject } from '../core/errors.js';
 import type { WorkerListen } from './group.js';
 
 /** The first inherited fd (SD_LISTEN_FDS_START). */
@@ -95,7 +95,7 @@ export interface SpawnSuccessorOptions {
 export function spawnSuccessor(command: string, args: readonly string[], options: SpawnSuccessorOptions): Promise<ChildProcess> {
   if (typeof command !== 'string' || command === '') throw invalidArgType('command', 'a non-empty string', command);
   if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) throw invalidArgType('args', 'an array of strings', args);
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+  validateObject('options', options);
   if (!Array.isArray(options.fds)) throw invalidArgType('options.fds', 'an array of fd arrays', options.fds);
   const fds: number[] = [];
   const names: string[] = [];

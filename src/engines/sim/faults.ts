@@ -3,7 +3,7 @@
  * connection) or a range drawn from per connection. All default to off: a
  * simulation without faults is a loopback network with no delay.
  */
-import { invalidArgType, outOfRange } from '../../core/errors.js';
+import { invalidArgType, outOfRange, validateObject } from '../../core/errors.js';
 
 /** An inclusive range [min, max]; a single number means [n, n]. */
 export type SimRange = number | readonly [number, number];
@@ -85,7 +85,7 @@ function range(name: string, value: unknown, dflt: readonly [number, number], mi
 /** Validates `faults` (options.faults) and fills in the defaults. */
 export function resolveFaults(faults: unknown): ResolvedFaults {
   if (faults === undefined) faults = {};
-  if (faults === null || typeof faults !== 'object') throw invalidArgType('options.faults', 'an object', faults);
+  validateObject('options.faults', faults);
   const f = faults as Record<string, unknown>;
   const p = {} as Record<(typeof PROBABILITIES)[number], number>;
   // A probability of 1 for EAGAIN or late readiness would never let anything through.
